@@ -1,0 +1,11 @@
+//! Rootstock: Apple MDM protocol libraries.
+//!
+//! This root crate re-exports the workspace's crates behind features, so a user can depend on one
+//! crate and pick the parts they need. Each crate can also be used on its own.
+
+#![deny(missing_docs)]
+
+#[cfg(feature = "enrollment")]
+pub use mdm_enrollment as enrollment;
+#[cfg(feature = "proto")]
+pub use mdm_proto as proto;
