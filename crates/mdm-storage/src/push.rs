@@ -1,0 +1,89 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mdm_proto::PushInfo;
+
+use crate::StorageError;
+
+/// Looks up what APNs needs to wake enrollments.
+#[dynosaur::dynosaur(pub DynPushStore = dyn(box) PushStore)]
+pub trait PushStore: Send + Sync {
+    /// Push info for each id that is known and enabled; other ids are simply absent from the map
+    /// (never an error for the whole call).
+    fn retrieve_push_info(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, PushInfo>, StorageError>> + Send;
+}
+
+/// A push certificate as stored: PEM certificate and key, and the token that changes whenever the
+/// certificate for the topic is replaced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPushCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The private key, PEM. A secret: never log it.
+    pub key_pem: String,
+    /// Changes every time the certificate for this topic is stored.
+    pub stale_token: i64,
+}
+
+/// Stores MDM push certificates by topic.
+#[dynosaur::dynosaur(pub DynPushCertStore = dyn(box) PushCertStore)]
+pub trait PushCertStore: Send + Sync {
+    /// Whether the certificate for `topic` changed since `stale_token` was read.
+    fn is_push_cert_stale(
+        &self,
+        topic: &str,
+        stale_token: i64,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    /// The stored certificate for `topic`, if any.
+    fn retrieve_push_cert(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<StoredPushCert>, StorageError>> + Send;
+
+    /// Stores (or replaces) the certificate for `topic`; its stale token changes.
+    fn store_push_cert(
+        &self,
+        topic: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
+impl<T: PushStore + ?Sized> PushStore for Arc<T> {
+    fn retrieve_push_info(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, PushInfo>, StorageError>> + Send {
+        (**self).retrieve_push_info(ids)
+    }
+}
+
+impl<T: PushCertStore + ?Sized> PushCertStore for Arc<T> {
+    fn is_push_cert_stale(
+        &self,
+        topic: &str,
+        stale_token: i64,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send {
+        (**self).is_push_cert_stale(topic, stale_token)
+    }
+
+    fn retrieve_push_cert(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<StoredPushCert>, StorageError>> + Send {
+        (**self).retrieve_push_cert(topic)
+    }
+
+    fn store_push_cert(
+        &self,
+        topic: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        (**self).store_push_cert(topic, cert_pem, key_pem)
+    }
+}
