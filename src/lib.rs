@@ -9,3 +9,7 @@
 pub use mdm_enrollment as enrollment;
 #[cfg(feature = "proto")]
 pub use mdm_proto as proto;
+#[cfg(feature = "signature")]
+pub use mdm_signature as signature;
+#[cfg(feature = "sim")]
+pub use mdm_sim as sim;

@@ -1,0 +1,392 @@
+//! A small BER reader and writer for the CMS envelope.
+//!
+//! Why not decode with `cms`/`der` types: verification needs the exact bytes that were signed or
+//! hashed (each embedded certificate's DER, for the certificate hash and its issuer's signature;
+//! the signed attributes in the order they were sent), and owned ASN.1 types re-encode instead.
+//! Apple devices send BER with indefinite lengths, so this reader accepts both length forms and
+//! hands out borrowed slices of the input. Inner values (OIDs, times, certificates) are decoded
+//! with `der`/`x509-cert` from those slices.
+//!
+//! Limits: single-octet tags only (CMS and X.509 need no others), lengths up to 4 octets, and at
+//! most [`MAX_DEPTH`] nested indefinite-length values, so hostile input cannot recurse deeply.
+
+use crate::Error;
+
+/// Maximum nesting of indefinite-length values (Apple's signatures nest 5).
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// The universal and context-specific tags used here.
+pub(crate) mod tag {
+    pub const INTEGER: u8 = 0x02;
+    pub const BIT_STRING: u8 = 0x03;
+    pub const OCTET_STRING: u8 = 0x04;
+    pub const OCTET_STRING_CONSTRUCTED: u8 = 0x24;
+    pub const NULL: u8 = 0x05;
+    pub const OID: u8 = 0x06;
+    pub const UTC_TIME: u8 = 0x17;
+    pub const GENERALIZED_TIME: u8 = 0x18;
+    pub const SEQUENCE: u8 = 0x30;
+    pub const SET: u8 = 0x31;
+    /// `[n]` constructed, context-specific.
+    pub const fn context(n: u8) -> u8 {
+        0xa0 | n
+    }
+    /// `[n]` primitive, context-specific.
+    pub const fn context_primitive(n: u8) -> u8 {
+        0x80 | n
+    }
+}
+
+const CONSTRUCTED: u8 = 0x20;
+
+/// One tag-length-value, borrowed from the input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tlv<'a> {
+    /// The identifier octet.
+    pub tag: u8,
+    /// The contents octets (for an indefinite length, without the end-of-contents octets).
+    pub content: &'a [u8],
+    /// The whole encoding: identifier, length, contents and any end-of-contents octets.
+    pub raw: &'a [u8],
+}
+
+impl<'a> Tlv<'a> {
+    /// A reader over this value's contents.
+    pub fn reader(&self) -> Reader<'a> {
+        Reader::new(self.content)
+    }
+
+    pub fn is_constructed(&self) -> bool {
+        self.tag & CONSTRUCTED != 0
+    }
+}
+
+/// Reads consecutive TLVs from a slice.
+#[derive(Clone, Debug)]
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(input: &'a [u8]) -> Self {
+        Reader { rest: input }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    pub fn peek_tag(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    /// Reads the next value, whatever its tag.
+    pub fn read(&mut self, what: &'static str) -> Result<Tlv<'a>, Error> {
+        let (tlv, len) = parse(self.rest, 0).map_err(|detail| Error::asn1(what, detail))?;
+        self.rest = &self.rest[len..];
+        Ok(tlv)
+    }
+
+    /// Reads the next value and checks its tag.
+    pub fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, Error> {
+        match self.peek_tag() {
+            None => Err(Error::asn1(what, "unexpected end of data")),
+            Some(t) if t != tag => Err(Error::asn1(
+                what,
+                format!("expected {}, found {}", tag_name(tag), tag_name(t)),
+            )),
+            Some(_) => self.read(what),
+        }
+    }
+
+    /// Reads the next value if it has this tag.
+    pub fn optional(&mut self, tag: u8, what: &'static str) -> Result<Option<Tlv<'a>>, Error> {
+        if self.peek_tag() == Some(tag) {
+            self.read(what).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Fails if anything is left.
+    pub fn finish(&self, what: &'static str) -> Result<(), Error> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::asn1(
+                what,
+                format!("{} bytes of trailing data", self.rest.len()),
+            ))
+        }
+    }
+}
+
+/// Parses one TLV at the start of `input`, returning it and its encoded length.
+///
+/// `depth` counts the indefinite-length values being scanned around this one.
+fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
+    let Some(&tag) = input.first() else {
+        return Err("unexpected end of data".into());
+    };
+    if tag == 0 {
+        return Err("unexpected end-of-contents octets".into());
+    }
+    if tag & 0x1f == 0x1f {
+        return Err(format!("high tag number form (0x{tag:02x}) not supported"));
+    }
+    let Some(&first) = input.get(1) else {
+        return Err("truncated: no length octets".into());
+    };
+    if first == 0x80 {
+        // Indefinite length: the contents run until the end-of-contents octets (00 00) at this
+        // level, so nested values must be walked to find them.
+        if tag & CONSTRUCTED == 0 {
+            return Err(format!("indefinite length on primitive {}", tag_name(tag)));
+        }
+        if depth >= MAX_DEPTH {
+            return Err(format!("more than {MAX_DEPTH} nested indefinite lengths"));
+        }
+        let mut pos = 2;
+        loop {
+            match input.get(pos..pos + 2) {
+                Some([0, 0]) => {
+                    let tlv = Tlv {
+                        tag,
+                        content: &input[2..pos],
+                        raw: &input[..pos + 2],
+                    };
+                    return Ok((tlv, pos + 2));
+                }
+                Some(_) => {
+                    let (_, len) = parse(&input[pos..], depth + 1)?;
+                    pos += len;
+                }
+                None => {
+                    return Err(format!(
+                        "truncated: {} has no end-of-contents octets",
+                        tag_name(tag)
+                    ));
+                }
+            }
+        }
+    }
+    let (header_len, len) = if first < 0x80 {
+        (2, usize::from(first))
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n > 4 {
+            return Err(format!("length of {n} octets not supported"));
+        }
+        let Some(octets) = input.get(2..2 + n) else {
+            return Err("truncated length octets".into());
+        };
+        let len = octets
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (2 + n, len)
+    };
+    let end = header_len
+        .checked_add(len)
+        .filter(|&end| end <= input.len())
+        .ok_or_else(|| {
+            format!(
+                "truncated: {} declares {len} bytes, {} remain",
+                tag_name(tag),
+                input.len() - header_len
+            )
+        })?;
+    let tlv = Tlv {
+        tag,
+        content: &input[header_len..end],
+        raw: &input[..end],
+    };
+    Ok((tlv, end))
+}
+
+/// A readable name for a tag, for error messages.
+pub(crate) fn tag_name(tag: u8) -> String {
+    match tag {
+        tag::INTEGER => "INTEGER".into(),
+        tag::BIT_STRING => "BIT STRING".into(),
+        tag::OCTET_STRING | tag::OCTET_STRING_CONSTRUCTED => "OCTET STRING".into(),
+        tag::NULL => "NULL".into(),
+        tag::OID => "OBJECT IDENTIFIER".into(),
+        tag::UTC_TIME => "UTCTime".into(),
+        tag::GENERALIZED_TIME => "GeneralizedTime".into(),
+        tag::SEQUENCE => "SEQUENCE".into(),
+        tag::SET => "SET".into(),
+        t if t & 0xc0 == 0x80 => format!("[{}]", t & 0x1f),
+        t => format!("tag 0x{t:02x}"),
+    }
+}
+
+/// The bytes of an OCTET STRING, primitive or (BER) constructed of primitive segments.
+pub(crate) fn octet_string<'a>(
+    tlv: &Tlv<'a>,
+    what: &'static str,
+) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
+    match tlv.tag {
+        tag::OCTET_STRING => Ok(std::borrow::Cow::Borrowed(tlv.content)),
+        tag::OCTET_STRING_CONSTRUCTED => {
+            let mut out = Vec::with_capacity(tlv.content.len());
+            let mut r = tlv.reader();
+            while !r.is_empty() {
+                out.extend_from_slice(r.expect(tag::OCTET_STRING, what)?.content);
+            }
+            Ok(std::borrow::Cow::Owned(out))
+        }
+        t => Err(Error::asn1(
+            what,
+            format!("expected OCTET STRING, found {}", tag_name(t)),
+        )),
+    }
+}
+
+/// Appends a DER length.
+pub(crate) fn write_length(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
+/// Appends a definite-length TLV.
+pub(crate) fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    out.push(tag);
+    write_length(out, content.len());
+    out.extend_from_slice(content);
+}
+
+/// Re-encodes a value with minimal definite lengths, keeping the order of its elements and the
+/// contents of its primitive values, optionally under another tag.
+///
+/// This is how the signed attributes are turned into the bytes the signature covers: RFC 5652
+/// §5.4 signs them as a DER `SET OF`, and the signer's element order is what it signed, so the
+/// order must not be changed (sorting would break signatures from signers that do not sort).
+pub(crate) fn reencode(tlv: &Tlv<'_>, tag: u8, out: &mut Vec<u8>) -> Result<(), Error> {
+    reencode_at(tlv, tag, out, 0)
+}
+
+fn reencode_at(tlv: &Tlv<'_>, tag: u8, out: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    if !tlv.is_constructed() {
+        write_tlv(out, tag, tlv.content);
+        return Ok(());
+    }
+    if depth >= MAX_DEPTH {
+        return Err(Error::asn1("signed attributes", "nested too deeply"));
+    }
+    let mut inner = Vec::with_capacity(tlv.content.len());
+    let mut r = tlv.reader();
+    while !r.is_empty() {
+        let child = r.read("signed attributes")?;
+        reencode_at(&child, child.tag, &mut inner, depth + 1)?;
+    }
+    write_tlv(out, tag, &inner);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definite_and_indefinite_lengths() {
+        // SEQUENCE (indefinite) { INTEGER 1, SEQUENCE (indefinite) { NULL } } trailing 0xff
+        let input = [
+            0x30, 0x80, 0x02, 0x01, 0x01, 0x30, 0x80, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
+        ];
+        let mut r = Reader::new(&input);
+        let seq = r.expect(tag::SEQUENCE, "test").unwrap();
+        assert_eq!(seq.raw.len(), 13);
+        assert_eq!(seq.content.len(), 9);
+        let mut inner = seq.reader();
+        assert_eq!(inner.expect(tag::INTEGER, "int").unwrap().content, &[1]);
+        let nested = inner.expect(tag::SEQUENCE, "nested").unwrap();
+        assert_eq!(nested.content, &[0x05, 0x00]);
+        inner.finish("test").unwrap();
+        assert!(r.finish("test").is_err());
+    }
+
+    #[test]
+    fn long_form_lengths() {
+        let mut input = vec![0x04, 0x82, 0x01, 0x00];
+        input.extend(std::iter::repeat_n(7u8, 256));
+        let tlv = Reader::new(&input).read("x").unwrap();
+        assert_eq!(tlv.content.len(), 256);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let cases: &[&[u8]] = &[
+            &[],
+            &[0x30],
+            &[0x30, 0x05, 0x00],
+            &[0x30, 0x80, 0x02, 0x01, 0x01], // no end-of-contents
+            &[0x04, 0x80, 0x00, 0x00],       // indefinite primitive
+            &[0x1f, 0x01, 0x00],             // high tag number
+            &[0x04, 0x85, 1, 0, 0, 0, 0],    // 5 length octets
+            &[0x04, 0x84, 0xff, 0xff, 0xff, 0xff], // huge length
+            &[0x00, 0x00],                   // stray end-of-contents
+        ];
+        for case in cases {
+            assert!(Reader::new(case).read("x").is_err(), "{case:02x?}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut input = Vec::new();
+        for _ in 0..100 {
+            input.extend_from_slice(&[0x30, 0x80]);
+        }
+        for _ in 0..100 {
+            input.extend_from_slice(&[0x00, 0x00]);
+        }
+        let err = Reader::new(&input).read("deep").unwrap_err();
+        assert!(err.to_string().contains("nested"), "{err}");
+    }
+
+    #[test]
+    fn reencode_keeps_order_and_makes_lengths_definite() {
+        // [0] (indefinite) { SEQUENCE { OID 2.5 } , SEQUENCE { NULL } } — second sorts first in DER
+        let input = [
+            0xa0, 0x80, 0x30, 0x03, 0x06, 0x01, 0x55, 0x30, 0x02, 0x05, 0x00, 0x00, 0x00,
+        ];
+        let tlv = Reader::new(&input).read("x").unwrap();
+        let mut out = Vec::new();
+        reencode(&tlv, tag::SET, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                0x31, 0x09, 0x30, 0x03, 0x06, 0x01, 0x55, 0x30, 0x02, 0x05, 0x00
+            ]
+        );
+    }
+
+    #[test]
+    fn constructed_octet_string() {
+        let input = [
+            0x24, 0x80, 0x04, 0x01, 0xaa, 0x04, 0x02, 0xbb, 0xcc, 0x00, 0x00,
+        ];
+        let tlv = Reader::new(&input).read("x").unwrap();
+        assert_eq!(&*octet_string(&tlv, "x").unwrap(), &[0xaa, 0xbb, 0xcc]);
+    }
+
+    #[test]
+    fn write_lengths() {
+        for (len, expected) in [
+            (0usize, vec![0x00]),
+            (0x7f, vec![0x7f]),
+            (0x80, vec![0x81, 0x80]),
+            (0x1234, vec![0x82, 0x12, 0x34]),
+        ] {
+            let mut out = Vec::new();
+            write_length(&mut out, len);
+            assert_eq!(out, expected);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The device certificate from a TLS-terminating proxy's header.
+//!
+//! Two formats are in use: nginx's `$ssl_client_escaped_cert` (the PEM, URL-escaped) and RFC 9440
+//! `Client-Cert` (`:` base64 DER `:`). [`certificate_from_header`] tells them apart by the leading
+//! colon, as NanoMDM does.
+
+use base64::Engine;
+
+use crate::{Error, IdentityCertificate};
+
+/// The longest certificate header accepted, in bytes: a certificate is 1–2 KB, its escaped PEM
+/// about a third more.
+pub const MAX_CERTIFICATE_HEADER_LEN: usize = 32 * 1024;
+
+/// Reads the certificate from a proxy header: RFC 9440 when the value starts with `:`, otherwise
+/// URL-escaped PEM.
+pub fn certificate_from_header(value: impl AsRef<[u8]>) -> Result<IdentityCertificate, Error> {
+    let value = checked(value.as_ref())?;
+    if value.first() == Some(&b':') {
+        certificate_from_rfc9440(value)
+    } else {
+        certificate_from_escaped_pem(value)
+    }
+}
+
+/// Reads a URL-escaped PEM certificate, as nginx's `$ssl_client_escaped_cert` produces
+/// (`-----BEGIN%20CERTIFICATE-----%0AMIIC...`).
+///
+/// Percent escapes are decoded. A `+` is kept as a `+` inside the base64 body (where it is a base64
+/// character, as some proxies leave it unescaped) and read as a space in the BEGIN/END lines (where
+/// form-style escaping, e.g. Go's `url.QueryEscape`, puts it). The first CERTIFICATE block is the
+/// device's; any further ones (a chain) are ignored.
+pub fn certificate_from_escaped_pem(value: impl AsRef<[u8]>) -> Result<IdentityCertificate, Error> {
+    let value = checked(value.as_ref())?;
+    let pem = percent_decode(value)?;
+    let der = crate::pem::certificates(&pem)
+        .next()
+        .ok_or_else(|| Error::CertificateHeader("no PEM CERTIFICATE block".into()))??;
+    IdentityCertificate::from_der(der)
+}
+
+/// Reads an RFC 9440 `Client-Cert` value: the DER certificate as a structured-field byte
+/// sequence, `:` base64 `:`.
+pub fn certificate_from_rfc9440(value: impl AsRef<[u8]>) -> Result<IdentityCertificate, Error> {
+    let value = checked(value.as_ref())?;
+    let inner = value
+        .strip_prefix(b":")
+        .and_then(|v| v.strip_suffix(b":"))
+        .ok_or_else(|| {
+            Error::CertificateHeader(
+                "RFC 9440 value must be base64 between two colons (:MIIC...:)".into(),
+            )
+        })?;
+    if inner.is_empty() {
+        return Err(Error::CertificateHeader(
+            "RFC 9440 value holds no certificate".into(),
+        ));
+    }
+    // RFC 8941 §3.3.5 byte sequences are standard base64; padding is tolerated either way.
+    let der = crate::pem::LENIENT_BASE64.decode(inner)?;
+    IdentityCertificate::from_der(der)
+}
+
+/// Trims surrounding whitespace and applies the emptiness and size limits.
+fn checked(value: &[u8]) -> Result<&[u8], Error> {
+    let value = value.trim_ascii();
+    if value.is_empty() {
+        return Err(Error::EmptyHeader);
+    }
+    if value.len() > MAX_CERTIFICATE_HEADER_LEN {
+        return Err(Error::HeaderTooLong {
+            len: value.len(),
+            max: MAX_CERTIFICATE_HEADER_LEN,
+        });
+    }
+    Ok(value)
+}
+
+/// Decodes `%XX` escapes; any other byte (including `+`) is kept as it is.
+fn percent_decode(value: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'%' {
+            let hex = value
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .filter(|_| value[i + 1].is_ascii_hexdigit() && value[i + 2].is_ascii_hexdigit());
+            match hex {
+                Some(byte) => out.push(byte),
+                None => {
+                    return Err(Error::CertificateHeader(format!(
+                        "invalid percent escape at byte {i}"
+                    )));
+                }
+            }
+            i += 3;
+        } else {
+            out.push(value[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode(b"a%20b%0A+%2B").unwrap(), b"a b\n++");
+        for bad in [&b"%"[..], b"%G1", b"%1", b"abc%+1"] {
+            assert!(
+                matches!(percent_decode(bad), Err(Error::CertificateHeader(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}
