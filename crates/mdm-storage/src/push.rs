@@ -8,8 +8,9 @@ use crate::StorageError;
 /// Looks up what APNs needs to wake enrollments.
 #[dynosaur::dynosaur(pub DynPushStore = dyn(box) PushStore)]
 pub trait PushStore: Send + Sync {
-    /// Push info for each id that is known and enabled; other ids are simply absent from the map
-    /// (never an error for the whole call).
+    /// Push info for each id that is known and enabled; other ids — unknown, or disabled (by
+    /// CheckOut, or after a new Authenticate until the next TokenUpdate) — are simply absent from
+    /// the map, never an error for the whole call. An empty `ids` gives an empty map.
     fn retrieve_push_info(
         &self,
         ids: &[String],
@@ -31,7 +32,8 @@ pub struct StoredPushCert {
 /// Stores MDM push certificates by topic.
 #[dynosaur::dynosaur(pub DynPushCertStore = dyn(box) PushCertStore)]
 pub trait PushCertStore: Send + Sync {
-    /// Whether the certificate for `topic` changed since `stale_token` was read.
+    /// Whether the certificate for `topic` changed since `stale_token` was read. A topic with no
+    /// certificate (any more) is stale.
     fn is_push_cert_stale(
         &self,
         topic: &str,

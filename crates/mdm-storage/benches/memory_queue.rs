@@ -1,0 +1,123 @@
+//! Next-command retrieval and the report + next-command cycle on `MemoryStore`, with 10k and
+//! with 1M queued rows across 100k enrollments (the same shapes as `mdm-storage-sql`'s SQLite
+//! benchmark).
+//!
+//! `cargo bench -p mdm-storage --bench memory_queue`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use mdm_enrollment::{EnrollId, EnrollType};
+use mdm_proto::{Authenticate, PushInfo, Status, TokenUpdate};
+use mdm_storage::conformance::fixtures::{command, report};
+use mdm_storage::{CheckInStore, CommandQueue, MemoryStore, ReportOutcome};
+use tokio::runtime::Runtime;
+
+const ENROLLMENTS: usize = 100_000;
+
+/// (label, enrollments with commands, commands each): 10k and 1M queued rows.
+const SIZES: [(&str, usize, usize); 2] = [("10k", 10_000, 1), ("1M", ENROLLMENTS, 10)];
+
+fn device(i: usize) -> EnrollId {
+    EnrollId {
+        id: format!("BENCH-{i:06}"),
+        kind: EnrollType::Device,
+        parent: None,
+    }
+}
+
+async fn fill(store: &MemoryStore, ids: &[EnrollId], queued: usize, per_enrollment: usize) {
+    // The memory store keeps messages as given; plain values make the fill fast.
+    let authenticate = Authenticate::default();
+    let token_update = TokenUpdate {
+        push: PushInfo {
+            token: vec![0xAB; 32],
+            push_magic: "magic".into(),
+            topic: "com.apple.mgmt.External.bench".into(),
+        },
+        ..Default::default()
+    };
+    for id in ids {
+        store
+            .store_authenticate(id, &authenticate, b"<authenticate/>", None)
+            .await
+            .unwrap();
+        store
+            .store_token_update(id, &token_update, b"<token-update/>")
+            .await
+            .unwrap();
+    }
+    let targets: Vec<String> = ids[..queued].iter().map(|id| id.id.clone()).collect();
+    for k in 0..per_enrollment {
+        let failed = store
+            .enqueue_command(&targets, &command(&format!("BULK-{k:02}")), 0)
+            .await
+            .unwrap();
+        assert!(failed.is_empty());
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let mut group = c.benchmark_group("memory");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let all: Vec<EnrollId> = (0..ENROLLMENTS).map(device).collect();
+    for (label, queued, per_enrollment) in SIZES {
+        let store = MemoryStore::new();
+        rt.block_on(fill(&store, &all, queued, per_enrollment));
+        let ids = &all[..queued];
+
+        let mut i = 0usize;
+        group.bench_function(BenchmarkId::new("next_command", label), |b| {
+            b.iter(|| {
+                i = (i + 1) % ids.len();
+                let next = rt.block_on(store.retrieve_next_command(&ids[i], false));
+                black_box(next.unwrap().expect("queued"))
+            })
+        });
+
+        // Each cycle answers the oldest command of an enrollment and fetches the next; the
+        // untimed setup enqueues a replacement, so the queue keeps its size.
+        let mut i = 0usize;
+        let mut fresh = 0usize;
+        group.bench_function(BenchmarkId::new("report_and_next", label), |b| {
+            b.iter_batched(
+                || {
+                    i = (i + 1) % ids.len();
+                    fresh += 1;
+                    let refill = command(&format!("REFILL-{label}-{fresh:09}"));
+                    let failed = rt
+                        .block_on(store.enqueue_command(
+                            std::slice::from_ref(&ids[i].id),
+                            &refill,
+                            0,
+                        ))
+                        .unwrap();
+                    assert!(failed.is_empty());
+                    let head = rt
+                        .block_on(store.retrieve_next_command(&ids[i], false))
+                        .unwrap()
+                        .expect("queued");
+                    let (msg, raw) =
+                        report(&ids[i], Some(&head.command_uuid), Status::Acknowledged);
+                    (&ids[i], msg, raw)
+                },
+                |(id, msg, raw)| {
+                    rt.block_on(async {
+                        let outcome = store.store_command_report(id, &msg, &raw).await.unwrap();
+                        assert_eq!(outcome, ReportOutcome::Final);
+                        black_box(store.retrieve_next_command(id, false).await.unwrap())
+                    })
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

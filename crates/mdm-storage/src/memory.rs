@@ -1,0 +1,465 @@
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use mdm_enrollment::EnrollId;
+use mdm_proto::{
+    Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
+    TokenUpdate, UserAuthenticate,
+};
+
+use crate::{
+    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
+    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+};
+
+/// A store in memory, for tests and for servers that may forget everything when they stop.
+///
+/// It keeps what the storage traits read back — enrollments and their push info, tallies,
+/// queues, bootstrap tokens, the raw Authenticate and TokenUpdate messages (for migration),
+/// push certificates and certificate bindings — and nothing else: command results, device
+/// details such as the serial number, and last-seen times are not kept. One mutex guards
+/// everything; it is never held across an `.await`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    // Ordered so that migration replays devices in a stable order.
+    devices: BTreeMap<String, Device>,
+    // User channel id → its last raw TokenUpdate.
+    user_token_updates: BTreeMap<String, Bytes>,
+    enrollments: HashMap<String, Enrollment>,
+    // Device-channel id → its user channels' ids.
+    user_channels: HashMap<String, BTreeSet<String>>,
+    // Every CommandUUID ever enqueued, so a reused one is refused. (The commands themselves
+    // live in the queues, shared, and go when the last enrollment answers.)
+    command_uuids: HashSet<String>,
+    queues: HashMap<String, Queue>,
+    push_certs: HashMap<String, StoredPushCert>,
+    // (device-channel id, lowercase hash)
+    cert_hashes: BTreeSet<(String, String)>,
+    next_seq: u64,
+    next_stale_token: i64,
+}
+
+#[derive(Debug)]
+struct Device {
+    authenticate: Bytes,
+    token_update: Option<Bytes>,
+    bootstrap_token: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Enrollment {
+    push: PushInfo,
+    enabled: bool,
+    tally: u32,
+}
+
+/// An enrollment's waiting commands in delivery order: priority (highest first), then enqueue
+/// sequence (FIFO). A ring buffer: the head is what a device asks for and nearly always what it
+/// answers, and appending is the common insert; both are O(1).
+type Queue = VecDeque<Pending>;
+
+#[derive(Debug)]
+struct Pending {
+    priority: i8,
+    seq: u64,
+    command: Arc<Raw<Command>>,
+    not_now: bool,
+}
+
+impl Pending {
+    fn order(&self) -> (Reverse<i8>, u64) {
+        (Reverse(self.priority), self.seq)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while the lock was held cannot leave `Inner` half-updated in a way later calls
+        // would trip on (every update is a plain insert or remove), so recover from poisoning.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn device_only(id: &EnrollId) -> Result<(), StorageError> {
+    match id.parent {
+        Some(_) => Err(StorageError::DeviceChannelOnly(id.id.clone())),
+        None => Ok(()),
+    }
+}
+
+impl Inner {
+    /// The enrollment ids a device-channel operation reaches: the channel itself and, for a
+    /// device channel, its user channels.
+    fn channel_ids(&self, id: &EnrollId) -> Vec<String> {
+        let mut ids = vec![id.id.clone()];
+        if id.parent.is_none() {
+            ids.extend(
+                self.user_channels
+                    .get(&id.id)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+        }
+        ids
+    }
+}
+
+impl CheckInStore for MemoryStore {
+    async fn store_authenticate(
+        &self,
+        id: &EnrollId,
+        _msg: &Authenticate,
+        raw: &[u8],
+        _identity_cert_der: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        device_only(id)?;
+        let mut inner = self.lock();
+        let authenticate = Bytes::copy_from_slice(raw);
+        match inner.devices.get_mut(&id.id) {
+            // Re-enrollment: the last TokenUpdate stays (migration replays it), as in NanoMDM.
+            Some(device) => {
+                device.authenticate = authenticate;
+                device.bootstrap_token = None;
+            }
+            None => {
+                let device = Device {
+                    authenticate,
+                    token_update: None,
+                    bootstrap_token: None,
+                };
+                inner.devices.insert(id.id.clone(), device);
+            }
+        }
+        for channel in inner.channel_ids(id) {
+            if let Some(e) = inner.enrollments.get_mut(&channel) {
+                e.tally = 0;
+            }
+        }
+        Ok(())
+    }
+
+    async fn store_token_update(
+        &self,
+        id: &EnrollId,
+        msg: &TokenUpdate,
+        raw: &[u8],
+    ) -> Result<(), StorageError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let device_id = id.device_channel_id().to_owned();
+        let Some(device) = inner.devices.get_mut(&device_id) else {
+            return Err(StorageError::UnknownEnrollment(device_id));
+        };
+        let raw = Bytes::copy_from_slice(raw);
+        if id.parent.is_some() {
+            inner.user_token_updates.insert(id.id.clone(), raw);
+            inner
+                .user_channels
+                .entry(device_id)
+                .or_default()
+                .insert(id.id.clone());
+        } else {
+            device.token_update = Some(raw);
+        }
+        let enrollment = inner
+            .enrollments
+            .entry(id.id.clone())
+            .or_insert_with(|| Enrollment {
+                push: PushInfo::default(),
+                enabled: true,
+                tally: 0,
+            });
+        enrollment.push = msg.push.clone();
+        enrollment.enabled = true;
+        enrollment.tally = enrollment.tally.saturating_add(1);
+        Ok(())
+    }
+
+    async fn store_user_authenticate(
+        &self,
+        id: &EnrollId,
+        _msg: &UserAuthenticate,
+        _raw: &[u8],
+    ) -> Result<(), StorageError> {
+        // Nothing read back depends on UserAuthenticate; only check what a SQL backend's
+        // foreign key would.
+        let device_id = id.device_channel_id();
+        if self.lock().devices.contains_key(device_id) {
+            Ok(())
+        } else {
+            Err(StorageError::UnknownEnrollment(device_id.to_owned()))
+        }
+    }
+
+    async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        for channel in inner.channel_ids(id) {
+            if let Some(e) = inner.enrollments.get_mut(&channel) {
+                e.enabled = false;
+                e.tally = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TokenUpdateTallyStore for MemoryStore {
+    async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
+        Ok(self.lock().enrollments.get(&id.id).map_or(0, |e| e.tally))
+    }
+}
+
+impl BootstrapTokenStore for MemoryStore {
+    async fn store_bootstrap_token(
+        &self,
+        id: &EnrollId,
+        msg: &SetBootstrapToken,
+    ) -> Result<(), StorageError> {
+        device_only(id)?;
+        let mut inner = self.lock();
+        let Some(device) = inner.devices.get_mut(&id.id) else {
+            return Err(StorageError::UnknownEnrollment(id.id.clone()));
+        };
+        device.bootstrap_token = msg.bootstrap_token.clone().filter(|t| !t.is_empty());
+        Ok(())
+    }
+
+    async fn retrieve_bootstrap_token(
+        &self,
+        id: &EnrollId,
+    ) -> Result<Option<BootstrapToken>, StorageError> {
+        device_only(id)?;
+        Ok(self
+            .lock()
+            .devices
+            .get(&id.id)
+            .and_then(|d| d.bootstrap_token.clone())
+            .map(|bootstrap_token| BootstrapToken { bootstrap_token }))
+    }
+}
+
+impl CommandQueue for MemoryStore {
+    async fn enqueue_command(
+        &self,
+        ids: &[String],
+        command: &Raw<Command>,
+        priority: i8,
+    ) -> Result<HashMap<String, StorageError>, StorageError> {
+        let mut failed = HashMap::new();
+        if ids.is_empty() {
+            return Ok(failed);
+        }
+        let mut inner = self.lock();
+        let uuid = &command.command_uuid;
+        if inner.command_uuids.contains(uuid) {
+            return Err(StorageError::DuplicateCommand(uuid.clone()));
+        }
+        let shared = Arc::new(command.clone());
+        let mut queued = HashSet::with_capacity(ids.len());
+        for id in ids {
+            if !inner.enrollments.contains_key(id) {
+                failed.insert(id.clone(), StorageError::UnknownEnrollment(id.clone()));
+                continue;
+            }
+            if !queued.insert(id.as_str()) {
+                continue; // the same id twice in `ids`
+            }
+            let pending = Pending {
+                priority,
+                seq: inner.next_seq,
+                command: shared.clone(),
+                not_now: false,
+            };
+            inner.next_seq += 1;
+            let queue = inner.queues.entry(id.clone()).or_default();
+            // After everything that goes first; for equal priorities that is the end.
+            let at = queue.partition_point(|p| p.order() < pending.order());
+            queue.insert(at, pending);
+        }
+        if !queued.is_empty() {
+            inner.command_uuids.insert(uuid.clone());
+        }
+        Ok(failed)
+    }
+
+    async fn store_command_report(
+        &self,
+        id: &EnrollId,
+        report: &CommandReport,
+        _raw: &[u8],
+    ) -> Result<ReportOutcome, StorageError> {
+        if report.status == Status::Idle {
+            return Ok(ReportOutcome::Idle);
+        }
+        let Some(uuid) = report.command_uuid.as_deref() else {
+            // Only Idle may come without a CommandUUID; anything else names no queued command.
+            return Ok(ReportOutcome::NotQueued);
+        };
+        let mut inner = self.lock();
+        let Some(queue) = inner.queues.get_mut(&id.id) else {
+            return Ok(ReportOutcome::NotQueued);
+        };
+        let Some(at) = queue.iter().position(|p| p.command.command_uuid == uuid) else {
+            return Ok(ReportOutcome::NotQueued);
+        };
+        if report.status == Status::NotNow {
+            queue[at].not_now = true;
+            return Ok(ReportOutcome::NotNow);
+        }
+        queue.remove(at);
+        if queue.is_empty() {
+            inner.queues.remove(&id.id);
+        }
+        Ok(ReportOutcome::Final)
+    }
+
+    async fn retrieve_next_command(
+        &self,
+        id: &EnrollId,
+        skip_not_now: bool,
+    ) -> Result<Option<Raw<Command>>, StorageError> {
+        let inner = self.lock();
+        Ok(inner.queues.get(&id.id).and_then(|queue| {
+            queue
+                .iter()
+                .find(|p| !(skip_not_now && p.not_now))
+                .map(|p| Raw::clone(&p.command))
+        }))
+    }
+
+    async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        for channel in inner.channel_ids(id) {
+            inner.queues.remove(&channel);
+        }
+        Ok(())
+    }
+}
+
+impl PushStore for MemoryStore {
+    async fn retrieve_push_info(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, PushInfo>, StorageError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let e = inner.enrollments.get(id).filter(|e| e.enabled)?;
+                Some((id.clone(), e.push.clone()))
+            })
+            .collect())
+    }
+}
+
+impl PushCertStore for MemoryStore {
+    async fn is_push_cert_stale(
+        &self,
+        topic: &str,
+        stale_token: i64,
+    ) -> Result<bool, StorageError> {
+        Ok(self
+            .lock()
+            .push_certs
+            .get(topic)
+            .is_none_or(|c| c.stale_token != stale_token))
+    }
+
+    async fn retrieve_push_cert(
+        &self,
+        topic: &str,
+    ) -> Result<Option<StoredPushCert>, StorageError> {
+        Ok(self.lock().push_certs.get(topic).cloned())
+    }
+
+    async fn store_push_cert(
+        &self,
+        topic: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        // One counter for all topics: a token never repeats, even across topics.
+        inner.next_stale_token += 1;
+        let stale_token = inner.next_stale_token;
+        inner.push_certs.insert(
+            topic.to_owned(),
+            StoredPushCert {
+                cert_pem: cert_pem.to_owned(),
+                key_pem: key_pem.to_owned(),
+                stale_token,
+            },
+        );
+        Ok(())
+    }
+}
+
+impl CertAuthStore for MemoryStore {
+    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
+        let hash = hash.to_ascii_lowercase();
+        Ok(self.lock().cert_hashes.iter().any(|(_, h)| *h == hash))
+    }
+
+    async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
+        let device_id = id.device_channel_id();
+        Ok(self
+            .lock()
+            .cert_hashes
+            .range((device_id.to_owned(), String::new())..)
+            .next()
+            .is_some_and(|(i, _)| i == device_id))
+    }
+
+    async fn is_cert_hash_associated(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+    ) -> Result<bool, StorageError> {
+        let key = (id.device_channel_id().to_owned(), hash.to_ascii_lowercase());
+        Ok(self.lock().cert_hashes.contains(&key))
+    }
+
+    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
+        let key = (id.device_channel_id().to_owned(), hash.to_ascii_lowercase());
+        self.lock().cert_hashes.insert(key);
+        Ok(())
+    }
+
+    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
+        let hash = hash.to_ascii_lowercase();
+        Ok(self
+            .lock()
+            .cert_hashes
+            .iter()
+            .find(|(_, h)| *h == hash)
+            .map(|(id, _)| id.clone()))
+    }
+}
+
+impl MigrationStore for MemoryStore {
+    fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
+        // A snapshot taken now: memory is small enough to copy (the bodies are `Bytes`).
+        let inner = self.lock();
+        let devices = inner
+            .devices
+            .values()
+            .flat_map(|d| std::iter::once(d.authenticate.clone()).chain(d.token_update.clone()));
+        let users = inner.user_token_updates.values().cloned();
+        let all: Vec<_> = devices.chain(users).map(Ok).collect();
+        stream::iter(all).boxed()
+    }
+}
