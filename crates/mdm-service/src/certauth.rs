@@ -1,0 +1,144 @@
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use mdm_proto::CheckIn;
+use mdm_storage::{CertAuthStore, StorageError};
+
+use crate::{MdmError, MdmMessage, MdmRequest, MdmResponse};
+
+/// Why a request's identity certificate was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertAuthError {
+    /// The request carries no identity certificate.
+    #[error("missing MDM certificate")]
+    MissingCertificate,
+    /// The certificate is bound to another enrollment, or (retro mode) the enrollment is bound to
+    /// another certificate.
+    #[error("cert re-use not permitted")]
+    CertReuse,
+    /// The enrollment is not bound to this certificate.
+    #[error("enrollment not associated with cert")]
+    NotAssociated,
+    /// The binding could not be read or written.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Binds each device channel to the identity certificate it enrolled with, and refuses requests
+/// that present another device's certificate (NanoMDM's certauth).
+///
+/// * Authenticate binds its certificate to the device channel, unless the certificate is
+///   already bound to a different one.
+/// * Every other message (command reports included) must present a certificate bound to its
+///   device channel; user channels are checked against their device's binding.
+/// * Retro mode admits enrollments that predate the binding: a channel with no binding at all may
+///   bind, once, a certificate that is bound nowhere else.
+///
+/// Refusals are [`MdmError::CertAuth`] (500: a device must not be told it is unauthorized).
+#[derive(Clone, Debug)]
+pub struct CertAuthLayer<C> {
+    store: C,
+    retro: bool,
+}
+
+impl<C> CertAuthLayer<C> {
+    /// A layer checking bindings in `store`.
+    pub fn new(store: C) -> Self {
+        CertAuthLayer {
+            store,
+            retro: false,
+        }
+    }
+
+    /// Enables retroactive binding (NanoMDM `-retro`).
+    pub fn retro(mut self, retro: bool) -> Self {
+        self.retro = retro;
+        self
+    }
+}
+
+impl<C: Clone, S> tower::Layer<S> for CertAuthLayer<C> {
+    type Service = CertAuthService<C, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CertAuthService {
+            store: self.store.clone(),
+            retro: self.retro,
+            inner,
+        }
+    }
+}
+
+/// The service [`CertAuthLayer`] produces.
+#[derive(Clone, Debug)]
+pub struct CertAuthService<C, S> {
+    store: C,
+    retro: bool,
+    inner: S,
+}
+
+async fn authorize<C: CertAuthStore>(
+    store: &C,
+    retro: bool,
+    request: &MdmRequest,
+) -> Result<(), CertAuthError> {
+    let identity = request
+        .identity
+        .as_ref()
+        .ok_or(CertAuthError::MissingCertificate)?;
+    let hash = identity.hash();
+    let id = &request.enroll_id;
+    let is_authenticate = matches!(&request.message, MdmMessage::CheckIn(c) if matches!(c.value(), CheckIn::Authenticate(_)));
+    if is_authenticate {
+        if store.has_cert_hash(hash).await? {
+            return match store.is_cert_hash_associated(id, hash).await? {
+                true => Ok(()),
+                false => Err(CertAuthError::CertReuse),
+            };
+        }
+        store.associate_cert_hash(id, hash).await?;
+        return Ok(());
+    }
+    if store.is_cert_hash_associated(id, hash).await? {
+        return Ok(());
+    }
+    if !retro {
+        return Err(CertAuthError::NotAssociated);
+    }
+    if store.enrollment_has_cert_hash(id).await? || store.has_cert_hash(hash).await? {
+        return Err(CertAuthError::CertReuse);
+    }
+    store.associate_cert_hash(id, hash).await?;
+    Ok(())
+}
+
+impl<C, S> tower::Service<MdmRequest> for CertAuthService<C, S>
+where
+    C: CertAuthStore + Clone + 'static,
+    S: tower::Service<MdmRequest, Response = MdmResponse, Error = MdmError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = MdmResponse;
+    type Error = MdmError;
+    type Future = BoxFuture<'static, Result<MdmResponse, MdmError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: MdmRequest) -> Self::Future {
+        let store = self.store.clone();
+        let retro = self.retro;
+        // The ready inner service goes into the future; a fresh clone stays for the next call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            authorize(&store, retro, &request).await?;
+            inner.call(request).await
+        })
+    }
+}
