@@ -7,6 +7,8 @@
 
 #[cfg(feature = "enrollment")]
 pub use mdm_enrollment as enrollment;
+#[cfg(feature = "http")]
+pub use mdm_http as http;
 #[cfg(feature = "proto")]
 pub use mdm_proto as proto;
 #[cfg(feature = "signature")]

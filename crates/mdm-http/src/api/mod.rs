@@ -1,0 +1,50 @@
+//! NanoMDM's API: `/v1/pushcert`, `/v1/push/`, `/v1/enqueue/`, `/v1/escrowkeyunlock`, and the
+//! unauthenticated `/version`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use mdm_proto::DecodeLimits;
+use mdm_push::Pusher;
+use mdm_storage::DynStorage;
+use url::Url;
+
+mod escrow;
+mod push;
+mod pushcert;
+mod result;
+
+pub use escrow::ESCROW_KEY_UNLOCK_URL;
+pub(crate) use escrow::escrow_key_unlock;
+pub(crate) use push::{enqueue, push};
+pub use pushcert::PushCertInfo;
+pub(crate) use pushcert::push_cert;
+pub use result::{ApiResult, EnrollmentResult};
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub store: DynStorage,
+    pub pusher: Arc<Pusher<DynStorage>>,
+    pub limits: DecodeLimits,
+    pub escrow_url: Url,
+    pub escrow_timeout: Duration,
+}
+
+/// `/version`: `{"version":"…"}`, compact with no trailing newline, any method, no
+/// authentication (NanoMDM's version handler; the version is not JSON-escaped there either, but
+/// here it is, so a quote in it cannot break the document).
+pub(crate) fn version_response(version: &str) -> Response {
+    let body = format!(
+        "{{\"version\":{}}}",
+        serde_json::to_string(version).unwrap_or_else(|_| "\"\"".into())
+    );
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

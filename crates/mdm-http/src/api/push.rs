@@ -1,0 +1,247 @@
+//! `/v1/push/<ids>` and `/v1/enqueue/<ids>`.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use mdm_proto::Command;
+use mdm_push::{PushError, PushFailure};
+use mdm_storage::CommandQueue;
+
+use super::{ApiResult, ApiState};
+use crate::body::read_body;
+use crate::mdm::query_params;
+use crate::response::api_json;
+
+/// The enrollment ids in a path: what follows `prefix`, percent-decoded, split on `,` with
+/// nothing trimmed or removed (NanoMDM's `PathIDGetter`).
+pub(crate) fn path_ids(path: &str, prefix: &str) -> Result<Vec<String>, String> {
+    let rest = path.strip_prefix(prefix).unwrap_or_default();
+    let decoded = percent_decode(rest)
+        .ok_or_else(|| "getting enrollment ids: invalid URL escape in path".to_owned())?;
+    if decoded.is_empty() {
+        return Err("getting enrollment ids: empty path".into());
+    }
+    Ok(decoded.split(',').map(str::to_owned).collect())
+}
+
+/// Decodes `%XX` escapes of a URL path (no `+` to space); `None` for an invalid escape or bytes
+/// that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `/v1/push/<ids>`: wakes the enrollments. The body is ignored.
+pub(crate) async fn push(State(api): State<ApiState>, request: Request) -> Response {
+    let mut result = ApiResult::default();
+    let ids = match path_ids(request.uri().path(), "/v1/push/") {
+        Ok(ids) => ids,
+        Err(e) => {
+            result.push_error = Some(e);
+            return respond(&result, 0);
+        }
+    };
+    api.push_into(&ids, &mut result).await;
+    respond(&result, ids.len())
+}
+
+/// `/v1/enqueue/<ids>[?nopush=1]`: enqueues the command in the body for every id, then pushes
+/// to them; with an empty body, only pushes.
+pub(crate) async fn enqueue(State(api): State<ApiState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut result = ApiResult::default();
+    // NanoMDM: any non-empty value disables the push, `nopush=0` included.
+    let no_push = query_params(parts.uri.query())
+        .get("nopush")
+        .is_some_and(|v| !v.is_empty());
+    let ids = match path_ids(parts.uri.path(), "/v1/enqueue/") {
+        Ok(ids) => ids,
+        Err(e) => {
+            result.command_error = Some(e);
+            return respond(&result, 0);
+        }
+    };
+    let body = match read_body(&parts.headers, body, api.limits.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    if body.is_empty() {
+        if no_push {
+            result.no_push = true;
+            result.command_error = Some("must enqueue or push".into());
+        } else {
+            api.push_into(&ids, &mut result).await;
+        }
+        return respond(&result, ids.len());
+    }
+    let command = match Command::decode_with(body, &api.limits) {
+        Ok(command) => command,
+        Err(e) => {
+            // NanoMDM echoes the whole body after the parse error; the error alone says enough.
+            result.command_error = Some(format!("decoding command: {e}"));
+            return respond(&result, ids.len());
+        }
+    };
+    result.command_uuid = command.command_uuid.clone();
+    result.request_type = command.request_type.clone();
+    // A repeated id would only make the store refuse its own duplicate; it still counts as
+    // requested for the status rule, as in NanoMDM.
+    let mut seen = HashSet::new();
+    let targets: Vec<String> = ids
+        .iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .cloned()
+        .collect();
+    match api.store.enqueue_command(&targets, &command, 0).await {
+        Ok(failed) => {
+            for (id, error) in failed {
+                result.entry(&id).command_error = Some(error.to_string());
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, command_uuid = %command.command_uuid, "enqueue failed");
+            result.command_error = Some(e.to_string());
+            return respond(&result, ids.len());
+        }
+    }
+    tracing::info!(
+        command_uuid = %command.command_uuid,
+        request_type = %command.request_type,
+        ids = ids.len(),
+        "command enqueued"
+    );
+    if no_push {
+        result.no_push = true;
+    } else {
+        api.push_into(&ids, &mut result).await;
+    }
+    respond(&result, ids.len())
+}
+
+fn respond(result: &ApiResult, requested: usize) -> Response {
+    api_json(result.status_code(requested), result)
+}
+
+impl ApiState {
+    /// Pushes to `ids`, recording each id's `push_result` / `push_error` in `result`.
+    pub(crate) async fn push_into(&self, ids: &[String], result: &mut ApiResult) {
+        match self.pusher.push(ids).await {
+            Ok(results) => {
+                for (id, outcome) in results {
+                    let entry = result.entry(&id);
+                    match outcome {
+                        Ok(apns_id) => entry.push_result = apns_id.as_str().to_owned(),
+                        Err(failure) => {
+                            if let Some(apns_id) = rejected_apns_id(&failure) {
+                                entry.push_result = apns_id.to_owned();
+                            }
+                            entry.push_error = Some(push_error_text(&failure));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading push info failed");
+                result.push_error = Some(format!("push storage: {e}"));
+            }
+        }
+    }
+}
+
+/// NanoMDM's texts for the push errors clients are known to look for; our own otherwise.
+fn push_error_text(failure: &PushFailure) -> String {
+    match failure {
+        PushFailure::NoPushInfo => "push data missing for id".into(),
+        PushFailure::Push(e) => match &**e {
+            PushError::Rejected {
+                status,
+                reason,
+                timestamp,
+                ..
+            } => {
+                let mut text = format!("push HTTP status: {status}: APNs push error: {reason}");
+                if let Some(ms) = timestamp
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis())
+                {
+                    text.push_str(&format!(": timestamp {ms}"));
+                }
+                text
+            }
+            PushError::UnexpectedResponse { status, detail } => {
+                format!("push HTTP status: {status}: {detail}")
+            }
+            other => other.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn rejected_apns_id(failure: &PushFailure) -> Option<&str> {
+    match failure {
+        PushFailure::Push(e) => match &**e {
+            PushError::Rejected {
+                apns_id: Some(id), ..
+            } => Some(id),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_like_nanomdm() {
+        assert_eq!(path_ids("/v1/push/a,b", "/v1/push/").unwrap(), ["a", "b"]);
+        assert_eq!(
+            path_ids("/v1/push/a%2Cb,,c%3Ad/e", "/v1/push/").unwrap(),
+            ["a", "b", "", "c:d/e"]
+        );
+        assert_eq!(path_ids("/v1/push/a,a", "/v1/push/").unwrap(), ["a", "a"]);
+        assert_eq!(
+            path_ids("/v1/push/", "/v1/push/").unwrap_err(),
+            "getting enrollment ids: empty path"
+        );
+        assert!(path_ids("/v1/push/%zz", "/v1/push/").is_err());
+    }
+
+    #[test]
+    fn push_errors_keep_nanomdm_texts() {
+        assert_eq!(
+            push_error_text(&PushFailure::NoPushInfo),
+            "push data missing for id"
+        );
+        let rejected = PushFailure::from(PushError::Rejected {
+            status: 410,
+            reason: mdm_push::Reason::Unregistered,
+            timestamp: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1234)),
+            apns_id: Some("ID".into()),
+        });
+        assert_eq!(
+            push_error_text(&rejected),
+            "push HTTP status: 410: APNs push error: Unregistered: timestamp 1234"
+        );
+        assert_eq!(rejected_apns_id(&rejected), Some("ID"));
+    }
+}

@@ -1,0 +1,382 @@
+//! The HTTP adapter of an Apple MDM server: NanoMDM v0.9's endpoints, status codes and JSON on
+//! axum and tower, with no protocol decisions of its own (those are `mdm-service`'s).
+//!
+//! [`MdmHttp::builder`] assembles an [`axum::Router`] you can serve as it is ([`serve`]) or mount
+//! in your own application:
+//!
+//! | path | what | guarded by |
+//! |---|---|---|
+//! | `/mdm` | check-ins (by `Content-Type`) and the command channel | device certificate |
+//! | `/checkin` | check-ins, when a separate check-in URL is enabled | device certificate |
+//! | `/authproxy/…` | reverse proxy with `X-Enrollment-ID` | device certificate + binding |
+//! | `/v1/pushcert` | store (`PUT`) or read (`GET ?topic=`) the push certificate | API key |
+//! | `/v1/push/<ids>` | push to enrollments | API key |
+//! | `/v1/enqueue/<ids>` | enqueue a command and push | API key |
+//! | `/v1/escrowkeyunlock` | Apple's escrow key unlock, with the push certificate | API key |
+//! | `/migration` | replay check-ins from another server into the core | API key |
+//! | `/version` | `{"version":"…"}` | — |
+//!
+//! The pieces are tower layers, usable on their own: [`ExtractCertLayer`] (the certificate from
+//! `Mdm-Signature` or a proxy header), [`VerifyCertLayer`] (chain to the device CAs),
+//! [`BasicAuthLayer`] (the API key) and [`RequestIdLayer`] (a request id and a log line per
+//! request). Devices are never answered 401: certificate problems are 400, binding problems 500,
+//! a declined UserAuthenticate 410, a body over the limit 413.
+//!
+//! ```no_run
+//! # async fn demo(store: mdm_storage::DynStorage, core: mdm_service::BoxMdmService,
+//! #               verifier: std::sync::Arc<dyn mdm_signature::CertVerifier>) -> std::io::Result<()> {
+//! use mdm_http::{MdmHttp, ServeOptions, serve};
+//!
+//! let router = MdmHttp::builder(store)
+//!     .mdm(core, verifier)
+//!     .api("an API key")
+//!     .build();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9000").await?;
+//! serve(listener, router, ServeOptions::default(), std::future::pending()).await
+//! # }
+//! ```
+//!
+//! With the `server` feature, [`server`] is the reference server: NanoMDM's command line and
+//! environment variables on top of this router.
+
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use http::{HeaderName, StatusCode};
+use mdm_proto::DecodeLimits;
+use mdm_push::{ApnsConfig, Pusher};
+use mdm_service::BoxMdmService;
+use mdm_signature::CertVerifier;
+use mdm_storage::DynStorage;
+use tower::ServiceBuilder;
+use url::Url;
+
+mod api;
+mod auth;
+mod authproxy;
+mod body;
+mod cert;
+mod mdm;
+pub mod migrate;
+mod request_id;
+mod response;
+mod serve;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use api::{ApiResult, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};
+pub use auth::{API_USER, BasicAuth, BasicAuthLayer};
+pub use authproxy::{X_ENROLLMENT_ID, X_TRACE_ID};
+pub use body::BodyError;
+pub use cert::{
+    CertSource, ExtractCert, ExtractCertLayer, ExtractedCert, MDM_SIGNATURE, VerifiedCert,
+    VerifyCert, VerifyCertLayer,
+};
+pub use mdm::CHECK_IN_CONTENT_TYPE;
+pub use request_id::{RequestIdLayer, RequestIdService};
+pub use serve::{ServeOptions, bind, serve};
+
+/// The default request body limit: 32 MiB, enough for a large `InstalledApplicationList`.
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Entry point: [`MdmHttp::builder`].
+#[derive(Debug)]
+pub struct MdmHttp;
+
+impl MdmHttp {
+    /// Starts a router over `store` (used by the API, the pusher and the auth proxy). Add the
+    /// device endpoints with [`MdmHttpBuilder::mdm`] and the API with [`MdmHttpBuilder::api`];
+    /// `/version` is always there.
+    pub fn builder(store: DynStorage) -> MdmHttpBuilder {
+        MdmHttpBuilder {
+            store,
+            mdm: None,
+            cert_source: CertSource::MdmSignature,
+            check_in_endpoint: false,
+            api_key: None,
+            apns: ApnsConfig::default(),
+            migration: None,
+            auth_proxy: None,
+            proxy_client: None,
+            limits: DecodeLimits::default(),
+            version: concat!("v", env!("CARGO_PKG_VERSION")).to_owned(),
+            escrow_url: Url::parse(ESCROW_KEY_UNLOCK_URL).expect("a valid constant URL"),
+            escrow_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Settings for the router; see [`MdmHttp::builder`].
+pub struct MdmHttpBuilder {
+    store: DynStorage,
+    mdm: Option<(BoxMdmService, Arc<dyn CertVerifier>)>,
+    cert_source: CertSource,
+    check_in_endpoint: bool,
+    api_key: Option<String>,
+    apns: ApnsConfig,
+    migration: Option<BoxMdmService>,
+    auth_proxy: Option<Url>,
+    proxy_client: Option<reqwest::Client>,
+    limits: DecodeLimits,
+    version: String,
+    escrow_url: Url,
+    escrow_timeout: Duration,
+}
+
+impl std::fmt::Debug for MdmHttpBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MdmHttpBuilder")
+            .field("mdm", &self.mdm.is_some())
+            .field("cert_source", &self.cert_source)
+            .field("check_in_endpoint", &self.check_in_endpoint)
+            .field("api", &self.api_key.is_some())
+            .field("migration", &self.migration.is_some())
+            .field("auth_proxy", &self.auth_proxy)
+            .field("limits", &self.limits)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MdmHttpBuilder {
+    /// Serves devices at `/mdm` with `service` (usually [`mdm_service::nanomdm_stack`]),
+    /// trusting device certificates that `verifier` accepts. Without it there are no device
+    /// endpoints (NanoMDM `-disable-mdm`).
+    pub fn mdm(mut self, service: BoxMdmService, verifier: Arc<dyn CertVerifier>) -> Self {
+        self.mdm = Some((service, verifier));
+        self
+    }
+
+    /// Reads the device certificate from this header, set by a TLS-terminating proxy, instead of
+    /// from `Mdm-Signature` (NanoMDM `-cert-header`).
+    pub fn cert_header(mut self, name: HeaderName) -> Self {
+        self.cert_source = CertSource::Header(name);
+        self
+    }
+
+    /// Serves check-ins at `/checkin` and only the command channel at `/mdm` (NanoMDM
+    /// `-checkin`).
+    pub fn check_in_endpoint(mut self, enabled: bool) -> Self {
+        self.check_in_endpoint = enabled;
+        self
+    }
+
+    /// Enables the API, with `api_key` as the Basic-auth password of user `nanomdm` (NanoMDM
+    /// `-api`). An empty key leaves the API off, as in NanoMDM.
+    pub fn api(mut self, api_key: impl Into<String>) -> Self {
+        let key = api_key.into();
+        self.api_key = (!key.is_empty()).then_some(key);
+        self
+    }
+
+    /// Where and how pushes go (default: Apple's production APNs). Tests point this at a
+    /// `mdm_push::mock::MockApns`.
+    pub fn apns(mut self, config: ApnsConfig) -> Self {
+        self.apns = config;
+        self
+    }
+
+    /// Enables `/migration` (with the API), answering with `core`: the bare core service,
+    /// without certificate binding or webhooks (NanoMDM `-migration`).
+    pub fn migration(mut self, core: BoxMdmService) -> Self {
+        self.migration = Some(core);
+        self
+    }
+
+    /// Enables `/authproxy/`, forwarding to `target` (NanoMDM `-auth-proxy-url`).
+    pub fn auth_proxy(mut self, target: Url) -> Self {
+        self.auth_proxy = Some(target);
+        self
+    }
+
+    /// The HTTP client the auth proxy forwards with (default: no redirects followed, proxies
+    /// from the environment).
+    pub fn auth_proxy_client(mut self, client: reqwest::Client) -> Self {
+        self.proxy_client = Some(client);
+        self
+    }
+
+    /// The largest request body accepted, in bytes (default [`DEFAULT_BODY_LIMIT`]); larger
+    /// ones get 413. Also the decode limit for property lists.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.limits.max_body_bytes = bytes;
+        self
+    }
+
+    /// Property-list decoding limits (nesting depth, object count, body size).
+    pub fn decode_limits(mut self, limits: DecodeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The version `/version` reports (default `v` + this crate's version).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Where `/v1/escrowkeyunlock` sends requests (default [`ESCROW_KEY_UNLOCK_URL`]).
+    pub fn escrow_key_unlock_url(mut self, url: Url) -> Self {
+        self.escrow_url = url;
+        self
+    }
+
+    /// Builds the router. It answers unknown paths with NanoMDM's `404 page not found`.
+    pub fn build(self) -> Router {
+        let mut router = Router::new();
+        let body_limit = self.limits.max_body_bytes;
+        if let Some((service, verifier)) = self.mdm {
+            let device_layers = ServiceBuilder::new()
+                .layer(ExtractCertLayer::new(self.cert_source.clone(), body_limit))
+                .layer(VerifyCertLayer::new(verifier));
+            let endpoint = |channel| {
+                any(mdm::handle)
+                    .with_state(mdm::MdmState {
+                        service: service.clone(),
+                        channel,
+                        limits: self.limits,
+                    })
+                    .layer(device_layers.clone())
+            };
+            if self.check_in_endpoint {
+                router = router
+                    .route("/mdm", endpoint(mdm::Channel::Command))
+                    .route("/checkin", endpoint(mdm::Channel::CheckIn));
+            } else {
+                router = router.route("/mdm", endpoint(mdm::Channel::ByContentType));
+            }
+            if let Some(target) = self.auth_proxy {
+                let client = self.proxy_client.unwrap_or_else(|| {
+                    reqwest::Client::builder()
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                        .expect("a client with default TLS settings builds")
+                });
+                let proxy = any(authproxy::auth_proxy)
+                    .with_state(authproxy::AuthProxyState {
+                        store: self.store.clone(),
+                        target,
+                        client,
+                        body_limit,
+                    })
+                    .layer(device_layers);
+                router = router
+                    .route("/authproxy/", proxy.clone())
+                    .route("/authproxy/{*rest}", proxy)
+                    .route("/authproxy", any(|uri| redirect("/authproxy/", uri)));
+            }
+        }
+        if let Some(key) = self.api_key {
+            let state = api::ApiState {
+                store: self.store.clone(),
+                pusher: Arc::new(Pusher::new(self.store.clone(), self.apns)),
+                limits: self.limits,
+                escrow_url: self.escrow_url,
+                escrow_timeout: self.escrow_timeout,
+            };
+            let mut api = Router::new()
+                .route("/v1/pushcert", any(api::push_cert))
+                .route("/v1/push/", any(api::push))
+                .route("/v1/push/{*ids}", any(api::push))
+                .route("/v1/enqueue/", any(api::enqueue))
+                .route("/v1/enqueue/{*ids}", any(api::enqueue))
+                .route("/v1/escrowkeyunlock", any(api::escrow_key_unlock))
+                .with_state(state);
+            if let Some(core) = self.migration {
+                api = api.route(
+                    "/migration",
+                    any(mdm::handle).with_state(mdm::MdmState {
+                        service: core,
+                        channel: mdm::Channel::CheckIn,
+                        limits: self.limits,
+                    }),
+                );
+            }
+            router = router
+                .merge(api.route_layer(BasicAuthLayer::new(key)))
+                // Go's mux redirects to the subtree before any handler (or auth) runs.
+                .route("/v1/push", any(|uri| redirect("/v1/push/", uri)))
+                .route("/v1/enqueue", any(|uri| redirect("/v1/enqueue/", uri)));
+        } else if self.migration.is_some() {
+            tracing::warn!("/migration needs the API (an API key); not enabled");
+        }
+        let version = self.version;
+        router
+            .route(
+                "/version",
+                any(move || std::future::ready(api::version_response(&version))),
+            )
+            .fallback(not_found)
+            .layer(RequestIdLayer)
+    }
+}
+
+/// Go's mux: a path that is not canonical (`//mdm`, `/a/../mdm`) is redirected to its clean
+/// form; anything else unknown is `404 page not found`.
+async fn not_found(uri: http::Uri) -> Response {
+    let path = uri.path();
+    let clean = clean_path(path);
+    if clean != path {
+        let location = match uri.query() {
+            Some(query) => format!("{clean}?{query}"),
+            None => clean,
+        };
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [(http::header::LOCATION, location)],
+        )
+            .into_response();
+    }
+    response::plain_text(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// Go's `path.Clean` of a request path, keeping a trailing slash (`cleanPath` in `net/http`).
+fn clean_path(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut clean = format!("/{}", segments.join("/"));
+    if path.ends_with('/') && clean != "/" {
+        clean.push('/');
+    }
+    clean
+}
+
+/// Go's mux answer for a subtree path without its slash: `301` to the slash form, query kept.
+async fn redirect(to: &'static str, uri: http::Uri) -> Response {
+    let location = match uri.query() {
+        Some(query) => format!("{to}?{query}"),
+        None => to.to_owned(),
+    };
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(http::header::LOCATION, location)],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clean_paths_like_go() {
+        use super::clean_path;
+        assert_eq!(clean_path("/mdm"), "/mdm");
+        assert_eq!(clean_path("//mdm"), "/mdm");
+        assert_eq!(clean_path("/a/../mdm"), "/mdm");
+        assert_eq!(clean_path("/v1/push/./a/"), "/v1/push/a/");
+        assert_eq!(clean_path("/"), "/");
+        assert_eq!(clean_path("/.."), "/");
+    }
+}

@@ -1,0 +1,131 @@
+//! Serving a router over HTTP/1.1 with the limits NanoMDM lacks: a header read timeout, a body
+//! read timeout, and a graceful shutdown.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
+
+/// How [`serve`] treats connections.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// How long a client may take to send a request's headers (from connecting, or from the end
+    /// of the previous request on a kept-alive connection). Default 30 s.
+    pub header_read_timeout: Duration,
+    /// How long a client may pause while sending a body before the request fails with 408.
+    /// Default 60 s.
+    pub body_read_timeout: Duration,
+    /// How long requests in flight may take to finish after shutdown begins. Default 30 s.
+    pub shutdown_grace: Duration,
+    /// Largest request head (request line and headers) accepted, in bytes. Default 1 MiB, as
+    /// Go's server, so an API call naming thousands of enrollment ids in its path fits.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            max_header_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets the
+/// requests in flight finish (up to [`ServeOptions::shutdown_grace`]) and returns.
+///
+/// Each request carries the client's address as [`ConnectInfo`]`<`[`std::net::SocketAddr`]`>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let body_timeout = options.body_read_timeout;
+        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let mut request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
+            request.extensions_mut().insert(ConnectInfo(remote));
+            router.clone().oneshot(request)
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(options.header_read_timeout)
+            .max_buf_size(options.max_header_bytes.max(8192))
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %remote, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(
+        connections = graceful.count(),
+        "shutting down: waiting for requests in flight"
+    );
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(options.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+/// The address a `listen` flag names: Go's `:9000` means every interface.
+fn listen_address(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => listen.to_owned(),
+    }
+}
+
+/// Binds a NanoMDM `-listen` address: `host:port`, `[v6]:port`, or Go's `:port` for every
+/// interface.
+pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    if let Some(port) = listen.strip_prefix(':') {
+        // Go's `:port` listens on every address, IPv6 included; fall back to IPv4 where IPv6 is
+        // unavailable.
+        if let Ok(listener) = TcpListener::bind(format!("[::]:{port}")).await {
+            return Ok(listener);
+        }
+    }
+    TcpListener::bind(listen_address(listen)).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn go_listen_addresses() {
+        assert_eq!(super::listen_address(":9000"), "0.0.0.0:9000");
+        assert_eq!(super::listen_address("127.0.0.1:0"), "127.0.0.1:0");
+    }
+}

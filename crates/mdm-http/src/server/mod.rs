@@ -1,0 +1,435 @@
+//! The reference server (feature `server`): NanoMDM v0.9's command line and environment on top
+//! of [`MdmHttp`], so an operator can swap it in for NanoMDM unchanged.
+//!
+//! ```text
+//! server -api KEY -ca ca.pem -listen 127.0.0.1:9000 -storage sqlite -storage-dsn db.sqlite
+//! NANOMDM_API=KEY NANOMDM_CA=ca.pem NANOMDM_STORAGE=sqlite … server
+//! server --dev        # first run: creates a development CA and API key, never for production
+//! ```
+//!
+//! [`main`] is the whole program (what `examples/server.rs` calls); [`parse`], [`start`] and
+//! [`Server::run`] are its steps, for running the server in-process (tests, embedding).
+//!
+//! Differences from NanoMDM, all additive: the default storage is SQLite (`nanomdm.sqlite` in
+//! the working directory) since NanoMDM's `filekv` is not provided; request bodies are limited
+//! (`-body-limit`, 413 over it), header and body reads time out (`-header-timeout`,
+//! `-body-timeout`); SIGTERM and SIGINT shut down gracefully; logs are structured and carry a
+//! request id; APNs and the escrow-unlock upstream can be redirected (`-apns-url`,
+//! `-apns-root-ca`, `-escrow-url`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Router;
+use http::HeaderName;
+use mdm_push::{ApnsConfig, Environment};
+use mdm_service::{
+    DeclarativeManagementForwarder, GetTokenMux, MdmService, NanoMdmOptions, TraceLayer,
+    UserAuthenticatePolicy, WebhookConfig, nanomdm_stack,
+};
+use mdm_signature::{CaPool, CachedVerifier, CertVerifier};
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower::util::BoxCloneSyncService;
+use url::Url;
+
+use crate::{MdmHttp, ServeOptions};
+
+mod dev;
+mod flags;
+mod storage;
+
+pub use dev::DevError;
+pub use flags::{ENV_PREFIX, FlagError, Flags, Invocation, env_name, parse, usage};
+pub use storage::{StorageSetupError, StorageSpec, open_storage, storage_specs};
+
+/// The version `-version` prints and `/version` reports.
+pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+/// The SQLite database used when no storage is named (outside `-dev`).
+pub const DEFAULT_SQLITE_PATH: &str = "nanomdm.sqlite";
+
+/// Why the server did not start. Each message says which flag to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// `-disable-mdm` without `-api`.
+    #[error("nothing for server to do: -disable-mdm needs -api")]
+    NothingToDo,
+    /// No `-ca` (and no `-dev`).
+    #[error("must supply CA cert path flag (-ca), or run with -dev")]
+    MissingCa,
+    /// A PEM file could not be read.
+    #[error("reading {flag} file {path:?}: {source}")]
+    Read {
+        /// The flag naming the file.
+        flag: &'static str,
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `-ca` holds no usable certificate.
+    #[error("could not append root CA(s) from {path:?}: {source}")]
+    Ca {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: mdm_signature::Error,
+    },
+    /// `-intermediate` holds no usable certificate.
+    #[error("could not append intermediate CA(s) from {path:?}: {source}")]
+    Intermediate {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: mdm_signature::Error,
+    },
+    /// A URL flag is not a valid absolute URL.
+    #[error("invalid {flag} URL {value:?}: {source}")]
+    Url {
+        /// The flag.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+        /// Why.
+        #[source]
+        source: url::ParseError,
+    },
+    /// `-cert-header` is not a valid header name.
+    #[error("invalid -cert-header {0:?}: not an HTTP header name")]
+    CertHeader(String),
+    /// `-dev` could not prepare its data directory.
+    #[error(transparent)]
+    Dev(#[from] DevError),
+    /// The storage flags are wrong or a backend could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageSetupError),
+    /// The listen address could not be bound.
+    #[error("listening on {address:?}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A server ready to run: storage open, listener bound.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    api_key: Option<String>,
+    dev_banner: Option<String>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// The address the server listens on (useful with `-listen 127.0.0.1:0`).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The API key in effect (given with `-api`, or the one `-dev` created), if the API is on.
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
+    /// The router, e.g. to serve it some other way.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let address = self.listener.local_addr()?;
+        tracing::info!(%address, version = VERSION, "listening");
+        if let Some(banner) = &self.dev_banner {
+            eprintln!("{banner}");
+        }
+        crate::serve(self.listener, self.router, self.options, shutdown).await
+    }
+}
+
+/// The whole server program: parses `args` (without the program name) over `env`, starts, and
+/// serves until SIGTERM or SIGINT. Exit status 2 for a bad command line, 1 for a failed start.
+pub async fn main(args: Vec<String>, env: HashMap<String, String>) -> ExitCode {
+    let flags = match parse(args, &env) {
+        Ok(Invocation::Run(flags)) => flags,
+        Ok(Invocation::Version) => {
+            println!("{VERSION}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Invocation::Help) => {
+            eprint!("{}", usage("server", &env));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprint!("{}", usage("server", &env));
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(flags.debug);
+    let server = match start(&flags).await {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!(error = %e, "startup failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.run(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "serving failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr: `info` (or `debug` with `-debug`) unless `RUST_LOG` says otherwise; colours
+/// only on a terminal. Does nothing if a subscriber is already installed.
+pub fn init_logging(debug: bool) {
+    use std::io::IsTerminal;
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn read_file(flag: &'static str, path: &str) -> Result<Vec<u8>, StartupError> {
+    std::fs::read(path).map_err(|source| StartupError::Read {
+        flag,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn parse_url(flag: &'static str, value: &str) -> Result<Url, StartupError> {
+    Url::parse(value).map_err(|source| StartupError::Url {
+        flag,
+        value: value.to_owned(),
+        source,
+    })
+}
+
+/// Starts the server the flags describe, in NanoMDM's order: `-disable-mdm`/`-api`, `-ca`,
+/// `-intermediate`, storage, Declarative Management, routes, listen. Must run inside a tokio
+/// runtime.
+pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
+    if flags.disable_mdm && flags.api.is_empty() && !flags.dev {
+        return Err(StartupError::NothingToDo);
+    }
+    let dev = if flags.dev {
+        tracing::warn!("development mode (-dev): never use it in production");
+        Some(dev::prepare(Path::new(&flags.data_dir), &flags.api)?)
+    } else {
+        None
+    };
+    let api_key = dev
+        .as_ref()
+        .map_or(flags.api.clone(), |d| d.api_key.clone());
+
+    let ca_path = match (&dev, flags.ca.as_str()) {
+        (_, path) if !path.is_empty() => path.to_owned(),
+        (Some(dev), _) => dev.ca_cert.to_string_lossy().into_owned(),
+        (None, _) => return Err(StartupError::MissingCa),
+    };
+    let mut pool =
+        CaPool::from_pem(read_file("-ca", &ca_path)?).map_err(|source| StartupError::Ca {
+            path: ca_path.clone(),
+            source,
+        })?;
+    if !flags.intermediate.is_empty() {
+        pool = pool
+            .with_intermediates_pem(read_file("-intermediate", &flags.intermediate)?)
+            .map_err(|source| StartupError::Intermediate {
+                path: flags.intermediate.clone(),
+                source,
+            })?;
+    }
+    let verifier: Arc<dyn CertVerifier> = Arc::new(CachedVerifier::new(pool, 10_000));
+
+    let default_db = dev.as_ref().map_or_else(
+        || PathBuf::from(DEFAULT_SQLITE_PATH),
+        |d| d.database.clone(),
+    );
+    let specs = storage_specs(
+        &flags.storage,
+        &flags.storage_dsn,
+        &flags.storage_options,
+        &default_db,
+    )?;
+    let store = open_storage(&specs).await?;
+
+    let mut core = MdmService::new(store.clone())
+        .get_token(GetTokenMux::new())
+        .user_authenticate(if flags.ua_zl_dc {
+            UserAuthenticatePolicy::ZeroLengthDigestChallenge
+        } else {
+            UserAuthenticatePolicy::Decline
+        });
+    if !flags.dm.is_empty() {
+        let base = parse_url("-dm", &flags.dm)?;
+        if !base.path().ends_with('/') {
+            tracing::warn!(
+                dm = %base,
+                "the -dm URL has no trailing slash: the device's Endpoint replaces its last path segment"
+            );
+        }
+        let mut forwarder = DeclarativeManagementForwarder::new(base);
+        if !flags.dm_send_hmac_key.is_empty() {
+            forwarder = forwarder.send_hmac_key(flags.dm_send_hmac_key.as_bytes());
+        }
+        if !flags.dm_recv_hmac_key.is_empty() {
+            forwarder = forwarder.recv_hmac_key(flags.dm_recv_hmac_key.as_bytes());
+        }
+        core = core.declarative_management(forwarder);
+    }
+    let webhook = if flags.webhook_url.is_empty() {
+        None
+    } else {
+        let mut config = WebhookConfig::new(parse_url("-webhook-url", &flags.webhook_url)?);
+        if !flags.webhook_hmac_key.is_empty() {
+            config.hmac_key = Some(flags.webhook_hmac_key.as_bytes().to_vec());
+        }
+        Some(config)
+    };
+    let migration_core = BoxCloneSyncService::new(TraceLayer.layer(core.clone()));
+    let stack = nanomdm_stack(
+        core,
+        NanoMdmOptions {
+            retro: flags.retro,
+            dump: flags
+                .dump
+                .then(|| Box::new(std::io::stdout()) as Box<dyn std::io::Write + Send>),
+            webhook,
+        },
+    );
+
+    let mut apns = if flags.apns_url.is_empty() {
+        ApnsConfig::new(Environment::Production)
+    } else {
+        ApnsConfig::new(Environment::Custom(flags.apns_url.clone()))
+    };
+    if !flags.apns_root_ca.is_empty() {
+        apns = apns.with_trusted_root_pem(read_file("-apns-root-ca", &flags.apns_root_ca)?);
+    }
+
+    let mut builder = MdmHttp::builder(store)
+        .api(api_key.clone())
+        .apns(apns)
+        .body_limit(flags.body_limit)
+        .version(VERSION);
+    if !flags.disable_mdm {
+        builder = builder
+            .mdm(stack, verifier)
+            .check_in_endpoint(flags.checkin);
+        if !flags.cert_header.is_empty() {
+            let name = HeaderName::try_from(flags.cert_header.as_str())
+                .map_err(|_| StartupError::CertHeader(flags.cert_header.clone()))?;
+            builder = builder.cert_header(name);
+        }
+        if !flags.auth_proxy_url.is_empty() {
+            builder = builder.auth_proxy(parse_url("-auth-proxy-url", &flags.auth_proxy_url)?);
+        }
+    }
+    if flags.migration {
+        builder = builder.migration(migration_core);
+    }
+    if !flags.escrow_url.is_empty() {
+        builder = builder.escrow_key_unlock_url(parse_url("-escrow-url", &flags.escrow_url)?);
+    }
+    let router = builder.build();
+
+    let listen = match (&flags.listen, &dev) {
+        (Some(listen), _) => listen.clone(),
+        // A development server answers this machine only, unless told otherwise.
+        (None, Some(_)) => "127.0.0.1:9000".to_owned(),
+        (None, None) => ":9000".to_owned(),
+    };
+    let listener = crate::bind(&listen)
+        .await
+        .map_err(|source| StartupError::Listen {
+            address: listen.clone(),
+            source,
+        })?;
+    let dev_banner = match &dev {
+        Some(setup) => {
+            let local = listener
+                .local_addr()
+                .map_err(|source| StartupError::Listen {
+                    address: listen.clone(),
+                    source,
+                })?;
+            let host = if local.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                local.ip().to_string()
+            };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            Some(dev::banner(
+                setup,
+                &format!("http://{host}:{}", local.port()),
+            ))
+        }
+        None => None,
+    };
+    Ok(Server {
+        listener,
+        router,
+        options: ServeOptions {
+            header_read_timeout: flags.header_timeout,
+            body_read_timeout: flags.body_timeout,
+            shutdown_grace: flags.shutdown_timeout,
+            ..ServeOptions::default()
+        },
+        api_key: (!api_key.is_empty()).then_some(api_key),
+        dev_banner,
+    })
+}

@@ -1,0 +1,230 @@
+//! `-storage`, `-storage-dsn` and `-storage-options`: which backends, paired by position; more
+//! than one makes a multi-store (writes to all, reads from the first).
+
+use std::path::Path;
+
+use mdm_storage::{DynStorage, MemoryStore, MultiStore};
+use mdm_storage_sql::sqlite::{SqliteOptions, SqliteStore};
+
+/// One backend to open: NanoMDM's storage name, DSN and options string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageSpec {
+    /// `sqlite`, `inmem`, `pgsql` or `mysql`.
+    pub name: String,
+    /// For `sqlite` the database file; ignored by `inmem`.
+    pub dsn: String,
+    /// Comma-separated `key=value` options (`delete=1`, …).
+    pub options: String,
+}
+
+/// Why the storage could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageSetupError {
+    /// `-storage` and `-storage-dsn` were given a different number of times.
+    #[error("must have same number of storage and DSN flags")]
+    DsnCount,
+    /// `-storage-options` was given, but not once per `-storage`.
+    #[error("must have same number of storage and storage options flags")]
+    OptionsCount,
+    /// A backend name NanoMDM does not have.
+    #[error("unknown storage: {0}")]
+    Unknown(String),
+    /// A NanoMDM backend Rootstock does not provide.
+    #[error(
+        "storage {0:?} is not supported by Rootstock: move its enrollments with NanoMDM's nano2nano to a server on sqlite, pgsql or mysql"
+    )]
+    Unsupported(String),
+    /// A backend that is planned but not built into this version yet.
+    #[error(
+        "storage {0:?} is not built yet (PostgreSQL and MySQL support is in progress); use sqlite or inmem"
+    )]
+    NotBuilt(String),
+    /// A backend that takes no options was given some.
+    #[error("storage backend {0:?} does not support options, please specify no (or empty) options")]
+    NoOptions(String),
+    /// The options string was refused.
+    #[error("storage {name:?}: {source}")]
+    Options {
+        /// The backend.
+        name: String,
+        /// Why.
+        #[source]
+        source: mdm_storage_sql::OptionsError,
+    },
+    /// The SQLite database could not be opened or migrated.
+    #[error("storage sqlite {path:?}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// Why.
+        #[source]
+        source: mdm_storage_sql::sqlite::OpenError,
+    },
+}
+
+/// Pairs the storage flags by position, as NanoMDM: no `-storage` means `sqlite` at
+/// `default_dsn`; with no `-storage-dsn` at all, an SQLite backend uses `default_dsn`.
+pub fn storage_specs(
+    storage: &[String],
+    dsns: &[String],
+    options: &[String],
+    default_dsn: &Path,
+) -> Result<Vec<StorageSpec>, StorageSetupError> {
+    let default_dsn = default_dsn.to_string_lossy().into_owned();
+    let names: Vec<String> = if storage.is_empty() {
+        vec!["sqlite".into()]
+    } else {
+        storage.to_vec()
+    };
+    let dsns: Vec<String> = if dsns.is_empty() {
+        names.iter().map(|_| String::new()).collect()
+    } else if dsns.len() == names.len() {
+        dsns.to_vec()
+    } else {
+        return Err(StorageSetupError::DsnCount);
+    };
+    let options: Vec<String> = if options.is_empty() {
+        names.iter().map(|_| String::new()).collect()
+    } else if options.len() == names.len() {
+        options.to_vec()
+    } else {
+        return Err(StorageSetupError::OptionsCount);
+    };
+    Ok(names
+        .into_iter()
+        .zip(dsns)
+        .zip(options)
+        .map(|((name, dsn), options)| StorageSpec {
+            dsn: if dsn.is_empty() && name == "sqlite" {
+                default_dsn.clone()
+            } else {
+                dsn
+            },
+            name,
+            options,
+        })
+        .collect())
+}
+
+/// Opens every backend; several form a [`MultiStore`] reading from the first.
+pub async fn open_storage(specs: &[StorageSpec]) -> Result<DynStorage, StorageSetupError> {
+    let mut stores = Vec::with_capacity(specs.len());
+    for spec in specs {
+        stores.push(open_one(spec).await?);
+    }
+    let mut stores = stores.into_iter();
+    let first = stores.next().ok_or(StorageSetupError::DsnCount)?;
+    let others: Vec<DynStorage> = stores.collect();
+    if others.is_empty() {
+        Ok(first)
+    } else {
+        Ok(DynStorage::new(MultiStore::new(first, others)))
+    }
+}
+
+async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
+    match spec.name.as_str() {
+        "sqlite" => {
+            let options = SqliteOptions::new(&spec.dsn)
+                .with_storage_options(&spec.options)
+                .map_err(|source| StorageSetupError::Options {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+            let store =
+                SqliteStore::open(&options)
+                    .await
+                    .map_err(|source| StorageSetupError::Sqlite {
+                        path: spec.dsn.clone(),
+                        source,
+                    })?;
+            tracing::info!(path = %spec.dsn, "storage: sqlite");
+            Ok(DynStorage::new(store))
+        }
+        "inmem" => {
+            if !spec.options.is_empty() {
+                return Err(StorageSetupError::NoOptions(spec.name.clone()));
+            }
+            tracing::warn!("storage: inmem; everything is lost when the server stops");
+            Ok(DynStorage::new(MemoryStore::new()))
+        }
+        "pgsql" | "mysql" => Err(StorageSetupError::NotBuilt(spec.name.clone())),
+        "filekv" | "file" => Err(StorageSetupError::Unsupported(spec.name.clone())),
+        other => Err(StorageSetupError::Unknown(other.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn pairing() {
+        let default = Path::new("nanomdm.sqlite");
+        let specs = storage_specs(&[], &[], &[], default).unwrap();
+        assert_eq!(
+            specs,
+            [StorageSpec {
+                name: "sqlite".into(),
+                dsn: "nanomdm.sqlite".into(),
+                options: String::new()
+            }]
+        );
+        let specs = storage_specs(
+            &s(&["sqlite", "inmem"]),
+            &s(&["a.db", ""]),
+            &s(&["delete=1", ""]),
+            default,
+        )
+        .unwrap();
+        assert_eq!(specs[0].dsn, "a.db");
+        assert_eq!(specs[0].options, "delete=1");
+        assert_eq!(specs[1].name, "inmem");
+        assert!(matches!(
+            storage_specs(&s(&["sqlite", "inmem"]), &s(&["a"]), &[], default),
+            Err(StorageSetupError::DsnCount)
+        ));
+        assert!(matches!(
+            storage_specs(&s(&["sqlite", "inmem"]), &[], &s(&["x"]), default),
+            Err(StorageSetupError::OptionsCount)
+        ));
+    }
+
+    #[tokio::test]
+    async fn backends() {
+        let spec = |name: &str, options: &str| StorageSpec {
+            name: name.into(),
+            dsn: String::new(),
+            options: options.into(),
+        };
+        assert!(open_storage(&[spec("inmem", "")]).await.is_ok());
+        assert!(matches!(
+            open_storage(&[spec("inmem", "x=1")]).await,
+            Err(StorageSetupError::NoOptions(_))
+        ));
+        assert!(matches!(
+            open_storage(&[spec("pgsql", "")]).await,
+            Err(StorageSetupError::NotBuilt(_))
+        ));
+        assert!(matches!(
+            open_storage(&[spec("filekv", "")]).await,
+            Err(StorageSetupError::Unsupported(_))
+        ));
+        assert!(matches!(
+            open_storage(&[spec("bogus", "")]).await,
+            Err(StorageSetupError::Unknown(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = StorageSpec {
+            name: "sqlite".into(),
+            dsn: dir.path().join("x.db").to_string_lossy().into_owned(),
+            options: "delete=1".into(),
+        };
+        assert!(open_storage(&[sqlite, spec("inmem", "")]).await.is_ok());
+    }
+}
