@@ -204,7 +204,11 @@ async fn lifecycle_of_every_enrollment_type() {
                         _ => None,
                     })
                     .collect();
-                assert_eq!(delivered, [uuid.clone()], "{kind:?} {channel:?}");
+                assert_eq!(
+                    delivered,
+                    std::slice::from_ref(&uuid),
+                    "{kind:?} {channel:?}"
+                );
                 assert!(
                     storage
                         .retrieve_next_command(&client.enroll_id(channel).unwrap(), false)
@@ -624,9 +628,12 @@ async fn bad_messages_are_400() {
 
 // ---- Declarative Management forwarding ----
 
+/// Method, path, headers and body of a request the DM server received.
+type SeenRequest = (String, String, HeaderMap, Bytes);
+
 #[derive(Clone, Default)]
 struct DmServer {
-    seen: Arc<Mutex<Vec<(String, String, HeaderMap, Bytes)>>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
     response_key: Option<&'static [u8]>,
 }
 
