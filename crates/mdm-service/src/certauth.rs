@@ -4,7 +4,7 @@ use futures_util::future::BoxFuture;
 use mdm_proto::CheckIn;
 use mdm_storage::{CertAuthStore, StorageError};
 
-use crate::{MdmError, MdmMessage, MdmRequest, MdmResponse};
+use crate::{MdmError, MdmMessage, MdmRequest, MdmResponse, take_ready};
 
 /// Why a request's identity certificate was refused.
 #[derive(Debug, thiserror::Error)]
@@ -133,9 +133,7 @@ where
     fn call(&mut self, request: MdmRequest) -> Self::Future {
         let store = self.store.clone();
         let retro = self.retro;
-        // The ready inner service goes into the future; a fresh clone stays for the next call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         Box::pin(async move {
             authorize(&store, retro, &request).await?;
             inner.call(request).await

@@ -4,7 +4,7 @@ use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 
-use crate::{MdmError, MdmRequest, MdmResponse};
+use crate::{MdmError, MdmRequest, MdmResponse, take_ready};
 
 /// Writes every request body the service receives, and every response body it sends back
 /// (including the commands it hands out), to a writer — NanoMDM's `-dump`, to stdout.
@@ -85,8 +85,7 @@ where
     fn call(&mut self, request: MdmRequest) -> Self::Future {
         self.layer.dump(request.message.bytes());
         let layer = self.layer.clone();
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         Box::pin(async move {
             let result = inner.call(request).await;
             if let Ok(MdmResponse { body: Some(body) }) = &result {

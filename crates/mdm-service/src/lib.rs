@@ -45,3 +45,11 @@ pub use stack::{BoxMdmService, NanoMdmOptions, nanomdm_stack};
 pub use trace::{TraceLayer, TraceService};
 pub use user_authenticate::UserAuthenticatePolicy;
 pub use webhook::{WebhookConfig, WebhookEvent, WebhookLayer, WebhookService};
+
+/// Takes the inner service that `poll_ready` readied, leaving a clone in its place for the next
+/// call: the ready one moves into the response future (tower's pattern for services whose
+/// futures outlive `call`).
+fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use url::Url;
 
-use crate::{MdmError, MdmMessage, MdmRequest, MdmResponse, hmac_sig};
+use crate::{MdmError, MdmMessage, MdmRequest, MdmResponse, hmac_sig, take_ready};
 
 /// Where and how webhook events are delivered.
 #[derive(Clone, Debug)]
@@ -166,8 +166,7 @@ where
         let mut event = WebhookEvent::for_request(&request, (layer.clock)());
         let is_token_update = matches!(&request.message, MdmMessage::CheckIn(c) if matches!(c.value(), CheckIn::TokenUpdate(_)));
         let enroll_id = request.enroll_id.clone();
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         Box::pin(async move {
             let result = inner.call(request).await;
             // NanoMDM sends the event whether or not the core succeeded.
