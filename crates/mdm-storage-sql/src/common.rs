@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, Stream, StreamExt};
 use mdm_proto::{Command, PushInfo, Raw};
 use mdm_storage::StorageError;
 
@@ -12,6 +13,7 @@ pub(crate) const NOT_NOW: &str = "NotNow";
 
 /// How many ids go in one `IN (…)` lookup: far below every dialect's bound-parameter limit,
 /// large enough that a push to thousands of ids takes a handful of queries.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) const IN_LIST_CHUNK: usize = 500;
 
 /// A sqlx error as a storage error: values that do not decode are [`StorageError::Corrupt`];
@@ -23,6 +25,29 @@ pub(crate) fn db(e: sqlx::Error) -> StorageError {
         | sqlx::Error::ColumnNotFound(_)
         | sqlx::Error::ColumnIndexOutOfBounds { .. } => StorageError::Corrupt(e.to_string()),
         e => StorageError::backend(e),
+    }
+}
+
+/// Refuses a user channel where only a device channel makes sense (Authenticate, bootstrap
+/// token).
+pub(crate) fn device_only(id: &mdm_enrollment::EnrollId) -> Result<(), StorageError> {
+    match id.parent {
+        Some(_) => Err(StorageError::DeviceChannelOnly(id.id.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Whether a transaction failed only because it lost a conflict with another one — SQLSTATE
+/// `40P01` (PostgreSQL deadlock) or `40001` (serialization failure; also MySQL's deadlock) —
+/// and may simply run again.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) fn is_conflict(e: &StorageError) -> bool {
+    let StorageError::Backend(source) = e else {
+        return false;
+    };
+    match source.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(d)) => matches!(d.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
     }
 }
 
@@ -83,10 +108,76 @@ pub(crate) fn command(command_uuid: String, request_type: String, bytes: Vec<u8>
     )
 }
 
+/// The migration export (NanoMDM's `/migration`): for each device row its Authenticate, then
+/// its TokenUpdate if any; then every user channel's TokenUpdate. The dialects supply the two
+/// row streams (their SQL and column types differ); the order and flattening are shared.
+pub(crate) fn migration_checkins<'a>(
+    devices: impl Stream<Item = Result<(Bytes, Option<Bytes>), StorageError>> + Send + 'a,
+    users: impl Stream<Item = Result<Bytes, StorageError>> + Send + 'a,
+) -> BoxStream<'a, Result<Bytes, StorageError>> {
+    devices
+        .flat_map(|device| {
+            let items = match device {
+                Ok((authenticate, token_update)) => {
+                    let mut items = vec![Ok(authenticate)];
+                    items.extend(token_update.map(Ok));
+                    items
+                }
+                Err(e) => vec![Err(e)],
+            };
+            stream::iter(items)
+        })
+        .chain(users)
+        .boxed()
+}
+
 /// `enrollments.token_update_tally`, which no statement of ours makes negative.
 pub(crate) fn tally(value: i64) -> Result<u32, StorageError> {
     u32::try_from(value)
         .map_err(|_| StorageError::Corrupt(format!("enrollments.token_update_tally is {value}")))
+}
+
+/// Why a raw property list cannot go into one of NanoMDM's TEXT columns.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Debug, thiserror::Error)]
+#[error("{column}: not an XML property list and not convertible to one: {reason}")]
+pub(crate) struct NotAPlist {
+    column: &'static str,
+    reason: String,
+}
+
+/// A raw property list as NanoMDM's TEXT columns hold it (`<?xml…`, enforced by CHECKs on
+/// `commands.command` and `command_results.result`): XML is stored as is; a binary property
+/// list is stored as its XML rendering (the same values, so a NanoMDM server reading the row
+/// understands it) — the second value is then `Some(bytes)`, for a caller that must keep the
+/// exact bytes elsewhere. Anything else is refused with [`NotAPlist`] as a backend error.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn plist_text(
+    column: &'static str,
+    raw: &[u8],
+) -> Result<(String, Option<Vec<u8>>), StorageError> {
+    let refuse = |reason: String| StorageError::backend(NotAPlist { column, reason });
+    if raw.starts_with(b"bplist") {
+        let value = plist::Value::from_reader(std::io::Cursor::new(raw))
+            .map_err(|e| refuse(e.to_string()))?;
+        let mut xml = Vec::new();
+        value
+            .to_writer_xml(&mut xml)
+            .map_err(|e| refuse(e.to_string()))?;
+        let xml = String::from_utf8(xml).map_err(|e| refuse(e.to_string()))?;
+        return Ok((xml, Some(raw.to_vec())));
+    }
+    let text = std::str::from_utf8(raw).map_err(|e| refuse(format!("not UTF-8: {e}")))?;
+    // PostgreSQL TEXT cannot hold NUL; an XML document cannot contain one either.
+    if text.contains('\0') {
+        return Err(refuse("contains a NUL character".into()));
+    }
+    // Only `commands.command` and `command_results.result` carry NanoMDM's CHECK; refuse here
+    // with a clear message rather than as a constraint violation.
+    if column.starts_with("command") && !text.starts_with("<?xml") {
+        return Err(refuse("does not start with \"<?xml\"".into()));
+    }
+    Ok((text.to_owned(), None))
 }
 
 #[cfg(test)]

@@ -42,6 +42,88 @@ pub(crate) fn invalid(key: &str, value: &str) -> OptionsError {
     }
 }
 
+/// A Go `time.ParseDuration` string, as NanoMDM's `conn_max_lifetime` and `conn_max_idle_time`
+/// take: a sequence of decimal numbers with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`
+/// (`1h30m`, `1.5s`, `0`). Negative durations are refused.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) fn go_duration(key: &str, value: &str) -> Result<std::time::Duration, OptionsError> {
+    let err = || invalid(key, value);
+    if value == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut rest = value.strip_prefix('+').unwrap_or(value);
+    if rest.is_empty() {
+        return Err(err());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| err())?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds;
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| err())
+}
+
+/// The options NanoMDM's PostgreSQL and MySQL backends share (`max_open_conns` is ours); each
+/// field is `None` when the string does not set it. A zero duration means "no limit".
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+#[derive(Debug, Default)]
+pub(crate) struct PoolOptions {
+    pub(crate) delete_commands: Option<bool>,
+    pub(crate) max_open_conns: Option<u32>,
+    pub(crate) conn_max_lifetime: Option<Option<std::time::Duration>>,
+    pub(crate) conn_max_idle_time: Option<Option<std::time::Duration>>,
+}
+
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+impl PoolOptions {
+    /// Parses `delete=0|1,conn_max_lifetime=<Go duration>,conn_max_idle_time=<Go duration>,
+    /// max_open_conns=<n>`; later duplicates win, unknown keys are refused.
+    pub(crate) fn parse(storage_options: &str) -> Result<Self, OptionsError> {
+        let mut parsed = Self::default();
+        for (key, value) in split(storage_options) {
+            match key {
+                "delete" => parsed.delete_commands = Some(flag(key, value)?),
+                "conn_max_lifetime" => {
+                    parsed.conn_max_lifetime =
+                        Some(Some(go_duration(key, value)?).filter(|d| !d.is_zero()));
+                }
+                "conn_max_idle_time" => {
+                    parsed.conn_max_idle_time =
+                        Some(Some(go_duration(key, value)?).filter(|d| !d.is_zero()));
+                }
+                "max_open_conns" => {
+                    parsed.max_open_conns = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| invalid(key, value))?,
+                    );
+                }
+                _ => return Err(OptionsError::UnknownOption(key.to_owned())),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +133,18 @@ mod tests {
         let pairs: Vec<_> = split("delete=1,x,y=a=b").collect();
         assert_eq!(pairs, [("delete", "1"), ("x", ""), ("y", "a=b")]);
         assert_eq!(split("").count(), 0);
+    }
+
+    #[test]
+    fn durations_like_go() {
+        use std::time::Duration;
+        assert_eq!(go_duration("k", "0"), Ok(Duration::ZERO));
+        assert_eq!(go_duration("k", "1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(go_duration("k", "1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(go_duration("k", "250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "5", "-1s", "1d", "s", "1..2s"] {
+            assert!(go_duration("k", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::{BoxStream, StreamExt};
 use mdm_enrollment::EnrollId;
 use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
@@ -255,13 +255,6 @@ ON CONFLICT (id, command_uuid) DO UPDATE SET
     updated_at = CURRENT_TIMESTAMP;
 SELECT changes();";
 
-fn device_only(id: &EnrollId) -> Result<(), StorageError> {
-    match id.parent {
-        Some(_) => Err(StorageError::DeviceChannelOnly(id.id.clone())),
-        None => Ok(()),
-    }
-}
-
 async fn touch_last_seen(tx: &mut SqliteTransaction<'_>, id: &str) -> Result<(), StorageError> {
     sqlx::query(
         "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
@@ -327,7 +320,7 @@ impl CheckInStore for SqliteStore {
         raw: &[u8],
         identity_cert_der: Option<&[u8]>,
     ) -> Result<(), StorageError> {
-        device_only(id)?;
+        common::device_only(id)?;
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
@@ -542,7 +535,7 @@ impl BootstrapTokenStore for SqliteStore {
         id: &EnrollId,
         msg: &SetBootstrapToken,
     ) -> Result<(), StorageError> {
-        device_only(id)?;
+        common::device_only(id)?;
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE devices SET bootstrap_token_b64 = ?1, bootstrap_token_at = CURRENT_TIMESTAMP, \
@@ -567,7 +560,7 @@ impl BootstrapTokenStore for SqliteStore {
         &self,
         id: &EnrollId,
     ) -> Result<Option<BootstrapToken>, StorageError> {
-        device_only(id)?;
+        common::device_only(id)?;
         let row = sqlx::query("SELECT bootstrap_token_b64 FROM devices WHERE id = ?1")
             .bind(&id.id)
             .fetch_optional(&self.reader)
@@ -941,21 +934,11 @@ impl MigrationStore for SqliteStore {
         // they first authenticated, each Authenticate then its TokenUpdate; then user channels.
         let devices = sqlx::query("SELECT authenticate, token_update FROM devices ORDER BY rowid")
             .fetch(&self.reader)
-            .flat_map(|row| {
-                let items = row.map_err(db).and_then(|row| {
-                    let authenticate: Vec<u8> = row.try_get(0).map_err(db)?;
-                    let token_update: Option<Vec<u8>> = row.try_get(1).map_err(db)?;
-                    Ok([Some(authenticate), token_update])
-                });
-                let items: Vec<Result<Bytes, StorageError>> = match items {
-                    Ok(pair) => pair
-                        .into_iter()
-                        .flatten()
-                        .map(|b| Ok(Bytes::from(b)))
-                        .collect(),
-                    Err(e) => vec![Err(e)],
-                };
-                stream::iter(items)
+            .map(|row| {
+                let row = row.map_err(db)?;
+                let authenticate: Vec<u8> = row.try_get(0).map_err(db)?;
+                let token_update: Option<Vec<u8>> = row.try_get(1).map_err(db)?;
+                Ok((Bytes::from(authenticate), token_update.map(Bytes::from)))
             });
         let users = sqlx::query(
             "SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY rowid",
@@ -965,7 +948,7 @@ impl MigrationStore for SqliteStore {
             let row = row.map_err(db)?;
             Ok(Bytes::from(row.try_get::<Vec<u8>, _>(0).map_err(db)?))
         });
-        devices.chain(users).boxed()
+        common::migration_checkins(devices, users)
     }
 }
 

@@ -1,0 +1,932 @@
+//! The MySQL / MariaDB backend, on NanoMDM v0.9's `mysql` schema as it is (deltas 00001–00009
+//! applied), so a NanoMDM database works unchanged.
+//!
+//! Differences from the PostgreSQL backend (module `postgres`), whose documentation the
+//! rest of this one shares (raw property lists in TEXT columns, `delete=1`, additive
+//! migrations):
+//!
+//! * Upserts use `ON DUPLICATE KEY UPDATE col = VALUES(col)`, which MariaDB and MySQL 8 both
+//!   accept (NanoMDM's `… AS new` alias form is MySQL 8.0.19+ only).
+//! * Sessions run at READ COMMITTED, not InnoDB's REPEATABLE READ default: no gap locks, so
+//!   concurrent reports on one command lock only their own rows.
+//! * Enqueueing to many ids takes two statements per 500 ids (no arrays to bind).
+//! * MySQL 8 has no `ADD COLUMN IF NOT EXISTS`: the additive migration runs once per database
+//!   (tracked in `_sqlx_migrations`) and is not idempotent by itself.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt};
+use mdm_enrollment::EnrollId;
+use mdm_proto::{
+    Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
+    TokenUpdate, UserAuthenticate,
+};
+use mdm_storage::{
+    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
+    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlTransaction};
+use sqlx::{AssertSqlSafe, Executor as _, Row as _, SqlSafeStr as _};
+
+use crate::common::{self, db};
+use crate::options::{self, OptionsError};
+
+pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "nanomdm tables",
+        include_str!("../migrations/mysql/0001_nanomdm_tables.sql"),
+    ),
+    (
+        2,
+        "rootstock queue",
+        include_str!("../migrations/mysql/0002_rootstock_queue.sql"),
+    ),
+];
+
+/// How often a transaction that lost a deadlock is run again.
+const CONFLICT_RETRIES: usize = 5;
+
+/// How to open a [`MySqlStore`]; the same options as the PostgreSQL backend's.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MySqlOptions {
+    /// Where and how to connect.
+    pub connect: ConnectOptions,
+    /// NanoMDM's `delete=1`.
+    pub delete_commands: bool,
+    /// Pool size (`max_open_conns`).
+    pub max_open_conns: u32,
+    /// `conn_max_lifetime` (a Go duration; `None` or zero: never).
+    pub conn_max_lifetime: Option<Duration>,
+    /// `conn_max_idle_time` (`None` or zero: never).
+    pub conn_max_idle_time: Option<Duration>,
+}
+
+impl MySqlOptions {
+    /// Defaults for `connect`: keep commands and results, 10 connections, no lifetime limits.
+    pub fn new(connect: ConnectOptions) -> Self {
+        Self {
+            connect,
+            delete_commands: false,
+            max_open_conns: 10,
+            conn_max_lifetime: None,
+            conn_max_idle_time: None,
+        }
+    }
+
+    /// Defaults for a `mysql://` URL.
+    pub fn from_url(url: &str) -> Result<Self, OpenError> {
+        let connect =
+            MySqlConnectOptions::from_str(url).map_err(|e| OpenError::Connect(Box::new(e)))?;
+        Ok(Self::new(connect))
+    }
+
+    /// Applies a NanoMDM-style `-storage-options` string: `delete=0|1`,
+    /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>`,
+    /// `max_open_conns=<n>`.
+    pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
+        let pool = options::PoolOptions::parse(storage_options)?;
+        self.delete_commands = pool.delete_commands.unwrap_or(self.delete_commands);
+        self.max_open_conns = pool.max_open_conns.unwrap_or(self.max_open_conns);
+        self.conn_max_lifetime = pool.conn_max_lifetime.unwrap_or(self.conn_max_lifetime);
+        self.conn_max_idle_time = pool.conn_max_idle_time.unwrap_or(self.conn_max_idle_time);
+        Ok(self)
+    }
+}
+
+/// Why a MySQL store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The connection string is invalid or the server could not be reached.
+    #[error("connecting to MySQL: {0}")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The schema could not be brought up to date.
+    #[error("migrating the MySQL database: {0}")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A MySQL / MariaDB store implementing every `mdm_storage` trait. Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+    delete_commands: bool,
+}
+
+impl MySqlStore {
+    /// Connects and brings the schema up to date.
+    pub async fn open(options: &MySqlOptions) -> Result<Self, OpenError> {
+        let pool = MySqlPoolOptions::new()
+            .max_connections(options.max_open_conns.max(1))
+            .max_lifetime(options.conn_max_lifetime)
+            .idle_timeout(options.conn_max_idle_time)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.connect.clone())
+            .await
+            .map_err(|e| OpenError::Connect(Box::new(e)))?;
+        let migrator = Migrator::with_migrations(
+            MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        description.into(),
+                        MigrationType::Simple,
+                        sql.into_sql_str(),
+                        false,
+                    )
+                })
+                .collect(),
+        );
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| OpenError::Migrate(Box::new(e)))?;
+        Ok(Self {
+            pool,
+            delete_commands: options.delete_commands,
+        })
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<MySqlTransaction<'static>, StorageError> {
+        self.pool.begin().await.map_err(db)
+    }
+
+    async fn exists(&self, sql: &'static str, binds: &[&str]) -> Result<bool, StorageError> {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        Ok(query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .is_some())
+    }
+}
+
+/// See the PostgreSQL backend's `NEXT_COMMAND`; here through `rootstock_queue_next`
+/// `(id, active, priority DESC, created_at, seq)`.
+const NEXT_COMMAND: &str = "\
+SELECT c.command_uuid, c.request_type, c.command, c.command_bytes
+FROM enrollment_queue AS q
+    INNER JOIN commands AS c ON c.command_uuid = q.command_uuid
+    LEFT JOIN command_results AS r ON r.id = q.id AND r.command_uuid = q.command_uuid
+WHERE q.id = ? AND q.active = 1 AND (r.status IS NULL OR (r.status = ? AND NOT ?))
+ORDER BY q.priority DESC, q.created_at, q.seq
+LIMIT 1";
+
+const TOUCH_LAST_SEEN: &str =
+    "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP WHERE id = ?";
+
+async fn touch_last_seen(tx: &mut MySqlTransaction<'_>, id: &str) -> Result<(), StorageError> {
+    sqlx::query(TOUCH_LAST_SEEN)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Existence by SELECT: MySQL's affected-rows counts changed rows, not matched ones, so an
+/// UPDATE that writes the same values cannot tell a missing row.
+async fn device_exists(tx: &mut MySqlTransaction<'_>, id: &str) -> Result<bool, StorageError> {
+    let row = sqlx::query("SELECT 1 FROM devices WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(row.is_some())
+}
+
+async fn delete_command_if_orphaned(
+    tx: &mut MySqlTransaction<'_>,
+    uuid: &str,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "DELETE FROM commands WHERE command_uuid = ? \
+         AND NOT EXISTS (SELECT 1 FROM enrollment_queue WHERE command_uuid = ?) \
+         AND NOT EXISTS (SELECT 1 FROM command_results WHERE command_uuid = ?)",
+    )
+    .bind(uuid)
+    .bind(uuid)
+    .bind(uuid)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// `?, ?, …` for an `IN` list; only placeholders are formatted into statements.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl CheckInStore for MySqlStore {
+    async fn store_authenticate(
+        &self,
+        id: &EnrollId,
+        msg: &Authenticate,
+        raw: &[u8],
+        identity_cert_der: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        common::device_only(id)?;
+        let (raw, _) = common::plist_text("devices.authenticate", raw)?;
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
+             VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP) \
+             ON DUPLICATE KEY UPDATE \
+                 identity_cert = VALUES(identity_cert), \
+                 serial_number = VALUES(serial_number), \
+                 authenticate = VALUES(authenticate), \
+                 authenticate_at = VALUES(authenticate_at), \
+                 bootstrap_token_b64 = NULL, \
+                 bootstrap_token_at = NULL",
+        )
+        .bind(&id.id)
+        .bind(identity_cert_der.map(common::pem_certificate))
+        .bind(msg.serial_number.as_deref())
+        .bind(raw)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "UPDATE enrollments SET token_update_tally = 0 \
+             WHERE device_id = ? AND token_update_tally != 0",
+        )
+        .bind(&id.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn store_token_update(
+        &self,
+        id: &EnrollId,
+        msg: &TokenUpdate,
+        raw: &[u8],
+    ) -> Result<(), StorageError> {
+        let device_id = id.device_channel_id();
+        let mut tx = self.begin().await?;
+        if !device_exists(&mut tx, device_id).await? {
+            return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
+        }
+        let user_id = match &id.parent {
+            None => {
+                let (raw, _) = common::plist_text("devices.token_update", raw)?;
+                let unlock_token = msg.unlock_token.as_deref().filter(|t| !t.is_empty());
+                sqlx::query(
+                    "UPDATE devices SET \
+                         token_update = ?, \
+                         token_update_at = CURRENT_TIMESTAMP, \
+                         unlock_token_at = IF(? IS NULL, unlock_token_at, CURRENT_TIMESTAMP), \
+                         unlock_token = COALESCE(?, unlock_token) \
+                     WHERE id = ?",
+                )
+                .bind(raw)
+                .bind(unlock_token)
+                .bind(unlock_token)
+                .bind(&id.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                None
+            }
+            Some(parent) => {
+                let (raw, _) = common::plist_text("users.token_update", raw)?;
+                sqlx::query(
+                    "INSERT INTO users \
+                         (id, device_id, user_short_name, user_long_name, token_update, \
+                          token_update_at) \
+                     VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP) \
+                     ON DUPLICATE KEY UPDATE \
+                         user_short_name = VALUES(user_short_name), \
+                         user_long_name = VALUES(user_long_name), \
+                         token_update = VALUES(token_update), \
+                         token_update_at = VALUES(token_update_at)",
+                )
+                .bind(&id.id)
+                .bind(parent)
+                .bind(msg.enrollment.user_short_name.as_deref())
+                .bind(msg.enrollment.user_long_name.as_deref())
+                .bind(raw)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                Some(id.id.as_str())
+            }
+        };
+        sqlx::query(
+            "INSERT INTO enrollments \
+                 (id, device_id, user_id, type, topic, push_magic, token_hex, last_seen_at, \
+                  token_update_tally) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, 1) \
+             ON DUPLICATE KEY UPDATE \
+                 device_id = VALUES(device_id), \
+                 user_id = VALUES(user_id), \
+                 type = VALUES(type), \
+                 topic = VALUES(topic), \
+                 push_magic = VALUES(push_magic), \
+                 token_hex = VALUES(token_hex), \
+                 enabled = 1, \
+                 last_seen_at = VALUES(last_seen_at), \
+                 token_update_tally = token_update_tally + 1",
+        )
+        .bind(&id.id)
+        .bind(device_id)
+        .bind(user_id)
+        .bind(id.kind.as_str())
+        .bind(&msg.push.topic)
+        .bind(&msg.push.push_magic)
+        .bind(msg.push.token_hex())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn store_user_authenticate(
+        &self,
+        id: &EnrollId,
+        msg: &UserAuthenticate,
+        raw: &[u8],
+    ) -> Result<(), StorageError> {
+        let device_id = id.device_channel_id();
+        let (sql, column) = if msg.digest_response.is_some() {
+            (
+                "INSERT INTO users \
+                     (id, device_id, user_short_name, user_long_name, user_authenticate_digest, \
+                      user_authenticate_digest_at) \
+                 VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP) \
+                 ON DUPLICATE KEY UPDATE \
+                     user_short_name = VALUES(user_short_name), \
+                     user_long_name = VALUES(user_long_name), \
+                     user_authenticate_digest = VALUES(user_authenticate_digest), \
+                     user_authenticate_digest_at = VALUES(user_authenticate_digest_at)",
+                "users.user_authenticate_digest",
+            )
+        } else {
+            (
+                "INSERT INTO users \
+                     (id, device_id, user_short_name, user_long_name, user_authenticate, \
+                      user_authenticate_at) \
+                 VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP) \
+                 ON DUPLICATE KEY UPDATE \
+                     user_short_name = VALUES(user_short_name), \
+                     user_long_name = VALUES(user_long_name), \
+                     user_authenticate = VALUES(user_authenticate), \
+                     user_authenticate_at = VALUES(user_authenticate_at)",
+                "users.user_authenticate",
+            )
+        };
+        let (raw, _) = common::plist_text(column, raw)?;
+        let mut tx = self.begin().await?;
+        if !device_exists(&mut tx, device_id).await? {
+            return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
+        }
+        sqlx::query(sql)
+            .bind(&id.id)
+            .bind(device_id)
+            .bind(msg.enrollment.user_short_name.as_deref())
+            .bind(msg.enrollment.user_long_name.as_deref())
+            .bind(raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        touch_last_seen(&mut tx, &id.id).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
+        let sql = match id.parent {
+            None => {
+                "UPDATE enrollments SET enabled = 0, token_update_tally = 0, \
+                     last_seen_at = CURRENT_TIMESTAMP \
+                 WHERE device_id = ? AND enabled = 1"
+            }
+            Some(_) => {
+                "UPDATE enrollments SET enabled = 0, token_update_tally = 0, \
+                     last_seen_at = CURRENT_TIMESTAMP \
+                 WHERE id = ? AND enabled = 1"
+            }
+        };
+        sqlx::query(sql)
+            .bind(&id.id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl TokenUpdateTallyStore for MySqlStore {
+    async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
+        let row = sqlx::query("SELECT token_update_tally FROM enrollments WHERE id = ?")
+            .bind(&id.id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            None => Ok(0),
+            Some(row) => common::tally(i64::from(row.try_get::<i32, _>(0).map_err(db)?)),
+        }
+    }
+}
+
+impl BootstrapTokenStore for MySqlStore {
+    async fn store_bootstrap_token(
+        &self,
+        id: &EnrollId,
+        msg: &SetBootstrapToken,
+    ) -> Result<(), StorageError> {
+        common::device_only(id)?;
+        let mut tx = self.begin().await?;
+        if !device_exists(&mut tx, &id.id).await? {
+            return Err(StorageError::UnknownEnrollment(id.id.clone()));
+        }
+        sqlx::query(
+            "UPDATE devices SET bootstrap_token_b64 = ?, bootstrap_token_at = CURRENT_TIMESTAMP \
+             WHERE id = ?",
+        )
+        .bind(common::encode_bootstrap_token(
+            msg.bootstrap_token.as_deref(),
+        ))
+        .bind(&id.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        touch_last_seen(&mut tx, &id.id).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn retrieve_bootstrap_token(
+        &self,
+        id: &EnrollId,
+    ) -> Result<Option<BootstrapToken>, StorageError> {
+        common::device_only(id)?;
+        let row = sqlx::query("SELECT bootstrap_token_b64 FROM devices WHERE id = ?")
+            .bind(&id.id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let Some(b64) = row.try_get::<Option<String>, _>(0).map_err(db)? else {
+            return Ok(None);
+        };
+        Ok(Some(BootstrapToken {
+            bootstrap_token: common::decode_bootstrap_token(&b64)?,
+        }))
+    }
+}
+
+impl MySqlStore {
+    async fn store_report_once(
+        &self,
+        id: &str,
+        uuid: &str,
+        status: &Status,
+        result: &str,
+    ) -> Result<ReportOutcome, StorageError> {
+        let mut tx = self.begin().await?;
+        touch_last_seen(&mut tx, id).await?;
+        let outcome = if self.delete_commands && status.is_final() {
+            // As NanoMDM's MySQL backend: lock the command first, so concurrent final reports
+            // run one after another and exactly one sees it orphaned.
+            sqlx::query("SELECT 1 FROM commands WHERE command_uuid = ? FOR UPDATE")
+                .bind(uuid)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            let dequeued = sqlx::query(
+                "DELETE FROM enrollment_queue WHERE id = ? AND command_uuid = ? AND active = 1",
+            )
+            .bind(id)
+            .bind(uuid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if dequeued.rows_affected() == 0 {
+                ReportOutcome::NotQueued
+            } else {
+                sqlx::query("DELETE FROM command_results WHERE id = ? AND command_uuid = ?")
+                    .bind(id)
+                    .bind(uuid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                delete_command_if_orphaned(&mut tx, uuid).await?;
+                ReportOutcome::Final
+            }
+        } else if *status == Status::NotNow {
+            // not_now_tally always grows, so affected rows is never 0 for a stored NotNow.
+            let stored = sqlx::query(
+                "INSERT INTO command_results \
+                     (id, command_uuid, status, result, not_now_at, not_now_tally) \
+                 SELECT ?, ?, ?, ?, CURRENT_TIMESTAMP, 1 FROM DUAL \
+                 WHERE EXISTS (SELECT 1 FROM enrollment_queue \
+                               WHERE id = ? AND command_uuid = ? AND active = 1) \
+                 ON DUPLICATE KEY UPDATE \
+                     status = VALUES(status), \
+                     result = VALUES(result), \
+                     not_now_tally = not_now_tally + 1",
+            )
+            .bind(id)
+            .bind(uuid)
+            .bind(status.as_str())
+            .bind(result)
+            .bind(id)
+            .bind(uuid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if stored.rows_affected() == 0 {
+                ReportOutcome::NotQueued
+            } else {
+                ReportOutcome::NotNow
+            }
+        } else {
+            // active 1 → 0 always changes the row, so affected rows says whether it was queued.
+            let dequeued = sqlx::query(
+                "UPDATE enrollment_queue SET active = 0 \
+                 WHERE id = ? AND command_uuid = ? AND active = 1",
+            )
+            .bind(id)
+            .bind(uuid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if dequeued.rows_affected() == 0 {
+                ReportOutcome::NotQueued
+            } else {
+                sqlx::query(
+                    "INSERT INTO command_results \
+                         (id, command_uuid, status, result, not_now_at, not_now_tally) \
+                     VALUES (?, ?, ?, ?, NULL, 0) \
+                     ON DUPLICATE KEY UPDATE status = VALUES(status), result = VALUES(result)",
+                )
+                .bind(id)
+                .bind(uuid)
+                .bind(status.as_str())
+                .bind(result)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                ReportOutcome::Final
+            }
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
+    }
+}
+
+impl CommandQueue for MySqlStore {
+    async fn enqueue_command(
+        &self,
+        ids: &[String],
+        command: &Raw<Command>,
+        priority: i8,
+    ) -> Result<HashMap<String, StorageError>, StorageError> {
+        let mut failed = HashMap::new();
+        if ids.is_empty() {
+            return Ok(failed);
+        }
+        let uuid = &command.command_uuid;
+        let (text, exact) = common::plist_text("commands.command", command.bytes())?;
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(uuid)
+        .bind(&command.request_type)
+        .bind(text)
+        .bind(exact)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if common::is_unique_violation(&e) => {
+                return Err(StorageError::DuplicateCommand(uuid.clone()));
+            }
+            Err(e) => return Err(db(e)),
+            Ok(_) => {}
+        }
+        let mut queued: HashSet<String> = HashSet::new();
+        // Two statements per chunk of ids, however many there are.
+        for chunk in ids.chunks(common::IN_LIST_CHUNK) {
+            let list = placeholders(chunk.len());
+            let mut known = sqlx::query(AssertSqlSafe(format!(
+                "SELECT id FROM enrollments WHERE id IN ({list})"
+            )));
+            let mut insert = sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO enrollment_queue (id, command_uuid, priority) \
+                 SELECT id, ?, ? FROM enrollments WHERE id IN ({list})"
+            )))
+            .bind(uuid)
+            .bind(priority);
+            for id in chunk {
+                known = known.bind(id);
+                insert = insert.bind(id);
+            }
+            for row in known.fetch_all(&mut *tx).await.map_err(db)? {
+                queued.insert(row.try_get(0).map_err(db)?);
+            }
+            insert.execute(&mut *tx).await.map_err(db)?;
+        }
+        for id in ids {
+            if !queued.contains(id) {
+                failed.insert(id.clone(), StorageError::UnknownEnrollment(id.clone()));
+            }
+        }
+        if queued.is_empty() {
+            tx.rollback().await.map_err(db)?;
+        } else {
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(failed)
+    }
+
+    async fn store_command_report(
+        &self,
+        id: &EnrollId,
+        report: &CommandReport,
+        raw: &[u8],
+    ) -> Result<ReportOutcome, StorageError> {
+        let uuid = match (&report.status, report.command_uuid.as_deref()) {
+            (Status::Idle, _) | (_, None) => {
+                sqlx::query(TOUCH_LAST_SEEN)
+                    .bind(&id.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?;
+                return Ok(if report.status == Status::Idle {
+                    ReportOutcome::Idle
+                } else {
+                    ReportOutcome::NotQueued
+                });
+            }
+            (_, Some(uuid)) => uuid,
+        };
+        let (result, _) = common::plist_text("command_results.result", raw)?;
+        let mut attempt = 0;
+        loop {
+            match self
+                .store_report_once(&id.id, uuid, &report.status, &result)
+                .await
+            {
+                Err(e) if attempt < CONFLICT_RETRIES && common::is_conflict(&e) => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn retrieve_next_command(
+        &self,
+        id: &EnrollId,
+        skip_not_now: bool,
+    ) -> Result<Option<Raw<Command>>, StorageError> {
+        let row = sqlx::query(NEXT_COMMAND)
+            .bind(&id.id)
+            .bind(common::NOT_NOW)
+            .bind(skip_not_now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get(2).map_err(db)?;
+        let exact: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
+        Ok(Some(common::command(
+            row.try_get(0).map_err(db)?,
+            row.try_get(1).map_err(db)?,
+            exact.unwrap_or_else(|| text.into_bytes()),
+        )))
+    }
+
+    async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
+        let channels = match id.parent {
+            None => "IN (SELECT id FROM enrollments WHERE device_id = ?)",
+            Some(_) => "= ?",
+        };
+        let mut tx = self.begin().await?;
+        if !self.delete_commands {
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE enrollment_queue SET active = 0 WHERE active = 1 AND id {channels}"
+            )))
+            .bind(&id.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        } else {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT id, command_uuid FROM enrollment_queue \
+                 WHERE active = 1 AND id {channels} FOR UPDATE"
+            )))
+            .bind(&id.id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            for row in rows {
+                let channel: String = row.try_get(0).map_err(db)?;
+                let uuid: String = row.try_get(1).map_err(db)?;
+                for sql in [
+                    "DELETE FROM command_results WHERE id = ? AND command_uuid = ?",
+                    "DELETE FROM enrollment_queue WHERE id = ? AND command_uuid = ?",
+                ] {
+                    sqlx::query(sql)
+                        .bind(&channel)
+                        .bind(&uuid)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                delete_command_if_orphaned(&mut tx, &uuid).await?;
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+}
+
+impl PushStore for MySqlStore {
+    async fn retrieve_push_info(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, PushInfo>, StorageError> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(common::IN_LIST_CHUNK) {
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "SELECT id, topic, push_magic, token_hex FROM enrollments \
+                 WHERE enabled = 1 AND id IN ({})",
+                placeholders(chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(db)? {
+                let id: String = row.try_get(0).map_err(db)?;
+                let token_hex: String = row.try_get(3).map_err(db)?;
+                let info = common::push_info(
+                    row.try_get(1).map_err(db)?,
+                    row.try_get(2).map_err(db)?,
+                    &token_hex,
+                )?;
+                found.insert(id, info);
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl PushCertStore for MySqlStore {
+    async fn is_push_cert_stale(
+        &self,
+        topic: &str,
+        stale_token: i64,
+    ) -> Result<bool, StorageError> {
+        let row = sqlx::query("SELECT stale_token FROM push_certs WHERE topic = ?")
+            .bind(topic)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            None => Ok(true),
+            Some(row) => Ok(i64::from(row.try_get::<i32, _>(0).map_err(db)?) != stale_token),
+        }
+    }
+
+    async fn retrieve_push_cert(
+        &self,
+        topic: &str,
+    ) -> Result<Option<StoredPushCert>, StorageError> {
+        let row =
+            sqlx::query("SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = ?")
+                .bind(topic)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredPushCert {
+            cert_pem: row.try_get(0).map_err(db)?,
+            key_pem: row.try_get(1).map_err(db)?,
+            stale_token: i64::from(row.try_get::<i32, _>(2).map_err(db)?),
+        }))
+    }
+
+    async fn store_push_cert(
+        &self,
+        topic: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO push_certs (topic, cert_pem, key_pem, stale_token) \
+             VALUES (?, ?, ?, 0) \
+             ON DUPLICATE KEY UPDATE \
+                 cert_pem = VALUES(cert_pem), \
+                 key_pem = VALUES(key_pem), \
+                 stale_token = stale_token + 1",
+        )
+        .bind(topic)
+        .bind(cert_pem)
+        .bind(key_pem)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl CertAuthStore for MySqlStore {
+    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
+        self.exists(
+            "SELECT 1 FROM cert_auth_associations WHERE sha256 = ? LIMIT 1",
+            &[&hash.to_ascii_lowercase()],
+        )
+        .await
+    }
+
+    async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
+        self.exists(
+            "SELECT 1 FROM cert_auth_associations WHERE id = ? LIMIT 1",
+            &[id.device_channel_id()],
+        )
+        .await
+    }
+
+    async fn is_cert_hash_associated(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+    ) -> Result<bool, StorageError> {
+        self.exists(
+            "SELECT 1 FROM cert_auth_associations WHERE id = ? AND sha256 = ?",
+            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
+        )
+        .await
+    }
+
+    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
+        // As NanoMDM: an existing association is left as it is.
+        sqlx::query(
+            "INSERT INTO cert_auth_associations (id, sha256) VALUES (?, ?) \
+             ON DUPLICATE KEY UPDATE sha256 = sha256",
+        )
+        .bind(id.device_channel_id())
+        .bind(hash.to_ascii_lowercase())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
+        let row = sqlx::query("SELECT id FROM cert_auth_associations WHERE sha256 = ? LIMIT 1")
+            .bind(hash.to_ascii_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+}
+
+impl MigrationStore for MySqlStore {
+    fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
+        let devices =
+            sqlx::query("SELECT authenticate, token_update FROM devices ORDER BY created_at, id")
+                .fetch(&self.pool)
+                .map(|row| {
+                    let row = row.map_err(db)?;
+                    let authenticate: String = row.try_get(0).map_err(db)?;
+                    let token_update: Option<String> = row.try_get(1).map_err(db)?;
+                    Ok((Bytes::from(authenticate), token_update.map(Bytes::from)))
+                });
+        let users = sqlx::query(
+            "SELECT token_update FROM users WHERE token_update IS NOT NULL \
+             ORDER BY created_at, id",
+        )
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row.map_err(db)?;
+            Ok(Bytes::from(row.try_get::<String, _>(0).map_err(db)?))
+        });
+        common::migration_checkins(devices, users)
+    }
+}

@@ -1,0 +1,978 @@
+//! The PostgreSQL backend, on NanoMDM v0.9's `pgsql` schema as it is: a database a NanoMDM
+//! server created and uses works unchanged, and the two servers can share it during a move.
+//!
+//! # Schema
+//!
+//! Opening the store runs embedded, versioned migrations (tracked in `_sqlx_migrations`), all
+//! additive: NanoMDM's tables, function and triggers where missing (`IF NOT EXISTS`), then
+//! `enrollment_queue.seq` (insertion order, the FIFO tie-break), `commands.command_bytes` (see
+//! below) and indexes — among them the partial index the next-command lookup walks. Nothing is
+//! dropped, renamed or retyped.
+//!
+//! # Property lists in TEXT columns
+//!
+//! NanoMDM stores raw property lists in TEXT columns, and `commands.command` and
+//! `command_results.result` must start with `<?xml`. XML is stored as is. A binary property
+//! list is stored as its XML rendering — the same values, so a NanoMDM server sharing the
+//! database reads it — and a binary *command* additionally keeps its exact bytes in
+//! `commands.command_bytes`, so this store delivers it byte-for-byte. Bytes that are neither
+//! (not UTF-8, or a command or result without the XML declaration) are refused with a
+//! [`StorageError::Backend`] naming the column.
+//!
+//! # Concurrency
+//!
+//! Transactions run at PostgreSQL's default READ COMMITTED. Reports on one command from many
+//! enrollments touch only their own rows, except in delete mode, where each first locks the
+//! command row (`FOR UPDATE`, as NanoMDM's MySQL backend) so that exactly one of them sees the
+//! command orphaned and removes it; every transaction takes its locks in the same order
+//! (enrollment, command, queue, result), so they queue instead of deadlocking. A deadlock or
+//! serialization failure that still happens (another writer on the database, e.g. NanoMDM) is
+//! retried a few times before it is returned.
+
+use std::collections::HashMap;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt};
+use mdm_enrollment::EnrollId;
+use mdm_proto::{
+    Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
+    TokenUpdate, UserAuthenticate,
+};
+use mdm_storage::{
+    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
+    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgTransaction};
+use sqlx::{Row as _, SqlSafeStr as _};
+
+use crate::common::{self, db};
+use crate::options::{self, OptionsError};
+
+pub use sqlx::postgres::PgConnectOptions as ConnectOptions;
+
+/// The schema, as versioned migrations run on open (tracked in `_sqlx_migrations`).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "nanomdm tables",
+        include_str!("../migrations/postgres/0001_nanomdm_tables.sql"),
+    ),
+    (
+        2,
+        "rootstock queue",
+        include_str!("../migrations/postgres/0002_rootstock_queue.sql"),
+    ),
+];
+
+/// How often a transaction that lost a deadlock or a serialization conflict is run again.
+const CONFLICT_RETRIES: usize = 5;
+
+/// How to open a [`PostgresStore`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// Where and how to connect (host, database, user, `search_path` via
+    /// [`ConnectOptions::options`], TLS …).
+    pub connect: ConnectOptions,
+    /// NanoMDM's `delete=1`: once an enrollment answers a command with a final status, remove
+    /// its queue entry and result (the report is not stored), and the command itself when no
+    /// enrollment refers to it any more; clearing a queue removes the entries too.
+    pub delete_commands: bool,
+    /// Pool size (`max_open_conns`).
+    pub max_open_conns: u32,
+    /// Close connections older than this (`conn_max_lifetime`, a Go duration; `None` or zero:
+    /// never).
+    pub conn_max_lifetime: Option<Duration>,
+    /// Close connections idle longer than this (`conn_max_idle_time`; `None` or zero: never).
+    pub conn_max_idle_time: Option<Duration>,
+}
+
+impl PostgresOptions {
+    /// Defaults for `connect`: keep commands and results, 10 connections, no lifetime limits.
+    pub fn new(connect: ConnectOptions) -> Self {
+        Self {
+            connect,
+            delete_commands: false,
+            max_open_conns: 10,
+            conn_max_lifetime: None,
+            conn_max_idle_time: None,
+        }
+    }
+
+    /// Defaults for a `postgres://` URL (or a libpq key/value string).
+    pub fn from_url(url: &str) -> Result<Self, OpenError> {
+        let connect =
+            PgConnectOptions::from_str(url).map_err(|e| OpenError::Connect(Box::new(e)))?;
+        Ok(Self::new(connect))
+    }
+
+    /// Applies a NanoMDM-style `-storage-options` string: `delete=0|1`,
+    /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>` (as NanoMDM), and
+    /// `max_open_conns=<n>` (n > 0).
+    pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
+        let pool = options::PoolOptions::parse(storage_options)?;
+        self.delete_commands = pool.delete_commands.unwrap_or(self.delete_commands);
+        self.max_open_conns = pool.max_open_conns.unwrap_or(self.max_open_conns);
+        self.conn_max_lifetime = pool.conn_max_lifetime.unwrap_or(self.conn_max_lifetime);
+        self.conn_max_idle_time = pool.conn_max_idle_time.unwrap_or(self.conn_max_idle_time);
+        Ok(self)
+    }
+}
+
+/// Why a PostgreSQL store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The connection string is invalid or the server could not be reached.
+    #[error("connecting to PostgreSQL: {0}")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The schema could not be brought up to date (a failed migration, or a database migrated
+    /// by a newer version with migrations this one does not know).
+    #[error("migrating the PostgreSQL database: {0}")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A PostgreSQL store implementing every `mdm_storage` trait. Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    delete_commands: bool,
+}
+
+impl PostgresStore {
+    /// Connects and brings the schema up to date (additively; see the module documentation).
+    pub async fn open(options: &PostgresOptions) -> Result<Self, OpenError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_open_conns.max(1))
+            .max_lifetime(options.conn_max_lifetime)
+            .idle_timeout(options.conn_max_idle_time)
+            .connect_with(options.connect.clone())
+            .await
+            .map_err(|e| OpenError::Connect(Box::new(e)))?;
+        let migrator = Migrator::with_migrations(
+            MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        description.into(),
+                        MigrationType::Simple,
+                        sql.into_sql_str(),
+                        false,
+                    )
+                })
+                .collect(),
+        );
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| OpenError::Migrate(Box::new(e)))?;
+        Ok(Self {
+            pool,
+            delete_commands: options.delete_commands,
+        })
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The connection pool, e.g. for a caller's own queries on the same database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> Result<PgTransaction<'static>, StorageError> {
+        self.pool.begin().await.map_err(db)
+    }
+}
+
+/// The next command for `$1`: walks the partial index `rootstock_queue_next` (active rows only)
+/// in delivery order — priority, then enqueue time as NanoMDM, then `seq` for ties; the joins are
+/// primary-key lookups. `$2` is `NotNow`, `$3` whether to pass over commands put off with it.
+/// `command_bytes` holds the exact bytes of a command enqueued as a binary plist.
+const NEXT_COMMAND: &str = "\
+SELECT c.command_uuid, c.request_type, c.command, c.command_bytes
+FROM enrollment_queue AS q
+    INNER JOIN commands AS c ON c.command_uuid = q.command_uuid
+    LEFT JOIN command_results AS r ON r.id = q.id AND r.command_uuid = q.command_uuid
+WHERE q.id = $1 AND q.active AND (r.status IS NULL OR (r.status = $2 AND NOT $3))
+ORDER BY q.priority DESC, q.created_at, q.seq
+LIMIT 1";
+
+const TOUCH_LAST_SEEN: &str = "UPDATE enrollments SET last_seen_at = now() WHERE id = $1";
+
+async fn touch_last_seen(tx: &mut PgTransaction<'_>, id: &str) -> Result<(), StorageError> {
+    sqlx::query(TOUCH_LAST_SEEN)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+async fn device_exists(tx: &mut PgTransaction<'_>, id: &str) -> Result<bool, StorageError> {
+    let row = sqlx::query("SELECT 1 FROM devices WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(row.is_some())
+}
+
+/// Delete mode: removes the commands among `uuids` that nothing refers to any more.
+async fn delete_orphaned_commands(
+    tx: &mut PgTransaction<'_>,
+    uuids: &[String],
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "DELETE FROM commands AS c WHERE c.command_uuid = ANY($1) \
+         AND NOT EXISTS (SELECT 1 FROM enrollment_queue q WHERE q.command_uuid = c.command_uuid) \
+         AND NOT EXISTS (SELECT 1 FROM command_results r WHERE r.command_uuid = c.command_uuid)",
+    )
+    .bind(uuids)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+impl CheckInStore for PostgresStore {
+    async fn store_authenticate(
+        &self,
+        id: &EnrollId,
+        msg: &Authenticate,
+        raw: &[u8],
+        identity_cert_der: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        common::device_only(id)?;
+        let (raw, _) = common::plist_text("devices.authenticate", raw)?;
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
+             VALUES ($1, $2, $3, $4, now()) \
+             ON CONFLICT (id) DO UPDATE SET \
+                 identity_cert = excluded.identity_cert, \
+                 serial_number = excluded.serial_number, \
+                 authenticate = excluded.authenticate, \
+                 authenticate_at = excluded.authenticate_at, \
+                 bootstrap_token_b64 = NULL, \
+                 bootstrap_token_at = NULL",
+        )
+        .bind(&id.id)
+        .bind(identity_cert_der.map(common::pem_certificate))
+        .bind(msg.serial_number.as_deref())
+        .bind(raw)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "UPDATE enrollments SET token_update_tally = 0 \
+             WHERE device_id = $1 AND token_update_tally != 0",
+        )
+        .bind(&id.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn store_token_update(
+        &self,
+        id: &EnrollId,
+        msg: &TokenUpdate,
+        raw: &[u8],
+    ) -> Result<(), StorageError> {
+        let device_id = id.device_channel_id();
+        let mut tx = self.begin().await?;
+        let user_id = match &id.parent {
+            None => {
+                let (raw, _) = common::plist_text("devices.token_update", raw)?;
+                let unlock_token = msg.unlock_token.as_deref().filter(|t| !t.is_empty());
+                let updated = sqlx::query(
+                    "UPDATE devices SET \
+                         token_update = $1, \
+                         token_update_at = now(), \
+                         unlock_token = COALESCE($2, unlock_token), \
+                         unlock_token_at = CASE WHEN $2::bytea IS NULL THEN unlock_token_at \
+                                           ELSE now() END \
+                     WHERE id = $3",
+                )
+                .bind(raw)
+                .bind(unlock_token)
+                .bind(&id.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StorageError::UnknownEnrollment(id.id.clone()));
+                }
+                None
+            }
+            Some(parent) => {
+                let (raw, _) = common::plist_text("users.token_update", raw)?;
+                if !device_exists(&mut tx, parent).await? {
+                    return Err(StorageError::UnknownEnrollment(parent.clone()));
+                }
+                // An UnlockToken belongs to the device channel; one on a user channel is not
+                // stored (as NanoMDM).
+                sqlx::query(
+                    "INSERT INTO users \
+                         (id, device_id, user_short_name, user_long_name, token_update, \
+                          token_update_at) \
+                     VALUES ($1, $2, $3, $4, $5, now()) \
+                     ON CONFLICT (id, device_id) DO UPDATE SET \
+                         user_short_name = excluded.user_short_name, \
+                         user_long_name = excluded.user_long_name, \
+                         token_update = excluded.token_update, \
+                         token_update_at = excluded.token_update_at",
+                )
+                .bind(&id.id)
+                .bind(parent)
+                .bind(msg.enrollment.user_short_name.as_deref())
+                .bind(msg.enrollment.user_long_name.as_deref())
+                .bind(raw)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                Some(id.id.as_str())
+            }
+        };
+        sqlx::query(
+            "INSERT INTO enrollments \
+                 (id, device_id, user_id, type, topic, push_magic, token_hex, last_seen_at, \
+                  token_update_tally) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now(), 1) \
+             ON CONFLICT (id) DO UPDATE SET \
+                 device_id = excluded.device_id, \
+                 user_id = excluded.user_id, \
+                 type = excluded.type, \
+                 topic = excluded.topic, \
+                 push_magic = excluded.push_magic, \
+                 token_hex = excluded.token_hex, \
+                 enabled = TRUE, \
+                 last_seen_at = excluded.last_seen_at, \
+                 token_update_tally = enrollments.token_update_tally + 1",
+        )
+        .bind(&id.id)
+        .bind(device_id)
+        .bind(user_id)
+        .bind(id.kind.as_str())
+        .bind(&msg.push.topic)
+        .bind(&msg.push.push_magic)
+        .bind(msg.push.token_hex())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn store_user_authenticate(
+        &self,
+        id: &EnrollId,
+        msg: &UserAuthenticate,
+        raw: &[u8],
+    ) -> Result<(), StorageError> {
+        let device_id = id.device_channel_id();
+        // The first message of the exchange, or the one answering the digest challenge: each
+        // has its own column, as in NanoMDM.
+        let (sql, column) = if msg.digest_response.is_some() {
+            (
+                "INSERT INTO users \
+                     (id, device_id, user_short_name, user_long_name, user_authenticate_digest, \
+                      user_authenticate_digest_at) \
+                 VALUES ($1, $2, $3, $4, $5, now()) \
+                 ON CONFLICT (id, device_id) DO UPDATE SET \
+                     user_short_name = excluded.user_short_name, \
+                     user_long_name = excluded.user_long_name, \
+                     user_authenticate_digest = excluded.user_authenticate_digest, \
+                     user_authenticate_digest_at = excluded.user_authenticate_digest_at",
+                "users.user_authenticate_digest",
+            )
+        } else {
+            (
+                "INSERT INTO users \
+                     (id, device_id, user_short_name, user_long_name, user_authenticate, \
+                      user_authenticate_at) \
+                 VALUES ($1, $2, $3, $4, $5, now()) \
+                 ON CONFLICT (id, device_id) DO UPDATE SET \
+                     user_short_name = excluded.user_short_name, \
+                     user_long_name = excluded.user_long_name, \
+                     user_authenticate = excluded.user_authenticate, \
+                     user_authenticate_at = excluded.user_authenticate_at",
+                "users.user_authenticate",
+            )
+        };
+        let (raw, _) = common::plist_text(column, raw)?;
+        let mut tx = self.begin().await?;
+        if !device_exists(&mut tx, device_id).await? {
+            return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
+        }
+        sqlx::query(sql)
+            .bind(&id.id)
+            .bind(device_id)
+            .bind(msg.enrollment.user_short_name.as_deref())
+            .bind(msg.enrollment.user_long_name.as_deref())
+            .bind(raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        touch_last_seen(&mut tx, &id.id).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
+        let sql = match id.parent {
+            // device_id: the device channel and every user channel on it.
+            None => {
+                "UPDATE enrollments SET enabled = FALSE, token_update_tally = 0, \
+                     last_seen_at = now() \
+                 WHERE device_id = $1 AND enabled"
+            }
+            Some(_) => {
+                "UPDATE enrollments SET enabled = FALSE, token_update_tally = 0, \
+                     last_seen_at = now() \
+                 WHERE id = $1 AND enabled"
+            }
+        };
+        sqlx::query(sql)
+            .bind(&id.id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl TokenUpdateTallyStore for PostgresStore {
+    async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
+        let row = sqlx::query("SELECT token_update_tally FROM enrollments WHERE id = $1")
+            .bind(&id.id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            None => Ok(0),
+            Some(row) => common::tally(i64::from(row.try_get::<i32, _>(0).map_err(db)?)),
+        }
+    }
+}
+
+impl BootstrapTokenStore for PostgresStore {
+    async fn store_bootstrap_token(
+        &self,
+        id: &EnrollId,
+        msg: &SetBootstrapToken,
+    ) -> Result<(), StorageError> {
+        common::device_only(id)?;
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE devices SET bootstrap_token_b64 = $1, bootstrap_token_at = now() \
+             WHERE id = $2",
+        )
+        .bind(common::encode_bootstrap_token(
+            msg.bootstrap_token.as_deref(),
+        ))
+        .bind(&id.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if updated.rows_affected() == 0 {
+            return Err(StorageError::UnknownEnrollment(id.id.clone()));
+        }
+        touch_last_seen(&mut tx, &id.id).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn retrieve_bootstrap_token(
+        &self,
+        id: &EnrollId,
+    ) -> Result<Option<BootstrapToken>, StorageError> {
+        common::device_only(id)?;
+        let row = sqlx::query("SELECT bootstrap_token_b64 FROM devices WHERE id = $1")
+            .bind(&id.id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let Some(b64) = row.try_get::<Option<String>, _>(0).map_err(db)? else {
+            return Ok(None);
+        };
+        Ok(Some(BootstrapToken {
+            bootstrap_token: common::decode_bootstrap_token(&b64)?,
+        }))
+    }
+}
+
+impl PostgresStore {
+    /// One attempt at storing a report with a CommandUUID, in one transaction.
+    async fn store_report_once(
+        &self,
+        id: &str,
+        uuid: &str,
+        status: &Status,
+        result: &str,
+    ) -> Result<ReportOutcome, StorageError> {
+        let mut tx = self.begin().await?;
+        touch_last_seen(&mut tx, id).await?;
+        let outcome = if self.delete_commands && status.is_final() {
+            // Lock the command first: concurrent final reports on one command then run one
+            // after another, and exactly one sees it orphaned. Unknown UUIDs lock nothing.
+            sqlx::query("SELECT 1 FROM commands WHERE command_uuid = $1 FOR UPDATE")
+                .bind(uuid)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            let dequeued = sqlx::query(
+                "DELETE FROM enrollment_queue WHERE id = $1 AND command_uuid = $2 AND active",
+            )
+            .bind(id)
+            .bind(uuid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if dequeued.rows_affected() == 0 {
+                ReportOutcome::NotQueued
+            } else {
+                sqlx::query("DELETE FROM command_results WHERE id = $1 AND command_uuid = $2")
+                    .bind(id)
+                    .bind(uuid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                delete_orphaned_commands(&mut tx, &[uuid.to_owned()]).await?;
+                ReportOutcome::Final
+            }
+        } else if *status == Status::NotNow {
+            // Stored only while the command waits in this enrollment's queue. The first
+            // NotNow's time stays in not_now_at; later ones count in not_now_tally (NanoMDM).
+            let stored = sqlx::query(
+                "INSERT INTO command_results \
+                     (id, command_uuid, status, result, not_now_at, not_now_tally) \
+                 SELECT $1, $2, $3, $4, now(), 1 \
+                 WHERE EXISTS (SELECT 1 FROM enrollment_queue \
+                               WHERE id = $1 AND command_uuid = $2 AND active) \
+                 ON CONFLICT (id, command_uuid) DO UPDATE SET \
+                     status = excluded.status, \
+                     result = excluded.result, \
+                     not_now_tally = command_results.not_now_tally + 1",
+            )
+            .bind(id)
+            .bind(uuid)
+            .bind(status.as_str())
+            .bind(result)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if stored.rows_affected() == 0 {
+                ReportOutcome::NotQueued
+            } else {
+                ReportOutcome::NotNow
+            }
+        } else {
+            // The command leaves the queue (active = false: out of the next-command index; a
+            // NanoMDM server reading the row skips it too) and, only if it was queued, the
+            // result is written — one statement, so both or neither.
+            let stored = sqlx::query(
+                "WITH dequeued AS ( \
+                     UPDATE enrollment_queue SET active = FALSE \
+                     WHERE id = $1 AND command_uuid = $2 AND active \
+                     RETURNING id, command_uuid) \
+                 INSERT INTO command_results \
+                     (id, command_uuid, status, result, not_now_at, not_now_tally) \
+                 SELECT id, command_uuid, $3, $4, NULL, 0 FROM dequeued \
+                 ON CONFLICT (id, command_uuid) DO UPDATE SET \
+                     status = excluded.status, \
+                     result = excluded.result",
+            )
+            .bind(id)
+            .bind(uuid)
+            .bind(status.as_str())
+            .bind(result)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if stored.rows_affected() == 0 {
+                ReportOutcome::NotQueued
+            } else {
+                ReportOutcome::Final
+            }
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
+    }
+}
+
+impl CommandQueue for PostgresStore {
+    async fn enqueue_command(
+        &self,
+        ids: &[String],
+        command: &Raw<Command>,
+        priority: i8,
+    ) -> Result<HashMap<String, StorageError>, StorageError> {
+        let mut failed = HashMap::new();
+        if ids.is_empty() {
+            return Ok(failed);
+        }
+        let uuid = &command.command_uuid;
+        let (text, exact) = common::plist_text("commands.command", command.bytes())?;
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(uuid)
+        .bind(&command.request_type)
+        .bind(text)
+        .bind(exact)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if common::is_unique_violation(&e) => {
+                return Err(StorageError::DuplicateCommand(uuid.clone()));
+            }
+            Err(e) => return Err(db(e)),
+            Ok(_) => {}
+        }
+        // Every known id in one statement, however many are given; duplicates in `ids` meet
+        // one enrollments row each.
+        let queued: Vec<String> = sqlx::query(
+            "INSERT INTO enrollment_queue (id, command_uuid, priority) \
+             SELECT e.id, $2, $3 FROM enrollments AS e WHERE e.id = ANY($1) \
+             RETURNING id",
+        )
+        .bind(ids)
+        .bind(uuid)
+        .bind(i16::from(priority))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| row.try_get(0).map_err(db))
+        .collect::<Result<_, _>>()?;
+        for id in ids {
+            if !queued.contains(id) {
+                failed.insert(id.clone(), StorageError::UnknownEnrollment(id.clone()));
+            }
+        }
+        if queued.is_empty() {
+            // No target: keep no command (its CommandUUID stays free).
+            tx.rollback().await.map_err(db)?;
+        } else {
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(failed)
+    }
+
+    async fn store_command_report(
+        &self,
+        id: &EnrollId,
+        report: &CommandReport,
+        raw: &[u8],
+    ) -> Result<ReportOutcome, StorageError> {
+        let uuid = match (&report.status, report.command_uuid.as_deref()) {
+            (Status::Idle, _) | (_, None) => {
+                sqlx::query(TOUCH_LAST_SEEN)
+                    .bind(&id.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?;
+                return Ok(if report.status == Status::Idle {
+                    ReportOutcome::Idle
+                } else {
+                    // Only Idle may come without a CommandUUID (mdm-proto refuses the rest).
+                    ReportOutcome::NotQueued
+                });
+            }
+            (_, Some(uuid)) => uuid,
+        };
+        let (result, _) = common::plist_text("command_results.result", raw)?;
+        let mut attempt = 0;
+        loop {
+            match self
+                .store_report_once(&id.id, uuid, &report.status, &result)
+                .await
+            {
+                Err(e) if attempt < CONFLICT_RETRIES && common::is_conflict(&e) => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn retrieve_next_command(
+        &self,
+        id: &EnrollId,
+        skip_not_now: bool,
+    ) -> Result<Option<Raw<Command>>, StorageError> {
+        let row = sqlx::query(NEXT_COMMAND)
+            .bind(&id.id)
+            .bind(common::NOT_NOW)
+            .bind(skip_not_now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get(2).map_err(db)?;
+        let exact: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
+        Ok(Some(common::command(
+            row.try_get(0).map_err(db)?,
+            row.try_get(1).map_err(db)?,
+            exact.unwrap_or_else(|| text.into_bytes()),
+        )))
+    }
+
+    async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
+        // A device channel reaches its user channels too; a user channel only itself.
+        let channels = match id.parent {
+            None => "SELECT id FROM enrollments WHERE device_id = $1",
+            Some(_) => "SELECT $1::varchar",
+        };
+        let mut tx = self.begin().await?;
+        if !self.delete_commands {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE enrollment_queue SET active = FALSE \
+                 WHERE active AND id IN ({channels})"
+            )))
+            .bind(&id.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        } else {
+            let uuids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "WITH q AS ( \
+                     DELETE FROM enrollment_queue WHERE active AND id IN ({channels}) \
+                     RETURNING id, command_uuid), \
+                 r AS ( \
+                     DELETE FROM command_results AS r USING q \
+                     WHERE r.id = q.id AND r.command_uuid = q.command_uuid) \
+                 SELECT DISTINCT command_uuid FROM q"
+            )))
+            .bind(&id.id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| row.try_get(0).map_err(db))
+            .collect::<Result<_, _>>()?;
+            if !uuids.is_empty() {
+                delete_orphaned_commands(&mut tx, &uuids).await?;
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+}
+
+impl PushStore for PostgresStore {
+    async fn retrieve_push_info(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, PushInfo>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, topic, push_magic, token_hex FROM enrollments \
+             WHERE enabled AND id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get(0).map_err(db)?;
+            let token_hex: String = row.try_get(3).map_err(db)?;
+            let info = common::push_info(
+                row.try_get(1).map_err(db)?,
+                row.try_get(2).map_err(db)?,
+                &token_hex,
+            )?;
+            found.insert(id, info);
+        }
+        Ok(found)
+    }
+}
+
+impl PushCertStore for PostgresStore {
+    async fn is_push_cert_stale(
+        &self,
+        topic: &str,
+        stale_token: i64,
+    ) -> Result<bool, StorageError> {
+        let row = sqlx::query("SELECT stale_token FROM push_certs WHERE topic = $1")
+            .bind(topic)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            None => Ok(true),
+            Some(row) => Ok(i64::from(row.try_get::<i32, _>(0).map_err(db)?) != stale_token),
+        }
+    }
+
+    async fn retrieve_push_cert(
+        &self,
+        topic: &str,
+    ) -> Result<Option<StoredPushCert>, StorageError> {
+        let row =
+            sqlx::query("SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = $1")
+                .bind(topic)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredPushCert {
+            cert_pem: row.try_get(0).map_err(db)?,
+            key_pem: row.try_get(1).map_err(db)?,
+            stale_token: i64::from(row.try_get::<i32, _>(2).map_err(db)?),
+        }))
+    }
+
+    async fn store_push_cert(
+        &self,
+        topic: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO push_certs (topic, cert_pem, key_pem, stale_token) \
+             VALUES ($1, $2, $3, 0) \
+             ON CONFLICT (topic) DO UPDATE SET \
+                 cert_pem = excluded.cert_pem, \
+                 key_pem = excluded.key_pem, \
+                 stale_token = push_certs.stale_token + 1",
+        )
+        .bind(topic)
+        .bind(cert_pem)
+        .bind(key_pem)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl PostgresStore {
+    async fn exists(&self, sql: &'static str, binds: &[&str]) -> Result<bool, StorageError> {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let row = query.fetch_optional(&self.pool).await.map_err(db)?;
+        Ok(row.is_some())
+    }
+}
+
+impl CertAuthStore for PostgresStore {
+    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
+        self.exists(
+            "SELECT 1 FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1",
+            &[&hash.to_ascii_lowercase()],
+        )
+        .await
+    }
+
+    async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
+        self.exists(
+            "SELECT 1 FROM cert_auth_associations WHERE id = $1 LIMIT 1",
+            &[id.device_channel_id()],
+        )
+        .await
+    }
+
+    async fn is_cert_hash_associated(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+    ) -> Result<bool, StorageError> {
+        self.exists(
+            "SELECT 1 FROM cert_auth_associations WHERE id = $1 AND sha256 = $2",
+            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
+        )
+        .await
+    }
+
+    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
+        // As NanoMDM: an existing association only has updated_at touched (by the trigger).
+        sqlx::query(
+            "INSERT INTO cert_auth_associations (id, sha256) VALUES ($1, $2) \
+             ON CONFLICT (id, sha256) DO UPDATE SET updated_at = now()",
+        )
+        .bind(id.device_channel_id())
+        .bind(hash.to_ascii_lowercase())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
+        let row = sqlx::query("SELECT id FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1")
+            .bind(hash.to_ascii_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+}
+
+impl MigrationStore for PostgresStore {
+    fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
+        // Rows stream from the database as the consumer asks for them. Devices in the order
+        // they were first stored, each Authenticate then its TokenUpdate; then user channels.
+        let devices =
+            sqlx::query("SELECT authenticate, token_update FROM devices ORDER BY created_at, id")
+                .fetch(&self.pool)
+                .map(|row| {
+                    let row = row.map_err(db)?;
+                    let authenticate: String = row.try_get(0).map_err(db)?;
+                    let token_update: Option<String> = row.try_get(1).map_err(db)?;
+                    Ok((Bytes::from(authenticate), token_update.map(Bytes::from)))
+                });
+        let users = sqlx::query(
+            "SELECT token_update FROM users WHERE token_update IS NOT NULL \
+             ORDER BY created_at, id",
+        )
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row.map_err(db)?;
+            Ok(Bytes::from(row.try_get::<String, _>(0).map_err(db)?))
+        });
+        common::migration_checkins(devices, users)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_options_like_nanomdm() {
+        let base = || PostgresOptions::from_url("postgres://u@localhost/db").unwrap();
+        let o = base()
+            .with_storage_options(
+                "delete=1,conn_max_lifetime=1h,conn_max_idle_time=30s,max_open_conns=4",
+            )
+            .unwrap();
+        assert!(o.delete_commands);
+        assert_eq!(o.conn_max_lifetime, Some(Duration::from_secs(3600)));
+        assert_eq!(o.conn_max_idle_time, Some(Duration::from_secs(30)));
+        assert_eq!(o.max_open_conns, 4);
+        let o = base().with_storage_options("conn_max_lifetime=0").unwrap();
+        assert_eq!(o.conn_max_lifetime, None);
+        assert_eq!(
+            base()
+                .with_storage_options("conn_max_idle_time=soon")
+                .unwrap_err(),
+            OptionsError::InvalidValue {
+                key: "conn_max_idle_time".into(),
+                value: "soon".into()
+            }
+        );
+        assert_eq!(
+            base().with_storage_options("readers=2").unwrap_err(),
+            OptionsError::UnknownOption("readers".into())
+        );
+    }
+}
