@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use mdm_storage::{DynStorage, MemoryStore, MultiStore};
+use mdm_storage_sql::mysql::{MySqlOptions, MySqlStore};
+use mdm_storage_sql::postgres::{PostgresOptions, PostgresStore};
 use mdm_storage_sql::sqlite::{SqliteOptions, SqliteStore};
 
 /// One backend to open: NanoMDM's storage name, DSN and options string.
@@ -35,11 +37,6 @@ pub enum StorageSetupError {
         "storage {0:?} is not supported by Rootstock: move its enrollments with NanoMDM's nano2nano to a server on sqlite, pgsql or mysql"
     )]
     Unsupported(String),
-    /// A backend that is planned but not built into this version yet.
-    #[error(
-        "storage {0:?} is not built yet (PostgreSQL and MySQL support is in progress); use sqlite or inmem"
-    )]
-    NotBuilt(String),
     /// A backend that takes no options was given some.
     #[error("storage backend {0:?} does not support options, please specify no (or empty) options")]
     NoOptions(String),
@@ -61,6 +58,12 @@ pub enum StorageSetupError {
         #[source]
         source: mdm_storage_sql::sqlite::OpenError,
     },
+    /// The PostgreSQL database could not be reached or migrated.
+    #[error("storage pgsql: {0}")]
+    Postgres(#[source] mdm_storage_sql::postgres::OpenError),
+    /// The MySQL database could not be reached or migrated.
+    #[error("storage mysql: {0}")]
+    MySql(#[source] mdm_storage_sql::mysql::OpenError),
 }
 
 /// Pairs the storage flags by position, as NanoMDM: no `-storage` means `sqlite` at
@@ -149,10 +152,63 @@ async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
             tracing::warn!("storage: inmem; everything is lost when the server stops");
             Ok(DynStorage::new(MemoryStore::new()))
         }
-        "pgsql" | "mysql" => Err(StorageSetupError::NotBuilt(spec.name.clone())),
+        "pgsql" => {
+            let options = PostgresOptions::from_url(&spec.dsn)
+                .map_err(StorageSetupError::Postgres)?
+                .with_storage_options(&spec.options)
+                .map_err(|source| StorageSetupError::Options {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+            let store = PostgresStore::open(&options)
+                .await
+                .map_err(StorageSetupError::Postgres)?;
+            tracing::info!("storage: pgsql");
+            Ok(DynStorage::new(store))
+        }
+        "mysql" => {
+            let options = MySqlOptions::from_url(&mysql_url(&spec.dsn))
+                .map_err(StorageSetupError::MySql)?
+                .with_storage_options(&spec.options)
+                .map_err(|source| StorageSetupError::Options {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+            let store = MySqlStore::open(&options)
+                .await
+                .map_err(StorageSetupError::MySql)?;
+            tracing::info!("storage: mysql");
+            Ok(DynStorage::new(store))
+        }
         "filekv" | "file" => Err(StorageSetupError::Unsupported(spec.name.clone())),
         other => Err(StorageSetupError::Unknown(other.to_owned())),
     }
+}
+
+/// NanoMDM's MySQL DSN is go-sql-driver's `user:password@tcp(host:port)/dbname?params`; sqlx
+/// takes a URL. A DSN that is already a `mysql://` URL passes through unchanged.
+fn mysql_url(dsn: &str) -> String {
+    if dsn.starts_with("mysql://") || dsn.starts_with("mariadb://") {
+        return dsn.to_owned();
+    }
+    let (credentials, rest) = dsn.rsplit_once('@').unwrap_or(("", dsn));
+    let (address, path) = match rest.split_once('/') {
+        Some((address, path)) => (address, path),
+        None => (rest, ""),
+    };
+    let host = address
+        .strip_prefix("tcp(")
+        .and_then(|a| a.strip_suffix(')'))
+        .unwrap_or(address);
+    let host = if host.is_empty() {
+        "127.0.0.1:3306"
+    } else {
+        host
+    };
+    // go-sql-driver parameters (parseTime, charset …) have no sqlx meaning; drop them.
+    let database = path.split('?').next().unwrap_or_default();
+    let at = if credentials.is_empty() { "" } else { "@" };
+    format!("mysql://{credentials}{at}{host}/{database}")
 }
 
 #[cfg(test)]
@@ -161,6 +217,20 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn mysql_dsns_become_urls() {
+        assert_eq!(
+            mysql_url("nanomdm:secret@tcp(db.internal:3306)/nanomdm?parseTime=true"),
+            "mysql://nanomdm:secret@db.internal:3306/nanomdm"
+        );
+        assert_eq!(
+            mysql_url("root@tcp(127.0.0.1:3306)/test"),
+            "mysql://root@127.0.0.1:3306/test"
+        );
+        assert_eq!(mysql_url("root@/test"), "mysql://root@127.0.0.1:3306/test");
+        assert_eq!(mysql_url("mysql://u@h/d"), "mysql://u@h/d");
     }
 
     #[test]
@@ -207,9 +277,14 @@ mod tests {
             open_storage(&[spec("inmem", "x=1")]).await,
             Err(StorageSetupError::NoOptions(_))
         ));
+        // A DSN that is not a database URL is a clear startup error, not a panic or a hang.
         assert!(matches!(
             open_storage(&[spec("pgsql", "")]).await,
-            Err(StorageSetupError::NotBuilt(_))
+            Err(StorageSetupError::Postgres(_))
+        ));
+        assert!(matches!(
+            open_storage(&[spec("mysql", "bogus=1")]).await,
+            Err(StorageSetupError::Options { .. })
         ));
         assert!(matches!(
             open_storage(&[spec("filekv", "")]).await,
