@@ -5,8 +5,12 @@
 //! otherwise each test says it was skipped. Every store gets its own freshly created
 //! database, dropped when the test ends.
 
+#[path = "support/proxy.rs"]
+mod proxy;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use mdm_proto::Status;
 use mdm_storage::conformance::{
@@ -278,5 +282,56 @@ async fn serves_a_nanomdm_database() {
 
     store.close().await;
     raw.close().await;
+    databases.drop_all().await;
+}
+
+/// The database goes away (every connection closed, new ones closed at once) and comes back:
+/// the store answers with an error meanwhile, and the same store serves the queue afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_the_database_going_away() {
+    let Some(databases) = Databases::new().await else {
+        return;
+    };
+    let proxy = proxy::Proxy::start(proxy::upstream(&databases.url, 3306)).await;
+    let connect = databases
+        .create()
+        .await
+        .host("127.0.0.1")
+        .port(proxy.addr.port());
+    let options = MySqlOptions::new(connect)
+        .with_storage_options("max_open_conns=2")
+        .expect("options");
+    let store = MySqlStore::open(&options).await.expect("open");
+    let bound = Duration::from_secs(60);
+
+    let d = Device::new("AWAY-1");
+    d.enroll(&store).await;
+    let ids = [d.id.id.clone()];
+    let first = command("AWAY-CMD-1");
+    let failed = store.enqueue_command(&ids, &first, 0).await.unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+
+    proxy.down().await;
+    let down = tokio::time::timeout(bound, store.retrieve_next_command(&d.id, false))
+        .await
+        .expect("an answer while the database is away");
+    assert!(down.is_err(), "{down:?}");
+
+    proxy.up();
+    let next = tokio::time::timeout(bound, store.retrieve_next_command(&d.id, false))
+        .await
+        .expect("an answer once the database is back")
+        .expect("served again")
+        .expect("the queued command");
+    assert_eq!(next.command_uuid, "AWAY-CMD-1");
+    let second = command("AWAY-CMD-2");
+    let failed = tokio::time::timeout(bound, store.enqueue_command(&ids, &second, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+
+    store.close().await;
+    drop(proxy);
     databases.drop_all().await;
 }
