@@ -18,8 +18,8 @@ pub enum BodyError {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// The client stopped sending before the body was complete, within the read timeout
-    /// (HTTP 408).
+    /// The whole body did not arrive within the time allowed to send it
+    /// ([`ServeOptions::body_read_timeout`](crate::ServeOptions::body_read_timeout)) (HTTP 408).
     #[error("timed out reading the request body")]
     Timeout,
     /// The connection failed while the body was read (HTTP 500, as NanoMDM answers).
@@ -126,12 +126,11 @@ pub(crate) async fn drain(mut body: Body) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
 }
 
-/// Whether the error (or one it wraps) is a body read timeout from
-/// `tower_http::timeout::TimeoutBody`.
+/// Whether the error (or one it wraps) is the body deadline of [`crate::serve`] expiring.
 fn is_timeout(e: &axum::Error) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(e) = current {
-        if e.is::<tower_http::timeout::TimeoutError>() {
+        if e.is::<crate::BodyTimeout>() {
             return true;
         }
         current = e.source();

@@ -79,7 +79,7 @@ pub use cert::{
 };
 pub use mdm::CHECK_IN_CONTENT_TYPE;
 pub use request_id::{RequestIdLayer, RequestIdService};
-pub use serve::{ServeOptions, bind, serve};
+pub use serve::{BodyTimeout, ServeOptions, bind, serve};
 
 /// The default request body limit: 32 MiB, enough for a large `InstalledApplicationList`.
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;

@@ -1,17 +1,20 @@
-//! Serving a router over HTTP/1.1 with the limits NanoMDM lacks: a header read timeout, a body
-//! read timeout, and a graceful shutdown.
+//! Serving a router over HTTP/1.1 with the limits NanoMDM lacks: a header read timeout, a
+//! deadline for a whole request body, and a graceful shutdown.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutBody;
 
 /// How [`serve`] treats connections.
 #[derive(Clone, Debug)]
@@ -20,8 +23,10 @@ pub struct ServeOptions {
     /// How long a client may take to send a request's headers (from connecting, or from the end
     /// of the previous request on a kept-alive connection). Default 30 s.
     pub header_read_timeout: Duration,
-    /// How long a client may pause while sending a body before the request fails with 408.
-    /// Default 60 s.
+    /// Time allowed to send a whole request body, counted from when the handler starts reading
+    /// it; a body not complete by then fails with [`BodyTimeout`] (the crate's handlers answer
+    /// 408 and close the connection). A deadline, not an idle timeout: a client trickling a byte
+    /// at a time cannot hold a request open longer. Default 60 s.
     pub body_read_timeout: Duration,
     /// How long requests in flight may take to finish after shutdown begins. Default 30 s.
     pub shutdown_grace: Duration,
@@ -70,7 +75,7 @@ pub async fn serve(
         let router = router.clone();
         let body_timeout = options.body_read_timeout;
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            let mut request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
+            let mut request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             request.extensions_mut().insert(ConnectInfo(remote));
             router.clone().oneshot(request)
         });
@@ -98,6 +103,94 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// The error a request body served by [`serve`] fails with when it has not arrived whole within
+/// [`ServeOptions::body_read_timeout`]. It reaches handlers inside an [`axum::Error`] (find it
+/// in the source chain); the crate's own handlers answer it with 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {timeout:?}")]
+pub struct BodyTimeout {
+    timeout: Duration,
+}
+
+impl BodyTimeout {
+    /// The time the body was allowed.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// A request body that must arrive whole within `timeout` of the first attempt to read it.
+/// Unlike a per-read timeout, data arriving does not push the deadline back.
+struct DeadlineBody {
+    inner: Incoming,
+    timeout: Duration,
+    /// Set on the first read.
+    deadline: Option<Instant>,
+    /// Armed the first time the body has to wait for data, so a body that is already buffered
+    /// costs no timer.
+    sleep: Option<Pin<Box<Sleep>>>,
+    expired: bool,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, timeout: Duration) -> Self {
+        DeadlineBody {
+            inner,
+            timeout,
+            deadline: None,
+            sleep: None,
+            expired: false,
+        }
+    }
+
+    fn timed_out(&self) -> axum::BoxError {
+        Box::new(BodyTimeout {
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.expired {
+            // Never `None`: that would pass a truncated body off as a complete one.
+            return Poll::Ready(Some(Err(this.timed_out())));
+        }
+        let timeout = this.timeout;
+        let deadline = *this
+            .deadline
+            .get_or_insert_with(|| Instant::now() + timeout);
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                this.expired = true;
+                Poll::Ready(Some(Err(this.timed_out())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        !self.expired && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The address a `listen` flag names: Go's `:9000` means every interface.

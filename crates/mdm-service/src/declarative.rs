@@ -62,26 +62,38 @@ pub struct DeclarativeManagementForwarder {
     client: reqwest::Client,
     send_hmac_key: Option<Vec<u8>>,
     recv_hmac_key: Option<Vec<u8>>,
+    timeout: Option<Duration>,
 }
 
 impl DeclarativeManagementForwarder {
-    /// A forwarder to `base` with a 30-second request timeout.
+    /// How long one DM request may take, by default: 30 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A forwarder to `base` whose requests time out after [`Self::DEFAULT_TIMEOUT`].
     pub fn new(base: Url) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("a client with only a timeout set always builds");
-        Self::with_client(base, client)
+        let mut forwarder = Self::with_client(base, reqwest::Client::new());
+        forwarder.timeout = Some(Self::DEFAULT_TIMEOUT);
+        forwarder
     }
 
-    /// A forwarder using a caller-built client (timeouts, proxies, TLS roots).
+    /// A forwarder using a caller-built client (timeouts, proxies, TLS roots). Requests time out
+    /// as the client does, unless [`Self::timeout`] is set.
     pub fn with_client(base: Url, client: reqwest::Client) -> Self {
         DeclarativeManagementForwarder {
             base,
             client,
             send_hmac_key: None,
             recv_hmac_key: None,
+            timeout: None,
         }
+    }
+
+    /// How long one DM request may take, from connecting until the DM server's response body
+    /// has arrived; the device's check-in then fails (HTTP 500). Overrides the client's own
+    /// timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Signs requests with `X-Hmac-Signature` (NanoMDM `-dm-send-hmac-key`).
@@ -124,6 +136,9 @@ impl DeclarativeManagementForwarder {
         }
         if let Some(key) = &self.send_hmac_key {
             builder = builder.header(hmac_sig::HEADER, hmac_sig::sign(key, &body));
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
         }
         let response = builder
             .body(body)

@@ -75,7 +75,7 @@ pub struct Flags {
     pub body_limit: usize,
     /// `-header-timeout` (Rootstock): time allowed to send request headers.
     pub header_timeout: Duration,
-    /// `-body-timeout` (Rootstock): longest pause allowed while sending a body.
+    /// `-body-timeout` (Rootstock): time allowed to send a whole request body.
     pub body_timeout: Duration,
     /// `-shutdown-timeout` (Rootstock): how long requests in flight may finish after SIGTERM.
     pub shutdown_timeout: Duration,
@@ -289,7 +289,7 @@ const DEFS: &[Def] = &[
     def(
         "body-timeout",
         Kind::Duration,
-        "Rootstock: longest pause allowed while sending a request body (default 60s)",
+        "Rootstock: time allowed to send a whole request body (default 60s)",
     ),
     def(
         "shutdown-timeout",
