@@ -2,124 +2,21 @@
 //! same settings as `NANOMDM_*` environment variables; a simulated device enrolls and gets a
 //! command over HTTP, and SIGTERM stops the server cleanly.
 //!
-//! The binary is the one `cargo test` builds for the examples (`target/<profile>/examples/server`);
-//! when it is missing (a test selected with `--test` builds no examples) it is built first.
+//! The server binary is found or built by `support::server_binary`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod support;
+
+use std::process::Command;
 
 use mdm_sim::proto::Command as MdmCommand;
 use mdm_sim::{
     CertPresentation, Channel, Device, DeviceKind, Event, HttpDriver, Identity, KeyKind, MdmClient,
     MdmPayload, TestCa,
 };
+use support::{ServerProcess, server_binary};
 
 const TOPIC: &str = "com.apple.mgmt.External.0f4c2a8e-5d6b-4e7f-8a9b-1c2d3e4f5a6b";
 const API_KEY: &str = "drop-in-key";
-
-/// `target/<profile>/examples/server`, built (once) if needed.
-fn server_binary() -> PathBuf {
-    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BINARY.get_or_init(find_or_build_server).clone()
-}
-
-fn find_or_build_server() -> PathBuf {
-    // This test runs from target/<profile>/deps/.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_owned();
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let target_dir = profile_dir.parent().unwrap();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--example", "server", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("running cargo build");
-        assert!(status.success(), "building the server example failed");
-    }
-    binary
-}
-
-/// A running server process, killed if the test ends without stopping it.
-struct ServerProcess {
-    child: Child,
-    base: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl ServerProcess {
-    fn spawn(command: &mut Command) -> ServerProcess {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let (lines, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut process = ServerProcess {
-            child,
-            base: String::new(),
-            stderr,
-        };
-        let line = process.wait_for_line("listening");
-        let address = line
-            .split_whitespace()
-            .find_map(|field| field.strip_prefix("address="))
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        process.base = format!("http://{address}");
-        process
-    }
-
-    fn wait_for_line(&mut self, needle: &str) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.stderr.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("no {needle:?} line from the server; it said: {seen:#?}"),
-            }
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the server did not stop within 15 s of SIGTERM");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Enrolls a device, enqueues a command through the API and sees it delivered.
 async fn exercise(base: &str, ca: &TestCa) {
