@@ -1,8 +1,10 @@
 //! Running the compiled `server` example from a test: finding (or building) the binary, starting
 //! it, reading where it listens from its log, and stopping it with SIGTERM or SIGKILL.
 //!
-//! The binary is the one `cargo test` builds for the examples (`target/<profile>/examples/server`);
-//! when it is missing (a test selected with `--test` builds no examples) it is built first.
+//! The binary is the one `cargo test` builds for the examples (`target/<profile>/examples/server`).
+//! Each test binary runs `cargo build --example server` once first: a test selected with
+//! `--test` builds no examples, and an old binary left in the target directory must not stand in
+//! for the code under test.
 
 // Each test binary that includes this module uses a different part of it.
 #![allow(dead_code)]
@@ -13,7 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// `target/<profile>/examples/server`, built (once) if needed.
+/// `target/<profile>/examples/server`, brought up to date once per test binary.
 pub fn server_binary() -> PathBuf {
     static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BINARY.get_or_init(find_or_build_server).clone()
@@ -26,19 +28,17 @@ fn find_or_build_server() -> PathBuf {
     let binary = profile_dir
         .join("examples")
         .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let target_dir = profile_dir.parent().unwrap();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--example", "server", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("running cargo build");
-        assert!(status.success(), "building the server example failed");
+    let target_dir = profile_dir.parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--example", "server", "--manifest-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
     }
+    let status = build.status().expect("running cargo build");
+    assert!(status.success(), "building the server example failed");
     binary
 }
 

@@ -67,10 +67,20 @@ pub struct MySqlOptions {
     pub conn_max_lifetime: Option<Duration>,
     /// `conn_max_idle_time` (`None` or zero: never).
     pub conn_max_idle_time: Option<Duration>,
+    /// How long a store call (and opening the store) waits for a pool connection before it
+    /// fails (`acquire_timeout`, a Go duration; default five seconds, sqlx's is 30).
+    ///
+    /// It covers both queueing for a connection from a full pool and opening a new one, which
+    /// sqlx keeps retrying while the database refuses connections: it is therefore also how
+    /// long a request waits for its error while the database is down (NanoMDM fails at once).
+    /// Five seconds fails such requests well within a client's patience, yet lets a request
+    /// wait out a burst that exhausts the pool instead of failing it.
+    pub acquire_timeout: Duration,
 }
 
 impl MySqlOptions {
-    /// Defaults for `connect`: keep commands and results, 10 connections, no lifetime limits.
+    /// Defaults for `connect`: keep commands and results, 10 connections, no lifetime limits, a
+    /// five-second `acquire_timeout`.
     pub fn new(connect: ConnectOptions) -> Self {
         Self {
             connect,
@@ -78,6 +88,7 @@ impl MySqlOptions {
             max_open_conns: 10,
             conn_max_lifetime: None,
             conn_max_idle_time: None,
+            acquire_timeout: options::DEFAULT_ACQUIRE_TIMEOUT,
         }
     }
 
@@ -90,13 +101,14 @@ impl MySqlOptions {
 
     /// Applies a NanoMDM-style `-storage-options` string: `delete=0|1`,
     /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>`,
-    /// `max_open_conns=<n>`.
+    /// `max_open_conns=<n>` (n > 0), `acquire_timeout=<Go duration>` (> 0).
     pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
         let pool = options::PoolOptions::parse(storage_options)?;
         self.delete_commands = pool.delete_commands.unwrap_or(self.delete_commands);
         self.max_open_conns = pool.max_open_conns.unwrap_or(self.max_open_conns);
         self.conn_max_lifetime = pool.conn_max_lifetime.unwrap_or(self.conn_max_lifetime);
         self.conn_max_idle_time = pool.conn_max_idle_time.unwrap_or(self.conn_max_idle_time);
+        self.acquire_timeout = pool.acquire_timeout.unwrap_or(self.acquire_timeout);
         Ok(self)
     }
 }
@@ -127,6 +139,7 @@ impl MySqlStore {
             .max_connections(options.max_open_conns.max(1))
             .max_lifetime(options.conn_max_lifetime)
             .idle_timeout(options.conn_max_idle_time)
+            .acquire_timeout(options.acquire_timeout)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")

@@ -80,8 +80,23 @@ pub(crate) fn go_duration(key: &str, value: &str) -> Result<std::time::Duration,
     std::time::Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
-/// The options NanoMDM's PostgreSQL and MySQL backends share (`max_open_conns` is ours); each
-/// field is `None` when the string does not set it. A zero duration means "no limit".
+/// How long a PostgreSQL or MySQL store call waits for a pool connection by default
+/// (`acquire_timeout`), five seconds instead of sqlx's 30.
+///
+/// sqlx spends this one budget both on waiting for a connection from a full pool and on opening
+/// a new one, and it retries a *refused* connect (the database is down, or restarting) with
+/// backoff until the budget is spent. It cannot be told to fail a refused connect at once, so
+/// this is also how long a request waits for its 500 while the database is down: NanoMDM (Go
+/// `database/sql`) fails such a request at once, and 30 s would outlast most clients' patience.
+/// Five seconds still lets a request queue for a connection through a burst that exhausts the
+/// pool — with queries in milliseconds that means a backlog of thousands — without turning it
+/// into a 500 (sqlx itself logs an acquire slower than 2 s as a problem).
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The options NanoMDM's PostgreSQL and MySQL backends share (`max_open_conns` and
+/// `acquire_timeout` are ours); each field is `None` when the string does not set it. A zero
+/// lifetime means "no limit".
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 #[derive(Debug, Default)]
 pub(crate) struct PoolOptions {
@@ -89,12 +104,14 @@ pub(crate) struct PoolOptions {
     pub(crate) max_open_conns: Option<u32>,
     pub(crate) conn_max_lifetime: Option<Option<std::time::Duration>>,
     pub(crate) conn_max_idle_time: Option<Option<std::time::Duration>>,
+    pub(crate) acquire_timeout: Option<std::time::Duration>,
 }
 
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 impl PoolOptions {
     /// Parses `delete=0|1,conn_max_lifetime=<Go duration>,conn_max_idle_time=<Go duration>,
-    /// max_open_conns=<n>`; later duplicates win, unknown keys are refused.
+    /// max_open_conns=<n>,acquire_timeout=<Go duration>`; later duplicates win, unknown keys are
+    /// refused, and so are a zero pool size and a zero `acquire_timeout`.
     pub(crate) fn parse(storage_options: &str) -> Result<Self, OptionsError> {
         let mut parsed = Self::default();
         for (key, value) in split(storage_options) {
@@ -107,6 +124,13 @@ impl PoolOptions {
                 "conn_max_idle_time" => {
                     parsed.conn_max_idle_time =
                         Some(Some(go_duration(key, value)?).filter(|d| !d.is_zero()));
+                }
+                "acquire_timeout" => {
+                    parsed.acquire_timeout = Some(
+                        Some(go_duration(key, value)?)
+                            .filter(|d| !d.is_zero())
+                            .ok_or_else(|| invalid(key, value))?,
+                    );
                 }
                 "max_open_conns" => {
                     parsed.max_open_conns = Some(
@@ -144,6 +168,29 @@ mod tests {
         assert_eq!(go_duration("k", "250ms"), Ok(Duration::from_millis(250)));
         for bad in ["", "5", "-1s", "1d", "s", "1..2s"] {
             assert!(go_duration("k", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pool_options() {
+        use std::time::Duration;
+        let parsed = PoolOptions::parse(
+            "delete=1,max_open_conns=4,acquire_timeout=1.5s,conn_max_lifetime=0",
+        )
+        .unwrap();
+        assert_eq!(parsed.delete_commands, Some(true));
+        assert_eq!(parsed.max_open_conns, Some(4));
+        assert_eq!(parsed.acquire_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(parsed.conn_max_lifetime, Some(None));
+        assert_eq!(parsed.conn_max_idle_time, None);
+        assert_eq!(PoolOptions::parse("").unwrap().acquire_timeout, None);
+        for bad in [
+            "acquire_timeout=0",
+            "acquire_timeout=5",
+            "max_open_conns=0",
+            "pool=1",
+        ] {
+            assert!(PoolOptions::parse(bad).is_err(), "{bad}");
         }
     }
 

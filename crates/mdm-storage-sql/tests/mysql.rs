@@ -285,8 +285,11 @@ async fn serves_a_nanomdm_database() {
     databases.drop_all().await;
 }
 
-/// The database goes away (every connection closed, new ones closed at once) and comes back:
-/// the store answers with an error meanwhile, and the same store serves the queue afterwards.
+/// The database goes away and comes back, twice — first every connection is closed and new
+/// ones are closed at once, then new ones are refused outright (a stopped server): the store
+/// answers with an error meanwhile, promptly even while refused (sqlx retries a refused connect
+/// until the acquire timeout, which must not be its default 30 s), and the same store serves
+/// the queue afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_the_database_going_away() {
     let Some(databases) = Databases::new().await else {
@@ -316,6 +319,21 @@ async fn survives_the_database_going_away() {
         .await
         .expect("an answer while the database is away");
     assert!(down.is_err(), "{down:?}");
+
+    proxy.up();
+    let next = tokio::time::timeout(bound, store.retrieve_next_command(&d.id, false))
+        .await
+        .expect("an answer once the database is back")
+        .expect("served again")
+        .expect("the queued command");
+    assert_eq!(next.command_uuid, "AWAY-CMD-1");
+
+    proxy.refuse().await;
+    let guard = Duration::from_secs(15);
+    let refused = tokio::time::timeout(guard, store.retrieve_next_command(&d.id, false))
+        .await
+        .expect("an answer soon while connections are refused");
+    assert!(refused.is_err(), "{refused:?}");
 
     proxy.up();
     let next = tokio::time::timeout(bound, store.retrieve_next_command(&d.id, false))

@@ -1,19 +1,26 @@
 //! A tiny TCP proxy for "the database goes away, comes back" tests: it forwards to the real
-//! server while up; taking it down closes every forwarded connection, and while down it
-//! accepts new connections only to close them at once.
+//! server while up. Taking it [`down`](Proxy::down) closes every forwarded connection, and
+//! while down it accepts new connections only to close them at once; taking it
+//! [`refuse`](Proxy::refuse)-down also stops listening, so new connections are refused, as
+//! when the database server is stopped. [`up`](Proxy::up) forwards again on the same address.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+type Conns = Arc<Mutex<Vec<JoinHandle<()>>>>;
 
 pub struct Proxy {
     pub addr: SocketAddr,
+    upstream: String,
     up: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    accept: AbortHandle,
+    conns: Conns,
+    /// The accept loop, which owns the listener; `None` while refusing.
+    accept: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Proxy {
@@ -22,37 +29,14 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
-        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let accept = {
-            let up = up.clone();
-            let conns = conns.clone();
-            tokio::spawn(async move {
-                loop {
-                    let Ok((mut client, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    if !up.load(Ordering::SeqCst) {
-                        drop(client);
-                        continue;
-                    }
-                    let upstream = upstream.clone();
-                    let task = tokio::spawn(async move {
-                        if let Ok(mut server) = TcpStream::connect(&upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                        }
-                    });
-                    let mut conns = conns.lock().unwrap();
-                    conns.retain(|c| !c.is_finished());
-                    conns.push(task);
-                }
-            })
-            .abort_handle()
-        };
+        let conns = Conns::default();
+        let accept = accept_loop(listener, upstream.clone(), up.clone(), conns.clone());
         Self {
             addr,
+            upstream,
             up,
             conns,
-            accept,
+            accept: Mutex::new(Some(accept)),
         }
     }
 
@@ -60,6 +44,38 @@ impl Proxy {
     /// closed as soon as accepted.
     pub async fn down(&self) {
         self.up.store(false, Ordering::SeqCst);
+        self.close_all().await;
+    }
+
+    /// Stops listening (new connections are refused once this returns) and closes every
+    /// forwarded connection, until [`up`](Self::up).
+    #[allow(dead_code)] // not every test binary including this file refuses
+    pub async fn refuse(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        let accept = self.accept.lock().unwrap().take();
+        if let Some(accept) = accept {
+            accept.abort();
+            // The aborted task has dropped its listener once it is joined.
+            let _ = accept.await;
+        }
+        self.close_all().await;
+    }
+
+    /// Forwards new connections again, listening on the same address if it had stopped.
+    pub fn up(&self) {
+        let mut accept = self.accept.lock().unwrap();
+        if accept.is_none() {
+            *accept = Some(accept_loop(
+                rebind(self.addr),
+                self.upstream.clone(),
+                self.up.clone(),
+                self.conns.clone(),
+            ));
+        }
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    async fn close_all(&self) {
         let conns = std::mem::take(&mut *self.conns.lock().unwrap());
         for conn in &conns {
             conn.abort();
@@ -68,19 +84,66 @@ impl Proxy {
             let _ = conn.await;
         }
     }
-
-    /// Forwards new connections again.
-    pub fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.accept.abort();
+        if let Some(accept) = self.accept.lock().unwrap().take() {
+            accept.abort();
+        }
         self.up.store(false, Ordering::SeqCst);
         for conn in self.conns.lock().unwrap().drain(..) {
             conn.abort();
+        }
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    upstream: String,
+    up: Arc<AtomicBool>,
+    conns: Conns,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            if !up.load(Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
+            let upstream = upstream.clone();
+            let task = tokio::spawn(async move {
+                if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+            let mut conns = conns.lock().unwrap();
+            conns.retain(|c| !c.is_finished());
+            conns.push(task);
+        }
+    })
+}
+
+/// Listens on `addr` again. `SO_REUSEADDR` lets it bind while connections it accepted before
+/// linger in TIME_WAIT; a few retries cover the port being briefly taken by another socket.
+fn rebind(addr: SocketAddr) -> TcpListener {
+    let mut tries = 0;
+    loop {
+        let listener = TcpSocket::new_v4().and_then(|socket| {
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)
+        });
+        match listener {
+            Ok(listener) => return listener,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("proxy: listening on {addr} again: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("proxy: listening on {addr} again: {e}"),
         }
     }
 }
