@@ -2,6 +2,11 @@
 //! with 1M queued rows across 100k enrollments (the same shapes as `mdm-storage-sql`'s SQLite
 //! benchmark).
 //!
+//! Each timed call asks for a different enrollment, drawn in a shuffled order over every
+//! enrollment that has commands at that size (10,000 or 100,000), so neither size is served from
+//! a small hot subset and the store sees no access pattern a prefetcher could follow. The ids are
+//! shaped like real UDIDs (25 bytes) rather than short labels.
+//!
 //! `cargo bench -p mdm-storage --bench memory_queue`
 
 use std::hint::black_box;
@@ -21,10 +26,31 @@ const SIZES: [(&str, usize, usize); 2] = [("10k", 10_000, 1), ("1M", ENROLLMENTS
 
 fn device(i: usize) -> EnrollId {
     EnrollId {
-        id: format!("BENCH-{i:06}"),
+        // The shape of a current iOS/macOS UDID, e.g. `00008101-000A1B2C3D4E001E`.
+        id: format!("00008101-{i:016X}"),
         kind: EnrollType::Device,
         parent: None,
     }
+}
+
+/// `ids` in a fixed pseudo-random order (Fisher–Yates with splitmix64), cloned in that order: the
+/// bench then reads its own ids front to back, as a server has the id of the request it just
+/// parsed at hand, while the store is asked for enrollments in no particular order.
+fn shuffled(ids: &[EnrollId]) -> Vec<EnrollId> {
+    let mut state = 0x5EED_u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    for i in (1..order.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order.into_iter().map(|i| ids[i].clone()).collect()
 }
 
 async fn fill(store: &MemoryStore, ids: &[EnrollId], queued: usize, per_enrollment: usize) {
@@ -65,10 +91,12 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     let all: Vec<EnrollId> = (0..ENROLLMENTS).map(device).collect();
-    for (label, queued, per_enrollment) in SIZES {
+    // Both orders are made before any store is filled, so that the bench's own ids lie together
+    // in memory at both sizes rather than in whatever gaps a fill left.
+    let orders = SIZES.map(|(_, queued, _)| shuffled(&all[..queued]));
+    for ((label, queued, per_enrollment), ids) in SIZES.into_iter().zip(&orders) {
         let store = MemoryStore::new();
         rt.block_on(fill(&store, &all, queued, per_enrollment));
-        let ids = &all[..queued];
 
         let mut i = 0usize;
         group.bench_function(BenchmarkId::new("next_command", label), |b| {

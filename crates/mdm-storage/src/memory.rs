@@ -1,5 +1,4 @@
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -10,10 +9,13 @@ use mdm_proto::{
     TokenUpdate, UserAuthenticate,
 };
 
+use self::queue::{Key, Pending, Queue};
 use crate::{
     BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
     PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
 };
+
+mod queue;
 
 /// A store in memory, for tests and for servers that may forget everything when they stop.
 ///
@@ -39,11 +41,12 @@ struct Inner {
     // Every CommandUUID ever enqueued, so a reused one is refused. (The commands themselves
     // live in the queues, shared, and go when the last enrollment answers.)
     command_uuids: HashSet<String>,
-    queues: HashMap<String, Queue>,
+    // Enrollment id → its waiting commands; only enrollments with some have an entry. Looked up
+    // with `id.as_bytes()`. See `queue` for why the key and the head live in the table slot.
+    queues: HashMap<Key, Queue>,
     push_certs: HashMap<String, StoredPushCert>,
     // (device-channel id, lowercase hash)
     cert_hashes: BTreeSet<(String, String)>,
-    next_seq: u64,
     next_stale_token: i64,
 }
 
@@ -59,25 +62,6 @@ struct Enrollment {
     push: PushInfo,
     enabled: bool,
     tally: u32,
-}
-
-/// An enrollment's waiting commands in delivery order: priority (highest first), then enqueue
-/// sequence (FIFO). A ring buffer: the head is what a device asks for and nearly always what it
-/// answers, and appending is the common insert; both are O(1).
-type Queue = VecDeque<Pending>;
-
-#[derive(Debug)]
-struct Pending {
-    priority: i8,
-    seq: u64,
-    command: Arc<Raw<Command>>,
-    not_now: bool,
-}
-
-impl Pending {
-    fn order(&self) -> (Reverse<i8>, u64) {
-        (Reverse(self.priority), self.seq)
-    }
 }
 
 impl MemoryStore {
@@ -279,16 +263,16 @@ impl CommandQueue for MemoryStore {
                 continue; // the same id twice in `ids`
             }
             let pending = Pending {
-                priority,
-                seq: inner.next_seq,
                 command: shared.clone(),
+                priority,
                 not_now: false,
             };
-            inner.next_seq += 1;
-            let queue = inner.queues.entry(id.clone()).or_default();
-            // After everything that goes first; for equal priorities that is the end.
-            let at = queue.partition_point(|p| p.order() < pending.order());
-            queue.insert(at, pending);
+            match inner.queues.get_mut(id.as_bytes()) {
+                Some(queue) => queue.insert(pending),
+                None => {
+                    inner.queues.insert(Key::new(id), Queue::new(pending));
+                }
+            }
         }
         if !queued.is_empty() {
             inner.command_uuids.insert(uuid.clone());
@@ -310,19 +294,20 @@ impl CommandQueue for MemoryStore {
             return Ok(ReportOutcome::NotQueued);
         };
         let mut inner = self.lock();
-        let Some(queue) = inner.queues.get_mut(&id.id) else {
+        let Some(queue) = inner.queues.get_mut(id.id.as_bytes()) else {
             return Ok(ReportOutcome::NotQueued);
         };
-        let Some(at) = queue.iter().position(|p| p.command.command_uuid == uuid) else {
+        let Some(at) = queue.position(uuid) else {
             return Ok(ReportOutcome::NotQueued);
         };
         if report.status == Status::NotNow {
-            queue[at].not_now = true;
+            if let Some(pending) = queue.get_mut(at) {
+                pending.not_now = true;
+            }
             return Ok(ReportOutcome::NotNow);
         }
-        queue.remove(at);
-        if queue.is_empty() {
-            inner.queues.remove(&id.id);
+        if !queue.remove(at) {
+            inner.queues.remove(id.id.as_bytes());
         }
         Ok(ReportOutcome::Final)
     }
@@ -333,18 +318,17 @@ impl CommandQueue for MemoryStore {
         skip_not_now: bool,
     ) -> Result<Option<Raw<Command>>, StorageError> {
         let inner = self.lock();
-        Ok(inner.queues.get(&id.id).and_then(|queue| {
-            queue
-                .iter()
-                .find(|p| !(skip_not_now && p.not_now))
-                .map(|p| Raw::clone(&p.command))
-        }))
+        Ok(inner
+            .queues
+            .get(id.id.as_bytes())
+            .and_then(|queue| queue.next(skip_not_now))
+            .map(|p| Raw::clone(&p.command)))
     }
 
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
         let mut inner = self.lock();
         for channel in inner.channel_ids(id) {
-            inner.queues.remove(&channel);
+            inner.queues.remove(channel.as_bytes());
         }
         Ok(())
     }
@@ -461,5 +445,76 @@ impl MigrationStore for MemoryStore {
         let users = inner.user_token_updates.values().cloned();
         let all: Vec<_> = devices.chain(users).map(Ok).collect();
         stream::iter(all).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mdm_proto::Status;
+
+    use super::*;
+    use crate::conformance::fixtures::{Device, command, report};
+
+    async fn next(store: &MemoryStore, id: &EnrollId, skip_not_now: bool) -> Option<String> {
+        let next = store.retrieve_next_command(id, skip_not_now).await.unwrap();
+        next.map(|c| c.command_uuid.clone())
+    }
+
+    async fn answer(
+        store: &MemoryStore,
+        id: &EnrollId,
+        uuid: &str,
+        status: Status,
+    ) -> ReportOutcome {
+        let (msg, raw) = report(id, Some(uuid), status);
+        store.store_command_report(id, &msg, &raw).await.unwrap()
+    }
+
+    /// The queue table keeps ids of up to 38 bytes in its slots and longer ones on the heap (see
+    /// `queue`); the conformance suite's ids are all short, so the long ones are checked here.
+    #[tokio::test]
+    async fn ids_too_long_for_the_slot_queue_the_same() {
+        let store = MemoryStore::new();
+        // A 40-character UDID (older devices) and one of its user channels.
+        let d = Device::new("0123456789abcdef0123456789abcdef01234567");
+        d.enroll(&store).await;
+        let user = d.user("A1B2C3D4-0000-4000-8000-0123456789AB");
+        user.token_update_with(&store).await;
+        let (d, user) = (&d.id, &user.id);
+        assert!(d.id.len() > 38 && user.id.len() > 38);
+
+        let both = [d.id.clone(), user.id.clone()];
+        for (uuid, priority) in [("LONG-1", 0), ("LONG-2", 0), ("LONG-3", 5)] {
+            let failed = store.enqueue_command(&both, &command(uuid), priority).await;
+            assert!(failed.unwrap().is_empty());
+        }
+        assert_eq!(next(&store, d, false).await.as_deref(), Some("LONG-3"));
+        assert_eq!(
+            answer(&store, d, "LONG-3", Status::NotNow).await,
+            ReportOutcome::NotNow
+        );
+        assert_eq!(next(&store, d, true).await.as_deref(), Some("LONG-1"));
+        assert_eq!(
+            answer(&store, d, "LONG-1", Status::Acknowledged).await,
+            ReportOutcome::Final
+        );
+        assert_eq!(
+            answer(&store, d, "LONG-1", Status::Acknowledged).await,
+            ReportOutcome::NotQueued
+        );
+        assert_eq!(next(&store, d, false).await.as_deref(), Some("LONG-3"));
+        assert_eq!(next(&store, user, false).await.as_deref(), Some("LONG-3"));
+
+        store.clear_queue(d).await.unwrap();
+        assert_eq!(next(&store, d, false).await, None);
+        assert_eq!(
+            next(&store, user, false).await,
+            None,
+            "the user channel is cleared too"
+        );
+        assert_eq!(
+            answer(&store, user, "LONG-2", Status::Acknowledged).await,
+            ReportOutcome::NotQueued
+        );
     }
 }
