@@ -18,27 +18,35 @@ use std::time::Duration;
 /// `target/<profile>/examples/server`, brought up to date once per test binary.
 pub fn server_binary() -> PathBuf {
     static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BINARY.get_or_init(find_or_build_server).clone()
+    BINARY.get_or_init(|| build_example("server")).clone()
 }
 
-fn find_or_build_server() -> PathBuf {
+/// `target/<profile>/examples/loadgen`, brought up to date once per test binary.
+pub fn loadgen_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| build_example("loadgen")).clone()
+}
+
+/// Runs `cargo build --example <name>` for the profile this test was built with, and returns
+/// the binary's path.
+fn build_example(name: &str) -> PathBuf {
     // This test runs from target/<profile>/deps/.
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_owned();
     let binary = profile_dir
         .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     let target_dir = profile_dir.parent().unwrap();
     let mut build = Command::new(env!("CARGO"));
     build
-        .args(["build", "--example", "server", "--manifest-path"])
+        .args(["build", "--example", name, "--manifest-path"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target_dir);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
     let status = build.status().expect("running cargo build");
-    assert!(status.success(), "building the server example failed");
+    assert!(status.success(), "building the {name} example failed");
     binary
 }
 

@@ -1,0 +1,138 @@
+//! `examples/loadgen` against the compiled reference server: a small bounded run completes every
+//! round trip and reports what BENCHMARKS.md quotes; a run the server refuses fails loudly.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{ServerProcess, loadgen_binary, server_binary};
+
+const API_KEY: &str = "loadgen-test-key";
+
+fn loadgen(dir: &Path, args: &[&str]) -> (Output, String) {
+    let output = Command::new(loadgen_binary())
+        .current_dir(dir)
+        .env_clear()
+        .args(args)
+        .output()
+        .expect("loadgen runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output, stdout)
+}
+
+/// A device CA written by `loadgen --new-ca`, and an in-memory server trusting it.
+fn setup() -> (tempfile::TempDir, ServerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let (new_ca, _) = loadgen(
+        dir.path(),
+        &["--new-ca", "--ca", "ca.pem", "--ca-key", "ca.key"],
+    );
+    assert!(new_ca.status.success(), "{new_ca:?}");
+    let server =
+        ServerProcess::spawn(Command::new(server_binary()).current_dir(dir.path()).args([
+            "-api",
+            API_KEY,
+            "-ca",
+            "ca.pem",
+            "-listen",
+            "127.0.0.1:0",
+            "-storage",
+            "inmem",
+        ]));
+    (dir, server)
+}
+
+#[test]
+fn a_bounded_run_completes_every_round_trip_and_reports_server_cpu() {
+    let (dir, server) = setup();
+    let pid = server.id().to_string();
+    for (kind, sign, concurrency) in [("ios", "pre", "3"), ("macos", "live", "1")] {
+        let (output, stdout) = loadgen(
+            dir.path(),
+            &[
+                "--server",
+                &server.base,
+                "--api-key",
+                API_KEY,
+                "--ca",
+                "ca.pem",
+                "--ca-key",
+                "ca.key",
+                "--devices",
+                "6",
+                "--round-trips",
+                "3",
+                "--concurrency",
+                concurrency,
+                "--kind",
+                kind,
+                "--key",
+                "p256",
+                "--sign",
+                sign,
+                "--server-pid",
+                &pid,
+                "--max-seconds",
+                "60",
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "{kind}/{sign}: {stdout}\n{output:?}"
+        );
+        assert!(stdout.contains("enrolled 6 devices"), "{stdout}");
+        assert!(stdout.contains("round trips: 18 of 18"), "{stdout}");
+        assert!(stdout.contains(", 0 errors"), "{stdout}");
+        for kind in ["enqueue (API)", "Idle -> command", "Acknowledged"] {
+            let line = stdout
+                .lines()
+                .find(|l| l.trim_start().starts_with(kind))
+                .unwrap_or_else(|| panic!("no {kind} line: {stdout}"));
+            // The count column: every round trip made one request of each kind.
+            assert_eq!(line.split_whitespace().rev().nth(3), Some("18"), "{line}");
+        }
+        // A Mac also enrolls its user channel.
+        let token_updates = if kind == "macos" { "12" } else { "6" };
+        let line = stdout.lines().find(|l| l.contains("TokenUpdate")).unwrap();
+        assert_eq!(
+            line.split_whitespace().nth(1),
+            Some(token_updates),
+            "{line}"
+        );
+        assert!(stdout.contains("server CPU: "), "{stdout}");
+    }
+}
+
+#[test]
+fn refused_requests_are_errors_and_fail_the_run() {
+    let (dir, server) = setup();
+    let (output, stdout) = loadgen(
+        dir.path(),
+        &[
+            "--server",
+            &server.base,
+            "--api-key",
+            "not-the-key",
+            "--ca",
+            "ca.pem",
+            "--ca-key",
+            "ca.key",
+            "--devices",
+            "2",
+            "--round-trips",
+            "2",
+            "--concurrency",
+            "2",
+            "--key",
+            "p256",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("round trips: 0 of 4"), "{stdout}");
+    assert!(stdout.contains("4 errors"), "{stdout}");
+    assert!(stdout.contains("enqueue: HTTP 401"), "{stdout}");
+
+    let (usage, _) = loadgen(dir.path(), &["--concurrency", "0"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
