@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{ServerProcess, loadgen_binary, server_binary};
+use support::{ServerProcess, loadgen_binary};
 
 const API_KEY: &str = "loadgen-test-key";
 
@@ -29,17 +29,7 @@ fn setup() -> (tempfile::TempDir, ServerProcess) {
         &["--new-ca", "--ca", "ca.pem", "--ca-key", "ca.key"],
     );
     assert!(new_ca.status.success(), "{new_ca:?}");
-    let server =
-        ServerProcess::spawn(Command::new(server_binary()).current_dir(dir.path()).args([
-            "-api",
-            API_KEY,
-            "-ca",
-            "ca.pem",
-            "-listen",
-            "127.0.0.1:0",
-            "-storage",
-            "inmem",
-        ]));
+    let server = support::spawn_server(dir.path(), API_KEY, &["-storage", "inmem"]);
     (dir, server)
 }
 

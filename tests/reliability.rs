@@ -22,13 +22,14 @@
 
 mod support;
 
+// Shared with the store tests, which use more of it.
+#[allow(dead_code)]
 #[path = "../crates/mdm-storage-sql/tests/support/proxy.rs"]
 mod proxy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ use mdm_sim::{
     Identity, KeyKind, MdmClient, MdmPayload, Message, Report, Request, TestCa,
 };
 use sqlx::AssertSqlSafe;
-use support::{ServerProcess, server_binary};
+use support::ServerProcess;
 use tokio::task::JoinHandle;
 
 const TOPIC: &str = "com.apple.mgmt.External.5e1ab1e0-0c0a-4b1e-9a11-7e57ab1e0001";
@@ -767,30 +768,7 @@ async fn sleep_ms(ms: u64) {
 }
 
 fn server(dir: &Path, storage: &str, dsn: &str) -> ServerProcess {
-    ServerProcess::spawn(
-        Command::new(server_binary())
-            .current_dir(dir)
-            .env_clear()
-            .args([
-                "-api",
-                API_KEY,
-                "-ca",
-                "ca.pem",
-                "-listen",
-                "127.0.0.1:0",
-                "-storage",
-                storage,
-                "-storage-dsn",
-                dsn,
-            ]),
-    )
-}
-
-fn fixture() -> (tempfile::TempDir, TestCa) {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::generate(KeyKind::P256, "reliability CA").unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
-    (dir, ca)
+    support::spawn_server(dir, API_KEY, &["-storage", storage, "-storage-dsn", dsn])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -807,7 +785,7 @@ async fn sqlite_sigkill_mid_load_loses_nothing() {
     const KILL_AFTER_ACKS: usize = 150;
 
     let started = Instant::now();
-    let (dir, ca) = fixture();
+    let (dir, ca) = support::dir_with_device_ca();
     let db = dir.path().join("db.sqlite");
     let mut first = server(dir.path(), "sqlite", "db.sqlite");
     let fleet = Fleet::new();
@@ -1010,7 +988,7 @@ async fn pgsql_outage_is_500_and_the_same_server_recovers() {
     };
     let started = Instant::now();
     let proxy = proxy::Proxy::start(proxy::upstream(&db.admin_url, 5432)).await;
-    let (dir, ca) = fixture();
+    let (dir, ca) = support::dir_with_device_ca();
     let mut server = server(dir.path(), "pgsql", &db.url(Some(proxy.addr)));
     let base = server.base.clone();
     let fleet = Fleet::new();
@@ -1106,7 +1084,7 @@ async fn two_servers_share_one_queue(dialect: Dialect) {
         return;
     };
     let started = Instant::now();
-    let (dir, ca) = fixture();
+    let (dir, ca) = support::dir_with_device_ca();
     let mut a = server(dir.path(), db.storage(), &db.url(None));
     // The second server as a NanoMDM operator would configure it for MySQL.
     let dsn_b = match dialect {

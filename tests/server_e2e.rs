@@ -67,32 +67,14 @@ async fn exercise(base: &str, ca: &TestCa) {
     assert_eq!(delivered, [command.bytes().clone()]);
 }
 
-fn fixture() -> (tempfile::TempDir, TestCa) {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::generate(KeyKind::P256, "drop-in CA").unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
-    (dir, ca)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nanomdm_command_line_runs_unchanged() {
-    let (dir, ca) = fixture();
-    let server = ServerProcess::spawn(
-        Command::new(server_binary())
-            .current_dir(dir.path())
-            .env_clear()
-            .args([
-                "-api",
-                API_KEY,
-                "-ca",
-                "ca.pem",
-                "-listen",
-                "127.0.0.1:0",
-                "-storage",
-                "sqlite",
-                "-storage-dsn",
-                "db.sqlite",
-            ]),
+    let (dir, ca) = support::dir_with_device_ca();
+    // NanoMDM's command line, as an operator types it.
+    let server = support::spawn_server(
+        dir.path(),
+        API_KEY,
+        &["-storage", "sqlite", "-storage-dsn", "db.sqlite"],
     );
     exercise(&server.base, &ca).await;
     let status = server.terminate();
@@ -102,7 +84,7 @@ async fn nanomdm_command_line_runs_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nanomdm_environment_variables_run_unchanged() {
-    let (dir, ca) = fixture();
+    let (dir, ca) = support::dir_with_device_ca();
     let server = ServerProcess::spawn(
         Command::new(server_binary())
             .current_dir(dir.path())

@@ -50,6 +50,28 @@ fn build_example(name: &str) -> PathBuf {
     binary
 }
 
+/// A temporary working directory for a server, holding `ca.pem`: the certificate of a new
+/// P-256 device CA (returned, to issue device identities).
+pub fn dir_with_device_ca() -> (tempfile::TempDir, mdm_sim::TestCa) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = mdm_sim::TestCa::generate(mdm_sim::KeyKind::P256, "test device CA").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+    (dir, ca)
+}
+
+/// The server in `dir` with NanoMDM's command line — `-api <api_key> -ca ca.pem -listen
+/// 127.0.0.1:0` and then `storage` (e.g. `-storage sqlite -storage-dsn db.sqlite`) — and no
+/// environment.
+pub fn spawn_server(dir: &Path, api_key: &str, storage: &[&str]) -> ServerProcess {
+    ServerProcess::spawn(
+        Command::new(server_binary())
+            .current_dir(dir)
+            .env_clear()
+            .args(["-api", api_key, "-ca", "ca.pem", "-listen", "127.0.0.1:0"])
+            .args(storage),
+    )
+}
+
 /// A running server process, killed if the test ends without stopping it.
 pub struct ServerProcess {
     child: Child,
