@@ -4,9 +4,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use futures_util::stream::{self, BoxStream, Stream, StreamExt};
 use mdm_proto::{Command, PushInfo, Raw};
 use mdm_storage::StorageError;
+use sqlx::SqlSafeStr as _;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// `command_results.status` of a command the device put off.
 pub(crate) const NOT_NOW: &str = "NotNow";
@@ -15,6 +16,45 @@ pub(crate) const NOT_NOW: &str = "NotNow";
 /// large enough that a push to thousands of ids takes a handful of queries.
 #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) const IN_LIST_CHUNK: usize = 500;
+
+/// `?, ?, …` for an `IN` list: only placeholders are formatted into statements, values are
+/// bound.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// A dialect's schema, `(version, description, SQL)` each, as the versioned migrations sqlx runs
+/// on open (tracked in `_sqlx_migrations`).
+pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The result of inserting a `commands` row: a CommandUUID already stored is
+/// [`StorageError::DuplicateCommand`].
+pub(crate) fn command_inserted<T>(
+    inserted: Result<T, sqlx::Error>,
+    uuid: &str,
+) -> Result<(), StorageError> {
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(StorageError::DuplicateCommand(uuid.to_owned())),
+        Err(e) => Err(db(e)),
+        Ok(_) => Ok(()),
+    }
+}
 
 /// A sqlx error as a storage error: values that do not decode are [`StorageError::Corrupt`];
 /// everything else is the backend's failure.
@@ -106,29 +146,6 @@ pub(crate) fn command(command_uuid: String, request_type: String, bytes: Vec<u8>
         },
         Bytes::from(bytes),
     )
-}
-
-/// The migration export (NanoMDM's `/migration`): for each device row its Authenticate, then
-/// its TokenUpdate if any; then every user channel's TokenUpdate. The dialects supply the two
-/// row streams (their SQL and column types differ); the order and flattening are shared.
-pub(crate) fn migration_checkins<'a>(
-    devices: impl Stream<Item = Result<(Bytes, Option<Bytes>), StorageError>> + Send + 'a,
-    users: impl Stream<Item = Result<Bytes, StorageError>> + Send + 'a,
-) -> BoxStream<'a, Result<Bytes, StorageError>> {
-    devices
-        .flat_map(|device| {
-            let items = match device {
-                Ok((authenticate, token_update)) => {
-                    let mut items = vec![Ok(authenticate)];
-                    items.extend(token_update.map(Ok));
-                    items
-                }
-                Err(e) => vec![Err(e)],
-            };
-            stream::iter(items)
-        })
-        .chain(users)
-        .boxed()
 }
 
 /// `enrollments.token_update_tally`, which no statement of ours makes negative.

@@ -9,8 +9,8 @@
 //!   runs on an existing NanoMDM database; its migrations only add (a column, indexes).
 //! * [`mysql`] (feature `mysql`): NanoMDM v0.9's MySQL schema, on MySQL 8 and MariaDB.
 //!
-//! What the dialects share (value encodings, error mapping, options parsing, the migration
-//! export) lives in private modules.
+//! What the dialects share (value encodings, error mapping, options parsing, and the query
+//! flows that differ only in their SQL) lives in private modules.
 //!
 //! The tables are NanoMDM's (`devices`, `users`, `enrollments`, `commands`, `command_results`,
 //! `enrollment_queue`, `push_certs`, `cert_auth_associations`); where a dialect's schema differs,
@@ -47,6 +47,7 @@
 )]
 
 mod common;
+mod flows;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 mod options;

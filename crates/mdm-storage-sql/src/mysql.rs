@@ -14,11 +14,12 @@
 //!   (tracked in `_sqlx_migrations`) and is not idempotent by itself.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::str::FromStr as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, StreamExt};
+use futures_util::stream::BoxStream;
 use mdm_enrollment::EnrollId;
 use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
@@ -28,11 +29,11 @@ use mdm_storage::{
     BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
     PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
 };
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlTransaction};
-use sqlx::{AssertSqlSafe, Executor as _, Row as _, SqlSafeStr as _};
+use sqlx::{AssertSqlSafe, Executor as _, Row as _};
 
-use crate::common::{self, db};
+use crate::common::{self, db, placeholders};
+use crate::flows;
 use crate::options::{self, OptionsError};
 
 pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
@@ -50,9 +51,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// How often a transaction that lost a deadlock is run again.
-const CONFLICT_RETRIES: usize = 5;
-
 /// How to open a [`MySqlStore`]; the same options as the PostgreSQL backend's.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -67,14 +65,9 @@ pub struct MySqlOptions {
     pub conn_max_lifetime: Option<Duration>,
     /// `conn_max_idle_time` (`None` or zero: never).
     pub conn_max_idle_time: Option<Duration>,
-    /// How long a store call (and opening the store) waits for a pool connection before it
-    /// fails (`acquire_timeout`, a Go duration; default five seconds, sqlx's is 30).
-    ///
-    /// It covers both queueing for a connection from a full pool and opening a new one, which
-    /// sqlx keeps retrying while the database refuses connections: it is therefore also how
-    /// long a request waits for its error while the database is down (NanoMDM fails at once).
-    /// Five seconds fails such requests well within a client's patience, yet lets a request
-    /// wait out a burst that exhausts the pool instead of failing it.
+    /// `acquire_timeout` (a Go duration; default five seconds, sqlx's is 30): how long a store
+    /// call waits for a pool connection, and so for its error while the database is down; see
+    /// the PostgreSQL backend's.
     pub acquire_timeout: Duration,
 }
 
@@ -150,21 +143,7 @@ impl MySqlStore {
             .connect_with(options.connect.clone())
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
-        let migrator = Migrator::with_migrations(
-            MIGRATIONS
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        description.into(),
-                        MigrationType::Simple,
-                        sql.into_sql_str(),
-                        false,
-                    )
-                })
-                .collect(),
-        );
-        migrator
+        common::migrator(MIGRATIONS)
             .run(&pool)
             .await
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
@@ -181,18 +160,6 @@ impl MySqlStore {
 
     async fn begin(&self) -> Result<MySqlTransaction<'static>, StorageError> {
         self.pool.begin().await.map_err(db)
-    }
-
-    async fn exists(&self, sql: &'static str, binds: &[&str]) -> Result<bool, StorageError> {
-        let mut query = sqlx::query(sql);
-        for b in binds {
-            query = query.bind(*b);
-        }
-        Ok(query
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .is_some())
     }
 }
 
@@ -211,46 +178,28 @@ const TOUCH_LAST_SEEN: &str =
     "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP WHERE id = ?";
 
 async fn touch_last_seen(tx: &mut MySqlTransaction<'_>, id: &str) -> Result<(), StorageError> {
-    sqlx::query(TOUCH_LAST_SEEN)
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
+    flows::execute(&mut **tx, TOUCH_LAST_SEEN, &[id]).await
 }
 
 /// Existence by SELECT: MySQL's affected-rows counts changed rows, not matched ones, so an
 /// UPDATE that writes the same values cannot tell a missing row.
 async fn device_exists(tx: &mut MySqlTransaction<'_>, id: &str) -> Result<bool, StorageError> {
-    let row = sqlx::query("SELECT 1 FROM devices WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(row.is_some())
+    flows::exists(&mut **tx, "SELECT 1 FROM devices WHERE id = ?", &[id]).await
 }
 
 async fn delete_command_if_orphaned(
     tx: &mut MySqlTransaction<'_>,
     uuid: &str,
 ) -> Result<(), StorageError> {
-    sqlx::query(
+    flows::execute(
+        &mut **tx,
         "DELETE FROM commands WHERE command_uuid = ? \
          AND NOT EXISTS (SELECT 1 FROM enrollment_queue WHERE command_uuid = ?) \
          AND NOT EXISTS (SELECT 1 FROM command_results WHERE command_uuid = ?)",
+        &[uuid, uuid, uuid],
     )
-    .bind(uuid)
-    .bind(uuid)
-    .bind(uuid)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
+    .await?;
     Ok(())
-}
-
-/// `?, ?, …` for an `IN` list; only placeholders are formatted into statements.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 impl CheckInStore for MySqlStore {
@@ -263,8 +212,9 @@ impl CheckInStore for MySqlStore {
     ) -> Result<(), StorageError> {
         common::device_only(id)?;
         let (raw, _) = common::plist_text("devices.authenticate", raw)?;
-        let mut tx = self.begin().await?;
-        sqlx::query(
+        let tx = self.begin().await?;
+        flows::store_authenticate(
+            tx,
             "INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
              VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP) \
              ON DUPLICATE KEY UPDATE \
@@ -274,23 +224,14 @@ impl CheckInStore for MySqlStore {
                  authenticate_at = VALUES(authenticate_at), \
                  bootstrap_token_b64 = NULL, \
                  bootstrap_token_at = NULL",
-        )
-        .bind(&id.id)
-        .bind(identity_cert_der.map(common::pem_certificate))
-        .bind(msg.serial_number.as_deref())
-        .bind(raw)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
             "UPDATE enrollments SET token_update_tally = 0 \
              WHERE device_id = ? AND token_update_tally != 0",
+            &id.id,
+            msg,
+            raw,
+            identity_cert_der,
         )
-        .bind(&id.id)
-        .execute(&mut *tx)
         .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
     }
 
     async fn store_token_update(
@@ -327,7 +268,8 @@ impl CheckInStore for MySqlStore {
             }
             Some(parent) => {
                 let (raw, _) = common::plist_text("users.token_update", raw)?;
-                sqlx::query(
+                flows::upsert_user(
+                    &mut *tx,
                     "INSERT INTO users \
                          (id, device_id, user_short_name, user_long_name, token_update, \
                           token_update_at) \
@@ -337,19 +279,17 @@ impl CheckInStore for MySqlStore {
                          user_long_name = VALUES(user_long_name), \
                          token_update = VALUES(token_update), \
                          token_update_at = VALUES(token_update_at)",
+                    &id.id,
+                    parent,
+                    &msg.enrollment,
+                    raw,
                 )
-                .bind(&id.id)
-                .bind(parent)
-                .bind(msg.enrollment.user_short_name.as_deref())
-                .bind(msg.enrollment.user_long_name.as_deref())
-                .bind(raw)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
                 Some(id.id.as_str())
             }
         };
-        sqlx::query(
+        flows::upsert_enrollment(
+            &mut *tx,
             "INSERT INTO enrollments \
                  (id, device_id, user_id, type, topic, push_magic, token_hex, last_seen_at, \
                   token_update_tally) \
@@ -364,17 +304,11 @@ impl CheckInStore for MySqlStore {
                  enabled = 1, \
                  last_seen_at = VALUES(last_seen_at), \
                  token_update_tally = token_update_tally + 1",
+            id,
+            user_id,
+            msg,
         )
-        .bind(&id.id)
-        .bind(device_id)
-        .bind(user_id)
-        .bind(id.kind.as_str())
-        .bind(&msg.push.topic)
-        .bind(&msg.push.push_magic)
-        .bind(msg.push.token_hex())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         tx.commit().await.map_err(db)
     }
 
@@ -417,15 +351,7 @@ impl CheckInStore for MySqlStore {
         if !device_exists(&mut tx, device_id).await? {
             return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
         }
-        sqlx::query(sql)
-            .bind(&id.id)
-            .bind(device_id)
-            .bind(msg.enrollment.user_short_name.as_deref())
-            .bind(msg.enrollment.user_long_name.as_deref())
-            .bind(raw)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        flows::upsert_user(&mut *tx, sql, &id.id, device_id, &msg.enrollment, raw).await?;
         touch_last_seen(&mut tx, &id.id).await?;
         tx.commit().await.map_err(db)
     }
@@ -443,25 +369,16 @@ impl CheckInStore for MySqlStore {
                  WHERE id = ? AND enabled = 1"
             }
         };
-        sqlx::query(sql)
-            .bind(&id.id)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
+        flows::execute(&self.pool, sql, &[&id.id]).await
     }
 }
 
 impl TokenUpdateTallyStore for MySqlStore {
     async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
-        let row = sqlx::query("SELECT token_update_tally FROM enrollments WHERE id = ?")
-            .bind(&id.id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        match row {
+        let sql = "SELECT token_update_tally FROM enrollments WHERE id = ?";
+        match flows::fetch_value::<_, _, i32>(&self.pool, sql, &id.id).await? {
             None => Ok(0),
-            Some(row) => common::tally(i64::from(row.try_get::<i32, _>(0).map_err(db)?)),
+            Some(tally) => common::tally(i64::from(tally)),
         }
     }
 }
@@ -497,13 +414,10 @@ impl BootstrapTokenStore for MySqlStore {
         id: &EnrollId,
     ) -> Result<Option<BootstrapToken>, StorageError> {
         common::device_only(id)?;
-        let row = sqlx::query("SELECT bootstrap_token_b64 FROM devices WHERE id = ?")
-            .bind(&id.id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let Some(b64) = row.try_get::<Option<String>, _>(0).map_err(db)? else {
+        let sql = "SELECT bootstrap_token_b64 FROM devices WHERE id = ?";
+        let Some(Some(b64)) =
+            flows::fetch_value::<_, _, Option<String>>(&self.pool, sql, &id.id).await?
+        else {
             return Ok(None);
         };
         Ok(Some(BootstrapToken {
@@ -541,12 +455,12 @@ impl MySqlStore {
             if dequeued.rows_affected() == 0 {
                 ReportOutcome::NotQueued
             } else {
-                sqlx::query("DELETE FROM command_results WHERE id = ? AND command_uuid = ?")
-                    .bind(id)
-                    .bind(uuid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                flows::execute(
+                    &mut *tx,
+                    "DELETE FROM command_results WHERE id = ? AND command_uuid = ?",
+                    &[id, uuid],
+                )
+                .await?;
                 delete_command_if_orphaned(&mut tx, uuid).await?;
                 ReportOutcome::Final
             }
@@ -636,13 +550,7 @@ impl CommandQueue for MySqlStore {
         .bind(exact)
         .execute(&mut *tx)
         .await;
-        match inserted {
-            Err(e) if common::is_unique_violation(&e) => {
-                return Err(StorageError::DuplicateCommand(uuid.clone()));
-            }
-            Err(e) => return Err(db(e)),
-            Ok(_) => {}
-        }
+        common::command_inserted(inserted, uuid)?;
         let mut queued: HashSet<String> = HashSet::new();
         // Two statements per chunk of ids, however many there are.
         for chunk in ids.chunks(common::IN_LIST_CHUNK) {
@@ -684,32 +592,14 @@ impl CommandQueue for MySqlStore {
         report: &CommandReport,
         raw: &[u8],
     ) -> Result<ReportOutcome, StorageError> {
-        let uuid = match (&report.status, report.command_uuid.as_deref()) {
-            (Status::Idle, _) | (_, None) => {
-                sqlx::query(TOUCH_LAST_SEEN)
-                    .bind(&id.id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db)?;
-                return Ok(if report.status == Status::Idle {
-                    ReportOutcome::Idle
-                } else {
-                    ReportOutcome::NotQueued
-                });
-            }
-            (_, Some(uuid)) => uuid,
-        };
+        let uuid =
+            match flows::answered_command(&self.pool, TOUCH_LAST_SEEN, &id.id, report).await? {
+                ControlFlow::Continue(uuid) => uuid,
+                ControlFlow::Break(outcome) => return Ok(outcome),
+            };
         let (result, _) = common::plist_text("command_results.result", raw)?;
-        let mut attempt = 0;
-        loop {
-            match self
-                .store_report_once(&id.id, uuid, &report.status, &result)
-                .await
-            {
-                Err(e) if attempt < CONFLICT_RETRIES && common::is_conflict(&e) => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        flows::retry_conflicts(|| self.store_report_once(&id.id, uuid, &report.status, &result))
+            .await
     }
 
     async fn retrieve_next_command(
@@ -717,21 +607,7 @@ impl CommandQueue for MySqlStore {
         id: &EnrollId,
         skip_not_now: bool,
     ) -> Result<Option<Raw<Command>>, StorageError> {
-        let row = sqlx::query(NEXT_COMMAND)
-            .bind(&id.id)
-            .bind(common::NOT_NOW)
-            .bind(skip_not_now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let text: String = row.try_get(2).map_err(db)?;
-        let exact: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
-        Ok(Some(common::command(
-            row.try_get(0).map_err(db)?,
-            row.try_get(1).map_err(db)?,
-            exact.unwrap_or_else(|| text.into_bytes()),
-        )))
+        flows::retrieve_next_command(&self.pool, NEXT_COMMAND, &id.id, skip_not_now).await
     }
 
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
@@ -764,12 +640,7 @@ impl CommandQueue for MySqlStore {
                     "DELETE FROM command_results WHERE id = ? AND command_uuid = ?",
                     "DELETE FROM enrollment_queue WHERE id = ? AND command_uuid = ?",
                 ] {
-                    sqlx::query(sql)
-                        .bind(&channel)
-                        .bind(&uuid)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
+                    flows::execute(&mut *tx, sql, &[&channel, &uuid]).await?;
                 }
                 delete_command_if_orphaned(&mut tx, &uuid).await?;
             }
@@ -783,28 +654,7 @@ impl PushStore for MySqlStore {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, PushInfo>, StorageError> {
-        let mut found = HashMap::new();
-        for chunk in ids.chunks(common::IN_LIST_CHUNK) {
-            let mut query = sqlx::query(AssertSqlSafe(format!(
-                "SELECT id, topic, push_magic, token_hex FROM enrollments \
-                 WHERE enabled = 1 AND id IN ({})",
-                placeholders(chunk.len())
-            )));
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&self.pool).await.map_err(db)? {
-                let id: String = row.try_get(0).map_err(db)?;
-                let token_hex: String = row.try_get(3).map_err(db)?;
-                let info = common::push_info(
-                    row.try_get(1).map_err(db)?,
-                    row.try_get(2).map_err(db)?,
-                    &token_hex,
-                )?;
-                found.insert(id, info);
-            }
-        }
-        Ok(found)
+        flows::retrieve_push_info_in_lists(&self.pool, ids).await
     }
 }
 
@@ -814,33 +664,17 @@ impl PushCertStore for MySqlStore {
         topic: &str,
         stale_token: i64,
     ) -> Result<bool, StorageError> {
-        let row = sqlx::query("SELECT stale_token FROM push_certs WHERE topic = ?")
-            .bind(topic)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        match row {
-            None => Ok(true),
-            Some(row) => Ok(i64::from(row.try_get::<i32, _>(0).map_err(db)?) != stale_token),
-        }
+        let sql = "SELECT stale_token FROM push_certs WHERE topic = ?";
+        let stored = flows::fetch_value::<_, _, i32>(&self.pool, sql, topic).await?;
+        Ok(stored.is_none_or(|stored| i64::from(stored) != stale_token))
     }
 
     async fn retrieve_push_cert(
         &self,
         topic: &str,
     ) -> Result<Option<StoredPushCert>, StorageError> {
-        let row =
-            sqlx::query("SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = ?")
-                .bind(topic)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredPushCert {
-            cert_pem: row.try_get(0).map_err(db)?,
-            key_pem: row.try_get(1).map_err(db)?,
-            stale_token: i64::from(row.try_get::<i32, _>(2).map_err(db)?),
-        }))
+        let sql = "SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = ?";
+        flows::retrieve_push_cert::<_, _, i32>(&self.pool, sql, topic).await
     }
 
     async fn store_push_cert(
@@ -849,27 +683,24 @@ impl PushCertStore for MySqlStore {
         cert_pem: &str,
         key_pem: &str,
     ) -> Result<(), StorageError> {
-        sqlx::query(
+        flows::execute(
+            &self.pool,
             "INSERT INTO push_certs (topic, cert_pem, key_pem, stale_token) \
              VALUES (?, ?, ?, 0) \
              ON DUPLICATE KEY UPDATE \
                  cert_pem = VALUES(cert_pem), \
                  key_pem = VALUES(key_pem), \
                  stale_token = stale_token + 1",
+            &[topic, cert_pem, key_pem],
         )
-        .bind(topic)
-        .bind(cert_pem)
-        .bind(key_pem)
-        .execute(&self.pool)
         .await
-        .map_err(db)?;
-        Ok(())
     }
 }
 
 impl CertAuthStore for MySqlStore {
     async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE sha256 = ? LIMIT 1",
             &[&hash.to_ascii_lowercase()],
         )
@@ -877,7 +708,8 @@ impl CertAuthStore for MySqlStore {
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE id = ? LIMIT 1",
             &[id.device_channel_id()],
         )
@@ -889,7 +721,8 @@ impl CertAuthStore for MySqlStore {
         id: &EnrollId,
         hash: &str,
     ) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE id = ? AND sha256 = ?",
             &[id.device_channel_id(), &hash.to_ascii_lowercase()],
         )
@@ -898,48 +731,28 @@ impl CertAuthStore for MySqlStore {
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
         // As NanoMDM: an existing association is left as it is.
-        sqlx::query(
+        flows::execute(
+            &self.pool,
             "INSERT INTO cert_auth_associations (id, sha256) VALUES (?, ?) \
              ON DUPLICATE KEY UPDATE sha256 = sha256",
+            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
         )
-        .bind(id.device_channel_id())
-        .bind(hash.to_ascii_lowercase())
-        .execute(&self.pool)
         .await
-        .map_err(db)?;
-        Ok(())
     }
 
     async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT id FROM cert_auth_associations WHERE sha256 = ? LIMIT 1")
-            .bind(hash.to_ascii_lowercase())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.map(|r| r.try_get(0).map_err(db)).transpose()
+        let sql = "SELECT id FROM cert_auth_associations WHERE sha256 = ? LIMIT 1";
+        flows::fetch_value(&self.pool, sql, &hash.to_ascii_lowercase()).await
     }
 }
 
 impl MigrationStore for MySqlStore {
     fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
-        let devices =
-            sqlx::query("SELECT authenticate, token_update FROM devices ORDER BY created_at, id")
-                .fetch(&self.pool)
-                .map(|row| {
-                    let row = row.map_err(db)?;
-                    let authenticate: String = row.try_get(0).map_err(db)?;
-                    let token_update: Option<String> = row.try_get(1).map_err(db)?;
-                    Ok((Bytes::from(authenticate), token_update.map(Bytes::from)))
-                });
-        let users = sqlx::query(
+        flows::migration_checkins::<_, _, String>(
+            &self.pool,
+            "SELECT authenticate, token_update FROM devices ORDER BY created_at, id",
             "SELECT token_update FROM users WHERE token_update IS NOT NULL \
              ORDER BY created_at, id",
         )
-        .fetch(&self.pool)
-        .map(|row| {
-            let row = row.map_err(db)?;
-            Ok(Bytes::from(row.try_get::<String, _>(0).map_err(db)?))
-        });
-        common::migration_checkins(devices, users)
     }
 }

@@ -30,11 +30,12 @@
 //! retried a few times before it is returned.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::str::FromStr as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, StreamExt};
+use futures_util::stream::BoxStream;
 use mdm_enrollment::EnrollId;
 use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
@@ -44,11 +45,11 @@ use mdm_storage::{
     BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
     PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
 };
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgTransaction};
-use sqlx::{Row as _, SqlSafeStr as _};
 
 use crate::common::{self, db};
+use crate::flows;
 use crate::options::{self, OptionsError};
 
 pub use sqlx::postgres::PgConnectOptions as ConnectOptions;
@@ -66,9 +67,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0002_rootstock_queue.sql"),
     ),
 ];
-
-/// How often a transaction that lost a deadlock or a serialization conflict is run again.
-const CONFLICT_RETRIES: usize = 5;
 
 /// How to open a [`PostgresStore`].
 #[derive(Clone, Debug)]
@@ -165,21 +163,7 @@ impl PostgresStore {
             .connect_with(options.connect.clone())
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
-        let migrator = Migrator::with_migrations(
-            MIGRATIONS
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        description.into(),
-                        MigrationType::Simple,
-                        sql.into_sql_str(),
-                        false,
-                    )
-                })
-                .collect(),
-        );
-        migrator
+        common::migrator(MIGRATIONS)
             .run(&pool)
             .await
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
@@ -220,21 +204,11 @@ LIMIT 1";
 const TOUCH_LAST_SEEN: &str = "UPDATE enrollments SET last_seen_at = now() WHERE id = $1";
 
 async fn touch_last_seen(tx: &mut PgTransaction<'_>, id: &str) -> Result<(), StorageError> {
-    sqlx::query(TOUCH_LAST_SEEN)
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
+    flows::execute(&mut **tx, TOUCH_LAST_SEEN, &[id]).await
 }
 
 async fn device_exists(tx: &mut PgTransaction<'_>, id: &str) -> Result<bool, StorageError> {
-    let row = sqlx::query("SELECT 1 FROM devices WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(row.is_some())
+    flows::exists(&mut **tx, "SELECT 1 FROM devices WHERE id = $1", &[id]).await
 }
 
 /// Delete mode: removes the commands among `uuids` that nothing refers to any more.
@@ -264,8 +238,9 @@ impl CheckInStore for PostgresStore {
     ) -> Result<(), StorageError> {
         common::device_only(id)?;
         let (raw, _) = common::plist_text("devices.authenticate", raw)?;
-        let mut tx = self.begin().await?;
-        sqlx::query(
+        let tx = self.begin().await?;
+        flows::store_authenticate(
+            tx,
             "INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
              VALUES ($1, $2, $3, $4, now()) \
              ON CONFLICT (id) DO UPDATE SET \
@@ -275,23 +250,14 @@ impl CheckInStore for PostgresStore {
                  authenticate_at = excluded.authenticate_at, \
                  bootstrap_token_b64 = NULL, \
                  bootstrap_token_at = NULL",
-        )
-        .bind(&id.id)
-        .bind(identity_cert_der.map(common::pem_certificate))
-        .bind(msg.serial_number.as_deref())
-        .bind(raw)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
             "UPDATE enrollments SET token_update_tally = 0 \
              WHERE device_id = $1 AND token_update_tally != 0",
+            &id.id,
+            msg,
+            raw,
+            identity_cert_der,
         )
-        .bind(&id.id)
-        .execute(&mut *tx)
         .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
     }
 
     async fn store_token_update(
@@ -300,7 +266,6 @@ impl CheckInStore for PostgresStore {
         msg: &TokenUpdate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let device_id = id.device_channel_id();
         let mut tx = self.begin().await?;
         let user_id = match &id.parent {
             None => {
@@ -333,7 +298,8 @@ impl CheckInStore for PostgresStore {
                 }
                 // An UnlockToken belongs to the device channel; one on a user channel is not
                 // stored (as NanoMDM).
-                sqlx::query(
+                flows::upsert_user(
+                    &mut *tx,
                     "INSERT INTO users \
                          (id, device_id, user_short_name, user_long_name, token_update, \
                           token_update_at) \
@@ -343,19 +309,17 @@ impl CheckInStore for PostgresStore {
                          user_long_name = excluded.user_long_name, \
                          token_update = excluded.token_update, \
                          token_update_at = excluded.token_update_at",
+                    &id.id,
+                    parent,
+                    &msg.enrollment,
+                    raw,
                 )
-                .bind(&id.id)
-                .bind(parent)
-                .bind(msg.enrollment.user_short_name.as_deref())
-                .bind(msg.enrollment.user_long_name.as_deref())
-                .bind(raw)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
                 Some(id.id.as_str())
             }
         };
-        sqlx::query(
+        flows::upsert_enrollment(
+            &mut *tx,
             "INSERT INTO enrollments \
                  (id, device_id, user_id, type, topic, push_magic, token_hex, last_seen_at, \
                   token_update_tally) \
@@ -370,17 +334,11 @@ impl CheckInStore for PostgresStore {
                  enabled = TRUE, \
                  last_seen_at = excluded.last_seen_at, \
                  token_update_tally = enrollments.token_update_tally + 1",
+            id,
+            user_id,
+            msg,
         )
-        .bind(&id.id)
-        .bind(device_id)
-        .bind(user_id)
-        .bind(id.kind.as_str())
-        .bind(&msg.push.topic)
-        .bind(&msg.push.push_magic)
-        .bind(msg.push.token_hex())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         tx.commit().await.map_err(db)
     }
 
@@ -425,15 +383,7 @@ impl CheckInStore for PostgresStore {
         if !device_exists(&mut tx, device_id).await? {
             return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
         }
-        sqlx::query(sql)
-            .bind(&id.id)
-            .bind(device_id)
-            .bind(msg.enrollment.user_short_name.as_deref())
-            .bind(msg.enrollment.user_long_name.as_deref())
-            .bind(raw)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        flows::upsert_user(&mut *tx, sql, &id.id, device_id, &msg.enrollment, raw).await?;
         touch_last_seen(&mut tx, &id.id).await?;
         tx.commit().await.map_err(db)
     }
@@ -452,25 +402,16 @@ impl CheckInStore for PostgresStore {
                  WHERE id = $1 AND enabled"
             }
         };
-        sqlx::query(sql)
-            .bind(&id.id)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
+        flows::execute(&self.pool, sql, &[&id.id]).await
     }
 }
 
 impl TokenUpdateTallyStore for PostgresStore {
     async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
-        let row = sqlx::query("SELECT token_update_tally FROM enrollments WHERE id = $1")
-            .bind(&id.id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        match row {
+        let sql = "SELECT token_update_tally FROM enrollments WHERE id = $1";
+        match flows::fetch_value::<_, _, i32>(&self.pool, sql, &id.id).await? {
             None => Ok(0),
-            Some(row) => common::tally(i64::from(row.try_get::<i32, _>(0).map_err(db)?)),
+            Some(tally) => common::tally(i64::from(tally)),
         }
     }
 }
@@ -506,13 +447,10 @@ impl BootstrapTokenStore for PostgresStore {
         id: &EnrollId,
     ) -> Result<Option<BootstrapToken>, StorageError> {
         common::device_only(id)?;
-        let row = sqlx::query("SELECT bootstrap_token_b64 FROM devices WHERE id = $1")
-            .bind(&id.id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let Some(b64) = row.try_get::<Option<String>, _>(0).map_err(db)? else {
+        let sql = "SELECT bootstrap_token_b64 FROM devices WHERE id = $1";
+        let Some(Some(b64)) =
+            flows::fetch_value::<_, _, Option<String>>(&self.pool, sql, &id.id).await?
+        else {
             return Ok(None);
         };
         Ok(Some(BootstrapToken {
@@ -551,12 +489,12 @@ impl PostgresStore {
             if dequeued.rows_affected() == 0 {
                 ReportOutcome::NotQueued
             } else {
-                sqlx::query("DELETE FROM command_results WHERE id = $1 AND command_uuid = $2")
-                    .bind(id)
-                    .bind(uuid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                flows::execute(
+                    &mut *tx,
+                    "DELETE FROM command_results WHERE id = $1 AND command_uuid = $2",
+                    &[id, uuid],
+                )
+                .await?;
                 delete_orphaned_commands(&mut tx, &[uuid.to_owned()]).await?;
                 ReportOutcome::Final
             }
@@ -644,13 +582,7 @@ impl CommandQueue for PostgresStore {
         .bind(exact)
         .execute(&mut *tx)
         .await;
-        match inserted {
-            Err(e) if common::is_unique_violation(&e) => {
-                return Err(StorageError::DuplicateCommand(uuid.clone()));
-            }
-            Err(e) => return Err(db(e)),
-            Ok(_) => {}
-        }
+        common::command_inserted(inserted, uuid)?;
         // Every known id in one statement, however many are given; duplicates in `ids` meet
         // one enrollments row each.
         let queued: Vec<String> = sqlx::query(
@@ -687,33 +619,14 @@ impl CommandQueue for PostgresStore {
         report: &CommandReport,
         raw: &[u8],
     ) -> Result<ReportOutcome, StorageError> {
-        let uuid = match (&report.status, report.command_uuid.as_deref()) {
-            (Status::Idle, _) | (_, None) => {
-                sqlx::query(TOUCH_LAST_SEEN)
-                    .bind(&id.id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db)?;
-                return Ok(if report.status == Status::Idle {
-                    ReportOutcome::Idle
-                } else {
-                    // Only Idle may come without a CommandUUID (mdm-proto refuses the rest).
-                    ReportOutcome::NotQueued
-                });
-            }
-            (_, Some(uuid)) => uuid,
-        };
+        let uuid =
+            match flows::answered_command(&self.pool, TOUCH_LAST_SEEN, &id.id, report).await? {
+                ControlFlow::Continue(uuid) => uuid,
+                ControlFlow::Break(outcome) => return Ok(outcome),
+            };
         let (result, _) = common::plist_text("command_results.result", raw)?;
-        let mut attempt = 0;
-        loop {
-            match self
-                .store_report_once(&id.id, uuid, &report.status, &result)
-                .await
-            {
-                Err(e) if attempt < CONFLICT_RETRIES && common::is_conflict(&e) => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        flows::retry_conflicts(|| self.store_report_once(&id.id, uuid, &report.status, &result))
+            .await
     }
 
     async fn retrieve_next_command(
@@ -721,21 +634,7 @@ impl CommandQueue for PostgresStore {
         id: &EnrollId,
         skip_not_now: bool,
     ) -> Result<Option<Raw<Command>>, StorageError> {
-        let row = sqlx::query(NEXT_COMMAND)
-            .bind(&id.id)
-            .bind(common::NOT_NOW)
-            .bind(skip_not_now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let text: String = row.try_get(2).map_err(db)?;
-        let exact: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
-        Ok(Some(common::command(
-            row.try_get(0).map_err(db)?,
-            row.try_get(1).map_err(db)?,
-            exact.unwrap_or_else(|| text.into_bytes()),
-        )))
+        flows::retrieve_next_command(&self.pool, NEXT_COMMAND, &id.id, skip_not_now).await
     }
 
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
@@ -792,18 +691,7 @@ impl PushStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let mut found = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get(0).map_err(db)?;
-            let token_hex: String = row.try_get(3).map_err(db)?;
-            let info = common::push_info(
-                row.try_get(1).map_err(db)?,
-                row.try_get(2).map_err(db)?,
-                &token_hex,
-            )?;
-            found.insert(id, info);
-        }
-        Ok(found)
+        rows.iter().map(flows::push_info_row).collect()
     }
 }
 
@@ -813,33 +701,17 @@ impl PushCertStore for PostgresStore {
         topic: &str,
         stale_token: i64,
     ) -> Result<bool, StorageError> {
-        let row = sqlx::query("SELECT stale_token FROM push_certs WHERE topic = $1")
-            .bind(topic)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        match row {
-            None => Ok(true),
-            Some(row) => Ok(i64::from(row.try_get::<i32, _>(0).map_err(db)?) != stale_token),
-        }
+        let sql = "SELECT stale_token FROM push_certs WHERE topic = $1";
+        let stored = flows::fetch_value::<_, _, i32>(&self.pool, sql, topic).await?;
+        Ok(stored.is_none_or(|stored| i64::from(stored) != stale_token))
     }
 
     async fn retrieve_push_cert(
         &self,
         topic: &str,
     ) -> Result<Option<StoredPushCert>, StorageError> {
-        let row =
-            sqlx::query("SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = $1")
-                .bind(topic)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredPushCert {
-            cert_pem: row.try_get(0).map_err(db)?,
-            key_pem: row.try_get(1).map_err(db)?,
-            stale_token: i64::from(row.try_get::<i32, _>(2).map_err(db)?),
-        }))
+        let sql = "SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = $1";
+        flows::retrieve_push_cert::<_, _, i32>(&self.pool, sql, topic).await
     }
 
     async fn store_push_cert(
@@ -848,38 +720,24 @@ impl PushCertStore for PostgresStore {
         cert_pem: &str,
         key_pem: &str,
     ) -> Result<(), StorageError> {
-        sqlx::query(
+        flows::execute(
+            &self.pool,
             "INSERT INTO push_certs (topic, cert_pem, key_pem, stale_token) \
              VALUES ($1, $2, $3, 0) \
              ON CONFLICT (topic) DO UPDATE SET \
                  cert_pem = excluded.cert_pem, \
                  key_pem = excluded.key_pem, \
                  stale_token = push_certs.stale_token + 1",
+            &[topic, cert_pem, key_pem],
         )
-        .bind(topic)
-        .bind(cert_pem)
-        .bind(key_pem)
-        .execute(&self.pool)
         .await
-        .map_err(db)?;
-        Ok(())
-    }
-}
-
-impl PostgresStore {
-    async fn exists(&self, sql: &'static str, binds: &[&str]) -> Result<bool, StorageError> {
-        let mut query = sqlx::query(sql);
-        for b in binds {
-            query = query.bind(*b);
-        }
-        let row = query.fetch_optional(&self.pool).await.map_err(db)?;
-        Ok(row.is_some())
     }
 }
 
 impl CertAuthStore for PostgresStore {
     async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1",
             &[&hash.to_ascii_lowercase()],
         )
@@ -887,7 +745,8 @@ impl CertAuthStore for PostgresStore {
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE id = $1 LIMIT 1",
             &[id.device_channel_id()],
         )
@@ -899,7 +758,8 @@ impl CertAuthStore for PostgresStore {
         id: &EnrollId,
         hash: &str,
     ) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE id = $1 AND sha256 = $2",
             &[id.device_channel_id(), &hash.to_ascii_lowercase()],
         )
@@ -908,51 +768,30 @@ impl CertAuthStore for PostgresStore {
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
         // As NanoMDM: an existing association only has updated_at touched (by the trigger).
-        sqlx::query(
+        flows::execute(
+            &self.pool,
             "INSERT INTO cert_auth_associations (id, sha256) VALUES ($1, $2) \
              ON CONFLICT (id, sha256) DO UPDATE SET updated_at = now()",
+            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
         )
-        .bind(id.device_channel_id())
-        .bind(hash.to_ascii_lowercase())
-        .execute(&self.pool)
         .await
-        .map_err(db)?;
-        Ok(())
     }
 
     async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT id FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1")
-            .bind(hash.to_ascii_lowercase())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.map(|r| r.try_get(0).map_err(db)).transpose()
+        let sql = "SELECT id FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1";
+        flows::fetch_value(&self.pool, sql, &hash.to_ascii_lowercase()).await
     }
 }
 
 impl MigrationStore for PostgresStore {
     fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
-        // Rows stream from the database as the consumer asks for them. Devices in the order
-        // they were first stored, each Authenticate then its TokenUpdate; then user channels.
-        let devices =
-            sqlx::query("SELECT authenticate, token_update FROM devices ORDER BY created_at, id")
-                .fetch(&self.pool)
-                .map(|row| {
-                    let row = row.map_err(db)?;
-                    let authenticate: String = row.try_get(0).map_err(db)?;
-                    let token_update: Option<String> = row.try_get(1).map_err(db)?;
-                    Ok((Bytes::from(authenticate), token_update.map(Bytes::from)))
-                });
-        let users = sqlx::query(
+        // Devices in the order they were first stored, then user channels.
+        flows::migration_checkins::<_, _, String>(
+            &self.pool,
+            "SELECT authenticate, token_update FROM devices ORDER BY created_at, id",
             "SELECT token_update FROM users WHERE token_update IS NOT NULL \
              ORDER BY created_at, id",
         )
-        .fetch(&self.pool)
-        .map(|row| {
-            let row = row.map_err(db)?;
-            Ok(Bytes::from(row.try_get::<String, _>(0).map_err(db)?))
-        });
-        common::migration_checkins(devices, users)
     }
 }
 

@@ -20,11 +20,12 @@
 //! midway.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, StreamExt};
+use futures_util::stream::BoxStream;
 use mdm_enrollment::EnrollId;
 use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
@@ -34,14 +35,14 @@ use mdm_storage::{
     BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
     PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
 };
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::Row as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     SqliteTransaction,
 };
-use sqlx::{AssertSqlSafe, Row as _, SqlSafeStr as _};
 
 use crate::common::{self, db};
+use crate::flows;
 use crate::options::{self, OptionsError};
 
 /// The schema, as versioned migrations run on open (tracked in `_sqlx_migrations`).
@@ -165,21 +166,7 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(connect_err)?;
-        let migrator = Migrator::with_migrations(
-            MIGRATIONS
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        description.into(),
-                        MigrationType::Simple,
-                        sql.into_sql_str(),
-                        false,
-                    )
-                })
-                .collect(),
-        );
-        migrator
+        common::migrator(MIGRATIONS)
             .run(&writer)
             .await
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
@@ -255,25 +242,16 @@ ON CONFLICT (id, command_uuid) DO UPDATE SET
     updated_at = CURRENT_TIMESTAMP;
 SELECT changes();";
 
+const TOUCH_LAST_SEEN: &str = "\
+UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
+WHERE id = ?1";
+
 async fn touch_last_seen(tx: &mut SqliteTransaction<'_>, id: &str) -> Result<(), StorageError> {
-    sqlx::query(
-        "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
-         WHERE id = ?1",
-    )
-    .bind(id)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
+    flows::execute(&mut **tx, TOUCH_LAST_SEEN, &[id]).await
 }
 
 async fn device_exists(tx: &mut SqliteTransaction<'_>, id: &str) -> Result<bool, StorageError> {
-    let row = sqlx::query("SELECT 1 FROM devices WHERE id = ?1")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(row.is_some())
+    flows::exists(&mut **tx, "SELECT 1 FROM devices WHERE id = ?1", &[id]).await
 }
 
 /// The enrollment ids a queue operation reaches: a device channel's own and its user channels',
@@ -321,8 +299,9 @@ impl CheckInStore for SqliteStore {
         identity_cert_der: Option<&[u8]>,
     ) -> Result<(), StorageError> {
         common::device_only(id)?;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let tx = self.begin_write().await?;
+        flows::store_authenticate(
+            tx,
             "INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
              VALUES (?1, ?2, ?3, ?4, CURRENT_TIMESTAMP) \
              ON CONFLICT (id) DO UPDATE SET \
@@ -333,23 +312,14 @@ impl CheckInStore for SqliteStore {
                  bootstrap_token_b64 = NULL, \
                  bootstrap_token_at = NULL, \
                  updated_at = CURRENT_TIMESTAMP",
-        )
-        .bind(&id.id)
-        .bind(identity_cert_der.map(common::pem_certificate))
-        .bind(msg.serial_number.as_deref())
-        .bind(raw)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
             "UPDATE enrollments SET token_update_tally = 0, updated_at = CURRENT_TIMESTAMP \
              WHERE device_id = ?1 AND token_update_tally != 0",
+            &id.id,
+            msg,
+            raw,
+            identity_cert_der,
         )
-        .bind(&id.id)
-        .execute(&mut *tx)
         .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
     }
 
     async fn store_token_update(
@@ -358,7 +328,6 @@ impl CheckInStore for SqliteStore {
         msg: &TokenUpdate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let device_id = id.device_channel_id();
         let mut tx = self.begin_write().await?;
         let user_id = match &id.parent {
             None => {
@@ -390,7 +359,8 @@ impl CheckInStore for SqliteStore {
                 }
                 // An UnlockToken belongs to the device channel; one on a user channel is not
                 // stored (as NanoMDM).
-                sqlx::query(
+                flows::upsert_user(
+                    &mut *tx,
                     "INSERT INTO users \
                          (id, device_id, user_short_name, user_long_name, token_update, \
                           token_update_at) \
@@ -401,19 +371,17 @@ impl CheckInStore for SqliteStore {
                          token_update = excluded.token_update, \
                          token_update_at = excluded.token_update_at, \
                          updated_at = CURRENT_TIMESTAMP",
+                    &id.id,
+                    parent,
+                    &msg.enrollment,
+                    raw,
                 )
-                .bind(&id.id)
-                .bind(parent)
-                .bind(msg.enrollment.user_short_name.as_deref())
-                .bind(msg.enrollment.user_long_name.as_deref())
-                .bind(raw)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
                 Some(id.id.as_str())
             }
         };
-        sqlx::query(
+        flows::upsert_enrollment(
+            &mut *tx,
             "INSERT INTO enrollments \
                  (id, device_id, user_id, type, topic, push_magic, token_hex, last_seen_at, \
                   token_update_tally) \
@@ -429,17 +397,11 @@ impl CheckInStore for SqliteStore {
                  last_seen_at = CURRENT_TIMESTAMP, \
                  token_update_tally = token_update_tally + 1, \
                  updated_at = CURRENT_TIMESTAMP",
+            id,
+            user_id,
+            msg,
         )
-        .bind(&id.id)
-        .bind(device_id)
-        .bind(user_id)
-        .bind(id.kind.as_str())
-        .bind(&msg.push.topic)
-        .bind(&msg.push.push_magic)
-        .bind(msg.push.token_hex())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         tx.commit().await.map_err(db)
     }
 
@@ -479,15 +441,7 @@ impl CheckInStore for SqliteStore {
         if !device_exists(&mut tx, device_id).await? {
             return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
         }
-        sqlx::query(sql)
-            .bind(&id.id)
-            .bind(device_id)
-            .bind(msg.enrollment.user_short_name.as_deref())
-            .bind(msg.enrollment.user_long_name.as_deref())
-            .bind(raw)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        flows::upsert_user(&mut *tx, sql, &id.id, device_id, &msg.enrollment, raw).await?;
         touch_last_seen(&mut tx, &id.id).await?;
         tx.commit().await.map_err(db)
     }
@@ -506,25 +460,16 @@ impl CheckInStore for SqliteStore {
                  WHERE id = ?1 AND enabled = 1"
             }
         };
-        sqlx::query(sql)
-            .bind(&id.id)
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
-        Ok(())
+        flows::execute(&self.writer, sql, &[&id.id]).await
     }
 }
 
 impl TokenUpdateTallyStore for SqliteStore {
     async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
-        let row = sqlx::query("SELECT token_update_tally FROM enrollments WHERE id = ?1")
-            .bind(&id.id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        match row {
+        let sql = "SELECT token_update_tally FROM enrollments WHERE id = ?1";
+        match flows::fetch_value(&self.reader, sql, &id.id).await? {
             None => Ok(0),
-            Some(row) => common::tally(row.try_get(0).map_err(db)?),
+            Some(tally) => common::tally(tally),
         }
     }
 }
@@ -561,13 +506,10 @@ impl BootstrapTokenStore for SqliteStore {
         id: &EnrollId,
     ) -> Result<Option<BootstrapToken>, StorageError> {
         common::device_only(id)?;
-        let row = sqlx::query("SELECT bootstrap_token_b64 FROM devices WHERE id = ?1")
-            .bind(&id.id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let Some(b64) = row.try_get::<Option<String>, _>(0).map_err(db)? else {
+        let sql = "SELECT bootstrap_token_b64 FROM devices WHERE id = ?1";
+        let Some(Some(b64)) =
+            flows::fetch_value::<_, _, Option<String>>(&self.reader, sql, &id.id).await?
+        else {
             return Ok(None);
         };
         Ok(Some(BootstrapToken {
@@ -597,13 +539,7 @@ impl CommandQueue for SqliteStore {
         .bind(command.bytes().as_ref())
         .execute(&mut *tx)
         .await;
-        match inserted {
-            Err(e) if common::is_unique_violation(&e) => {
-                return Err(StorageError::DuplicateCommand(uuid.clone()));
-            }
-            Err(e) => return Err(db(e)),
-            Ok(_) => {}
-        }
+        common::command_inserted(inserted, uuid)?;
         let mut seen = HashSet::with_capacity(ids.len());
         let mut queued = 0usize;
         for id in ids {
@@ -641,26 +577,11 @@ impl CommandQueue for SqliteStore {
         report: &CommandReport,
         raw: &[u8],
     ) -> Result<ReportOutcome, StorageError> {
-        let uuid = match (&report.status, report.command_uuid.as_deref()) {
-            (Status::Idle, _) | (_, None) => {
-                sqlx::query(
-                    "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, \
-                         updated_at = CURRENT_TIMESTAMP \
-                     WHERE id = ?1",
-                )
-                .bind(&id.id)
-                .execute(&self.writer)
-                .await
-                .map_err(db)?;
-                return Ok(if report.status == Status::Idle {
-                    ReportOutcome::Idle
-                } else {
-                    // Only Idle may come without a CommandUUID (mdm-proto refuses the rest).
-                    ReportOutcome::NotQueued
-                });
-            }
-            (_, Some(uuid)) => uuid,
-        };
+        let uuid =
+            match flows::answered_command(&self.writer, TOUCH_LAST_SEEN, &id.id, report).await? {
+                ControlFlow::Continue(uuid) => uuid,
+                ControlFlow::Break(outcome) => return Ok(outcome),
+            };
         let mut tx = self.begin_write().await?;
         let outcome = if self.delete_commands && report.status.is_final() {
             touch_last_seen(&mut tx, &id.id).await?;
@@ -675,12 +596,12 @@ impl CommandQueue for SqliteStore {
             if dequeued.rows_affected() == 0 {
                 ReportOutcome::NotQueued
             } else {
-                sqlx::query("DELETE FROM command_results WHERE id = ?1 AND command_uuid = ?2")
-                    .bind(&id.id)
-                    .bind(uuid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                flows::execute(
+                    &mut *tx,
+                    "DELETE FROM command_results WHERE id = ?1 AND command_uuid = ?2",
+                    &[&id.id, uuid],
+                )
+                .await?;
                 delete_command_if_orphaned(&mut tx, uuid).await?;
                 ReportOutcome::Final
             }
@@ -735,14 +656,13 @@ impl CommandQueue for SqliteStore {
         let mut tx = self.begin_write().await?;
         for channel in channel_ids(&mut tx, id).await? {
             if !self.delete_commands {
-                sqlx::query(
+                flows::execute(
+                    &mut *tx,
                     "UPDATE enrollment_queue SET active = 0, updated_at = CURRENT_TIMESTAMP \
                      WHERE id = ?1 AND active = 1",
+                    &[&channel],
                 )
-                .bind(&channel)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                .await?;
                 continue;
             }
             let rows = sqlx::query(
@@ -754,18 +674,18 @@ impl CommandQueue for SqliteStore {
             .map_err(db)?;
             for row in rows {
                 let uuid: String = row.try_get(0).map_err(db)?;
-                sqlx::query("DELETE FROM command_results WHERE id = ?1 AND command_uuid = ?2")
-                    .bind(&channel)
-                    .bind(&uuid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                sqlx::query("DELETE FROM enrollment_queue WHERE id = ?1 AND command_uuid = ?2")
-                    .bind(&channel)
-                    .bind(&uuid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                flows::execute(
+                    &mut *tx,
+                    "DELETE FROM command_results WHERE id = ?1 AND command_uuid = ?2",
+                    &[&channel, &uuid],
+                )
+                .await?;
+                flows::execute(
+                    &mut *tx,
+                    "DELETE FROM enrollment_queue WHERE id = ?1 AND command_uuid = ?2",
+                    &[&channel, &uuid],
+                )
+                .await?;
                 delete_command_if_orphaned(&mut tx, &uuid).await?;
             }
         }
@@ -778,30 +698,7 @@ impl PushStore for SqliteStore {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, PushInfo>, StorageError> {
-        let mut found = HashMap::new();
-        for chunk in ids.chunks(common::IN_LIST_CHUNK) {
-            // Only placeholders are formatted into the statement; the ids are bound.
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let sql = format!(
-                "SELECT id, topic, push_magic, token_hex FROM enrollments \
-                 WHERE enabled = 1 AND id IN ({placeholders})"
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&self.reader).await.map_err(db)? {
-                let id: String = row.try_get(0).map_err(db)?;
-                let token_hex: String = row.try_get(3).map_err(db)?;
-                let info = common::push_info(
-                    row.try_get(1).map_err(db)?,
-                    row.try_get(2).map_err(db)?,
-                    &token_hex,
-                )?;
-                found.insert(id, info);
-            }
-        }
-        Ok(found)
+        flows::retrieve_push_info_in_lists(&self.reader, ids).await
     }
 }
 
@@ -811,33 +708,17 @@ impl PushCertStore for SqliteStore {
         topic: &str,
         stale_token: i64,
     ) -> Result<bool, StorageError> {
-        let row = sqlx::query("SELECT stale_token FROM push_certs WHERE topic = ?1")
-            .bind(topic)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        match row {
-            None => Ok(true),
-            Some(row) => Ok(row.try_get::<i64, _>(0).map_err(db)? != stale_token),
-        }
+        let sql = "SELECT stale_token FROM push_certs WHERE topic = ?1";
+        let stored = flows::fetch_value::<_, _, i64>(&self.reader, sql, topic).await?;
+        Ok(stored.is_none_or(|stored| stored != stale_token))
     }
 
     async fn retrieve_push_cert(
         &self,
         topic: &str,
     ) -> Result<Option<StoredPushCert>, StorageError> {
-        let row =
-            sqlx::query("SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = ?1")
-                .bind(topic)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredPushCert {
-            cert_pem: row.try_get(0).map_err(db)?,
-            key_pem: row.try_get(1).map_err(db)?,
-            stale_token: row.try_get(2).map_err(db)?,
-        }))
+        let sql = "SELECT cert_pem, key_pem, stale_token FROM push_certs WHERE topic = ?1";
+        flows::retrieve_push_cert::<_, _, i64>(&self.reader, sql, topic).await
     }
 
     async fn store_push_cert(
@@ -846,7 +727,8 @@ impl PushCertStore for SqliteStore {
         cert_pem: &str,
         key_pem: &str,
     ) -> Result<(), StorageError> {
-        sqlx::query(
+        flows::execute(
+            &self.writer,
             "INSERT INTO push_certs (topic, cert_pem, key_pem, stale_token) \
              VALUES (?1, ?2, ?3, 0) \
              ON CONFLICT (topic) DO UPDATE SET \
@@ -854,31 +736,16 @@ impl PushCertStore for SqliteStore {
                  key_pem = excluded.key_pem, \
                  stale_token = stale_token + 1, \
                  updated_at = CURRENT_TIMESTAMP",
+            &[topic, cert_pem, key_pem],
         )
-        .bind(topic)
-        .bind(cert_pem)
-        .bind(key_pem)
-        .execute(&self.writer)
         .await
-        .map_err(db)?;
-        Ok(())
-    }
-}
-
-impl SqliteStore {
-    async fn exists(&self, sql: &'static str, binds: &[&str]) -> Result<bool, StorageError> {
-        let mut query = sqlx::query(sql);
-        for b in binds {
-            query = query.bind(*b);
-        }
-        let row = query.fetch_optional(&self.reader).await.map_err(db)?;
-        Ok(row.is_some())
     }
 }
 
 impl CertAuthStore for SqliteStore {
     async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.reader,
             "SELECT 1 FROM cert_auth_associations WHERE sha256 = ?1 LIMIT 1",
             &[&hash.to_ascii_lowercase()],
         )
@@ -886,7 +753,8 @@ impl CertAuthStore for SqliteStore {
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.reader,
             "SELECT 1 FROM cert_auth_associations WHERE id = ?1 LIMIT 1",
             &[id.device_channel_id()],
         )
@@ -898,7 +766,8 @@ impl CertAuthStore for SqliteStore {
         id: &EnrollId,
         hash: &str,
     ) -> Result<bool, StorageError> {
-        self.exists(
+        flows::exists(
+            &self.reader,
             "SELECT 1 FROM cert_auth_associations WHERE id = ?1 AND sha256 = ?2",
             &[id.device_channel_id(), &hash.to_ascii_lowercase()],
         )
@@ -906,55 +775,36 @@ impl CertAuthStore for SqliteStore {
     }
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        sqlx::query(
+        flows::execute(
+            &self.writer,
             "INSERT INTO cert_auth_associations (id, sha256) VALUES (?1, ?2) \
              ON CONFLICT (id, sha256) DO UPDATE SET updated_at = CURRENT_TIMESTAMP",
+            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
         )
-        .bind(id.device_channel_id())
-        .bind(hash.to_ascii_lowercase())
-        .execute(&self.writer)
         .await
-        .map_err(db)?;
-        Ok(())
     }
 
     async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT id FROM cert_auth_associations WHERE sha256 = ?1 LIMIT 1")
-            .bind(hash.to_ascii_lowercase())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.map(|r| r.try_get(0).map_err(db)).transpose()
+        let sql = "SELECT id FROM cert_auth_associations WHERE sha256 = ?1 LIMIT 1";
+        flows::fetch_value(&self.reader, sql, &hash.to_ascii_lowercase()).await
     }
 }
 
 impl MigrationStore for SqliteStore {
     fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
-        // Rows stream from the database as the consumer asks for them. Devices in the order
-        // they first authenticated, each Authenticate then its TokenUpdate; then user channels.
-        let devices = sqlx::query("SELECT authenticate, token_update FROM devices ORDER BY rowid")
-            .fetch(&self.reader)
-            .map(|row| {
-                let row = row.map_err(db)?;
-                let authenticate: Vec<u8> = row.try_get(0).map_err(db)?;
-                let token_update: Option<Vec<u8>> = row.try_get(1).map_err(db)?;
-                Ok((Bytes::from(authenticate), token_update.map(Bytes::from)))
-            });
-        let users = sqlx::query(
+        // Devices in the order they first authenticated, then user channels.
+        flows::migration_checkins::<_, _, Vec<u8>>(
+            &self.reader,
+            "SELECT authenticate, token_update FROM devices ORDER BY rowid",
             "SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY rowid",
         )
-        .fetch(&self.reader)
-        .map(|row| {
-            let row = row.map_err(db)?;
-            Ok(Bytes::from(row.try_get::<Vec<u8>, _>(0).map_err(db)?))
-        });
-        common::migration_checkins(devices, users)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::AssertSqlSafe;
 
     #[tokio::test]
     async fn next_command_reads_through_the_queue_index_without_sorting() {

@@ -6,120 +6,62 @@
 //! (via `search_path`), dropped when the test ends.
 #![cfg(feature = "postgres")]
 
-#[path = "support/proxy.rs"]
-mod proxy;
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+#[path = "support/server.rs"]
+mod server;
 
 use mdm_proto::Status;
-use mdm_storage::conformance::{
-    self,
-    fixtures::{Device, command, report},
-};
+use mdm_storage::conformance::fixtures::{Device, command, report};
 use mdm_storage::{CommandQueue, ReportOutcome};
 use mdm_storage_sql::postgres::{ConnectOptions, PostgresOptions, PostgresStore};
-use sqlx::postgres::PgPool;
-use sqlx::{AssertSqlSafe, Row as _};
+use sqlx::Row as _;
+use sqlx::postgres::{PgPool, Postgres};
 
-const URL_VAR: &str = "ROOTSTOCK_TEST_POSTGRES_URL";
+use server::{Namespaces, Server};
 
-/// Creates and drops uniquely named schemas on the test server.
-#[derive(Clone)]
-struct Schemas {
-    url: String,
-    admin: PgPool,
-    created: Arc<std::sync::Mutex<Vec<String>>>,
-}
+/// Every store in a schema of its own, through `search_path`.
+struct Pg;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+impl Server for Pg {
+    type Db = Postgres;
+    type Store = PostgresStore;
+    const URL_VAR: &'static str = "ROOTSTOCK_TEST_POSTGRES_URL";
+    const DEFAULT_PORT: u16 = 5432;
+    const NAMESPACE: &'static str = "SCHEMA";
+    const DROP_OPTIONS: &'static str = " CASCADE";
 
-impl Schemas {
-    async fn new() -> Option<Self> {
-        let Ok(url) = std::env::var(URL_VAR) else {
-            eprintln!("skipped: {URL_VAR} is not set");
-            return None;
-        };
-        let admin = PgPool::connect(&url)
-            .await
-            .expect("connect to the test server");
-        Some(Self {
-            url,
-            admin,
-            created: Arc::default(),
-        })
-    }
-
-    /// A new empty schema, and connect options whose `search_path` is it alone.
-    async fn create(&self) -> ConnectOptions {
-        let name = format!(
-            "rootstock_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .execute(&self.admin)
-            .await
-            .expect("create schema");
-        self.created.lock().unwrap().push(name.clone());
-        self.url
-            .parse::<ConnectOptions>()
+    fn connect_options(url: &str, name: &str) -> ConnectOptions {
+        url.parse::<ConnectOptions>()
             .expect("URL")
-            .options([("search_path", name.as_str())])
+            .options([("search_path", name)])
     }
 
-    async fn store(&self, storage_options: &str) -> (PostgresStore, PgPool) {
-        let connect = self.create().await;
-        let options = PostgresOptions::new(connect.clone())
+    fn via_local_port(connect: ConnectOptions, port: u16) -> ConnectOptions {
+        connect.host("127.0.0.1").port(port)
+    }
+
+    async fn open(connect: ConnectOptions, storage_options: &str) -> PostgresStore {
+        let options = PostgresOptions::new(connect)
             .with_storage_options(storage_options)
             .expect("options");
-        let store = PostgresStore::open(&options).await.expect("open");
-        (
-            store,
-            PgPool::connect_with(connect).await.expect("raw pool"),
-        )
+        PostgresStore::open(&options).await.expect("open")
     }
 
-    async fn drop_all(&self) {
-        let names = std::mem::take(&mut *self.created.lock().unwrap());
-        for name in names {
-            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
-                .execute(&self.admin)
-                .await
-                .expect("drop schema");
-        }
+    async fn close(store: &PostgresStore) {
+        store.close().await;
     }
 }
 
-async fn run_conformance(storage_options: &str) {
-    let Some(schemas) = Schemas::new().await else {
-        return;
-    };
-    conformance::run(|| {
-        let schemas = schemas.clone();
-        let storage_options = storage_options.to_owned();
-        async move {
-            let connect = schemas.create().await;
-            let options = PostgresOptions::new(connect)
-                .with_storage_options(&storage_options)
-                .expect("options");
-            PostgresStore::open(&options).await.expect("open")
-        }
-    })
-    .await;
-    schemas.drop_all().await;
-}
+type Schemas = Namespaces<Pg>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conforms() {
-    run_conformance("").await;
+    server::run_conformance::<Pg>("").await;
 }
 
 /// NanoMDM's `delete=1`: the same observable queue behaviour, rows removed as answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_with_delete_conforms() {
-    run_conformance("delete=1,max_open_conns=4").await;
+    server::run_conformance::<Pg>("delete=1,max_open_conns=4").await;
 }
 
 /// NanoMDM's own next-command query (storage/pgsql), on its view.
@@ -260,70 +202,10 @@ async fn serves_a_nanomdm_database() {
     schemas.drop_all().await;
 }
 
-/// 50 enrollments answer one command at the same moment: no deadlock or serialization error
-/// escapes, and every answer is stored (or, with `delete=1`, every row and the command go).
+/// 50 enrollments answer one command at the same moment (see the shared body).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reports_on_one_command() {
-    let Some(schemas) = Schemas::new().await else {
-        return;
-    };
-    for storage_options in ["", "delete=1"] {
-        let (store, raw) = schemas.store(storage_options).await;
-        let devices: Vec<Device> = (0..50).map(|n| Device::new(&format!("CONC-{n}"))).collect();
-        for d in &devices {
-            d.enroll(&store).await;
-        }
-        let ids: Vec<String> = devices.iter().map(|d| d.id.id.clone()).collect();
-        let failed = store
-            .enqueue_command(&ids, &command("MULTI-1"), 0)
-            .await
-            .unwrap();
-        assert!(failed.is_empty());
-        let tasks: Vec<_> = devices
-            .iter()
-            .map(|d| {
-                let store = store.clone();
-                let id = d.id.clone();
-                tokio::spawn(async move {
-                    let (ack, raw) = report(&id, Some("MULTI-1"), Status::Acknowledged);
-                    store.store_command_report(&id, &ack, &raw).await
-                })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(
-                task.await.unwrap().expect("no error escapes"),
-                ReportOutcome::Final
-            );
-        }
-        let count = |sql: &'static str| {
-            let raw = raw.clone();
-            async move {
-                sqlx::query(sql)
-                    .fetch_one(&raw)
-                    .await
-                    .unwrap()
-                    .get::<i64, _>(0)
-            }
-        };
-        if storage_options.is_empty() {
-            assert_eq!(
-                count("SELECT count(*) FROM command_results WHERE status = 'Acknowledged'").await,
-                50
-            );
-            assert_eq!(
-                count("SELECT count(*) FROM enrollment_queue WHERE active").await,
-                0
-            );
-        } else {
-            assert_eq!(count("SELECT count(*) FROM enrollment_queue").await, 0);
-            assert_eq!(count("SELECT count(*) FROM command_results").await, 0);
-            assert_eq!(count("SELECT count(*) FROM commands").await, 0);
-        }
-        store.close().await;
-        raw.close().await;
-    }
-    schemas.drop_all().await;
+    server::concurrent_reports_on_one_command::<Pg>().await;
 }
 
 /// The next-command lookup uses the partial queue index, not a scan and sort.
@@ -422,71 +304,8 @@ async fn binary_commands_in_text_columns() {
     schemas.drop_all().await;
 }
 
-/// The database goes away and comes back, twice — first every connection is closed and new
-/// ones are closed at once, then new ones are refused outright (a stopped server): the store
-/// answers with an error meanwhile, promptly even while refused (sqlx retries a refused connect
-/// until the acquire timeout, which must not be its default 30 s), and the same store serves
-/// the queue afterwards.
+/// The database goes away and comes back (see the shared body).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_the_database_going_away() {
-    let Some(schemas) = Schemas::new().await else {
-        return;
-    };
-    let proxy = proxy::Proxy::start(proxy::upstream(&schemas.url, 5432)).await;
-    let connect = schemas
-        .create()
-        .await
-        .host("127.0.0.1")
-        .port(proxy.addr.port());
-    let options = PostgresOptions::new(connect)
-        .with_storage_options("max_open_conns=2")
-        .expect("options");
-    let store = PostgresStore::open(&options).await.expect("open");
-    let bound = Duration::from_secs(60);
-
-    let d = Device::new("AWAY-1");
-    d.enroll(&store).await;
-    let ids = [d.id.id.clone()];
-    let first = command("AWAY-CMD-1");
-    let failed = store.enqueue_command(&ids, &first, 0).await.unwrap();
-    assert!(failed.is_empty(), "{failed:?}");
-
-    proxy.down().await;
-    let down = tokio::time::timeout(bound, store.retrieve_next_command(&d.id, false))
-        .await
-        .expect("an answer while the database is away");
-    assert!(down.is_err(), "{down:?}");
-
-    proxy.up();
-    let next = tokio::time::timeout(bound, store.retrieve_next_command(&d.id, false))
-        .await
-        .expect("an answer once the database is back")
-        .expect("served again")
-        .expect("the queued command");
-    assert_eq!(next.command_uuid, "AWAY-CMD-1");
-
-    proxy.refuse().await;
-    let guard = Duration::from_secs(15);
-    let refused = tokio::time::timeout(guard, store.retrieve_next_command(&d.id, false))
-        .await
-        .expect("an answer soon while connections are refused");
-    assert!(refused.is_err(), "{refused:?}");
-
-    proxy.up();
-    let next = tokio::time::timeout(bound, store.retrieve_next_command(&d.id, false))
-        .await
-        .expect("an answer once the database is back")
-        .expect("served again")
-        .expect("the queued command");
-    assert_eq!(next.command_uuid, "AWAY-CMD-1");
-    let second = command("AWAY-CMD-2");
-    let failed = tokio::time::timeout(bound, store.enqueue_command(&ids, &second, 0))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(failed.is_empty(), "{failed:?}");
-
-    store.close().await;
-    drop(proxy);
-    schemas.drop_all().await;
+    server::survives_the_database_going_away::<Pg>().await;
 }
