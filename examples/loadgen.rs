@@ -294,7 +294,6 @@ async fn run(args: Args) -> Result<RunReport, String> {
     let read = |path: &str| std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"));
     let ca = TestCa::from_pem(&read(&args.ca)?, &read(&args.ca_key)?)
         .map_err(|e| format!("loading the CA: {e}"))?;
-    let ca = Arc::new(ca);
 
     let prepared = Instant::now();
     let devices = prepare_devices(&args, ca).await?;
@@ -454,58 +453,89 @@ async fn in_parallel(shared: &Arc<Shared>, jobs: usize, phase: Phase) -> Stats {
     stats
 }
 
-/// Generates the devices, their identities and the requests signed ahead of time, spread over
-/// the cores (RSA key generation and signing dominate).
-async fn prepare_devices(args: &Args, ca: Arc<TestCa>) -> Result<Vec<LoadDevice>, String> {
-    // Command UUIDs are unique per run: a server keeps every command it was given.
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let payload = MdmPayload::new(
-        format!("{}{}", args.server, args.mdm_path),
-        "com.apple.mgmt.External.rootstock-loadgen",
-    );
-    let mut tasks = Vec::with_capacity(args.devices);
-    for i in 0..args.devices {
-        let (ca, payload) = (ca.clone(), payload.clone());
-        let (kind, key, seed) = (args.kind, args.key, args.seed + i as u64);
-        let (round_trips, presign) = (args.round_trips, args.presign);
-        tasks.push(tokio::task::spawn_blocking(move || {
-            let device = Device::generate(kind, seed);
-            let id = device
-                .enroll_id(Channel::Device)
-                .ok_or("a device without a device channel")?
-                .id;
-            let identity = Identity::issue(&ca, key, &id).map_err(|e| e.to_string())?;
-            let client = MdmClient::new(device, payload)
-                .with_identity(identity, CertPresentation::MdmSignature);
-            let mut device = LoadDevice {
-                client,
-                id,
-                idle: None,
-                commands: Vec::with_capacity(round_trips),
+/// What every device is made from.
+struct Blueprint {
+    ca: TestCa,
+    payload: MdmPayload,
+    kind: DeviceKind,
+    key: KeyKind,
+    first_seed: u64,
+    round_trips: usize,
+    presign: bool,
+    /// Makes command UUIDs unique per run: a server keeps every command it was given.
+    run: u128,
+}
+
+impl Blueprint {
+    /// Device `i`: its identity, and the requests signed ahead of time.
+    fn device(&self, i: usize) -> Result<LoadDevice, String> {
+        let device = Device::generate(self.kind, self.first_seed + i as u64);
+        let id = device
+            .enroll_id(Channel::Device)
+            .ok_or("a device without a device channel")?
+            .id;
+        let identity = Identity::issue(&self.ca, self.key, &id).map_err(|e| e.to_string())?;
+        let client = MdmClient::new(device, self.payload.clone())
+            .with_identity(identity, CertPresentation::MdmSignature);
+        let mut device = LoadDevice {
+            client,
+            id,
+            idle: None,
+            commands: Vec::with_capacity(self.round_trips),
+        };
+        if self.presign {
+            device.idle = Some(device.request(&Message::Report(Report::idle()))?);
+        }
+        for r in 0..self.round_trips {
+            let uuid = format!("loadgen-{:x}-{i}-{r}", self.run);
+            let command = Command::build(&uuid, "ProfileList", Dictionary::new());
+            let ack = if self.presign {
+                Some(device.request(&device.acknowledgement(&uuid))?)
+            } else {
+                None
             };
-            if presign {
-                device.idle = Some(device.request(&Message::Report(Report::idle()))?);
-            }
-            for r in 0..round_trips {
-                let uuid = format!("loadgen-{run:x}-{i}-{r}");
-                let command = Command::build(&uuid, "ProfileList", Dictionary::new());
-                let ack = if presign {
-                    Some(device.request(&device.acknowledgement(&uuid))?)
-                } else {
-                    None
-                };
-                device.commands.push((uuid, command.bytes().clone(), ack));
-            }
-            Ok::<_, String>(device)
+            device.commands.push((uuid, command.bytes().clone(), ack));
+        }
+        Ok(device)
+    }
+}
+
+/// Generates the devices, their identities and the requests signed ahead of time, on one thread
+/// per core (RSA key generation and signing dominate).
+async fn prepare_devices(args: &Args, ca: TestCa) -> Result<Vec<LoadDevice>, String> {
+    let blueprint = Arc::new(Blueprint {
+        ca,
+        payload: MdmPayload::new(
+            format!("{}{}", args.server, args.mdm_path),
+            "com.apple.mgmt.External.rootstock-loadgen",
+        ),
+        kind: args.kind,
+        key: args.key,
+        first_seed: args.seed,
+        round_trips: args.round_trips,
+        presign: args.presign,
+        run: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let devices = args.devices;
+    let mut tasks = Vec::with_capacity(threads);
+    for thread in 0..threads {
+        let blueprint = blueprint.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            (thread..devices)
+                .step_by(threads)
+                .map(|i| Ok((i, blueprint.device(i)?)))
+                .collect::<Result<Vec<_>, String>>()
         }));
     }
-    let mut devices = Vec::with_capacity(tasks.len());
+    let mut numbered = Vec::with_capacity(devices);
     for task in tasks {
-        devices.push(task.await.map_err(|e| e.to_string())??);
+        numbered.extend(task.await.map_err(|e| e.to_string())??);
     }
-    Ok(devices)
+    numbered.sort_unstable_by_key(|(i, _)| *i);
+    Ok(numbered.into_iter().map(|(_, device)| device).collect())
 }
 
 /// Sends `request`, timing it as `kind`; a status other than 200 is an error.
