@@ -340,6 +340,9 @@ async fn run(args: Args) -> Result<RunReport, String> {
 
     // The measured phase: round trips, device-interleaved so every device is busy throughout.
     let cpu_before = CpuSample::take(&shared.args);
+    if let (Some(pid), None) = (shared.args.server_pid, &cpu_before) {
+        eprintln!("loadgen: cannot read /proc/{pid}/stat: no server CPU figures");
+    }
     let started = Instant::now();
     let total = shared.args.devices * shared.args.round_trips;
     let stats = in_parallel(&shared, total, Phase::RoundTrip).await;
