@@ -16,7 +16,7 @@ use mdm_push::mock::MockReply;
 use mdm_sim::proto::Command;
 use mdm_sim::{
     Answer, CertHeaderEncoding, CertPresentation, Channel, DeviceKind, DriverError, Event,
-    Identity, KeyKind, Message, TestCa,
+    Identity, KeyKind, MdmClient, MdmPayload, Message, TestCa,
 };
 use reqwest::Method;
 use reqwest::StatusCode;
@@ -50,6 +50,39 @@ fn refused_status(error: DriverError) -> (u16, Bytes) {
     }
 }
 
+/// Runs what `client` has queued, which the server must refuse; returns its status and body.
+async fn refused(h: &Harness, client: &mut MdmClient) -> (u16, Bytes) {
+    refused_status(h.driver.run(client).await.unwrap_err())
+}
+
+/// Has `client` try to enroll, which the server must refuse.
+async fn refused_enrollment(h: &Harness, client: &mut MdmClient) -> (u16, Bytes) {
+    client.enroll();
+    refused(h, client).await
+}
+
+/// A copy of `request` (built and signed by a simulated device) sent as it is, but with `body`.
+async fn replay(request: &mdm_sim::Request, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    http_client()
+        .put(request.url())
+        .headers(request.headers().clone())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An Authenticate for `client`'s device channel, signed by it.
+fn signed_authenticate(client: &MdmClient) -> mdm_sim::Request {
+    client
+        .sign(
+            client
+                .build_request(Channel::Device, &Message::Authenticate)
+                .unwrap(),
+        )
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_of_every_enrollment_type() {
     let mut h = Harness::start(&[]).await;
@@ -78,23 +111,14 @@ async fn lifecycle_of_every_enrollment_type() {
 
     let mut clients = Vec::new();
     for kind in DeviceKind::ALL {
-        let mut client = h.client(kind);
-        h.enroll(&mut client).await;
-        clients.push(client);
+        clients.push(h.enrolled(kind).await);
     }
     let ids = all_ids(&clients);
     assert_eq!(ids.len(), 7, "4 device channels and 3 user channels");
 
     // One command to every channel, with a push to each.
     let command = command_xml("lifecycle-1", "ProfileList");
-    let (status, result, _) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{}", ids.join(",")))
-            .body(command.clone())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, result, _) = api_result(h.enqueue(&ids.join(","), command.clone()).await).await;
     assert_eq!(status, 200, "{result:?}");
     assert_eq!(result.command_uuid, "lifecycle-1");
     assert_eq!(result.request_type, "ProfileList");
@@ -122,26 +146,15 @@ async fn lifecycle_of_every_enrollment_type() {
     // Each channel gets the command byte for byte, answers it, and then has nothing queued.
     for client in &mut clients {
         for channel in client.device().channels().collect::<Vec<_>>() {
-            client.check_in(channel);
-            let events = h.driver.run(client).await.unwrap();
-            let got: Vec<_> = events
-                .iter()
-                .filter_map(|e| match e {
-                    Event::Report {
-                        next_command: Some(c),
-                        ..
-                    } => Some(c.bytes().clone()),
-                    _ => None,
-                })
-                .collect();
+            let events = h.check_in(client, channel).await;
+            let got: Vec<_> = delivered_raw(&events).map(|c| c.bytes().clone()).collect();
             assert_eq!(
                 got,
                 std::slice::from_ref(&command),
                 "{:?}",
                 id(client, channel)
             );
-            client.check_in(channel);
-            assert!(delivered(&h.driver.run(client).await.unwrap()).is_empty());
+            assert!(delivered(&h.check_in(client, channel).await).is_empty());
         }
     }
 
@@ -150,13 +163,8 @@ async fn lifecycle_of_every_enrollment_type() {
     mac.check_out();
     h.driver.run(mac).await.unwrap();
     let mac_id = id(mac, Channel::Device);
-    let (status, result, _) = api_result(
-        h.api(Method::GET, &format!("/v1/push/{mac_id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, result, _) =
+        api_result(h.call(Method::GET, &format!("/v1/push/{mac_id}")).await).await;
     assert_eq!(status, 500);
     assert_eq!(
         result.status[&mac_id].push_error.as_deref(),
@@ -175,38 +183,29 @@ async fn many_ids_push_and_partial_failure() {
     assert_eq!(h.upload_push_cert().await.status(), 200);
     let mut clients = Vec::new();
     for _ in 0..24 {
-        let mut client = h.client(DeviceKind::Ios);
-        h.enroll(&mut client).await;
-        clients.push(client);
+        clients.push(h.enrolled(DeviceKind::Ios).await);
     }
     let ids = all_ids(&clients);
 
     // Enqueue to all 24 with a push to each.
     let (status, result, _) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{}", ids.join(",")))
-            .body(command_xml("many-1", "DeviceInformation"))
-            .send()
-            .await
-            .unwrap(),
+        h.enqueue(&ids.join(","), command_xml("many-1", "DeviceInformation"))
+            .await,
     )
     .await;
     assert_eq!(status, 200);
     assert_eq!(result.status.len(), 24);
     assert_eq!(h.mock.push_count(), 24);
     for client in &mut clients {
-        client.check_in(Channel::Device);
-        let events = h.driver.run(client).await.unwrap();
+        let events = h.check_in(client, Channel::Device).await;
         assert_eq!(delivered(&events)[0].command_uuid, "many-1");
     }
 
     // An unknown id among known ones: 207, the unknown one failed to enqueue and to push.
     let targets = format!("{},{},not-enrolled", ids[0], ids[1]);
     let (status, result, _) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{targets}"))
-            .body(command_xml("many-2", "ProfileList"))
-            .send()
-            .await
-            .unwrap(),
+        h.enqueue(&targets, command_xml("many-2", "ProfileList"))
+            .await,
     )
     .await;
     assert_eq!(status, 207, "{result:?}");
@@ -228,10 +227,8 @@ async fn many_ids_push_and_partial_failure() {
     h.mock
         .set_reply_for_token(&bad, MockReply::reject(Reason::BadDeviceToken));
     let (status, result, _) = api_result(
-        h.api(Method::POST, &format!("/v1/push/{},{}", ids[0], ids[1]))
-            .send()
-            .await
-            .unwrap(),
+        h.call(Method::POST, &format!("/v1/push/{},{}", ids[0], ids[1]))
+            .await,
     )
     .await;
     assert_eq!(status, 207);
@@ -244,29 +241,22 @@ async fn many_ids_push_and_partial_failure() {
 
     // Every id unknown: 500, no APNs call.
     let before = h.mock.push_count();
-    let (status, result, _) = api_result(
-        h.api(Method::GET, "/v1/push/nope1,nope2")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, result, _) = api_result(h.call(Method::GET, "/v1/push/nope1,nope2").await).await;
     assert_eq!(status, 500);
     assert_eq!(result.status.len(), 2);
     assert_eq!(h.mock.push_count(), before);
 
     // `a,a` with `a` unknown: one failure of two requested ids is 207, as NanoMDM counts.
-    let (status, _, _) =
-        api_result(h.api(Method::GET, "/v1/push/dup,dup").send().await.unwrap()).await;
+    let (status, _, _) = api_result(h.call(Method::GET, "/v1/push/dup,dup").await).await;
     assert_eq!(status, 207);
 
     // nopush (any non-empty value) enqueues without pushing.
     let (status, result, text) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{}?nopush=0", ids[2]))
-            .body(command_xml("many-3", "ProfileList"))
-            .send()
-            .await
-            .unwrap(),
+        h.enqueue(
+            &format!("{}?nopush=0", ids[2]),
+            command_xml("many-3", "ProfileList"),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 200);
@@ -279,20 +269,16 @@ async fn many_ids_push_and_partial_failure() {
 
     // Empty body: push only; with nopush, nothing to do.
     let (status, result, _) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{}", ids[2]))
-            .send()
-            .await
-            .unwrap(),
+        h.call(Method::PUT, &format!("/v1/enqueue/{}", ids[2]))
+            .await,
     )
     .await;
     assert_eq!(status, 200);
     assert!(result.command_uuid.is_empty());
     assert_eq!(h.mock.push_count(), before + 1);
     let (status, _, text) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{}?nopush=1", ids[2]))
-            .send()
-            .await
-            .unwrap(),
+        h.call(Method::PUT, &format!("/v1/enqueue/{}?nopush=1", ids[2]))
+            .await,
     )
     .await;
     assert_eq!(status, 500);
@@ -303,24 +289,14 @@ async fn many_ids_push_and_partial_failure() {
 
     // A duplicate CommandUUID and a body that is not a command: global errors, 500.
     let (status, result, _) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{}", ids[3]))
-            .body(command_xml("many-1", "ProfileList"))
-            .send()
-            .await
-            .unwrap(),
+        h.enqueue(&ids[3], command_xml("many-1", "ProfileList"))
+            .await,
     )
     .await;
     assert_eq!(status, 500);
     assert!(result.command_error.is_some());
     assert_eq!(result.command_uuid, "many-1");
-    let (status, result, _) = api_result(
-        h.api(Method::PUT, &format!("/v1/enqueue/{}", ids[3]))
-            .body("not a plist")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, result, _) = api_result(h.enqueue(&ids[3], "not a plist").await).await;
     assert_eq!(status, 500);
     assert!(
         result
@@ -330,8 +306,7 @@ async fn many_ids_push_and_partial_failure() {
     );
 
     // No ids at all.
-    let (status, result, _) =
-        api_result(h.api(Method::GET, "/v1/push/").send().await.unwrap()).await;
+    let (status, result, _) = api_result(h.call(Method::GET, "/v1/push/").await).await;
     assert_eq!(status, 500);
     assert_eq!(
         result.push_error.as_deref(),
@@ -347,29 +322,15 @@ async fn every_error_status() {
 
     // No identity at all: 400.
     let mut anonymous = h.client_with(DeviceKind::Ios, CertPresentation::Omitted);
-    anonymous.enroll();
-    let (status, body) = refused_status(h.driver.run(&mut anonymous).await.unwrap_err());
+    let (status, body) = refused_enrollment(&h, &mut anonymous).await;
     assert_eq!((status, &body[..]), (400, &b"Bad Request\n"[..]));
 
     // A signature over other bytes: 400.
-    let client = h.client(DeviceKind::Ios);
-    let request = client
-        .sign(
-            client
-                .build_request(Channel::Device, &Message::Authenticate)
-                .unwrap(),
-        )
-        .unwrap();
+    let request = signed_authenticate(&h.client(DeviceKind::Ios));
     // Still a valid property list, but not the bytes that were signed.
     let mut forged = request.body().to_vec();
     forged.push(b'\n');
-    let response = http
-        .put(request.url())
-        .headers(request.headers().clone())
-        .body(forged)
-        .send()
-        .await
-        .unwrap();
+    let response = replay(&request, forged).await;
     assert_eq!(response.status(), 400);
     assert_eq!(
         response.headers()["content-type"],
@@ -383,19 +344,16 @@ async fn every_error_status() {
     let mut untrusted = h
         .client(DeviceKind::MacOs)
         .with_identity(stranger, CertPresentation::MdmSignature);
-    untrusted.enroll();
-    let (status, _) = refused_status(h.driver.run(&mut untrusted).await.unwrap_err());
+    let (status, _) = refused_enrollment(&h, &mut untrusted).await;
     assert_eq!(status, 400);
 
     // Another device's certificate: the binding refuses it with 500.
-    let mut first = h.client(DeviceKind::MacOs);
-    h.enroll(&mut first).await;
+    let mut first = h.enrolled(DeviceKind::MacOs).await;
     let stolen = first.identity().unwrap().clone();
     let mut thief = h
         .client(DeviceKind::Ios)
         .with_identity(stolen, CertPresentation::MdmSignature);
-    thief.enroll();
-    let (status, body) = refused_status(h.driver.run(&mut thief).await.unwrap_err());
+    let (status, body) = refused_enrollment(&h, &mut thief).await;
     assert_eq!((status, &body[..]), (500, &b"Internal Server Error\n"[..]));
 
     // A declined UserAuthenticate: 410 Gone.
@@ -405,7 +363,7 @@ async fn every_error_status() {
             digest_response: None,
         },
     );
-    let (status, body) = refused_status(h.driver.run(&mut first).await.unwrap_err());
+    let (status, body) = refused(&h, &mut first).await;
     assert_eq!((status, &body[..]), (410, &b"Gone\n"[..]));
 
     // Not a plist, validly signed: 400.
@@ -497,31 +455,25 @@ async fn certificate_from_a_proxy_header_in_both_formats() {
     assert_eq!(h.upload_push_cert().await.status(), 200);
     let header = http::HeaderName::from_static("x-ssl-client-cert");
     for encoding in [CertHeaderEncoding::EscapedPem, CertHeaderEncoding::Rfc9440] {
-        let mut client = h.client_with(
-            DeviceKind::MacOs,
-            CertPresentation::Header {
-                name: header.clone(),
-                encoding,
-            },
-        );
-        h.enroll(&mut client).await;
+        let mut client = h
+            .enrolled_with(
+                DeviceKind::MacOs,
+                CertPresentation::Header {
+                    name: header.clone(),
+                    encoding,
+                },
+            )
+            .await;
         let device = id(&client, Channel::Device);
         let uuid = format!("hdr-{encoding:?}");
-        let response = h
-            .api(Method::PUT, &format!("/v1/enqueue/{device}"))
-            .body(command_xml(&uuid, "ProfileList"))
-            .send()
-            .await
-            .unwrap();
+        let response = h.enqueue(&device, command_xml(&uuid, "ProfileList")).await;
         assert_eq!(response.status(), 200);
-        client.check_in(Channel::Device);
-        let events = h.driver.run(&mut client).await.unwrap();
+        let events = h.check_in(&mut client, Channel::Device).await;
         assert_eq!(delivered(&events)[0].command_uuid, uuid);
     }
     // In header mode an Mdm-Signature alone identifies nobody.
     let mut signing = h.client(DeviceKind::Ios);
-    signing.enroll();
-    let (status, _) = refused_status(h.driver.run(&mut signing).await.unwrap_err());
+    let (status, _) = refused_enrollment(&h, &mut signing).await;
     assert_eq!(status, 400);
     // An unreadable header is no certificate: 400.
     let response = http_client()
@@ -538,35 +490,17 @@ async fn certificate_from_a_proxy_header_in_both_formats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_check_in_endpoint() {
     let mut h = Harness::start(&["-checkin"]).await;
-    let mut client = h.client(DeviceKind::MacOs);
     // The device follows a profile with a CheckInURL.
-    let identity = client.identity().unwrap().clone();
-    let device = client.device().clone();
-    client = mdm_sim::MdmClient::new(
-        device,
-        mdm_sim::MdmPayload::new(h.url("/mdm"), TOPIC).with_check_in_url(h.url("/checkin")),
-    )
-    .with_identity(identity, CertPresentation::MdmSignature);
+    let mut client = repointed(
+        &h.client(DeviceKind::MacOs),
+        MdmPayload::new(h.url("/mdm"), TOPIC).with_check_in_url(h.url("/checkin")),
+    );
     h.enroll(&mut client).await;
-    client.check_in(Channel::Device);
-    h.driver.run(&mut client).await.unwrap();
+    h.check_in(&mut client, Channel::Device).await;
     // A check-in sent to /mdm is read as a command report without Status: 400.
-    let other = h.client(DeviceKind::Ios);
-    let request = other
-        .sign(
-            other
-                .build_request(Channel::Device, &Message::Authenticate)
-                .unwrap(),
-        )
-        .unwrap();
+    let request = signed_authenticate(&h.client(DeviceKind::Ios));
     assert!(request.url().ends_with("/mdm"));
-    let response = http_client()
-        .put(request.url())
-        .headers(request.headers().clone())
-        .body(request.body().clone())
-        .send()
-        .await
-        .unwrap();
+    let response = replay(&request, request.body().clone()).await;
     assert_eq!(response.status(), 400);
     h.stop().await;
 }
@@ -618,11 +552,8 @@ async fn migration_to_another_server() {
     assert_eq!(new.upload_push_cert().await.status(), 200);
     let ids = all_ids(&clients);
     let (status, result, _) = api_result(
-        new.api(Method::PUT, &format!("/v1/enqueue/{}", ids.join(",")))
-            .body(command_xml("moved-1", "ProfileList"))
-            .send()
-            .await
-            .unwrap(),
+        new.enqueue(&ids.join(","), command_xml("moved-1", "ProfileList"))
+            .await,
     )
     .await;
     assert_eq!(
@@ -630,12 +561,8 @@ async fn migration_to_another_server() {
         "every migrated channel can be queued and pushed: {result:?}"
     );
     for client in &mut clients {
-        let device = client.device().clone();
-        let identity = client.identity().unwrap().clone();
-        *client = mdm_sim::MdmClient::new(device, mdm_sim::MdmPayload::new(new.url("/mdm"), TOPIC))
-            .with_identity(identity, CertPresentation::MdmSignature);
-        client.check_in(Channel::Device);
-        let events = new.driver.run(client).await.unwrap();
+        *client = repointed(client, MdmPayload::new(new.url("/mdm"), TOPIC));
+        let events = new.check_in(client, Channel::Device).await;
         assert_eq!(delivered(&events)[0].command_uuid, "moved-1");
     }
     new.stop().await;
@@ -657,8 +584,7 @@ async fn auth_proxy_passes_the_enrollment_id() {
     let (upstream, log) = recording_upstream(201, &[("x-upstream", "yes")], "proxied").await;
     let target = format!("{upstream}/base/");
     let mut h = Harness::start(&["-auth-proxy-url", &target]).await;
-    let mut client = h.client(DeviceKind::Ios);
-    h.enroll(&mut client).await;
+    let client = h.enrolled(DeviceKind::Ios).await;
     let identity = client.identity().unwrap().clone();
     let http = http_client();
 
@@ -715,10 +641,8 @@ async fn webhook_events_are_delivered() {
     let (upstream, log) = recording_upstream(200, &[], "").await;
     let hook = format!("{upstream}/hook");
     let mut h = Harness::start(&["-webhook-url", &hook, "-webhook-hmac-key", "hook-key"]).await;
-    let mut client = h.client(DeviceKind::Ios);
-    h.enroll(&mut client).await;
-    client.check_in(Channel::Device);
-    h.driver.run(&mut client).await.unwrap();
+    let mut client = h.enrolled(DeviceKind::Ios).await;
+    h.check_in(&mut client, Channel::Device).await;
 
     let events = wait_for(&log, 3).await;
     let mut topics = Vec::new();
@@ -754,8 +678,7 @@ async fn declarative_management_is_forwarded() {
     let (upstream, log) = recording_upstream(200, &[], "{\"SyncTokens\":{}}").await;
     let dm = format!("{upstream}/dm/");
     let mut h = Harness::start(&["-dm", &dm, "-dm-send-hmac-key", "dm-key"]).await;
-    let mut client = h.client(DeviceKind::MacOs);
-    h.enroll(&mut client).await;
+    let mut client = h.enrolled(DeviceKind::MacOs).await;
     client.queue(
         Channel::Device,
         Message::DeclarativeManagement {
@@ -788,8 +711,7 @@ async fn declarative_management_is_forwarded() {
     let (upstream, _log) = recording_upstream(503, &[], "dm server secret").await;
     let dm = format!("{upstream}/dm/");
     let mut h = Harness::start(&["-dm", &dm]).await;
-    let mut client = h.client(DeviceKind::Ios);
-    h.enroll(&mut client).await;
+    let mut client = h.enrolled(DeviceKind::Ios).await;
     client.queue(
         Channel::Device,
         Message::DeclarativeManagement {
@@ -797,7 +719,7 @@ async fn declarative_management_is_forwarded() {
             data: Some(b"{}".to_vec()),
         },
     );
-    let (status, body) = refused_status(h.driver.run(&mut client).await.unwrap_err());
+    let (status, body) = refused(&h, &mut client).await;
     assert_eq!((status, &body[..]), (500, &b"Internal Server Error\n"[..]));
     h.stop().await;
 }
@@ -806,6 +728,19 @@ fn form_body<'a>(pairs: impl Iterator<Item = &'a (&'a str, &'a str)>) -> String 
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.map(|(k, v)| (*k, *v)))
         .finish()
+}
+
+/// `POST /v1/escrowkeyunlock` with `pairs` as the form.
+async fn escrow_key_unlock<'a>(
+    h: &Harness,
+    pairs: impl Iterator<Item = &'a (&'a str, &'a str)>,
+) -> reqwest::Response {
+    h.api(Method::POST, "/v1/escrowkeyunlock")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(pairs))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -828,13 +763,7 @@ async fn escrow_key_unlock_passes_status_body_and_headers() {
         ("imei", "35"),
         ("topic", TOPIC),
     ];
-    let response = h
-        .api(Method::POST, "/v1/escrowkeyunlock")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(form.iter()))
-        .send()
-        .await
-        .unwrap();
+    let response = escrow_key_unlock(&h, form.iter()).await;
     assert_eq!(response.status(), 202);
     assert_eq!(response.headers()["x-apple-answer"], "42");
     assert_eq!(response.text().await.unwrap(), "unlocked");
@@ -849,26 +778,14 @@ async fn escrow_key_unlock_passes_status_body_and_headers() {
         "escrowKey=k-1&guid=g-1&orgName=Example+%26+Co"
     );
 
-    let missing = h
-        .api(Method::POST, "/v1/escrowkeyunlock")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body([("serial", "x")].iter()))
-        .send()
-        .await
-        .unwrap();
+    let missing = escrow_key_unlock(&h, [("serial", "x")].iter()).await;
     assert_eq!(missing.status(), 400);
     assert_eq!(
         missing.text().await.unwrap(),
         "{\n\t\"error\": \"invalid or missing parameters\"\n}\n"
     );
     let no_topic: Vec<_> = form.iter().filter(|(k, _)| *k != "topic").collect();
-    let response = h
-        .api(Method::POST, "/v1/escrowkeyunlock")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(no_topic.into_iter()))
-        .send()
-        .await
-        .unwrap();
+    let response = escrow_key_unlock(&h, no_topic.into_iter()).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("empty topic"));
     h.stop().await;
@@ -902,12 +819,11 @@ async fn nanomdm_environment_variables() {
         .await
         .unwrap();
     assert_eq!(version.status(), 200);
-    let mut client = mdm_sim::MdmClient::new(
-        mdm_sim::Device::generate(DeviceKind::MacOs, 99),
-        mdm_sim::MdmPayload::new(format!("{}/mdm", server.base), TOPIC),
-    )
-    .with_identity(
-        Identity::issue(&ca, KeyKind::P256, "env").unwrap(),
+    let mut client = device_client(
+        &ca,
+        DeviceKind::MacOs,
+        99,
+        format!("{}/mdm", server.base),
         CertPresentation::MdmSignature,
     );
     let driver = mdm_sim::HttpDriver::new().unwrap();
@@ -931,16 +847,16 @@ async fn nanomdm_environment_variables() {
         }
         other => panic!("{other:?}"),
     }
-    let push = http
-        .get(format!(
-            "{}/v1/push/{}",
-            server.base,
-            id(&client, Channel::Device)
-        ))
-        .basic_auth("nanomdm", Some(API_KEY))
-        .send()
-        .await
-        .unwrap();
+    let push = api_request(
+        &http,
+        &server.base,
+        API_KEY,
+        Method::GET,
+        &format!("/v1/push/{}", id(&client, Channel::Device)),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(
         push.status(),
         500,
@@ -984,27 +900,27 @@ async fn dev_mode_starts_with_nothing_set_up() {
         &std::fs::read_to_string(data.join("ca.key")).unwrap(),
     )
     .unwrap();
-    let mut client = mdm_sim::MdmClient::new(
-        mdm_sim::Device::generate(DeviceKind::Ios, 1),
-        mdm_sim::MdmPayload::new(format!("http://{addr}/mdm"), TOPIC),
-    )
-    .with_identity(
-        Identity::issue(&ca, KeyKind::P256, "dev").unwrap(),
+    let mut client = device_client(
+        &ca,
+        DeviceKind::Ios,
+        1,
+        format!("http://{addr}/mdm"),
         CertPresentation::MdmSignature,
     );
     client.enroll();
     let driver = mdm_sim::HttpDriver::new().unwrap();
     driver.run(&mut client).await.unwrap();
-    let response = http_client()
-        .put(format!(
-            "http://{addr}/v1/enqueue/{}?nopush=1",
-            id(&client, Channel::Device)
-        ))
-        .basic_auth("nanomdm", Some(&api_key))
-        .body(command_xml("dev-1", "ProfileList"))
-        .send()
-        .await
-        .unwrap();
+    let response = api_request(
+        &http_client(),
+        &format!("http://{addr}"),
+        &api_key,
+        Method::PUT,
+        &format!("/v1/enqueue/{}?nopush=1", id(&client, Channel::Device)),
+    )
+    .body(command_xml("dev-1", "ProfileList"))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), 200);
     client.answer_next(Answer::Run);
     client.check_in(Channel::Device);
@@ -1025,7 +941,7 @@ async fn api_only_server() {
     assert_eq!(h.upload_push_cert().await.status(), 200);
     // /migration still reaches the core: an Authenticate is accepted without any certificate.
     let device = mdm_sim::Device::generate(DeviceKind::Ios, 5);
-    let client = mdm_sim::MdmClient::new(device, mdm_sim::MdmPayload::new(h.url("/mdm"), TOPIC));
+    let client = MdmClient::new(device, MdmPayload::new(h.url("/mdm"), TOPIC));
     let request = client
         .build_request(Channel::Device, &Message::Authenticate)
         .unwrap();
@@ -1055,8 +971,7 @@ async fn intermediate_cas_complete_the_chain() {
     let mut client = h
         .client(DeviceKind::Ios)
         .with_identity(identity(), CertPresentation::MdmSignature);
-    client.enroll();
-    let (status, _) = refused_status(h.driver.run(&mut client).await.unwrap_err());
+    let (status, _) = refused_enrollment(&h, &mut client).await;
     assert_eq!(status, 400);
     h.stop().await;
 

@@ -18,8 +18,8 @@ use mdm_service::{DeclarativeManagementForwarder, MdmService, NanoMdmOptions, na
 use mdm_signature::{CaPool, CertVerifier};
 use mdm_sim::proto::Command;
 use mdm_sim::{
-    CertPresentation, Channel, Device, DeviceKind, DriverError, Event, HttpDriver, Identity,
-    KeyKind, MdmClient, MdmPayload, Message, TestCa,
+    CertPresentation, Channel, DeviceKind, DriverError, Event, HttpDriver, KeyKind, MdmClient,
+    Message, TestCa,
 };
 use mdm_storage::{DynStorage, MemoryStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -445,12 +445,11 @@ async fn a_hanging_dm_call_ends_in_500_at_the_forwarder_timeout() {
         },
     ));
     let device = |seed: u64| {
-        MdmClient::new(
-            Device::generate(DeviceKind::MacOs, seed),
-            MdmPayload::new(format!("{base}/mdm"), TOPIC),
-        )
-        .with_identity(
-            Identity::issue(&ca, KeyKind::P256, &format!("device {seed}")).unwrap(),
+        device_client(
+            &ca,
+            DeviceKind::MacOs,
+            seed,
+            format!("{base}/mdm"),
             CertPresentation::MdmSignature,
         )
     };

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use mdm_http::server::{self, Invocation};
 use mdm_push::mock::MockApns;
-use mdm_sim::proto::Command;
+use mdm_sim::proto::{Command, Raw};
 use mdm_sim::{
     CertPresentation, Channel, Device, DeviceKind, Event, HttpDriver, Identity, KeyKind, MdmClient,
     MdmPayload, TestCa,
@@ -105,12 +105,23 @@ impl Harness {
 
     pub fn client_with(&mut self, kind: DeviceKind, presentation: CertPresentation) -> MdmClient {
         self.seed += 1;
-        let identity = self.identity(&format!("device {}", self.seed));
-        MdmClient::new(
-            Device::generate(kind, self.seed),
-            MdmPayload::new(self.url("/mdm"), TOPIC),
-        )
-        .with_identity(identity, presentation)
+        device_client(&self.ca, kind, self.seed, self.url("/mdm"), presentation)
+    }
+
+    /// A new simulated device of `kind`, enrolled (see [`Harness::enroll`]).
+    pub async fn enrolled(&mut self, kind: DeviceKind) -> MdmClient {
+        self.enrolled_with(kind, CertPresentation::MdmSignature)
+            .await
+    }
+
+    pub async fn enrolled_with(
+        &mut self,
+        kind: DeviceKind,
+        presentation: CertPresentation,
+    ) -> MdmClient {
+        let mut client = self.client_with(kind, presentation);
+        self.enroll(&mut client).await;
+        client
     }
 
     /// Enrolls `client` and checks it worked.
@@ -122,11 +133,35 @@ impl Harness {
         }
     }
 
+    /// Has `client` check in on `channel` (an Idle report) and returns what happened; the
+    /// commands it was handed are [`delivered`].
+    pub async fn check_in(&self, client: &mut MdmClient, channel: Channel) -> Vec<Event> {
+        client.check_in(channel);
+        self.driver.run(client).await.unwrap()
+    }
+
     /// An API request with the right credentials.
     pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .basic_auth("nanomdm", Some(API_KEY))
+        api_request(&self.http, &self.server.base, API_KEY, method, path)
+    }
+
+    /// Sends a bodiless API request.
+    pub async fn call(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.api(method, path).send().await.unwrap()
+    }
+
+    /// `PUT /v1/enqueue/{targets}` with `body`; `targets` is the comma-separated ids,
+    /// optionally followed by a query such as `?nopush=1`.
+    pub async fn enqueue(
+        &self,
+        targets: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.api(reqwest::Method::PUT, &format!("/v1/enqueue/{targets}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Uploads a push certificate for [`TOPIC`] issued by the mock APNs.
@@ -179,6 +214,43 @@ pub fn base_args(
     args
 }
 
+/// A simulated device of `kind` (`seed` makes it unique) for the MDM endpoint at `mdm_url`,
+/// with a new identity from `ca` presented as `presentation`.
+pub fn device_client(
+    ca: &TestCa,
+    kind: DeviceKind,
+    seed: u64,
+    mdm_url: String,
+    presentation: CertPresentation,
+) -> MdmClient {
+    let identity = Identity::issue(ca, KeyKind::P256, &format!("device {seed}")).unwrap();
+    MdmClient::new(
+        Device::generate(kind, seed),
+        MdmPayload::new(mdm_url, TOPIC),
+    )
+    .with_identity(identity, presentation)
+}
+
+/// The same device and identity as `client`, following `payload` (another server or check-in
+/// URL) instead.
+pub fn repointed(client: &MdmClient, payload: MdmPayload) -> MdmClient {
+    let identity = client.identity().unwrap().clone();
+    MdmClient::new(client.device().clone(), payload)
+        .with_identity(identity, CertPresentation::MdmSignature)
+}
+
+/// An API request to the server at `base` with `api_key` as the password.
+pub fn api_request(
+    http: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    http.request(method, format!("{base}{path}"))
+        .basic_auth("nanomdm", Some(api_key))
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -201,16 +273,18 @@ pub fn all_ids(clients: &[MdmClient]) -> Vec<String> {
 
 /// The commands handed out in `events`.
 pub fn delivered(events: &[Event]) -> Vec<Command> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Report {
-                next_command: Some(c),
-                ..
-            } => Some(c.value().clone()),
-            _ => None,
-        })
-        .collect()
+    delivered_raw(events).map(|c| c.value().clone()).collect()
+}
+
+/// The commands handed out in `events`, as the server sent them.
+pub fn delivered_raw(events: &[Event]) -> impl Iterator<Item = &Raw<Command>> {
+    events.iter().filter_map(|e| match e {
+        Event::Report {
+            next_command: Some(c),
+            ..
+        } => Some(c),
+        _ => None,
+    })
 }
 
 /// Serves `router` on an ephemeral loopback port; returns `http://127.0.0.1:<port>`.
