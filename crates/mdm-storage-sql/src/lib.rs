@@ -57,3 +57,5 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use options::OptionsError;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use options::StorageOptions;

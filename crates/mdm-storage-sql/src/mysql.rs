@@ -16,7 +16,6 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::str::FromStr as _;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -29,12 +28,12 @@ use mdm_storage::{
     BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
     PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
 };
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlTransaction};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlTransaction};
 use sqlx::{AssertSqlSafe, Executor as _, Row as _};
 
 use crate::common::{self, db, placeholders};
 use crate::flows;
-use crate::options::{self, OptionsError};
+use crate::options::{OptionsError, StorageOptions};
 
 pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
 
@@ -57,18 +56,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct MySqlOptions {
     /// Where and how to connect.
     pub connect: ConnectOptions,
-    /// NanoMDM's `delete=1`.
-    pub delete_commands: bool,
-    /// Pool size (`max_open_conns`).
-    pub max_open_conns: u32,
-    /// `conn_max_lifetime` (a Go duration; `None` or zero: never).
-    pub conn_max_lifetime: Option<Duration>,
-    /// `conn_max_idle_time` (`None` or zero: never).
-    pub conn_max_idle_time: Option<Duration>,
-    /// `acquire_timeout` (a Go duration; default five seconds, sqlx's is 30): how long a store
-    /// call waits for a pool connection, and so for its error while the database is down; see
-    /// the PostgreSQL backend's.
-    pub acquire_timeout: Duration,
+    /// What NanoMDM's `-storage-options` sets: `delete`, pool size and timeouts.
+    pub storage: StorageOptions,
 }
 
 impl MySqlOptions {
@@ -77,11 +66,7 @@ impl MySqlOptions {
     pub fn new(connect: ConnectOptions) -> Self {
         Self {
             connect,
-            delete_commands: false,
-            max_open_conns: 10,
-            conn_max_lifetime: None,
-            conn_max_idle_time: None,
-            acquire_timeout: options::DEFAULT_ACQUIRE_TIMEOUT,
+            storage: StorageOptions::default(),
         }
     }
 
@@ -96,12 +81,7 @@ impl MySqlOptions {
     /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>`,
     /// `max_open_conns=<n>` (n > 0), `acquire_timeout=<Go duration>` (> 0).
     pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
-        let pool = options::PoolOptions::parse(storage_options)?;
-        self.delete_commands = pool.delete_commands.unwrap_or(self.delete_commands);
-        self.max_open_conns = pool.max_open_conns.unwrap_or(self.max_open_conns);
-        self.conn_max_lifetime = pool.conn_max_lifetime.unwrap_or(self.conn_max_lifetime);
-        self.conn_max_idle_time = pool.conn_max_idle_time.unwrap_or(self.conn_max_idle_time);
-        self.acquire_timeout = pool.acquire_timeout.unwrap_or(self.acquire_timeout);
+        self.storage.apply(storage_options)?;
         Ok(self)
     }
 }
@@ -128,11 +108,9 @@ pub struct MySqlStore {
 impl MySqlStore {
     /// Connects and brings the schema up to date.
     pub async fn open(options: &MySqlOptions) -> Result<Self, OpenError> {
-        let pool = MySqlPoolOptions::new()
-            .max_connections(options.max_open_conns.max(1))
-            .max_lifetime(options.conn_max_lifetime)
-            .idle_timeout(options.conn_max_idle_time)
-            .acquire_timeout(options.acquire_timeout)
+        let pool = options
+            .storage
+            .pool::<sqlx::MySql>()
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
@@ -149,7 +127,7 @@ impl MySqlStore {
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
         Ok(Self {
             pool,
-            delete_commands: options.delete_commands,
+            delete_commands: options.storage.delete_commands,
         })
     }
 

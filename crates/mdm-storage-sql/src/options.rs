@@ -94,57 +94,91 @@ pub(crate) fn go_duration(key: &str, value: &str) -> Result<std::time::Duration,
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The options NanoMDM's PostgreSQL and MySQL backends share (`max_open_conns` and
-/// `acquire_timeout` are ours); each field is `None` when the string does not set it. A zero
-/// lifetime means "no limit".
+/// What a NanoMDM `-storage-options` string sets for the PostgreSQL and MySQL backends
+/// (`max_open_conns` and `acquire_timeout` are Rootstock's): the same for both, so written once.
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-#[derive(Debug, Default)]
-pub(crate) struct PoolOptions {
-    pub(crate) delete_commands: Option<bool>,
-    pub(crate) max_open_conns: Option<u32>,
-    pub(crate) conn_max_lifetime: Option<Option<std::time::Duration>>,
-    pub(crate) conn_max_idle_time: Option<Option<std::time::Duration>>,
-    pub(crate) acquire_timeout: Option<std::time::Duration>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StorageOptions {
+    /// NanoMDM's `delete=1`: once an enrollment answers a command with a final status, remove
+    /// its queue entry and result (the report is not stored), and the command itself when no
+    /// enrollment refers to it any more; clearing a queue removes the entries too.
+    pub delete_commands: bool,
+    /// Pool size (`max_open_conns`, default 10).
+    pub max_open_conns: u32,
+    /// Close connections older than this (`conn_max_lifetime`, a Go duration; `None` or zero:
+    /// never).
+    pub conn_max_lifetime: Option<std::time::Duration>,
+    /// Close connections idle longer than this (`conn_max_idle_time`; `None` or zero: never).
+    pub conn_max_idle_time: Option<std::time::Duration>,
+    /// How long a store call (and opening the store) waits for a pool connection before it
+    /// fails (`acquire_timeout`, a Go duration; default five seconds, sqlx's is 30).
+    ///
+    /// It covers both queueing for a connection from a full pool and opening a new one, which
+    /// sqlx keeps retrying while the database refuses connections: it is therefore also how
+    /// long a request waits for its error while the database is down (NanoMDM fails at once).
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for StorageOptions {
+    /// Keep commands and results, 10 connections, no lifetime limits, a five-second
+    /// `acquire_timeout`.
+    fn default() -> Self {
+        StorageOptions {
+            delete_commands: false,
+            max_open_conns: 10,
+            conn_max_lifetime: None,
+            conn_max_idle_time: None,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
 }
 
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-impl PoolOptions {
-    /// Parses `delete=0|1,conn_max_lifetime=<Go duration>,conn_max_idle_time=<Go duration>,
+impl StorageOptions {
+    /// Applies `delete=0|1,conn_max_lifetime=<Go duration>,conn_max_idle_time=<Go duration>,
     /// max_open_conns=<n>,acquire_timeout=<Go duration>`; later duplicates win, unknown keys are
-    /// refused, and so are a zero pool size and a zero `acquire_timeout`.
-    pub(crate) fn parse(storage_options: &str) -> Result<Self, OptionsError> {
-        let mut parsed = Self::default();
+    /// refused, and so are a zero pool size and a zero `acquire_timeout`. Nothing is changed
+    /// when the string is refused.
+    pub fn apply(&mut self, storage_options: &str) -> Result<(), OptionsError> {
+        let mut applied = self.clone();
         for (key, value) in split(storage_options) {
             match key {
-                "delete" => parsed.delete_commands = Some(flag(key, value)?),
+                "delete" => applied.delete_commands = flag(key, value)?,
                 "conn_max_lifetime" => {
-                    parsed.conn_max_lifetime =
-                        Some(Some(go_duration(key, value)?).filter(|d| !d.is_zero()));
+                    applied.conn_max_lifetime =
+                        Some(go_duration(key, value)?).filter(|d| !d.is_zero());
                 }
                 "conn_max_idle_time" => {
-                    parsed.conn_max_idle_time =
-                        Some(Some(go_duration(key, value)?).filter(|d| !d.is_zero()));
+                    applied.conn_max_idle_time =
+                        Some(go_duration(key, value)?).filter(|d| !d.is_zero());
                 }
                 "acquire_timeout" => {
-                    parsed.acquire_timeout = Some(
-                        Some(go_duration(key, value)?)
-                            .filter(|d| !d.is_zero())
-                            .ok_or_else(|| invalid(key, value))?,
-                    );
+                    applied.acquire_timeout = Some(go_duration(key, value)?)
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| invalid(key, value))?;
                 }
                 "max_open_conns" => {
-                    parsed.max_open_conns = Some(
-                        value
-                            .parse()
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| invalid(key, value))?,
-                    );
+                    applied.max_open_conns = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| invalid(key, value))?;
                 }
                 _ => return Err(OptionsError::UnknownOption(key.to_owned())),
             }
         }
-        Ok(parsed)
+        *self = applied;
+        Ok(())
+    }
+
+    /// The sqlx pool these options describe.
+    pub(crate) fn pool<DB: sqlx::Database>(&self) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(self.max_open_conns.max(1))
+            .max_lifetime(self.conn_max_lifetime)
+            .idle_timeout(self.conn_max_idle_time)
+            .acquire_timeout(self.acquire_timeout)
     }
 }
 
@@ -172,25 +206,30 @@ mod tests {
     }
 
     #[test]
-    fn pool_options() {
+    fn storage_options() {
         use std::time::Duration;
-        let parsed = PoolOptions::parse(
-            "delete=1,max_open_conns=4,acquire_timeout=1.5s,conn_max_lifetime=0",
-        )
-        .unwrap();
-        assert_eq!(parsed.delete_commands, Some(true));
-        assert_eq!(parsed.max_open_conns, Some(4));
-        assert_eq!(parsed.acquire_timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(parsed.conn_max_lifetime, Some(None));
+        let mut parsed = StorageOptions::default();
+        parsed
+            .apply("delete=1,max_open_conns=4,acquire_timeout=1.5s,conn_max_lifetime=0")
+            .unwrap();
+        assert!(parsed.delete_commands);
+        assert_eq!(parsed.max_open_conns, 4);
+        assert_eq!(parsed.acquire_timeout, Duration::from_millis(1500));
+        assert_eq!(parsed.conn_max_lifetime, None);
         assert_eq!(parsed.conn_max_idle_time, None);
-        assert_eq!(PoolOptions::parse("").unwrap().acquire_timeout, None);
+        let mut empty = StorageOptions::default();
+        empty.apply("").unwrap();
+        assert_eq!(empty.acquire_timeout, DEFAULT_ACQUIRE_TIMEOUT);
         for bad in [
             "acquire_timeout=0",
             "acquire_timeout=5",
             "max_open_conns=0",
             "pool=1",
+            "delete=1,pool=1",
         ] {
-            assert!(PoolOptions::parse(bad).is_err(), "{bad}");
+            let mut options = StorageOptions::default();
+            assert!(options.apply(bad).is_err(), "{bad}");
+            assert_eq!(options, StorageOptions::default(), "{bad}: nothing applied");
         }
     }
 

@@ -32,7 +32,6 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::str::FromStr as _;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -46,11 +45,11 @@ use mdm_storage::{
     PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
 };
 use sqlx::Row as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgTransaction};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgTransaction};
 
 use crate::common::{self, db};
 use crate::flows;
-use crate::options::{self, OptionsError};
+use crate::options::{OptionsError, StorageOptions};
 
 pub use sqlx::postgres::PgConnectOptions as ConnectOptions;
 
@@ -75,26 +74,8 @@ pub struct PostgresOptions {
     /// Where and how to connect (host, database, user, `search_path` via
     /// [`ConnectOptions::options`], TLS …).
     pub connect: ConnectOptions,
-    /// NanoMDM's `delete=1`: once an enrollment answers a command with a final status, remove
-    /// its queue entry and result (the report is not stored), and the command itself when no
-    /// enrollment refers to it any more; clearing a queue removes the entries too.
-    pub delete_commands: bool,
-    /// Pool size (`max_open_conns`).
-    pub max_open_conns: u32,
-    /// Close connections older than this (`conn_max_lifetime`, a Go duration; `None` or zero:
-    /// never).
-    pub conn_max_lifetime: Option<Duration>,
-    /// Close connections idle longer than this (`conn_max_idle_time`; `None` or zero: never).
-    pub conn_max_idle_time: Option<Duration>,
-    /// How long a store call (and opening the store) waits for a pool connection before it
-    /// fails (`acquire_timeout`, a Go duration; default five seconds, sqlx's is 30).
-    ///
-    /// It covers both queueing for a connection from a full pool and opening a new one, which
-    /// sqlx keeps retrying while the database refuses connections: it is therefore also how
-    /// long a request waits for its error while the database is down (NanoMDM fails at once).
-    /// Five seconds fails such requests well within a client's patience, yet lets a request
-    /// wait out a burst that exhausts the pool instead of failing it.
-    pub acquire_timeout: Duration,
+    /// What NanoMDM's `-storage-options` sets: `delete`, pool size and timeouts.
+    pub storage: StorageOptions,
 }
 
 impl PostgresOptions {
@@ -103,11 +84,7 @@ impl PostgresOptions {
     pub fn new(connect: ConnectOptions) -> Self {
         Self {
             connect,
-            delete_commands: false,
-            max_open_conns: 10,
-            conn_max_lifetime: None,
-            conn_max_idle_time: None,
-            acquire_timeout: options::DEFAULT_ACQUIRE_TIMEOUT,
+            storage: StorageOptions::default(),
         }
     }
 
@@ -122,12 +99,7 @@ impl PostgresOptions {
     /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>` (as NanoMDM), and
     /// `max_open_conns=<n>` (n > 0) and `acquire_timeout=<Go duration>` (> 0), Rootstock's.
     pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
-        let pool = options::PoolOptions::parse(storage_options)?;
-        self.delete_commands = pool.delete_commands.unwrap_or(self.delete_commands);
-        self.max_open_conns = pool.max_open_conns.unwrap_or(self.max_open_conns);
-        self.conn_max_lifetime = pool.conn_max_lifetime.unwrap_or(self.conn_max_lifetime);
-        self.conn_max_idle_time = pool.conn_max_idle_time.unwrap_or(self.conn_max_idle_time);
-        self.acquire_timeout = pool.acquire_timeout.unwrap_or(self.acquire_timeout);
+        self.storage.apply(storage_options)?;
         Ok(self)
     }
 }
@@ -155,11 +127,9 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects and brings the schema up to date (additively; see the module documentation).
     pub async fn open(options: &PostgresOptions) -> Result<Self, OpenError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_open_conns.max(1))
-            .max_lifetime(options.conn_max_lifetime)
-            .idle_timeout(options.conn_max_idle_time)
-            .acquire_timeout(options.acquire_timeout)
+        let pool = options
+            .storage
+            .pool::<sqlx::Postgres>()
             .connect_with(options.connect.clone())
             .await
             .map_err(|e| OpenError::Connect(Box::new(e)))?;
@@ -169,7 +139,7 @@ impl PostgresStore {
             .map_err(|e| OpenError::Migrate(Box::new(e)))?;
         Ok(Self {
             pool,
-            delete_commands: options.delete_commands,
+            delete_commands: options.storage.delete_commands,
         })
     }
 
@@ -807,12 +777,18 @@ mod tests {
                 "delete=1,conn_max_lifetime=1h,conn_max_idle_time=30s,max_open_conns=4",
             )
             .unwrap();
-        assert!(o.delete_commands);
-        assert_eq!(o.conn_max_lifetime, Some(Duration::from_secs(3600)));
-        assert_eq!(o.conn_max_idle_time, Some(Duration::from_secs(30)));
-        assert_eq!(o.max_open_conns, 4);
+        assert!(o.storage.delete_commands);
+        assert_eq!(
+            o.storage.conn_max_lifetime,
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(
+            o.storage.conn_max_idle_time,
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(o.storage.max_open_conns, 4);
         let o = base().with_storage_options("conn_max_lifetime=0").unwrap();
-        assert_eq!(o.conn_max_lifetime, None);
+        assert_eq!(o.storage.conn_max_lifetime, None);
         assert_eq!(
             base()
                 .with_storage_options("conn_max_idle_time=soon")
