@@ -4,6 +4,7 @@ use bytes::Bytes;
 use plist::Dictionary;
 
 use crate::fields::Fields;
+use crate::parse::Keep;
 use crate::{DecodeError, DecodeLimits, Enrollment, PushInfo, Raw};
 
 /// A check-in message, by its `MessageType`.
@@ -146,6 +147,44 @@ pub struct ReturnToService {
     pub enrollment: Enrollment,
 }
 
+/// The keys a check-in of any type is read for; decoding drops the others.
+const CHECK_IN_KEYS: Keep = Keep::Keys(&[
+    Fields::ENROLLMENT_KEYS,
+    &[
+        ("MessageType", Keep::All),
+        ("Topic", Keep::All),
+        // Authenticate
+        ("BuildVersion", Keep::All),
+        ("DeviceName", Keep::All),
+        ("IMEI", Keep::All),
+        ("MEID", Keep::All),
+        ("Model", Keep::All),
+        ("ModelName", Keep::All),
+        ("OSVersion", Keep::All),
+        ("ProductName", Keep::All),
+        ("SerialNumber", Keep::All),
+        // TokenUpdate
+        ("Token", Keep::All),
+        ("PushMagic", Keep::All),
+        ("UnlockToken", Keep::All),
+        ("AwaitingConfiguration", Keep::All),
+        ("NotOnConsole", Keep::All),
+        // UserAuthenticate
+        ("DigestResponse", Keep::All),
+        // SetBootstrapToken
+        ("BootstrapToken", Keep::All),
+        // DeclarativeManagement
+        ("Endpoint", Keep::All),
+        ("Data", Keep::All),
+        // GetToken
+        ("TokenServiceType", Keep::All),
+        ("TokenParameters", Keep::All),
+        ("SecurityToken", Keep::All),
+        ("PhoneUDID", Keep::All),
+        ("WatchUDID", Keep::All),
+    ],
+]);
+
 impl CheckIn {
     /// Decodes a check-in body (XML or binary property list) with the default [`DecodeLimits`].
     pub fn decode(body: impl Into<Bytes>) -> Result<Raw<CheckIn>, DecodeError> {
@@ -158,7 +197,7 @@ impl CheckIn {
         limits: &DecodeLimits,
     ) -> Result<Raw<CheckIn>, DecodeError> {
         let body = body.into();
-        let mut fields = Fields::parse(&body, limits)?;
+        let mut fields = Fields::parse(&body, limits, CHECK_IN_KEYS)?;
         let message_type = fields.required_string("MessageType")?;
         let enrollment = fields.enrollment()?;
         let f = &mut fields;

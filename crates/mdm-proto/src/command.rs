@@ -4,6 +4,7 @@ use bytes::Bytes;
 use plist::{Dictionary, Value};
 
 use crate::fields::{Fields, wrong_type};
+use crate::parse::Keep;
 use crate::{DecodeError, DecodeLimits, Raw};
 
 /// The envelope of an MDM command: `CommandUUID` and `Command.RequestType`.
@@ -18,6 +19,15 @@ pub struct Command {
     pub request_type: String,
 }
 
+/// The keys a command's envelope is read for: its payload is dropped (and kept in the raw bytes).
+const ENVELOPE_KEYS: Keep = Keep::Keys(&[&[
+    ("CommandUUID", Keep::All),
+    ("Command", Keep::Keys(&[&[("RequestType", Keep::All)]])),
+]]);
+
+/// The keys [`Raw::<Command>::payload`] reads.
+const PAYLOAD_KEYS: Keep = Keep::Keys(&[&[("Command", Keep::All)]]);
+
 impl Command {
     /// Decodes a command property list (as submitted to an enqueue API) with the default
     /// [`DecodeLimits`].
@@ -31,7 +41,7 @@ impl Command {
         limits: &DecodeLimits,
     ) -> Result<Raw<Command>, DecodeError> {
         let body = body.into();
-        let mut f = Fields::parse(&body, limits)?;
+        let mut f = Fields::parse(&body, limits, ENVELOPE_KEYS)?;
         let command_uuid = f.required_string("CommandUUID")?;
         let mut inner: Fields = f
             .dictionary("Command")?
@@ -53,6 +63,10 @@ impl Command {
 
     /// Builds a command as an XML property list: `CommandUUID`, and `Command` holding
     /// `RequestType` plus the given payload keys.
+    ///
+    /// # Panics
+    ///
+    /// If the payload holds a [`Value::Uid`], which XML property lists cannot carry.
     pub fn build(
         command_uuid: impl Into<String>,
         request_type: impl Into<String>,
@@ -79,9 +93,12 @@ impl Command {
             Value::String(command.command_uuid.clone()),
         );
         let mut xml = Vec::new();
+        // Writing to memory has no I/O error; the only other failure is a `Uid`, documented above
+        // as the caller's error (the payload is the caller's own, never a device's).
+        #[allow(clippy::expect_used)]
         Value::Dictionary(outer)
             .to_writer_xml(&mut xml)
-            .expect("writing a plist to memory cannot fail");
+            .expect("a command payload holds no Uid");
         Raw::new(command, Bytes::from(xml))
     }
 }
@@ -89,7 +106,7 @@ impl Command {
 impl Raw<Command> {
     /// The `Command` dictionary of this command: its `RequestType` and payload keys.
     pub fn payload(&self) -> Result<Dictionary, DecodeError> {
-        let mut f = Fields::parse(self.bytes(), &DecodeLimits::default())?;
+        let mut f = Fields::parse(self.bytes(), &DecodeLimits::default(), PAYLOAD_KEYS)?;
         f.dictionary("Command")?
             .ok_or(DecodeError::MissingKey("Command"))
     }

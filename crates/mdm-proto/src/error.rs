@@ -18,19 +18,38 @@ pub enum DecodeError {
         /// The configured limit.
         limit: usize,
     },
-    /// A binary property list expands (through shared references) into more objects than
-    /// [`DecodeLimits::max_objects`](crate::DecodeLimits).
-    #[error("property list expands to more than {limit} objects")]
+    /// The property list holds more objects than [`DecodeLimits::max_objects`](crate::DecodeLimits)
+    /// (a binary list's shared objects counted once per reference).
+    #[error("property list holds more than {limit} objects")]
     TooManyObjects {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The keys a message reads hold more values than
+    /// [`DecodeLimits::max_kept_values`](crate::DecodeLimits).
+    #[error("the keys read from the property list hold more than {limit} values")]
+    TooManyKeptValues {
         /// The configured limit.
         limit: usize,
     },
     /// A binary property list whose structure is broken (bad trailer, offsets or references).
     #[error("malformed binary property list: {0}")]
     MalformedBinary(&'static str),
-    /// The body is not a well-formed property list.
+    /// The body is not a well-formed binary property list.
     #[error("malformed property list: {0}")]
     Plist(#[from] plist::Error),
+    /// The body is not a well-formed XML property list.
+    #[error("malformed XML property list at byte {offset}: {reason}")]
+    MalformedXml {
+        /// Where in the body the reader was.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The body's elements do not form a property list (a dictionary key that is not a string,
+    /// a key without a value, more than one top-level value).
+    #[error("malformed property list: {0}")]
+    Malformed(&'static str),
     /// The top-level object is not a dictionary.
     #[error("property list top level is not a dictionary")]
     NotADictionary,

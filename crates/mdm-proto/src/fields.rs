@@ -2,23 +2,40 @@
 
 use plist::{Dictionary, Value};
 
-use crate::{DecodeError, DecodeLimits, Enrollment, limits};
+use crate::parse::{self, Keep};
+use crate::{DecodeError, DecodeLimits, Enrollment};
 
 /// The top-level dictionary of a message, consumed key by key.
-pub(crate) struct Fields(Dictionary);
+pub(crate) struct Fields {
+    dict: Dictionary,
+    /// What decoding kept: reading any other key is a bug in this crate (the key was dropped).
+    kept: Keep,
+}
 
 impl Fields {
-    /// Checks the limits, parses the body (XML or binary) and requires a dictionary on top.
-    pub(crate) fn parse(body: &[u8], limits: &DecodeLimits) -> Result<Self, DecodeError> {
-        limits::check(body, limits)?;
-        match Value::from_reader(std::io::Cursor::new(body))? {
-            Value::Dictionary(dict) => Ok(Self(dict)),
-            _ => Err(DecodeError::NotADictionary),
-        }
+    /// Parses the body (XML or binary) within the limits, keeping what `kept` names, and requires
+    /// a dictionary on top.
+    pub(crate) fn parse(
+        body: &[u8],
+        limits: &DecodeLimits,
+        kept: Keep,
+    ) -> Result<Self, DecodeError> {
+        Ok(Self {
+            dict: parse::dictionary(body, limits, kept)?,
+            kept,
+        })
+    }
+
+    fn take(&mut self, key: &'static str) -> Option<Value> {
+        debug_assert!(
+            self.kept.key(key).is_some(),
+            "{key} is read but not in the keys decoding keeps"
+        );
+        self.dict.remove(key)
     }
 
     pub(crate) fn string(&mut self, key: &'static str) -> Result<Option<String>, DecodeError> {
-        match self.0.remove(key) {
+        match self.take(key) {
             None => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -31,7 +48,7 @@ impl Fields {
     }
 
     pub(crate) fn data(&mut self, key: &'static str) -> Result<Option<Vec<u8>>, DecodeError> {
-        match self.0.remove(key) {
+        match self.take(key) {
             None => Ok(None),
             Some(Value::Data(d)) => Ok(Some(d)),
             Some(_) => Err(wrong_type(key, "data")),
@@ -45,7 +62,7 @@ impl Fields {
     /// A boolean that defaults to false when absent, as Apple's schema specifies for the
     /// optional flags (`AwaitingConfiguration`, `NotOnConsole`).
     pub(crate) fn flag(&mut self, key: &'static str) -> Result<bool, DecodeError> {
-        match self.0.remove(key) {
+        match self.take(key) {
             None => Ok(false),
             Some(Value::Boolean(b)) => Ok(b),
             Some(_) => Err(wrong_type(key, "a boolean")),
@@ -53,7 +70,7 @@ impl Fields {
     }
 
     pub(crate) fn integer(&mut self, key: &'static str) -> Result<Option<i64>, DecodeError> {
-        match self.0.remove(key) {
+        match self.take(key) {
             None => Ok(None),
             Some(Value::Integer(i)) => i
                 .as_signed()
@@ -67,7 +84,7 @@ impl Fields {
         &mut self,
         key: &'static str,
     ) -> Result<Option<Dictionary>, DecodeError> {
-        match self.0.remove(key) {
+        match self.take(key) {
             None => Ok(None),
             Some(Value::Dictionary(d)) => Ok(Some(d)),
             Some(_) => Err(wrong_type(key, "a dictionary")),
@@ -75,12 +92,22 @@ impl Fields {
     }
 
     pub(crate) fn array(&mut self, key: &'static str) -> Result<Option<Vec<Value>>, DecodeError> {
-        match self.0.remove(key) {
+        match self.take(key) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
             Some(_) => Err(wrong_type(key, "an array")),
         }
     }
+
+    /// The enrollment keys every check-in and report may carry, for [`Keep::Keys`].
+    pub(crate) const ENROLLMENT_KEYS: &'static [(&'static str, Keep)] = &[
+        ("UDID", Keep::All),
+        ("UserID", Keep::All),
+        ("UserShortName", Keep::All),
+        ("UserLongName", Keep::All),
+        ("EnrollmentID", Keep::All),
+        ("EnrollmentUserID", Keep::All),
+    ];
 
     /// The enrollment keys every check-in and report may carry.
     pub(crate) fn enrollment(&mut self) -> Result<Enrollment, DecodeError> {
@@ -97,7 +124,10 @@ impl Fields {
 
 impl From<Dictionary> for Fields {
     fn from(dict: Dictionary) -> Self {
-        Self(dict)
+        Self {
+            dict,
+            kept: Keep::All,
+        }
     }
 }
 

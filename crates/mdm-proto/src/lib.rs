@@ -7,8 +7,10 @@
 //! forwards and returns those bytes unchanged.
 //!
 //! Decoding untrusted bodies is bounded ([`DecodeLimits`]): a size limit, and a non-recursive
-//! pre-pass that refuses property lists nested too deeply (or, for binary lists, expanding into too
-//! many objects) before any recursive parser sees them.
+//! parser that counts nesting depth and objects on the same events it builds values from, and
+//! keeps only the keys a message reads — the rest of a body is checked and dropped as it streams
+//! past, so a report of megabytes costs its bytes and little more. Binary lists that expand
+//! through shared references are refused before they are walked.
 //!
 //! ```
 //! use mdm_proto::{CheckIn, Raw};
@@ -26,6 +28,18 @@
 //! ```
 
 #![deny(missing_docs)]
+// Everything here reads untrusted bytes: no panics, no indexing and no unchecked arithmetic,
+// except where a comment proves it cannot fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 mod checkin;
 mod command;
@@ -33,10 +47,12 @@ mod enrollment;
 mod error;
 mod fields;
 mod limits;
+mod parse;
 mod push;
 mod raw;
 mod report;
 mod responses;
+mod xml;
 
 pub use checkin::{
     Authenticate, CheckIn, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken,
@@ -46,6 +62,24 @@ pub use command::Command;
 pub use enrollment::Enrollment;
 pub use error::DecodeError;
 pub use limits::DecodeLimits;
+
+/// Decodes a whole untrusted property list (XML or binary) whose top level is a dictionary,
+/// within `limits`: for the result keys of a command report, which [`CommandReport`] leaves in
+/// the raw bytes. Every value is kept, so [`DecodeLimits::max_kept_values`] bounds its size.
+///
+/// ```
+/// let body = b"<plist><dict><key>QueryResponses</key><dict>\
+///     <key>OSVersion</key><string>26.1</string></dict></dict></plist>";
+/// let dict = mdm_proto::decode_dictionary(body, &mdm_proto::DecodeLimits::default()).unwrap();
+/// let responses = dict["QueryResponses"].as_dictionary().unwrap();
+/// assert_eq!(responses["OSVersion"].as_string(), Some("26.1"));
+/// ```
+pub fn decode_dictionary(
+    body: &[u8],
+    limits: &DecodeLimits,
+) -> Result<plist::Dictionary, DecodeError> {
+    parse::dictionary(body, limits, parse::Keep::All)
+}
 pub use push::PushInfo;
 pub use raw::Raw;
 pub use report::{CommandReport, ErrorChain, Status};

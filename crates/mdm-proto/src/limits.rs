@@ -1,13 +1,15 @@
 //! Bounds on what decoding an untrusted body may cost.
 //!
 //! Property-list parsers (and serde) recurse once per nesting level, so a few kilobytes of nested
-//! `<array>`s overflow a thread stack and abort the process. Binary property lists can also share
-//! objects by reference, so a small body can expand into billions of values. Both are measured
-//! here, without recursion, before a parser sees the body.
+//! `<array>`s overflow a thread stack and abort the process; a body of small values can become a
+//! tree many times its size; and binary property lists can share objects by reference, so a
+//! small body can expand into billions of values. Decoding is bounded against all three on the
+//! parser's own event stream (`crate::parse`); binary lists are also measured here first, without
+//! following references, so an expanding graph is refused before any of it is walked.
 
 use crate::DecodeError;
 
-/// Limits applied to every body before it is parsed.
+/// Limits applied to every body that is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Largest accepted body, in bytes. The default (32 MiB) fits a large
@@ -16,9 +18,15 @@ pub struct DecodeLimits {
     /// Deepest accepted nesting of arrays and dictionaries. Real messages nest fewer than 16
     /// levels; the default is 64.
     pub max_depth: usize,
-    /// Most objects a binary property list may expand into once shared references are followed.
-    /// The default is 4 Mi objects.
+    /// Most objects (values and dictionary keys) a property list may hold, counting a binary
+    /// list's shared objects once per reference. The default, 4 Mi, is about twice what a 32 MiB
+    /// XML `InstalledApplicationList` holds.
     pub max_objects: usize,
+    /// Most values (and keys) decoding keeps: the keys a message reads and everything under them
+    /// (`ErrorChain` entries, `TokenParameters`). Everything else is checked and dropped as it is
+    /// parsed, and counts only against [`max_objects`](Self::max_objects). The default is 64 Ki;
+    /// real messages keep fewer than a hundred.
+    pub max_kept_values: usize,
 }
 
 impl Default for DecodeLimits {
@@ -27,13 +35,20 @@ impl Default for DecodeLimits {
             max_body_bytes: 32 * 1024 * 1024,
             max_depth: 64,
             max_objects: 4 * 1024 * 1024,
+            max_kept_values: 64 * 1024,
         }
     }
 }
 
 const BINARY_MAGIC: &[u8] = b"bplist00";
 
-/// Checks `body` against `limits` without parsing it recursively.
+/// Whether `body` is a binary property list.
+pub(crate) fn is_binary(body: &[u8]) -> bool {
+    body.starts_with(BINARY_MAGIC)
+}
+
+/// Checks what can be checked of `body` against `limits` before it is parsed: its size and, for a
+/// binary property list, the depth and expanded size of its object graph.
 pub(crate) fn check(body: &[u8], limits: &DecodeLimits) -> Result<(), DecodeError> {
     if body.len() > limits.max_body_bytes {
         return Err(DecodeError::TooLarge {
@@ -41,76 +56,26 @@ pub(crate) fn check(body: &[u8], limits: &DecodeLimits) -> Result<(), DecodeErro
             limit: limits.max_body_bytes,
         });
     }
-    if body.starts_with(BINARY_MAGIC) {
-        check_binary(body, limits)
-    } else {
-        check_xml_depth(body, limits.max_depth)
-    }
-}
-
-/// Counts open `<dict>`/`<array>` elements. Text and attribute values cannot contain a raw `<`
-/// in well-formed XML, so a tag scan is exact for well-formed input and conservative otherwise
-/// (the parser rejects what the scan lets through).
-fn check_xml_depth(body: &[u8], max_depth: usize) -> Result<(), DecodeError> {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(offset) = body[i..].iter().position(|&b| b == b'<') {
-        let start = i + offset;
-        let rest = &body[start..];
-        if rest.starts_with(b"<!--") {
-            i = skip_past(body, start + 4, b"-->");
-            continue;
-        }
-        if rest.starts_with(b"<![CDATA[") {
-            i = skip_past(body, start + 9, b"]]>");
-            continue;
-        }
-        let end = skip_past(body, start + 1, b">");
-        let tag = &body[start + 1..end.saturating_sub(1).max(start + 1)];
-        i = end;
-        let (closing, name) = match tag.strip_prefix(b"/") {
-            Some(name) => (true, name),
-            None => (false, tag),
-        };
-        let name_end = name
-            .iter()
-            .position(|b| b.is_ascii_whitespace() || *b == b'/')
-            .unwrap_or(name.len());
-        if !matches!(&name[..name_end], b"dict" | b"array") {
-            continue;
-        }
-        if closing {
-            depth = depth.saturating_sub(1);
-        } else if !tag.ends_with(b"/") {
-            depth += 1;
-            if depth > max_depth {
-                return Err(DecodeError::TooDeep { limit: max_depth });
-            }
-        }
+    if is_binary(body) {
+        check_binary(body, limits)?;
     }
     Ok(())
-}
-
-/// Index just past the next `needle` at or after `from`, or the end of `body`.
-fn skip_past(body: &[u8], from: usize, needle: &[u8]) -> usize {
-    body.get(from..)
-        .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
-        .map_or(body.len(), |p| from + p + needle.len())
 }
 
 /// Walks the object graph of a binary property list (`bplist00`) iteratively, memoizing each
 /// object's depth and expanded size, and refusing cycles.
 fn check_binary(body: &[u8], limits: &DecodeLimits) -> Result<(), DecodeError> {
-    let bin = Binary::parse(body)?;
-    let n = bin.num_objects;
+    // Compact (8 bytes), since there is one per object in the table: depth and size saturate,
+    // and both limits are far below `u32::MAX`.
     #[derive(Clone, Copy)]
     enum State {
         Unvisited,
         InProgress,
-        Done { depth: usize, objects: usize },
+        Done { depth: u16, objects: u32 },
     }
-    let mut state = vec![State::Unvisited; n];
-    // (object, its children, index of the next child to visit, depth and size so far)
+    let narrow_depth = |d: usize| u16::try_from(d).unwrap_or(u16::MAX);
+    let narrow_objects = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    // An object, its children, the index of the next child to visit, and depth and size so far.
     struct Frame {
         object: usize,
         children: Vec<usize>,
@@ -118,9 +83,24 @@ fn check_binary(body: &[u8], limits: &DecodeLimits) -> Result<(), DecodeError> {
         depth: usize,
         objects: usize,
     }
+    let too_many = || DecodeError::TooManyObjects {
+        limit: limits.max_objects,
+    };
+    let too_deep = || DecodeError::TooDeep {
+        limit: limits.max_depth,
+    };
+    // `Binary::parse` bounds every object index below `num_objects`, the length of `state`, so
+    // the lookups below cannot miss; they still answer an error rather than panic.
+    let missing = || DecodeError::MalformedBinary("reference to a missing object");
+    let bin = Binary::parse(body)?;
+    // The reader allocates per object in the table, reachable or not.
+    if bin.num_objects > limits.max_objects {
+        return Err(too_many());
+    }
+    let mut state = vec![State::Unvisited; bin.num_objects];
     let mut stack: Vec<Frame> = Vec::new();
     let root = bin.top_object;
-    state[root] = State::InProgress;
+    *state.get_mut(root).ok_or_else(missing)? = State::InProgress;
     stack.push(Frame {
         object: root,
         children: bin.children(root)?,
@@ -129,47 +109,46 @@ fn check_binary(body: &[u8], limits: &DecodeLimits) -> Result<(), DecodeError> {
         objects: 1,
     });
     while let Some(frame) = stack.last_mut() {
-        if frame.next == frame.children.len() {
-            let done = stack.pop().expect("stack is not empty");
-            let depth = done.depth + usize::from(!done.children.is_empty());
-            state[done.object] = State::Done {
-                depth,
-                objects: done.objects,
+        let Some(&child) = frame.children.get(frame.next) else {
+            let depth = frame
+                .depth
+                .saturating_add(usize::from(!frame.children.is_empty()));
+            let (object, objects) = (frame.object, frame.objects);
+            stack.pop();
+            *state.get_mut(object).ok_or_else(missing)? = State::Done {
+                depth: narrow_depth(depth),
+                objects: narrow_objects(objects),
             };
             if let Some(parent) = stack.last_mut() {
                 parent.depth = parent.depth.max(depth);
-                parent.objects = parent.objects.saturating_add(done.objects);
+                parent.objects = parent.objects.saturating_add(objects);
                 if parent.objects > limits.max_objects {
-                    return Err(DecodeError::TooManyObjects {
-                        limit: limits.max_objects,
-                    });
+                    return Err(too_many());
                 }
             }
             continue;
-        }
-        let child = frame.children[frame.next];
-        frame.next += 1;
-        match state[child] {
+        };
+        frame.next = frame.next.saturating_add(1);
+        let child_state = state.get_mut(child).ok_or_else(missing)?;
+        match *child_state {
             State::InProgress => {
                 return Err(DecodeError::MalformedBinary("object graph has a cycle"));
             }
             State::Done { depth, objects } => {
-                frame.depth = frame.depth.max(depth);
-                frame.objects = frame.objects.saturating_add(objects);
+                frame.depth = frame.depth.max(usize::from(depth));
+                frame.objects = frame
+                    .objects
+                    .saturating_add(usize::try_from(objects).unwrap_or(usize::MAX));
                 if frame.objects > limits.max_objects {
-                    return Err(DecodeError::TooManyObjects {
-                        limit: limits.max_objects,
-                    });
+                    return Err(too_many());
                 }
             }
             State::Unvisited => {
                 let children = bin.children(child)?;
                 if !children.is_empty() && stack.len() >= limits.max_depth {
-                    return Err(DecodeError::TooDeep {
-                        limit: limits.max_depth,
-                    });
+                    return Err(too_deep());
                 }
-                state[child] = State::InProgress;
+                *child_state = State::InProgress;
                 stack.push(Frame {
                     object: child,
                     children,
@@ -180,10 +159,10 @@ fn check_binary(body: &[u8], limits: &DecodeLimits) -> Result<(), DecodeError> {
             }
         }
     }
-    match state[root] {
-        State::Done { depth, .. } if depth > limits.max_depth => Err(DecodeError::TooDeep {
-            limit: limits.max_depth,
-        }),
+    match state.get(root) {
+        Some(State::Done { depth, .. }) if usize::from(*depth) > limits.max_depth => {
+            Err(too_deep())
+        }
         _ => Ok(()),
     }
 }
@@ -202,21 +181,28 @@ impl<'a> Binary<'a> {
     fn parse(body: &'a [u8]) -> Result<Self, DecodeError> {
         const TRAILER: usize = 32;
         let malformed = DecodeError::MalformedBinary;
-        if body.len() < BINARY_MAGIC.len() + TRAILER {
-            return Err(malformed("shorter than header and trailer"));
-        }
-        let trailer = &body[body.len() - TRAILER..];
-        let offset_size = usize::from(trailer[6]);
-        let ref_size = usize::from(trailer[7]);
-        let num_objects = be_u64(&trailer[8..16]);
-        let top_object = be_u64(&trailer[16..24]);
-        let offset_table = be_u64(&trailer[24..32]);
+        let table_end = body
+            .len()
+            .checked_sub(TRAILER)
+            .filter(|&end| end >= BINARY_MAGIC.len())
+            .ok_or(malformed("shorter than header and trailer"))?;
+        let trailer = body.get(table_end..).unwrap_or_default();
+        let field = |range: std::ops::Range<usize>| {
+            trailer
+                .get(range)
+                .map(be_u64)
+                .ok_or(malformed("short trailer"))
+        };
+        let offset_size = usize::try_from(field(6..7)?).unwrap_or(0);
+        let ref_size = usize::try_from(field(7..8)?).unwrap_or(0);
+        let num_objects = field(8..16)?;
+        let top_object = field(16..24)?;
+        let offset_table = field(24..32)?;
         if !(1..=8).contains(&offset_size) || !(1..=8).contains(&ref_size) {
             return Err(malformed("bad offset or reference size"));
         }
         // Every object takes at least one byte, so a count larger than the body is a lie; this
         // also bounds the memory the walk allocates.
-        let table_end = body.len() - TRAILER;
         let num_objects = usize::try_from(num_objects)
             .ok()
             .filter(|&n| n > 0 && n <= body.len())
@@ -246,25 +232,31 @@ impl<'a> Binary<'a> {
     }
 
     fn object_offset(&self, object: usize) -> Result<usize, DecodeError> {
-        let at = self.offset_table + object * self.offset_size;
-        let offset = be_u64(&self.body[at..at + self.offset_size]);
+        let bad = || DecodeError::MalformedBinary("object offset out of range");
+        let at = object
+            .checked_mul(self.offset_size)
+            .and_then(|o| o.checked_add(self.offset_table))
+            .ok_or_else(bad)?;
+        let end = at.checked_add(self.offset_size).ok_or_else(bad)?;
+        let offset = be_u64(self.body.get(at..end).ok_or_else(bad)?);
         usize::try_from(offset)
             .ok()
             .filter(|&o| o >= BINARY_MAGIC.len() && o < self.offset_table)
-            .ok_or(DecodeError::MalformedBinary("object offset out of range"))
+            .ok_or_else(bad)
     }
 
     /// The objects an array, set or dictionary refers to (keys and values); empty for scalars.
     fn children(&self, object: usize) -> Result<Vec<usize>, DecodeError> {
         let malformed = DecodeError::MalformedBinary;
-        let mut at = self.object_offset(object)?;
-        let marker = self.body[at];
-        let per_entry = match marker >> 4 {
+        let past = || malformed("container runs past the object area");
+        let at = self.object_offset(object)?;
+        let marker = *self.body.get(at).ok_or_else(past)?;
+        let per_entry: usize = match marker >> 4 {
             0xA | 0xC => 1,
             0xD => 2,
             _ => return Ok(Vec::new()),
         };
-        at += 1;
+        let mut at = at.checked_add(1).ok_or_else(past)?;
         let mut count = usize::from(marker & 0x0F);
         if count == 0x0F {
             // The count follows as an integer object: marker 0x1n, then 2^n bytes.
@@ -272,19 +264,32 @@ impl<'a> Binary<'a> {
             if int_marker >> 4 != 0x1 || int_marker & 0x0F > 3 {
                 return Err(malformed("bad count"));
             }
-            let len = 1usize << (int_marker & 0x0F);
+            let len: usize = match int_marker & 0x0F {
+                0 => 1,
+                1 => 2,
+                2 => 4,
+                _ => 8,
+            };
+            let start = at.checked_add(1).ok_or_else(past)?;
+            let end = start.checked_add(len).ok_or_else(past)?;
             let bytes = self
                 .body
-                .get(at + 1..at + 1 + len)
+                .get(start..end)
                 .ok_or(malformed("truncated count"))?;
             count = usize::try_from(be_u64(bytes)).map_err(|_| malformed("bad count"))?;
-            at += 1 + len;
+            at = end;
         }
-        let refs_len = count
-            .checked_mul(per_entry * self.ref_size)
-            .filter(|&len| at + len <= self.offset_table)
-            .ok_or(malformed("container runs past the object area"))?;
-        self.body[at..at + refs_len]
+        // Counts near 2^64 must not wrap: every step is checked, and the references must lie
+        // wholly before the offset table.
+        let end = count
+            .checked_mul(per_entry)
+            .and_then(|n| n.checked_mul(self.ref_size))
+            .and_then(|len| at.checked_add(len))
+            .filter(|&end| end <= self.offset_table)
+            .ok_or_else(past)?;
+        self.body
+            .get(at..end)
+            .ok_or_else(past)?
             .chunks_exact(self.ref_size)
             .map(|r| {
                 usize::try_from(be_u64(r))
@@ -296,47 +301,17 @@ impl<'a> Binary<'a> {
     }
 }
 
-/// Big-endian unsigned integer of 1 to 8 bytes.
+/// Big-endian unsigned integer of 1 to 8 bytes (longer input keeps its last 8 bytes).
 fn be_u64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
+    bytes
+        .iter()
+        .fold(0, |acc, &b| acc.checked_shl(8).unwrap_or(0) | u64::from(b))
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-
-    fn nested_xml(levels: usize) -> Vec<u8> {
-        let mut s = String::from(r#"<?xml version="1.0"?><plist version="1.0">"#);
-        s.push_str(&"<array>".repeat(levels));
-        s.push_str(&"</array>".repeat(levels));
-        s.push_str("</plist>");
-        s.into_bytes()
-    }
-
-    #[test]
-    fn xml_depth_at_the_limit_passes_and_one_more_fails() {
-        let limits = DecodeLimits {
-            max_depth: 10,
-            ..Default::default()
-        };
-        assert!(check(&nested_xml(10), &limits).is_ok());
-        assert!(matches!(
-            check(&nested_xml(11), &limits),
-            Err(DecodeError::TooDeep { limit: 10 })
-        ));
-    }
-
-    #[test]
-    fn xml_empty_elements_comments_and_cdata_do_not_count() {
-        let limits = DecodeLimits {
-            max_depth: 2,
-            ..Default::default()
-        };
-        let body = br#"<plist><dict><key>a</key><array/><key>b</key><dict />
-            <!-- <array><array><array> --><string><![CDATA[<dict><dict><dict>]]></string>
-            <array></array></dict></plist>"#;
-        assert!(check(body, &limits).is_ok());
-    }
 
     #[test]
     fn body_over_the_size_limit_is_refused() {
@@ -394,6 +369,41 @@ mod tests {
             check(&shared_binary(18, 2), &limits),
             Err(DecodeError::TooManyObjects { limit: 10_000 })
         ));
+    }
+
+    /// One array whose count is given as an 8-byte integer, in a 51-byte body.
+    fn wrapping_count(marker: u8, count: u64) -> Vec<u8> {
+        let mut body = BINARY_MAGIC.to_vec();
+        body.push(marker);
+        body.push(0x13);
+        body.extend(count.to_be_bytes());
+        let table = body.len() as u64;
+        body.push(8);
+        body.extend([0u8; 6]);
+        body.extend([1u8, 1u8]);
+        body.extend(1u64.to_be_bytes());
+        body.extend(0u64.to_be_bytes());
+        body.extend(table.to_be_bytes());
+        body
+    }
+
+    #[test]
+    fn binary_counts_near_2_pow_64_are_malformed_not_a_panic() {
+        let limits = DecodeLimits::default();
+        for (marker, count) in [
+            (0xAF, u64::MAX - 2),
+            (0xAF, u64::MAX),
+            (0xDF, (1 << 63) - 1),
+            (0xDF, u64::MAX / 2 + 1),
+            (0xCF, u64::MAX / 8 + 1),
+        ] {
+            let body = wrapping_count(marker, count);
+            assert_eq!(body.len(), 51);
+            assert!(
+                matches!(check(&body, &limits), Err(DecodeError::MalformedBinary(_))),
+                "marker {marker:#x} count {count}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use plist::Value;
 
 use crate::fields::{Fields, wrong_type};
+use crate::parse::Keep;
 use crate::{DecodeError, DecodeLimits, Enrollment, Raw};
 
 /// A command-channel request: the device's `Status`, for the command `CommandUUID` when it
@@ -92,6 +93,17 @@ pub struct ErrorChain {
     pub us_english_description: Option<String>,
 }
 
+/// The keys a command report is read for; decoding drops the others (the command's result, kept
+/// in the raw bytes).
+const REPORT_KEYS: Keep = Keep::Keys(&[
+    Fields::ENROLLMENT_KEYS,
+    &[
+        ("Status", Keep::All),
+        ("CommandUUID", Keep::All),
+        ("ErrorChain", Keep::All),
+    ],
+]);
+
 impl CommandReport {
     /// Decodes a command-channel body with the default [`DecodeLimits`].
     pub fn decode(body: impl Into<Bytes>) -> Result<Raw<CommandReport>, DecodeError> {
@@ -104,7 +116,7 @@ impl CommandReport {
         limits: &DecodeLimits,
     ) -> Result<Raw<CommandReport>, DecodeError> {
         let body = body.into();
-        let mut f = Fields::parse(&body, limits)?;
+        let mut f = Fields::parse(&body, limits, REPORT_KEYS)?;
         let status = Status::from(f.required_string("Status")?.as_str());
         let command_uuid = f.string("CommandUUID")?;
         if command_uuid.is_none() && status != Status::Idle {

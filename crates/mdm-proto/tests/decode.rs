@@ -234,12 +234,12 @@ fn errors_name_the_problem() {
     ));
     assert!(matches!(
         CheckIn::decode(&b"not a plist"[..]),
-        Err(DecodeError::Plist(_))
+        Err(DecodeError::MalformedXml { offset: 11, .. })
     ));
     let truncated = &fixture("ipad_authenticate.plist")[..400];
     assert!(matches!(
         CheckIn::decode(truncated.to_vec()),
-        Err(DecodeError::Plist(_))
+        Err(DecodeError::Malformed("a container is never closed"))
     ));
     let truncated = &fixture("ipad_tokenupdate_binary.plist")[..900];
     assert!(CheckIn::decode(truncated.to_vec()).is_err());
@@ -364,6 +364,83 @@ fn deep_nesting_is_a_clean_error_on_a_small_stack() {
     let limit = DecodeLimits::default().max_depth;
     assert!(matches!(xml, Err(DecodeError::TooDeep { limit: l }) if l == limit));
     assert!(matches!(report, Err(DecodeError::TooDeep { .. })));
+}
+
+/// A body nested 50,000 deep (about 1 MB) in spellings a tag-name scan would miss — a namespace
+/// prefix, which the XML reader matches by local name; a binary list; dictionaries under a key no
+/// message reads — is refused as too deep on a 2 MiB stack, by every decoder.
+#[test]
+fn deep_nesting_in_any_spelling_is_refused_on_a_small_stack() {
+    const LEVELS: usize = 50_000;
+    let wrap = |inner: String| {
+        format!(
+            "<plist><dict><key>MessageType</key><string>Authenticate</string>\
+             <key>Status</key><string>Idle</string><key>X</key>{inner}</dict></plist>"
+        )
+        .into_bytes()
+    };
+    let bodies = vec![
+        wrap("<p:array>".repeat(LEVELS) + &"</p:array>".repeat(LEVELS)),
+        wrap("<plist:dict><key>k</key>".repeat(LEVELS) + &"<true/></plist:dict>".repeat(LEVELS)),
+        wrap("<array>".repeat(LEVELS)),
+        nested_binary(LEVELS),
+    ];
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            bodies
+                .into_iter()
+                .map(|body| {
+                    let bytes = bytes::Bytes::from(body);
+                    [
+                        CheckIn::decode(bytes.clone()).map(|_| ()),
+                        CommandReport::decode(bytes.clone()).map(|_| ()),
+                        Command::decode(bytes).map(|_| ()),
+                    ]
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    let results = handle.join().expect("decoding must not overflow the stack");
+    for (body, results) in results.iter().enumerate() {
+        for result in results {
+            assert!(
+                matches!(result, Err(DecodeError::TooDeep { limit: 64 })),
+                "body {body}: {result:?}"
+            );
+        }
+    }
+}
+
+/// A binary property list: a dictionary `{X: [[[…]]]}` with `levels` nested arrays.
+fn nested_binary(levels: usize) -> Vec<u8> {
+    // Objects: 0 the dictionary, 1 the key "X", 2.. the arrays, each holding the next.
+    let count = levels + 2;
+    let mut body = b"bplist00".to_vec();
+    let mut offsets = Vec::with_capacity(count);
+    offsets.push(body.len());
+    body.extend([0xD1, 0x00, 0x01, 0x00, 0x02]); // one entry: key ref 1, value ref 2 (u16 refs)
+    offsets.push(body.len());
+    body.extend([0x51, b'X']);
+    for i in 2..count {
+        offsets.push(body.len());
+        if i + 1 == count {
+            body.push(0xA0);
+        } else {
+            body.push(0xA1);
+            body.extend(u16::try_from(i + 1).unwrap().to_be_bytes());
+        }
+    }
+    let table = body.len();
+    for offset in &offsets {
+        body.extend(u32::try_from(*offset).unwrap().to_be_bytes());
+    }
+    body.extend([0u8; 6]);
+    body.extend([4u8, 2u8]);
+    body.extend((count as u64).to_be_bytes());
+    body.extend(0u64.to_be_bytes());
+    body.extend((table as u64).to_be_bytes());
+    body
 }
 
 #[test]
