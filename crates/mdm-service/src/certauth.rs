@@ -2,7 +2,7 @@ use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use mdm_proto::CheckIn;
-use mdm_storage::{CertAuthStore, StorageError};
+use mdm_storage::{CertAuthStore, CertBindMode, CertBinding, StorageError};
 
 use crate::{MdmError, MdmMessage, MdmRequest, MdmResponse, take_ready};
 
@@ -34,6 +34,10 @@ pub enum CertAuthError {
 ///   device channel; user channels are checked against their device's binding.
 /// * Retro mode admits enrollments that predate the binding: a channel with no binding at all may
 ///   bind, once, a certificate that is bound nowhere else.
+///
+/// Every bind is one atomic store call ([`CertAuthStore::bind_cert_hash`]): of requests racing
+/// to bind one certificate to different channels (or, in retro mode, certificates to one
+/// channel), exactly one wins and the rest are refused.
 ///
 /// Refusals are [`MdmError::CertAuth`] (500: a device must not be told it is unauthorized).
 #[derive(Clone, Debug)]
@@ -90,27 +94,29 @@ async fn authorize<C: CertAuthStore>(
     let hash = identity.hash();
     let id = &request.enroll_id;
     let is_authenticate = matches!(&request.message, MdmMessage::CheckIn(c) if matches!(c.value(), CheckIn::Authenticate(_)));
-    if is_authenticate {
-        if store.has_cert_hash(hash).await? {
-            return match store.is_cert_hash_associated(id, hash).await? {
-                true => Ok(()),
-                false => Err(CertAuthError::CertReuse),
-            };
+    let mode = if is_authenticate {
+        CertBindMode::Authenticate
+    } else {
+        // Bindings are only ever added, so a binding read here still holds: the common case
+        // needs no write.
+        if store.is_cert_hash_associated(id, hash).await? {
+            return Ok(());
         }
-        store.associate_cert_hash(id, hash).await?;
-        return Ok(());
+        if !retro {
+            return Err(CertAuthError::NotAssociated);
+        }
+        CertBindMode::Retro
+    };
+    // The check and the bind are one atomic step in the store: of several requests racing to
+    // bind one certificate (or, retro, one channel), exactly one wins.
+    match store.bind_cert_hash(id, hash, mode).await? {
+        CertBinding::Bound | CertBinding::AlreadyBound => Ok(()),
+        CertBinding::BoundElsewhere(_) | CertBinding::EnrollmentBound => {
+            Err(CertAuthError::CertReuse)
+        }
+        // A refusal this layer does not know yet is still a refusal.
+        _ => Err(CertAuthError::CertReuse),
     }
-    if store.is_cert_hash_associated(id, hash).await? {
-        return Ok(());
-    }
-    if !retro {
-        return Err(CertAuthError::NotAssociated);
-    }
-    if store.enrollment_has_cert_hash(id).await? || store.has_cert_hash(hash).await? {
-        return Err(CertAuthError::CertReuse);
-    }
-    store.associate_cert_hash(id, hash).await?;
-    Ok(())
 }
 
 impl<C, S> tower::Service<MdmRequest> for CertAuthService<C, S>

@@ -20,7 +20,7 @@ use mdm_sim::{
     Answer, CertPresentation, Channel, Device, DeviceKind, Event, Identity, MdmClient, MdmPayload,
     Message, Response,
 };
-use mdm_storage::{CommandQueue, MemoryStore, PushStore, Storage};
+use mdm_storage::{CertAuthStore, CommandQueue, MemoryStore, PushStore, Storage};
 use mdm_storage_sql::sqlite::{SqliteOptions, SqliteStore};
 use tokio::sync::{Mutex, Notify, mpsc};
 use tower::{Service, ServiceExt};
@@ -411,6 +411,74 @@ async fn certificate_binding_refuses_another_devices_certificate() {
         exchange(&mut service, &mut renewed).await.unwrap();
         renewed.check_in(Channel::Device);
         exchange(&mut service, &mut renewed).await.unwrap();
+    })
+    .await;
+}
+
+/// Devices enrolling at the same moment with one fresh certificate (on SQLite two such
+/// Authenticates used to both succeed, leaving the certificate bound to both): exactly one
+/// enrolls, the others are refused as certificate re-use, and the certificate stays bound to
+/// the winner alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_authenticates_with_one_certificate_bind_it_once() {
+    const DEVICES: usize = 8;
+    const ROUNDS: u64 = 5;
+    both(|store| async move {
+        let fx = Fixture::new();
+        let service = store.stack(plain, NanoMdmOptions::default());
+        let storage = store.storage();
+        for round in 0..ROUNDS {
+            let shared = fx.identity(&format!("shared {round}"));
+            let hash = DeviceIdentity::new(shared.certificate_der().to_vec())
+                .hash()
+                .to_owned();
+            let start = Arc::new(tokio::sync::Barrier::new(DEVICES));
+            let racers: Vec<_> = (0..DEVICES as u64)
+                .map(|n| {
+                    let device = Device::generate(DeviceKind::Ios, 10_000 + round * 100 + n);
+                    let mut client =
+                        MdmClient::new(device, MdmPayload::new("http://127.0.0.1/mdm", TOPIC))
+                            .with_identity(shared.clone(), CertPresentation::MdmSignature);
+                    let (mut service, start) = (service.clone(), start.clone());
+                    tokio::spawn(async move {
+                        client.enroll();
+                        start.wait().await;
+                        let result = exchange(&mut service, &mut client).await;
+                        (
+                            client.enroll_id(Channel::Device).unwrap(),
+                            result.map(|_| ()),
+                        )
+                    })
+                })
+                .collect();
+            let mut winners = Vec::new();
+            let mut losers = Vec::new();
+            for racer in racers {
+                match racer.await.unwrap() {
+                    (id, Ok(())) => winners.push(id),
+                    (id, Err(MdmError::CertAuth(mdm_service::CertAuthError::CertReuse))) => {
+                        losers.push(id)
+                    }
+                    (id, Err(e)) => panic!("round {round}: {}: {e}", id.id),
+                }
+            }
+            assert_eq!(
+                winners.len(),
+                1,
+                "round {round}: these all enrolled: {winners:?}"
+            );
+            assert_eq!(
+                storage.enrollment_from_cert_hash(&hash).await.unwrap(),
+                Some(winners[0].id.clone())
+            );
+            for id in &losers {
+                assert!(
+                    !storage.is_cert_hash_associated(id, &hash).await.unwrap(),
+                    "round {round}: {} holds the certificate too",
+                    id.id
+                );
+            }
+        }
     })
     .await;
 }

@@ -17,7 +17,7 @@ use mdm_enrollment::EnrollId;
 use mdm_proto::{Authenticate, CommandReport, Enrollment, PushInfo, Status, TokenUpdate};
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use mdm_proto::{Command, Raw};
-use mdm_storage::{ReportOutcome, StorageError, StoredPushCert};
+use mdm_storage::{CertBindMode, CertBinding, ReportOutcome, StorageError, StoredPushCert};
 use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Transaction, Type,
 };
@@ -314,6 +314,50 @@ where
         }
         (_, Some(uuid)) => Ok(ControlFlow::Continue(uuid)),
     }
+}
+
+/// The statements of [`bind_cert_hash`], in a dialect's SQL.
+pub(crate) struct CertBindSql {
+    /// A row if the hash is bound to the channel (binds: device-channel id, hash).
+    pub associated: &'static str,
+    /// A row if the channel holds any hash (binds: device-channel id).
+    pub enrollment_bound: &'static str,
+    /// The id of a channel the hash is bound to (binds: hash).
+    pub bound_to: &'static str,
+    /// Writes the binding (binds: device-channel id, hash).
+    pub associate: &'static str,
+}
+
+/// `CertAuthStore::bind_cert_hash` on `conn`: the checks in the trait's order, then the insert.
+/// Atomic only because the caller has made sure that no other bind of this channel or this hash
+/// runs until it is done (a write transaction on SQLite, locks on PostgreSQL and MySQL); `hash`
+/// is lowercase.
+pub(crate) async fn bind_cert_hash<DB>(
+    conn: &mut DB::Connection,
+    sql: &CertBindSql,
+    device_id: &str,
+    hash: &str,
+    mode: CertBindMode,
+) -> Result<CertBinding, StorageError>
+where
+    DB: Database<Arguments: IntoArguments<DB>>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    String: for<'r> Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if exists(&mut *conn, sql.associated, &[device_id, hash]).await? {
+        return Ok(CertBinding::AlreadyBound);
+    }
+    if mode == CertBindMode::Retro && exists(&mut *conn, sql.enrollment_bound, &[device_id]).await?
+    {
+        return Ok(CertBinding::EnrollmentBound);
+    }
+    if let Some(other) = fetch_value::<DB, _, String>(&mut *conn, sql.bound_to, hash).await? {
+        return Ok(CertBinding::BoundElsewhere(other));
+    }
+    execute(&mut *conn, sql.associate, &[device_id, hash]).await?;
+    Ok(CertBinding::Bound)
 }
 
 /// Runs a transaction (`attempt`) again while it loses a deadlock or serialization conflict,

@@ -10,6 +10,9 @@
 //! * Sessions run at READ COMMITTED, not InnoDB's REPEATABLE READ default: no gap locks, so
 //!   concurrent reports on one command lock only their own rows.
 //! * Enqueueing to many ids takes two statements per 500 ids (no arrays to bind).
+//! * A certificate binding checks and inserts holding two named locks (`GET_LOCK`), the
+//!   device channel's and the hash's, where PostgreSQL takes advisory locks: at READ COMMITTED
+//!   nothing else locks a hash that is not stored yet.
 //! * MySQL 8 has no `ADD COLUMN IF NOT EXISTS`: the additive migration runs once per database
 //!   (tracked in `_sqlx_migrations`) and is not idempotent by itself.
 
@@ -25,8 +28,9 @@ use mdm_proto::{
     TokenUpdate, UserAuthenticate,
 };
 use mdm_storage::{
-    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
-    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
+    MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert,
+    TokenUpdateTallyStore,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlTransaction};
 use sqlx::{AssertSqlSafe, Executor as _, Row as _};
@@ -675,6 +679,52 @@ impl PushCertStore for MySqlStore {
     }
 }
 
+/// certauth's statements (`cert_auth_associations` as NanoMDM has it).
+const CERT_AUTH: flows::CertBindSql = flows::CertBindSql {
+    associated: "SELECT 1 FROM cert_auth_associations WHERE id = ? AND sha256 = ?",
+    enrollment_bound: "SELECT 1 FROM cert_auth_associations WHERE id = ? LIMIT 1",
+    bound_to: "SELECT id FROM cert_auth_associations WHERE sha256 = ? LIMIT 1",
+    // As NanoMDM: an existing association is left as it is.
+    associate: "INSERT INTO cert_auth_associations (id, sha256) VALUES (?, ?) \
+                ON DUPLICATE KEY UPDATE sha256 = sha256",
+};
+
+/// Takes a named lock; binds: what is locked (`id` or `hash`), its value, how many seconds to
+/// wait ([`CERT_LOCK_TIMEOUT_SECS`]). 1 when taken. Names are at most 60 characters (MySQL's
+/// limit is 64).
+const CERT_LOCK: &str = "SELECT GET_LOCK(CONCAT('rootstock.cert.', ?, '.', SHA1(?)), ?)";
+/// Releases both named locks `CERT_LOCK` took (binds: channel id, hash).
+const CERT_UNLOCK: &str = "SELECT \
+    RELEASE_LOCK(CONCAT('rootstock.cert.id.', SHA1(?))), \
+    RELEASE_LOCK(CONCAT('rootstock.cert.hash.', SHA1(?)))";
+/// How long a bind waits for another bind of the same channel or hash (each takes a few
+/// statements).
+const CERT_LOCK_TIMEOUT_SECS: i64 = 10;
+
+/// A pooled connection while it holds named locks. Dropped before [`Self::unlocked`] — a
+/// statement failed, the future was cancelled — the connection is closed rather than returned
+/// to the pool, and the server releases its locks with the session.
+struct LockingConnection(Option<sqlx::pool::PoolConnection<sqlx::MySql>>);
+
+impl LockingConnection {
+    fn conn(&mut self) -> &mut sqlx::MySqlConnection {
+        self.0.as_deref_mut().expect("present until dropped")
+    }
+
+    /// Returns the connection, its locks released, to the pool.
+    fn unlocked(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for LockingConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            conn.close_on_drop();
+        }
+    }
+}
+
 impl CertAuthStore for MySqlStore {
     async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
         flows::exists(
@@ -686,12 +736,8 @@ impl CertAuthStore for MySqlStore {
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        flows::exists(
-            &self.pool,
-            "SELECT 1 FROM cert_auth_associations WHERE id = ? LIMIT 1",
-            &[id.device_channel_id()],
-        )
-        .await
+        let sql = CERT_AUTH.enrollment_bound;
+        flows::exists(&self.pool, sql, &[id.device_channel_id()]).await
     }
 
     async fn is_cert_hash_associated(
@@ -699,27 +745,59 @@ impl CertAuthStore for MySqlStore {
         id: &EnrollId,
         hash: &str,
     ) -> Result<bool, StorageError> {
-        flows::exists(
-            &self.pool,
-            "SELECT 1 FROM cert_auth_associations WHERE id = ? AND sha256 = ?",
-            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
-        )
-        .await
+        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        flows::exists(&self.pool, CERT_AUTH.associated, &binds).await
+    }
+
+    async fn bind_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> Result<CertBinding, StorageError> {
+        // Sessions run at READ COMMITTED, so a locking read takes no gap lock on a hash that is
+        // not stored yet; instead two named locks serialize the binds that could conflict: the
+        // channel's, then the hash's (always in that order, and nothing else waits while
+        // holding one, so binds queue instead of deadlocking). Each statement after the locks,
+        // in autocommit, sees what the previous holder committed before it released them.
+        let hash = hash.to_ascii_lowercase();
+        let device_id = id.device_channel_id();
+        let mut conn = LockingConnection(Some(self.pool.acquire().await.map_err(db)?));
+        for (kind, key) in [("id", device_id), ("hash", hash.as_str())] {
+            let taken: Option<i64> = sqlx::query_scalar(CERT_LOCK)
+                .bind(kind)
+                .bind(key)
+                .bind(CERT_LOCK_TIMEOUT_SECS)
+                .fetch_one(conn.conn())
+                .await
+                .map_err(db)?;
+            if taken != Some(1) {
+                return Err(StorageError::backend(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("certificate binding: the {kind} lock was not granted"),
+                )));
+            }
+        }
+        let outcome =
+            flows::bind_cert_hash::<sqlx::MySql>(conn.conn(), &CERT_AUTH, device_id, &hash, mode)
+                .await?;
+        sqlx::query(CERT_UNLOCK)
+            .bind(device_id)
+            .bind(hash.as_str())
+            .execute(conn.conn())
+            .await
+            .map_err(db)?;
+        conn.unlocked();
+        Ok(outcome)
     }
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        // As NanoMDM: an existing association is left as it is.
-        flows::execute(
-            &self.pool,
-            "INSERT INTO cert_auth_associations (id, sha256) VALUES (?, ?) \
-             ON DUPLICATE KEY UPDATE sha256 = sha256",
-            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
-        )
-        .await
+        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        flows::execute(&self.pool, CERT_AUTH.associate, &binds).await
     }
 
     async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        let sql = "SELECT id FROM cert_auth_associations WHERE sha256 = ? LIMIT 1";
+        let sql = CERT_AUTH.bound_to;
         flows::fetch_value(&self.pool, sql, &hash.to_ascii_lowercase()).await
     }
 }

@@ -28,6 +28,11 @@
 //! (enrollment, command, queue, result), so they queue instead of deadlocking. A deadlock or
 //! serialization failure that still happens (another writer on the database, e.g. NanoMDM) is
 //! retried a few times before it is returned.
+//!
+//! A certificate binding (`bind_cert_hash`) checks and inserts under two transaction-scoped
+//! advisory locks, the device channel's and the hash's, so racing binds of one certificate
+//! queue and exactly one binds it. The schema is unchanged (no unique index on `sha256`): a
+//! NanoMDM server sharing the database takes no such locks, so its own binds are not covered.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -41,8 +46,9 @@ use mdm_proto::{
     TokenUpdate, UserAuthenticate,
 };
 use mdm_storage::{
-    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
-    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
+    MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert,
+    TokenUpdateTallyStore,
 };
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgTransaction};
@@ -704,6 +710,58 @@ impl PushCertStore for PostgresStore {
     }
 }
 
+/// certauth's statements (`cert_auth_associations` as NanoMDM has it).
+const CERT_AUTH: flows::CertBindSql = flows::CertBindSql {
+    associated: "SELECT 1 FROM cert_auth_associations WHERE id = $1 AND sha256 = $2",
+    enrollment_bound: "SELECT 1 FROM cert_auth_associations WHERE id = $1 LIMIT 1",
+    bound_to: "SELECT id FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1",
+    // As NanoMDM: an existing association only has updated_at touched (by the trigger).
+    associate: "INSERT INTO cert_auth_associations (id, sha256) VALUES ($1, $2) \
+                ON CONFLICT (id, sha256) DO UPDATE SET updated_at = now()",
+};
+
+/// Takes the transaction-scoped advisory lock `($1, hashtext($2))`: the key space (one of the
+/// `CERT_LOCK_*` below) and what in it is locked.
+const CERT_LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
+/// The advisory-lock key space of device channels being bound (`'RSC'` and 1).
+const CERT_LOCK_CHANNEL: i32 = 0x5253_4301;
+/// The advisory-lock key space of certificate hashes being bound (`'RSC'` and 2).
+const CERT_LOCK_HASH: i32 = 0x5253_4302;
+
+impl PostgresStore {
+    /// One attempt at `bind_cert_hash`, in one transaction.
+    ///
+    /// Two transaction-scoped advisory locks serialize the binds that could conflict: the
+    /// channel's, then the hash's (always in that order, and nothing else waits while holding
+    /// one, so binds queue instead of deadlocking). At READ COMMITTED each statement after the
+    /// locks sees what the previous holder committed.
+    async fn bind_cert_hash_once(
+        &self,
+        device_id: &str,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> Result<CertBinding, StorageError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(db)?;
+        for (space, key) in [(CERT_LOCK_CHANNEL, device_id), (CERT_LOCK_HASH, hash)] {
+            sqlx::query(CERT_LOCK)
+                .bind(space)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        let outcome =
+            flows::bind_cert_hash::<sqlx::Postgres>(&mut *tx, &CERT_AUTH, device_id, hash, mode)
+                .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
+    }
+}
+
 impl CertAuthStore for PostgresStore {
     async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
         flows::exists(
@@ -715,12 +773,8 @@ impl CertAuthStore for PostgresStore {
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        flows::exists(
-            &self.pool,
-            "SELECT 1 FROM cert_auth_associations WHERE id = $1 LIMIT 1",
-            &[id.device_channel_id()],
-        )
-        .await
+        let sql = CERT_AUTH.enrollment_bound;
+        flows::exists(&self.pool, sql, &[id.device_channel_id()]).await
     }
 
     async fn is_cert_hash_associated(
@@ -728,27 +782,28 @@ impl CertAuthStore for PostgresStore {
         id: &EnrollId,
         hash: &str,
     ) -> Result<bool, StorageError> {
-        flows::exists(
-            &self.pool,
-            "SELECT 1 FROM cert_auth_associations WHERE id = $1 AND sha256 = $2",
-            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
-        )
-        .await
+        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        flows::exists(&self.pool, CERT_AUTH.associated, &binds).await
+    }
+
+    async fn bind_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> Result<CertBinding, StorageError> {
+        let hash = hash.to_ascii_lowercase();
+        let device_id = id.device_channel_id();
+        flows::retry_conflicts(|| self.bind_cert_hash_once(device_id, &hash, mode)).await
     }
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        // As NanoMDM: an existing association only has updated_at touched (by the trigger).
-        flows::execute(
-            &self.pool,
-            "INSERT INTO cert_auth_associations (id, sha256) VALUES ($1, $2) \
-             ON CONFLICT (id, sha256) DO UPDATE SET updated_at = now()",
-            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
-        )
-        .await
+        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        flows::execute(&self.pool, CERT_AUTH.associate, &binds).await
     }
 
     async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        let sql = "SELECT id FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1";
+        let sql = CERT_AUTH.bound_to;
         flows::fetch_value(&self.pool, sql, &hash.to_ascii_lowercase()).await
     }
 }

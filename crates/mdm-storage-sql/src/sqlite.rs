@@ -32,8 +32,9 @@ use mdm_proto::{
     TokenUpdate, UserAuthenticate,
 };
 use mdm_storage::{
-    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
-    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
+    MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert,
+    TokenUpdateTallyStore,
 };
 use sqlx::Row as _;
 use sqlx::sqlite::{
@@ -742,6 +743,15 @@ impl PushCertStore for SqliteStore {
     }
 }
 
+/// certauth's statements (`cert_auth_associations` as NanoMDM has it).
+const CERT_AUTH: flows::CertBindSql = flows::CertBindSql {
+    associated: "SELECT 1 FROM cert_auth_associations WHERE id = ?1 AND sha256 = ?2",
+    enrollment_bound: "SELECT 1 FROM cert_auth_associations WHERE id = ?1 LIMIT 1",
+    bound_to: "SELECT id FROM cert_auth_associations WHERE sha256 = ?1 LIMIT 1",
+    associate: "INSERT INTO cert_auth_associations (id, sha256) VALUES (?1, ?2) \
+                ON CONFLICT (id, sha256) DO UPDATE SET updated_at = CURRENT_TIMESTAMP",
+};
+
 impl CertAuthStore for SqliteStore {
     async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
         flows::exists(
@@ -753,12 +763,8 @@ impl CertAuthStore for SqliteStore {
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        flows::exists(
-            &self.reader,
-            "SELECT 1 FROM cert_auth_associations WHERE id = ?1 LIMIT 1",
-            &[id.device_channel_id()],
-        )
-        .await
+        let sql = CERT_AUTH.enrollment_bound;
+        flows::exists(&self.reader, sql, &[id.device_channel_id()]).await
     }
 
     async fn is_cert_hash_associated(
@@ -766,26 +772,40 @@ impl CertAuthStore for SqliteStore {
         id: &EnrollId,
         hash: &str,
     ) -> Result<bool, StorageError> {
-        flows::exists(
-            &self.reader,
-            "SELECT 1 FROM cert_auth_associations WHERE id = ?1 AND sha256 = ?2",
-            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
+        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        flows::exists(&self.reader, CERT_AUTH.associated, &binds).await
+    }
+
+    async fn bind_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> Result<CertBinding, StorageError> {
+        // The checks read inside the write transaction (BEGIN IMMEDIATE on the one writer
+        // connection): no other write, from this process or another, lands between them and
+        // the insert.
+        let mut tx = self.begin_write().await?;
+        let hash = hash.to_ascii_lowercase();
+        let outcome = flows::bind_cert_hash::<sqlx::Sqlite>(
+            &mut *tx,
+            &CERT_AUTH,
+            id.device_channel_id(),
+            &hash,
+            mode,
         )
-        .await
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
     }
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        flows::execute(
-            &self.writer,
-            "INSERT INTO cert_auth_associations (id, sha256) VALUES (?1, ?2) \
-             ON CONFLICT (id, sha256) DO UPDATE SET updated_at = CURRENT_TIMESTAMP",
-            &[id.device_channel_id(), &hash.to_ascii_lowercase()],
-        )
-        .await
+        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        flows::execute(&self.writer, CERT_AUTH.associate, &binds).await
     }
 
     async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        let sql = "SELECT id FROM cert_auth_associations WHERE sha256 = ?1 LIMIT 1";
+        let sql = CERT_AUTH.bound_to;
         flows::fetch_value(&self.reader, sql, &hash.to_ascii_lowercase()).await
     }
 }

@@ -40,7 +40,7 @@ mod push;
 mod queue;
 mod storage;
 
-pub use certauth::{CertAuthStore, DynCertAuthStore};
+pub use certauth::{CertAuthStore, CertBindMode, CertBinding, DynCertAuthStore};
 pub use checkin::{
     BootstrapTokenStore, CheckInStore, DynBootstrapTokenStore, DynCheckInStore,
     DynTokenUpdateTallyStore, TokenUpdateTallyStore,

@@ -11,8 +11,9 @@ use mdm_proto::{
 
 use self::queue::{Key, Pending, Queue};
 use crate::{
-    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, MigrationStore, PushCertStore,
-    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
+    MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert,
+    TokenUpdateTallyStore,
 };
 
 mod queue;
@@ -415,6 +416,36 @@ impl CertAuthStore for MemoryStore {
     ) -> Result<bool, StorageError> {
         let key = (id.device_channel_id().to_owned(), hash.to_ascii_lowercase());
         Ok(self.lock().cert_hashes.contains(&key))
+    }
+
+    async fn bind_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> Result<CertBinding, StorageError> {
+        let key = (id.device_channel_id().to_owned(), hash.to_ascii_lowercase());
+        // The checks and the insert under one lock: no other bind runs in between.
+        let mut inner = self.lock();
+        let hashes = &mut inner.cert_hashes;
+        if hashes.contains(&key) {
+            return Ok(CertBinding::AlreadyBound);
+        }
+        let device_id = &key.0;
+        let enrollment_bound = || {
+            hashes
+                .range((device_id.clone(), String::new())..)
+                .next()
+                .is_some_and(|(i, _)| i == device_id)
+        };
+        if mode == CertBindMode::Retro && enrollment_bound() {
+            return Ok(CertBinding::EnrollmentBound);
+        }
+        if let Some((other, _)) = hashes.iter().find(|(_, h)| *h == key.1) {
+            return Ok(CertBinding::BoundElsewhere(other.clone()));
+        }
+        hashes.insert(key);
+        Ok(CertBinding::Bound)
     }
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {

@@ -10,8 +10,9 @@ use mdm_proto::{
 };
 
 use crate::{
-    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, DynStorage, MigrationStore,
-    PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
+    DynStorage, MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError,
+    StoredPushCert, TokenUpdateTallyStore,
 };
 
 /// Writes to several stores, reads from the first (NanoMDM's multi-storage).
@@ -19,8 +20,10 @@ use crate::{
 /// Every write goes to the first store and to each of the others concurrently; the caller gets
 /// the first store's result, and the others' errors are only logged (`tracing` warnings naming
 /// the store by its position, 1 being the first of `others`). Reads — next command, tallies,
-/// push info, certificates, bindings, migration — ask the first store alone. Typical use: keep
-/// a second database (or a logging store) in step while the first one serves.
+/// push info, certificates, bindings, migration — ask the first store alone. A certificate
+/// bind ([`CertAuthStore::bind_cert_hash`]) is decided by the first store, and only a binding
+/// it made is then written to the others. Typical use: keep a second database (or a logging
+/// store) in step while the first one serves.
 #[derive(Debug)]
 pub struct MultiStore<S> {
     first: S,
@@ -247,6 +250,31 @@ impl<S: CertAuthStore> CertAuthStore for MultiStore<S> {
         hash: &str,
     ) -> Result<bool, StorageError> {
         self.first.is_cert_hash_associated(id, hash).await
+    }
+
+    async fn bind_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> Result<CertBinding, StorageError> {
+        // The first store decides, atomically; the others are told its decision, not asked to
+        // make their own.
+        let outcome = self.first.bind_cert_hash(id, hash, mode).await?;
+        if outcome == CertBinding::Bound {
+            let others = join_all(self.others.iter().map(|s| s.associate_cert_hash(id, hash)));
+            for (n, r) in others.await.into_iter().enumerate() {
+                if let Err(error) = r {
+                    tracing::warn!(
+                        store = n + 1,
+                        operation = "bind_cert_hash",
+                        %error,
+                        "secondary store failed"
+                    );
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {

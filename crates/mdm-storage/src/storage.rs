@@ -10,10 +10,10 @@ use mdm_proto::{
 };
 
 use crate::{
-    BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, DynBootstrapTokenStore,
-    DynCertAuthStore, DynCheckInStore, DynCommandQueue, DynMigrationStore, DynPushCertStore,
-    DynPushStore, DynTokenUpdateTallyStore, MigrationStore, PushCertStore, PushStore,
-    ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
+    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
+    DynBootstrapTokenStore, DynCertAuthStore, DynCheckInStore, DynCommandQueue, DynMigrationStore,
+    DynPushCertStore, DynPushStore, DynTokenUpdateTallyStore, MigrationStore, PushCertStore,
+    PushStore, ReportOutcome, StorageError, StoredPushCert, TokenUpdateTallyStore,
 };
 
 /// Everything a NanoMDM-compatible server stores: implemented automatically for any type that
@@ -278,6 +278,15 @@ impl CertAuthStore for DynStorage {
         hash: &str,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send {
         self.cert_auth.is_cert_hash_associated(id, hash)
+    }
+
+    fn bind_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> impl Future<Output = Result<CertBinding, StorageError>> + Send {
+        self.cert_auth.bind_cert_hash(id, hash, mode)
     }
 
     fn associate_cert_hash(

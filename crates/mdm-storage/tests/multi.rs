@@ -6,8 +6,8 @@ use std::sync::Arc;
 use mdm_proto::Status;
 use mdm_storage::conformance::fixtures::{Device, command, report};
 use mdm_storage::{
-    CommandQueue, DynStorage, MemoryStore, MultiStore, PushStore, ReportOutcome,
-    TokenUpdateTallyStore,
+    CertAuthStore, CertBindMode, CertBinding, CommandQueue, DynStorage, MemoryStore, MultiStore,
+    PushStore, ReportOutcome, TokenUpdateTallyStore,
 };
 
 #[tokio::test]
@@ -78,4 +78,28 @@ async fn another_store_failing_does_not_fail_the_call() {
             .await
             .is_err()
     );
+}
+
+/// A certificate bind is decided by the first store alone; the others get the binding it made,
+/// and nothing when it refused.
+#[tokio::test]
+async fn cert_binds_are_decided_by_the_first_store_and_mirrored() {
+    let first = Arc::new(MemoryStore::new());
+    let second = Arc::new(MemoryStore::new());
+    let multi = MultiStore::new(first.clone(), vec![DynStorage::from_arc(second.clone())]);
+    let (a, b) = (Device::new("MULTI-CERT-A"), Device::new("MULTI-CERT-B"));
+    let hash = "ab00000000000000000000000000000000000000000000000000000000000001";
+    // The second store already has the hash bound elsewhere: it is not asked.
+    second.associate_cert_hash(&b.id, hash).await.unwrap();
+
+    let bind = multi.bind_cert_hash(&a.id, hash, CertBindMode::Authenticate);
+    assert_eq!(bind.await.unwrap(), CertBinding::Bound);
+    assert!(second.is_cert_hash_associated(&a.id, hash).await.unwrap());
+
+    let bind = multi.bind_cert_hash(&b.id, hash, CertBindMode::Authenticate);
+    assert_eq!(
+        bind.await.unwrap(),
+        CertBinding::BoundElsewhere(a.id.id.clone())
+    );
+    assert!(!first.is_cert_hash_associated(&b.id, hash).await.unwrap());
 }

@@ -17,14 +17,14 @@ pub mod fixtures;
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use mdm_enrollment::EnrollId;
 use mdm_proto::{Command, PushInfo, Raw, SetBootstrapToken, Status};
 
-use crate::{ReportOutcome, Storage, StorageError};
+use crate::{CertBindMode, CertBinding, ReportOutcome, Storage, StorageError};
 use fixtures::{Device, TOPIC, binary_command, command, report};
 
 /// Runs every case, each on a store from `make_store`. Panics, naming the case, on the first
@@ -48,6 +48,8 @@ where
         bootstrap_token_round_trip,
         cert_binding,
         cert_retro_binding,
+        cert_bind_outcomes,
+        concurrent_cert_binds,
         push_info_skips_unknown_and_disabled,
         push_cert_staleness,
         queue_is_fifo_and_byte_exact,
@@ -354,6 +356,174 @@ pub async fn cert_retro_binding(store: impl Storage) {
         store.enrollment_from_cert_hash(HASH_B).await.unwrap(),
         Some(d.id.id.clone())
     );
+}
+
+/// `bind_cert_hash`: each outcome, in both modes, per device channel, case-insensitively.
+pub async fn cert_bind_outcomes(store: impl Storage) {
+    use CertBindMode::{Authenticate, Retro};
+    let d = Device::new("BIND-1");
+    let other = Device::new("BIND-2");
+    let bind = |id: &EnrollId, hash: &str, mode| {
+        let (id, hash) = (id.clone(), hash.to_owned());
+        let store = &store;
+        async move { store.bind_cert_hash(&id, &hash, mode).await.expect("bind") }
+    };
+
+    assert_eq!(
+        bind(&d.id, &HASH_A.to_ascii_uppercase(), Authenticate).await,
+        CertBinding::Bound
+    );
+    assert!(store.is_cert_hash_associated(&d.id, HASH_A).await.unwrap());
+    assert_eq!(
+        bind(&d.id, HASH_A, Authenticate).await,
+        CertBinding::AlreadyBound
+    );
+    assert_eq!(bind(&d.id, HASH_A, Retro).await, CertBinding::AlreadyBound);
+    // A user channel is its device channel.
+    let user = d.user("U1");
+    assert_eq!(
+        bind(&user.id, HASH_A, Authenticate).await,
+        CertBinding::AlreadyBound
+    );
+
+    // Bound elsewhere: refused in both modes, nothing written.
+    for mode in [Authenticate, Retro] {
+        assert_eq!(
+            bind(&other.id, HASH_A, mode).await,
+            CertBinding::BoundElsewhere(d.id.id.clone()),
+            "{mode:?}"
+        );
+    }
+    assert!(!store.enrollment_has_cert_hash(&other.id).await.unwrap());
+
+    // Retro binds only where the channel holds nothing; Authenticate adds a renewed hash.
+    assert_eq!(
+        bind(&d.id, HASH_B, Retro).await,
+        CertBinding::EnrollmentBound
+    );
+    assert!(!store.has_cert_hash(HASH_B).await.unwrap());
+    assert_eq!(bind(&d.id, HASH_B, Authenticate).await, CertBinding::Bound);
+    assert!(store.is_cert_hash_associated(&d.id, HASH_A).await.unwrap());
+    assert!(store.is_cert_hash_associated(&d.id, HASH_B).await.unwrap());
+
+    let fresh = "cc00000000000000000000000000000000000000000000000000000000000003";
+    assert_eq!(bind(&other.id, fresh, Retro).await, CertBinding::Bound);
+    assert_eq!(
+        store.enrollment_from_cert_hash(fresh).await.unwrap(),
+        Some(other.id.id.clone())
+    );
+}
+
+/// Binds racing each other: many device channels binding one fresh hash at the same moment
+/// (in either mode), and many fresh hashes retro-binding to one channel. Exactly one bind wins
+/// each race, every loser is told why, and the store holds only the winner's binding.
+pub async fn concurrent_cert_binds<S: Storage + 'static>(store: S) {
+    const TASKS: usize = 24;
+    const ROUNDS: usize = 4;
+    let store = Arc::new(store);
+
+    /// Runs `TASKS` binds, released together; their outcomes, in task order.
+    async fn race<S: Storage + 'static>(
+        store: &Arc<S>,
+        binds: Vec<(EnrollId, String, CertBindMode)>,
+    ) -> Vec<CertBinding> {
+        let ready = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = binds
+            .into_iter()
+            .map(|(id, hash, mode)| {
+                let (store, ready) = (store.clone(), ready.clone());
+                tokio::spawn(async move {
+                    ready.fetch_add(1, Ordering::SeqCst);
+                    while ready.load(Ordering::SeqCst) < TASKS {
+                        tokio::task::yield_now().await;
+                    }
+                    store.bind_cert_hash(&id, &hash, mode).await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("bind task").expect("bind_cert_hash"));
+        }
+        outcomes
+    }
+
+    for round in 0..ROUNDS {
+        // One fresh hash, many channels.
+        let hash = format!("{round:02x}{}", "d".repeat(62));
+        let mode = [CertBindMode::Authenticate, CertBindMode::Retro][round % 2];
+        let devices: Vec<Device> = (0..TASKS)
+            .map(|t| Device::new(&format!("RACE-{round}-{t:02}")))
+            .collect();
+        let binds = devices
+            .iter()
+            .map(|d| (d.id.clone(), hash.clone(), mode))
+            .collect();
+        let outcomes = race(&store, binds).await;
+        let winners: Vec<&Device> = devices
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == CertBinding::Bound)
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round} ({mode:?}): {} binds of one hash won: {outcomes:?}",
+            winners.len()
+        );
+        let winner = &winners[0].id.id;
+        for (d, outcome) in devices.iter().zip(&outcomes) {
+            if d.id.id == *winner {
+                continue;
+            }
+            assert_eq!(
+                *outcome,
+                CertBinding::BoundElsewhere(winner.clone()),
+                "round {round}: {}",
+                d.id.id
+            );
+            assert!(
+                !store.enrollment_has_cert_hash(&d.id).await.unwrap(),
+                "round {round}: the loser {} holds a binding",
+                d.id.id
+            );
+        }
+        assert_eq!(
+            store
+                .enrollment_from_cert_hash(&hash)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(winner)
+        );
+
+        // Many fresh hashes, one unbound channel, retro: one binding where there was none.
+        let d = Device::new(&format!("RACE-RETRO-{round}"));
+        let hashes: Vec<String> = (0..TASKS)
+            .map(|t| format!("{round:02x}{t:02x}{}", "e".repeat(60)))
+            .collect();
+        let binds = hashes
+            .iter()
+            .map(|h| (d.id.clone(), h.clone(), CertBindMode::Retro))
+            .collect();
+        let outcomes = race(&store, binds).await;
+        let won: Vec<&String> = hashes
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == CertBinding::Bound)
+            .map(|(h, _)| h)
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: retro binds won: {outcomes:?}");
+        for (h, outcome) in hashes.iter().zip(&outcomes) {
+            let bound = store.is_cert_hash_associated(&d.id, h).await.unwrap();
+            assert_eq!(bound, h == won[0], "round {round}: {h}");
+            if h != won[0] {
+                assert_eq!(*outcome, CertBinding::EnrollmentBound, "round {round}");
+                assert!(!store.has_cert_hash(h).await.unwrap(), "round {round}: {h}");
+            }
+        }
+    }
 }
 
 /// Push info for unknown, Authenticate-only and disabled ids is absent, not an error.
