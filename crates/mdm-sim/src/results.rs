@@ -3,7 +3,7 @@
 //! command can observe (an installed profile shows up in `ProfileList`).
 
 use mdm_proto::plist::{Dictionary, Value};
-use mdm_proto::{Command, ErrorChain, Raw};
+use mdm_proto::{Command, DecodeLimits, ErrorChain, Raw};
 use mdm_signature::IdentityCertificate;
 
 use crate::device::{Device, DeviceKind};
@@ -361,17 +361,16 @@ fn profile_item(p: &InstalledProfile) -> Value {
 /// property list, or one inside a CMS signature (where the XML appears verbatim). Anything else
 /// (encrypted profiles, binary lists) is installed without being listed.
 fn parse_profile(data: &[u8]) -> Option<InstalledProfile> {
-    // The server is not trusted to send small, shallow property lists: bound both before the
-    // recursive parser sees the bytes.
-    const MAX_PROFILE_BYTES: usize = 1 << 20;
-    const MAX_DEPTH: usize = 32;
+    // The server is not trusted to send small, shallow property lists: the bounded decoder
+    // refuses what is too large or too deep.
+    let limits = DecodeLimits {
+        max_body_bytes: 1 << 20,
+        max_depth: 32,
+        ..DecodeLimits::default()
+    };
     let start = find(data, b"<?xml").or_else(|| find(data, b"<plist"))?;
-    let end = find(&data[start..], b"</plist>")? + start + b"</plist>".len();
-    let xml = &data[start..end];
-    if xml.len() > MAX_PROFILE_BYTES || xml_depth(xml) > MAX_DEPTH {
-        return None;
-    }
-    let dict = Value::from_reader_xml(xml).ok()?.into_dictionary()?;
+    let end = find(data.get(start..)?, b"</plist>")? + start + b"</plist>".len();
+    let dict = mdm_proto::decode_dictionary(data.get(start..end)?, &limits).ok()?;
     let get = |key: &str| dict.get(key).and_then(Value::as_string).map(str::to_owned);
     let payload_types = dict
         .get("PayloadContent")
@@ -399,23 +398,6 @@ fn parse_profile(data: &[u8]) -> Option<InstalledProfile> {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The deepest nesting of `<dict>` and `<array>` elements, counted without parsing.
-fn xml_depth(xml: &[u8]) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    let mut i = 0;
-    while let Some(off) = xml[i..].iter().position(|&b| b == b'<') {
-        let rest = &xml[i + off..];
-        if rest.starts_with(b"<dict>") || rest.starts_with(b"<array>") {
-            depth += 1;
-            max = max.max(depth);
-        } else if rest.starts_with(b"</dict>") || rest.starts_with(b"</array>") {
-            depth = depth.saturating_sub(1);
-        }
-        i += off + 1;
-    }
-    max
 }
 
 /// Apps a device of this kind typically has: (bundle id, name). A device lists a seeded
