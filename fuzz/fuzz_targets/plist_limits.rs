@@ -219,7 +219,9 @@ impl Xml<'_> {
         }
         self.out.extend_from_slice(name.as_bytes());
         self.out.push(b'>');
-        if self.spelling.noise {
+        // Not inside a value: white space there is part of a string, and `plist` refuses it
+        // around numbers, where this crate trims it.
+        if self.spelling.noise && (container || closing) {
             self.out.extend_from_slice(b"\n <!-- x -->\t");
         }
     }
