@@ -988,3 +988,52 @@ async fn intermediate_cas_complete_the_chain() {
     h.enroll(&mut client).await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_certificates_are_not_device_identities() {
+    // The -ca root and the -intermediate sign with their own keys, as if they were devices: each
+    // has a path to the root (NanoMDM's x509.Verify accepts both) and each is refused with 400,
+    // never 401.
+    let root = TestCa::generate(KeyKind::P256, "e2e root").unwrap();
+    let intermediate = root.intermediate(KeyKind::P256, "e2e issuing CA").unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let intermediate_pem = files.path().join("intermediate.pem");
+    std::fs::write(&intermediate_pem, intermediate.cert_pem()).unwrap();
+    let as_device = |ca: &TestCa| Identity::from_pem(ca.cert_pem(), ca.key_pem()).unwrap();
+    let root_identity = as_device(&root);
+    let intermediate_identity = as_device(&intermediate);
+
+    let mut h = Harness::start_with_ca(
+        root,
+        &["-intermediate", &intermediate_pem.to_string_lossy()],
+    )
+    .await;
+    for identity in [root_identity.clone(), intermediate_identity.clone()] {
+        let mut client = h
+            .client(DeviceKind::Ios)
+            .with_identity(identity, CertPresentation::MdmSignature);
+        let (status, body) = refused_enrollment(&h, &mut client).await;
+        assert_eq!((status, &body[..]), (400, &b"Bad Request\n"[..]));
+    }
+    // A device the intermediate issued still enrolls.
+    let device = Identity::issue(&intermediate, KeyKind::P256, "a device").unwrap();
+    let mut client = h
+        .client(DeviceKind::Ios)
+        .with_identity(device, CertPresentation::MdmSignature);
+    h.enroll(&mut client).await;
+    h.stop().await;
+
+    // The same refusal when a TLS-terminating proxy passes the CA certificate in a header.
+    let root = TestCa::from_pem(&root_identity.cert_pem(), &root_identity.key_pem()).unwrap();
+    let mut h = Harness::start_with_ca(root, &["-cert-header", "X-Ssl-Client-Cert"]).await;
+    let presentation = CertPresentation::Header {
+        name: http::HeaderName::from_static("x-ssl-client-cert"),
+        encoding: CertHeaderEncoding::Rfc9440,
+    };
+    let mut client = h
+        .client_with(DeviceKind::MacOs, presentation.clone())
+        .with_identity(root_identity, presentation);
+    let (status, body) = refused_enrollment(&h, &mut client).await;
+    assert_eq!((status, &body[..]), (400, &b"Bad Request\n"[..]));
+    h.stop().await;
+}

@@ -309,8 +309,19 @@ impl PublicKey {
             (KeyType::EcP256, Sha384) => &sig::ECDSA_P256_SHA384_ASN1,
             (KeyType::EcP256, Sha512) => &sig::ECDSA_P256_SHA512_ASN1,
             (KeyType::EcP384, Sha1) => {
+                // Right-aligned in 48 zero octets. `zip` from the end copies at most 48 octets
+                // and cannot panic; the length check makes sure it copies the whole digest.
+                let sha1 = message_digest.as_ref();
+                if sha1.len() != 20 {
+                    return Err(Error::AlgorithmMismatch(format!(
+                        "a {}-byte digest given as SHA-1",
+                        sha1.len()
+                    )));
+                }
                 let mut padded = [0u8; 48];
-                padded[48 - 20..].copy_from_slice(message_digest.as_ref());
+                for (to, from) in padded.iter_mut().rev().zip(sha1.iter().rev()) {
+                    *to = *from;
+                }
                 let digest = digest::Digest::import_less_safe(&padded, &digest::SHA384)
                     .map_err(|_| Error::BadSignature)?;
                 return Ok((&sig::ECDSA_P384_SHA384_ASN1, digest));

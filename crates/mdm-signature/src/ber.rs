@@ -83,7 +83,12 @@ impl<'a> Reader<'a> {
     /// Reads the next value, whatever its tag.
     pub fn read(&mut self, what: &'static str) -> Result<Tlv<'a>, Error> {
         let (tlv, len) = parse(self.rest, 0).map_err(|detail| Error::asn1(what, detail))?;
-        self.rest = &self.rest[len..];
+        // `parse` returns the length of a prefix of `rest` (`tlv.raw`), so this `get` never
+        // fails; it is not indexed so that a bug there is an error, not a panic.
+        self.rest = self
+            .rest
+            .get(len..)
+            .ok_or_else(|| Error::asn1(what, "value runs past the end"))?;
         Ok(tlv)
     }
 
@@ -123,9 +128,11 @@ impl<'a> Reader<'a> {
 
 /// Parses one TLV at the start of `input`, returning it and its encoded length.
 ///
-/// `depth` counts the indefinite-length values being scanned around this one.
+/// `depth` counts the indefinite-length values being scanned around this one. Every slice is
+/// taken with `split_first`/`split_at_checked`/`get` and every sum is checked, so hostile lengths
+/// give an error, never a panic or a wrapped number.
 fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
-    let Some(&tag) = input.first() else {
+    let Some((&tag, after_tag)) = input.split_first() else {
         return Err("unexpected end of data".into());
     };
     if tag == 0 {
@@ -134,9 +141,10 @@ fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
     if tag & 0x1f == 0x1f {
         return Err(format!("high tag number form (0x{tag:02x}) not supported"));
     }
-    let Some(&first) = input.get(1) else {
+    let Some((&first, after_first)) = after_tag.split_first() else {
         return Err("truncated: no length octets".into());
     };
+    let too_long = || format!("{} is longer than the input", tag_name(tag));
     if first == 0x80 {
         // Indefinite length: the contents run until the end-of-contents octets (00 00) at this
         // level, so nested values must be walked to find them.
@@ -146,22 +154,25 @@ fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
         if depth >= MAX_DEPTH {
             return Err(format!("more than {MAX_DEPTH} nested indefinite lengths"));
         }
-        let mut pos = 2;
+        // `inner` counts the contents octets walked so far; `rest` is what follows them.
+        let mut inner = 0usize;
+        let mut rest = after_first;
         loop {
-            match input.get(pos..pos + 2) {
-                Some([0, 0]) => {
-                    let tlv = Tlv {
-                        tag,
-                        content: &input[2..pos],
-                        raw: &input[..pos + 2],
-                    };
-                    return Ok((tlv, pos + 2));
+            match rest {
+                [0, 0, ..] => {
+                    let (content, _) = after_first.split_at_checked(inner).ok_or_else(too_long)?;
+                    // Identifier and length octet before the contents, end-of-contents after.
+                    let total = inner.checked_add(4).ok_or_else(too_long)?;
+                    let raw = input.get(..total).ok_or_else(too_long)?;
+                    return Ok((Tlv { tag, content, raw }, total));
                 }
-                Some(_) => {
-                    let (_, len) = parse(&input[pos..], depth + 1)?;
-                    pos += len;
+                [_, _, ..] => {
+                    // depth < MAX_DEPTH (checked above), so this adds 1 to a number below 32.
+                    let (_, len) = parse(rest, depth.saturating_add(1))?;
+                    rest = rest.get(len..).ok_or_else(too_long)?;
+                    inner = inner.checked_add(len).ok_or_else(too_long)?;
                 }
-                None => {
+                _ => {
                     return Err(format!(
                         "truncated: {} has no end-of-contents octets",
                         tag_name(tag)
@@ -170,37 +181,40 @@ fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
             }
         }
     }
-    let (header_len, len) = if first < 0x80 {
-        (2, usize::from(first))
+    let (len, after_len) = if first < 0x80 {
+        (usize::from(first), after_first)
     } else {
         let n = usize::from(first & 0x7f);
         if n > 4 {
             return Err(format!("length of {n} octets not supported"));
         }
-        let Some(octets) = input.get(2..2 + n) else {
+        let Some((octets, after_len)) = after_first.split_at_checked(n) else {
             return Err("truncated length octets".into());
         };
         let len = octets
             .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (2 + n, len)
+            .try_fold(0usize, |acc, &b| {
+                acc.checked_mul(256)?.checked_add(usize::from(b))
+            })
+            .ok_or_else(|| format!("length of {n} octets does not fit this platform"))?;
+        (len, after_len)
     };
-    let end = header_len
-        .checked_add(len)
-        .filter(|&end| end <= input.len())
-        .ok_or_else(|| {
-            format!(
-                "truncated: {} declares {len} bytes, {} remain",
-                tag_name(tag),
-                input.len() - header_len
-            )
-        })?;
-    let tlv = Tlv {
-        tag,
-        content: &input[header_len..end],
-        raw: &input[..end],
+    let Some(content) = after_len.get(..len) else {
+        return Err(format!(
+            "truncated: {} declares {len} bytes, {} remain",
+            tag_name(tag),
+            after_len.len()
+        ));
     };
-    Ok((tlv, end))
+    // The identifier and length octets are what `after_len` does not hold of `input` (a suffix
+    // of it), so the subtraction cannot underflow; the sum is checked all the same.
+    let end = input
+        .len()
+        .checked_sub(after_len.len())
+        .and_then(|header_len| header_len.checked_add(len))
+        .ok_or_else(too_long)?;
+    let raw = input.get(..end).ok_or_else(too_long)?;
+    Ok((Tlv { tag, content, raw }, end))
 }
 
 /// A readable name for a tag, for error messages.
@@ -248,9 +262,13 @@ pub(crate) fn write_length(out: &mut Vec<u8>, len: usize) {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+        let mut significant = bytes.as_slice();
+        while let [0, rest @ ..] = significant {
+            significant = rest;
+        }
+        // At most size_of::<usize>() (8) octets, so the count fits the 7 bits it goes in.
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
     }
 }
 
@@ -283,13 +301,21 @@ fn reencode_at(tlv: &Tlv<'_>, tag: u8, out: &mut Vec<u8>, depth: usize) -> Resul
     let mut r = tlv.reader();
     while !r.is_empty() {
         let child = r.read("signed attributes")?;
-        reencode_at(&child, child.tag, &mut inner, depth + 1)?;
+        // depth < MAX_DEPTH (checked above), so this adds 1 to a number below 32.
+        reencode_at(&child, child.tag, &mut inner, depth.saturating_add(1))?;
     }
     write_tlv(out, tag, &inner);
     Ok(())
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -331,6 +357,9 @@ mod tests {
             &[0x04, 0x85, 1, 0, 0, 0, 0],    // 5 length octets
             &[0x04, 0x84, 0xff, 0xff, 0xff, 0xff], // huge length
             &[0x00, 0x00],                   // stray end-of-contents
+            &[0x30, 0x80, 0x00],             // one octet where end-of-contents should be
+            &[0x30, 0x80, 0x04, 0x05, 0x00, 0x00], // a child running past the end
+            &[0x30, 0x80, 0x00, 0x01, 0x00, 0x00], // end-of-contents with a length
         ];
         for case in cases {
             assert!(Reader::new(case).read("x").is_err(), "{case:02x?}");

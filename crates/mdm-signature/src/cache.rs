@@ -60,7 +60,8 @@ impl<V: CertVerifier> CachedVerifier<V> {
     /// The number of cached verifications (some may have expired and not been dropped yet).
     pub fn len(&self) -> usize {
         let state = self.lock();
-        state.newer.len() + state.older.len()
+        // Each half holds at most `capacity` entries, so the sum cannot saturate.
+        state.newer.len().saturating_add(state.older.len())
     }
 
     /// Whether the cache is empty.

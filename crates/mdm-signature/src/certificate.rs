@@ -62,12 +62,12 @@ impl IdentityCertificate {
             .map_err(|_| Error::Certificate("SHA-256 length".into()))?;
         let at = |part: &[u8]| offset_range(&der, part);
         let (tbs, issuer, subject, serial, signature_algorithm, signature) = (
-            at(raw.tbs),
-            at(raw.issuer),
-            at(raw.subject),
-            at(raw.serial),
-            at(raw.signature_algorithm),
-            at(raw.signature),
+            at(raw.tbs)?,
+            at(raw.issuer)?,
+            at(raw.subject)?,
+            at(raw.serial)?,
+            at(raw.signature_algorithm)?,
+            at(raw.signature)?,
         );
         let key = PublicKey::from_spki(&raw.spki)?;
         let inner = Inner {
@@ -157,13 +157,45 @@ impl IdentityCertificate {
         }
     }
 
+    /// Refuses a certificate authority's certificate as a device identity: one whose
+    /// basicConstraints assert cA, or whose key usage includes keyCertSign
+    /// ([`Error::CaCertificate`]). A malformed or repeated basicConstraints or keyUsage
+    /// extension is refused too ([`Error::Certificate`]): what it says cannot be known.
+    ///
+    /// No basicConstraints at all is accepted, as device certificates commonly have none (both
+    /// captured device certificates in the test fixtures carry only keyUsage digitalSignature and
+    /// extendedKeyUsage clientAuth). [`crate::CaPool`] calls this before anything else; a
+    /// [`crate::CertVerifier`] of your own should call it too.
+    pub fn check_end_entity(&self) -> Result<(), Error> {
+        use crate::error::CaEvidence;
+        use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
+        let tbs = self.inner.cert.tbs_certificate();
+        match tbs.get_extension::<BasicConstraints>() {
+            Ok(Some((_, bc))) if bc.ca => {
+                return Err(Error::CaCertificate(CaEvidence::BasicConstraints));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Error::Certificate(format!("bad basicConstraints: {e}"))),
+        }
+        match tbs.get_extension::<KeyUsage>() {
+            Ok(Some((_, ku))) if ku.key_cert_sign() => {
+                Err(Error::CaCertificate(CaEvidence::KeyCertSign))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::Certificate(format!("bad keyUsage: {e}"))),
+        }
+    }
+
     /// The certificate as PEM text.
     pub fn to_pem(&self) -> String {
         crate::pem::encode("CERTIFICATE", &self.inner.der)
     }
 
+    /// The bytes at `range`, one of the ranges `from_der` stored. `offset_range` made each of
+    /// them from a sub-slice of the same DER and checked it lies inside it, and the DER never
+    /// changes, so the `get` always succeeds (the empty fallback is never used).
     pub(crate) fn part(&self, range: &Range<usize>) -> &[u8] {
-        &self.inner.der[range.clone()]
+        self.inner.der.get(range.clone()).unwrap_or_default()
     }
     pub(crate) fn tbs_bytes(&self) -> &[u8] {
         self.part(&self.inner.tbs)
@@ -230,10 +262,17 @@ impl fmt::Debug for IdentityCertificate {
     }
 }
 
-/// The position of `part` (a sub-slice) inside `whole`.
-fn offset_range(whole: &[u8], part: &[u8]) -> Range<usize> {
-    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
-    start..start + part.len()
+/// The position of `part` (a sub-slice) inside `whole`, checked to be inside it.
+fn offset_range(whole: &[u8], part: &[u8]) -> Result<Range<usize>, Error> {
+    let outside = || Error::Certificate("a part lies outside the certificate's bytes".into());
+    let start = (part.as_ptr() as usize)
+        .checked_sub(whole.as_ptr() as usize)
+        .ok_or_else(outside)?;
+    let range = start..start.checked_add(part.len()).ok_or_else(outside)?;
+    match whole.get(range.clone()) {
+        Some(found) if std::ptr::eq(found, part) => Ok(range),
+        _ => Err(outside()),
+    }
 }
 
 /// The raw pieces of a certificate that are compared or verified byte for byte.

@@ -7,16 +7,19 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use der::asn1::ObjectIdentifier;
+use x509_cert::certificate::Version;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use crate::algorithm::{self, DigestAlgorithm};
-use crate::error::fmt_time;
+use crate::error::{CaEvidence, fmt_time};
 use crate::{Error, IdentityCertificate};
 
 /// Decides whether a device certificate is trusted at a given time.
 ///
 /// Implemented by [`CaPool`] and by [`crate::CachedVerifier`], which wraps any verifier; users can
 /// implement it to plug in their own policy (an allow-list of hashes, a remote service, ...).
+/// Such an implementation should refuse CA certificates as [`CaPool`] does, by calling
+/// [`IdentityCertificate::check_end_entity`] first.
 pub trait CertVerifier: Send + Sync {
     /// Checks `cert` at time `now`. `now` is a parameter, not read from a clock, so that callers
     /// control time (tests, replaying a log).
@@ -81,6 +84,13 @@ impl VerifiedChain {
 /// from it to a root, every certificate on it is valid at the time asked, every issuer is a CA
 /// allowed to sign certificates, and the device certificate may be used for client
 /// authentication (an extended key usage of clientAuth or anyExtendedKeyUsage, or none at all).
+///
+/// The device certificate must not itself be a CA's ([`Error::CaCertificate`]): not one whose
+/// basicConstraints assert cA, not one whose key usage includes keyCertSign, and not a version 1
+/// or 2 certificate that this pool holds as a root or intermediate (such a certificate has no way
+/// to say it is not a CA). So neither a root nor an intermediate of the pool can sign requests
+/// as a device; a root that is not a CA certificate (a pinned, self-signed device certificate)
+/// still vouches for itself.
 ///
 /// Only the certificates given here take part in paths: intermediates a device embeds in its
 /// Mdm-Signature are not trusted, since anyone can embed anything.
@@ -174,10 +184,11 @@ impl CaPool {
     }
 
     fn add_pem(&mut self, pem: &[u8], is_root: bool) -> Result<usize, Error> {
-        let mut added = 0;
+        let mut added = 0usize;
         for der in crate::pem::certificates(pem) {
             self.add(IdentityCertificate::from_der(der?)?, is_root);
-            added += 1;
+            // One per certificate held in memory: cannot reach usize::MAX.
+            added = added.saturating_add(1);
         }
         Ok(added)
     }
@@ -203,8 +214,13 @@ impl CaPool {
         now: SystemTime,
         failures: &mut Vec<String>,
     ) -> bool {
+        // Indexes in `path` and `by_subject` all come from `add`, which hands out each index
+        // as it pushes, and `certs` never shrinks: every `get` below succeeds.
         let child = match path.last() {
-            Some(&i) => &self.certs[i].cert,
+            Some(&i) => match self.certs.get(i) {
+                Some(anchor) => &anchor.cert,
+                None => return false,
+            },
             None => leaf,
         };
         let Some(candidates) = self.by_subject.get(child.issuer_bytes()) else {
@@ -217,12 +233,14 @@ impl CaPool {
         };
         // Roots first: the shortest path wins when both could work.
         let mut ordered: Vec<usize> = candidates.clone();
-        ordered.sort_by_key(|&i| !self.certs[i].is_root);
+        ordered.sort_by_key(|&i| self.certs.get(i).is_none_or(|a| !a.is_root));
         for i in ordered {
             if path.contains(&i) {
                 continue;
             }
-            let anchor = &self.certs[i];
+            let Some(anchor) = self.certs.get(i) else {
+                continue;
+            };
             // Intermediates below this issuer on the path, for its pathLenConstraint.
             let below = path.len();
             if let Err(reason) = check_issuer(child, &anchor.cert, below, now) {
@@ -233,7 +251,8 @@ impl CaPool {
                 path.push(i);
                 return true;
             }
-            if path.len() + 2 >= MAX_PATH_LEN {
+            // The path never exceeds MAX_PATH_LEN, so the sum cannot saturate.
+            if path.len().saturating_add(2) >= MAX_PATH_LEN {
                 failures.push(format!("path longer than {MAX_PATH_LEN} certificates"));
                 continue;
             }
@@ -257,12 +276,21 @@ impl CertVerifier for CaPool {
         cert: &IdentityCertificate,
         now: SystemTime,
     ) -> Result<VerifiedChain, Error> {
+        // A CA certificate is never a device identity, whatever else holds; checked first so
+        // the refusal names the reason even when the certificate is also expired or untrusted.
+        cert.check_end_entity()?;
+        if cert.certificate().tbs_certificate().version() != Version::V3
+            && self.certs.iter().any(|a| a.cert == *cert)
+        {
+            return Err(Error::CaCertificate(CaEvidence::PoolCertificate));
+        }
         cert.check_validity(now)?;
         check_critical_extensions(cert).map_err(Error::UntrustedChain)?;
         if check_client_auth(cert).is_err() {
             return Err(Error::NotClientAuth);
         }
-        // A root can vouch for itself (a pinned, self-issued device certificate).
+        // A root can vouch for itself (a pinned, self-issued device certificate): it is not a CA
+        // certificate, as checked above.
         if self.certs.iter().any(|a| a.is_root && a.cert == *cert) {
             return Ok(VerifiedChain::single(cert));
         }
@@ -278,7 +306,11 @@ impl CertVerifier for CaPool {
         }
         let mut chain = VerifiedChain::single(cert);
         for i in path {
-            let c = &self.certs[i].cert;
+            let c = &self
+                .certs
+                .get(i)
+                .ok_or_else(|| Error::UntrustedChain("path outside the CA pool".into()))?
+                .cert;
             chain.not_before = chain.not_before.max(c.not_before());
             chain.not_after = chain.not_after.min(c.not_after());
             chain.path.push(c.clone());
@@ -333,7 +365,7 @@ fn check_issuer(
                 ));
             }
         }
-        Ok(None) if tbs.version() != x509_cert::certificate::Version::V3 => {}
+        Ok(None) if tbs.version() != Version::V3 => {}
         Ok(None) => return Err(format!("issuer \"{name}\" has no basicConstraints")),
         Err(e) => return Err(format!("issuer \"{name}\": bad basicConstraints: {e}")),
     }

@@ -123,6 +123,14 @@ pub enum Error {
     #[error("certificate's extended key usage does not allow client authentication")]
     NotClientAuth,
 
+    /// The certificate is a certificate authority's, not a device identity (the evidence is
+    /// given). A CA's key signs certificates; a device never needs one, and accepting it would
+    /// let whoever holds a CA key (the `-ca` root's, or an intermediate's) be any device without
+    /// issuing anything. Refused whatever path the certificate came by (`Mdm-Signature` signer
+    /// or proxy header), and before any path is built.
+    #[error("a CA certificate is not a device identity: {0}")]
+    CaCertificate(CaEvidence),
+
     /// No chain from the certificate to a trusted root could be built (the reason is given).
     #[error("untrusted certificate chain: {0}")]
     UntrustedChain(String),
@@ -139,6 +147,35 @@ pub enum Error {
     /// A private key could not be loaded or used (signer feature).
     #[error("private key: {0}")]
     Key(String),
+}
+
+/// What shows that a certificate offered as a device identity is a CA's
+/// ([`Error::CaCertificate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaEvidence {
+    /// Its basicConstraints extension asserts cA.
+    BasicConstraints,
+    /// Its key usage includes keyCertSign, with or without basicConstraints. RFC 5280 §4.2.1.3
+    /// allows that bit only together with cA, so such a certificate is a CA certificate missing
+    /// its basicConstraints (or contradicting them); either way its key is declared to sign
+    /// certificates, which a device identity never does.
+    KeyCertSign,
+    /// It is a version 1 or 2 certificate (which cannot carry basicConstraints, so cannot say
+    /// it is not a CA) that the CA pool holds as a root or intermediate: a CA by configuration.
+    PoolCertificate,
+}
+
+impl std::fmt::Display for CaEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CaEvidence::BasicConstraints => "basicConstraints asserts cA",
+            CaEvidence::KeyCertSign => "key usage includes keyCertSign",
+            CaEvidence::PoolCertificate => {
+                "a version 1 or 2 certificate the CA pool holds as a root or intermediate"
+            }
+        })
+    }
 }
 
 /// Formats a time as RFC 3339 UTC for error messages, without a date-time dependency.

@@ -79,32 +79,44 @@ fn checked(value: &[u8]) -> Result<&[u8], Error> {
 /// Decodes `%XX` escapes; any other byte (including `+`) is kept as it is.
 fn percent_decode(value: &[u8]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        if value[i] == b'%' {
-            let hex = value
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .filter(|_| value[i + 1].is_ascii_hexdigit() && value[i + 2].is_ascii_hexdigit());
-            match hex {
-                Some(byte) => out.push(byte),
-                None => {
-                    return Err(Error::CertificateHeader(format!(
-                        "invalid percent escape at byte {i}"
-                    )));
-                }
-            }
-            i += 3;
-        } else {
-            out.push(value[i]);
-            i += 1;
+    let mut rest = value;
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte != b'%' {
+            out.push(byte);
+            rest = after;
+            continue;
         }
+        // Two hex digits (checked first: `from_str_radix` would also take a sign).
+        let decoded = match after {
+            [hi, lo, tail @ ..] if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                std::str::from_utf8(&[*hi, *lo])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .map(|b| (b, tail))
+            }
+            _ => None,
+        };
+        let Some((decoded, tail)) = decoded else {
+            // `rest` is a suffix of `value`, so this is the escape's offset (no underflow).
+            let at = value.len().saturating_sub(rest.len());
+            return Err(Error::CertificateHeader(format!(
+                "invalid percent escape at byte {at}"
+            )));
+        };
+        out.push(decoded);
+        rest = tail;
     }
     Ok(out)
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

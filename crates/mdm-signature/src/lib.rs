@@ -36,6 +36,17 @@
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// No panic on untrusted input: every module here reads bytes from the network (headers, CMS,
+// certificates, PEM), so none may index, unwrap, panic or do arithmetic that can overflow. Where
+// something provably cannot fail it is kept with an `#[allow]` and a comment proving it. The
+// test-side builders (`signer`, `test_pki`) and the `#[cfg(test)]` modules opt out.
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod algorithm;
 mod ber;
@@ -56,7 +67,7 @@ pub use algorithm::DigestAlgorithm;
 pub use cache::CachedVerifier;
 pub use certificate::{IdentityCertificate, cert_hash};
 pub use chain::{CaPool, CertVerifier, VerifiedChain};
-pub use error::Error;
+pub use error::{CaEvidence, Error};
 pub use header::{
     MAX_CERTIFICATE_HEADER_LEN, certificate_from_escaped_pem, certificate_from_header,
     certificate_from_rfc9440,

@@ -32,25 +32,21 @@ pub(crate) struct Block {
 pub(crate) fn blocks(input: &[u8]) -> impl Iterator<Item = Result<Block, Error>> + '_ {
     let mut rest = input;
     std::iter::from_fn(move || {
-        let start = find(rest, BEGIN)?;
-        let after_begin = &rest[start + BEGIN.len()..];
-        let Some(label_end) = find(after_begin, DASHES) else {
+        let (_, after_begin) = split_once(rest, BEGIN)?;
+        let Some((raw_label, body_start)) = split_once(after_begin, DASHES) else {
             rest = &[];
             return Some(Err(Error::CertificateHeader(
                 "PEM BEGIN line is not closed by -----".into(),
             )));
         };
-        let label = normalize_label(&after_begin[..label_end]);
-        let body_start = &after_begin[label_end + DASHES.len()..];
-        let end_marker = format!("-----END {label}-----");
-        let Some((body_len, marker_len)) = find_end(body_start, &label) else {
+        let label = normalize_label(raw_label);
+        let Some((body, after_end)) = find_end(body_start, &label) else {
             rest = &[];
             return Some(Err(Error::CertificateHeader(format!(
-                "PEM block has no {end_marker} line"
+                "PEM block has no -----END {label}----- line"
             ))));
         };
-        let body = &body_start[..body_len];
-        rest = &body_start[body_len + marker_len..];
+        rest = after_end;
         let cleaned: Vec<u8> = body
             .iter()
             .copied()
@@ -88,7 +84,17 @@ pub(crate) fn encode(label: &str, der: &[u8]) -> String {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        // `windows(0)` would panic; an empty needle is found at once.
+        return Some(0);
+    }
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Splits `haystack` around the first `needle`: what comes before it and what comes after it.
+fn split_once<'a>(haystack: &'a [u8], needle: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let (before, from) = haystack.split_at_checked(find(haystack, needle)?)?;
+    Some((before, from.get(needle.len()..)?))
 }
 
 /// `" CERTIFICATE"`, `"+CERTIFICATE"`, `" RSA PRIVATE KEY"` → words joined by one space.
@@ -100,24 +106,34 @@ fn normalize_label(raw: &[u8]) -> String {
         .join(" ")
 }
 
-/// Finds `-----END <label>-----` (label words separated by spaces or `+`), returning the body's
-/// length and the marker's length.
-fn find_end(input: &[u8], label: &str) -> Option<(usize, usize)> {
-    let mut from = 0;
-    while let Some(pos) = find(&input[from..], b"-----END") {
-        let at = from + pos;
-        let after = &input[at + b"-----END".len()..];
-        if let Some(close) = find(after, DASHES)
-            && normalize_label(&after[..close]) == label
+/// Finds `-----END <label>-----` (label words separated by spaces or `+`), returning the body
+/// before it and the input after it.
+fn find_end<'a>(input: &'a [u8], label: &str) -> Option<(&'a [u8], &'a [u8])> {
+    const END: &[u8] = b"-----END";
+    // `from` is at most one past a match inside the input; every slice is taken with `get`.
+    let mut from = 0usize;
+    while let Some(pos) = find(input.get(from..)?, END) {
+        let at = from.checked_add(pos)?;
+        let (body, marker) = input.split_at_checked(at)?;
+        let after = marker.get(END.len()..)?;
+        if let Some((raw_label, after_marker)) = split_once(after, DASHES)
+            && normalize_label(raw_label) == label
         {
-            return Some((at, b"-----END".len() + close + DASHES.len()));
+            return Some((body, after_marker));
         }
-        from = at + 1;
+        from = at.checked_add(1)?;
     }
     None
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

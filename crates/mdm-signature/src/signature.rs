@@ -163,10 +163,10 @@ impl<'a> SignedData<'a> {
         while !infos.is_empty() {
             signers.push(infos.expect(tag::SEQUENCE, "SignerInfo")?);
         }
-        if signers.len() != 1 {
+        let [signer] = signers.as_slice() else {
             return Err(Error::SignerCount(signers.len()));
-        }
-        let signer = SignerInfo::parse(&signers[0])?;
+        };
+        let signer = SignerInfo::parse(signer)?;
         Ok(SignedData {
             content_type,
             certificates,
@@ -403,12 +403,14 @@ impl<'a> SignedAttributes<'a> {
 /// with a non-minimal serial still names the certificate (issuers are compared byte for byte, as
 /// Go's pkcs7 does; serials by value, as it does too).
 fn minimal_integer(mut bytes: &[u8]) -> &[u8] {
-    while let [first, second, ..] = bytes {
+    while let [first, rest @ ..] = bytes
+        && let [second, ..] = rest
+    {
         let redundant = (*first == 0x00 && *second < 0x80) || (*first == 0xff && *second >= 0x80);
         if !redundant {
             break;
         }
-        bytes = &bytes[1..];
+        bytes = rest;
     }
     bytes
 }
@@ -433,6 +435,13 @@ fn parse_time(tlv: &Tlv<'_>) -> Result<SystemTime, Error> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

@@ -21,6 +21,16 @@
 //! Keys are generated with aws-lc-rs; RSA-2048 generation takes a noticeable fraction of a
 //! second, so tests should share identities rather than make one per case.
 
+// A test-side builder (feature `signer`): it issues what its caller asks for and parses no
+// untrusted bytes, so the crate's no-panic lints on untrusted input do not apply here.
+#![allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
@@ -65,6 +75,21 @@ pub enum LeafUsage {
     ServerAuthOnly,
 }
 
+/// What a device certificate says about being a certificate authority. Anything but the default
+/// makes a certificate that [`crate::CaPool`] refuses as a device identity, for tests of that
+/// refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LeafConstraints {
+    /// basicConstraints with cA false; key usage digitalSignature and keyEncipherment.
+    #[default]
+    EndEntity,
+    /// basicConstraints with cA true; key usage adds keyCertSign (a CA certificate with a
+    /// device's extended key usage).
+    Ca,
+    /// No basicConstraints; key usage adds keyCertSign.
+    KeyCertSignWithoutBasicConstraints,
+}
+
 /// The device certificate to issue.
 #[derive(Clone, Debug)]
 pub struct LeafRequest {
@@ -78,6 +103,8 @@ pub struct LeafRequest {
     pub not_after: SystemTime,
     /// Extended key usage.
     pub usage: LeafUsage,
+    /// basicConstraints and keyCertSign.
+    pub constraints: LeafConstraints,
 }
 
 impl LeafRequest {
@@ -90,6 +117,7 @@ impl LeafRequest {
             not_before: now - Duration::from_secs(60 * 60),
             not_after: now + Duration::from_secs(365 * 24 * 60 * 60),
             usage: LeafUsage::ClientAuth,
+            constraints: LeafConstraints::EndEntity,
         }
     }
 
@@ -105,6 +133,49 @@ impl LeafRequest {
         self.usage = usage;
         self
     }
+
+    /// Sets what the certificate says about being a CA.
+    pub fn constraints(mut self, constraints: LeafConstraints) -> Self {
+        self.constraints = constraints;
+        self
+    }
+
+    fn params(&self) -> Result<CertificateParams, Error> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, self.common_name.as_str());
+        params.not_before = self.not_before.into();
+        params.not_after = self.not_after.into();
+        params.serial_number = Some(random_serial()?);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.is_ca = match self.constraints {
+            LeafConstraints::EndEntity => IsCa::ExplicitNoCa,
+            LeafConstraints::Ca => IsCa::Ca(BasicConstraints::Unconstrained),
+            LeafConstraints::KeyCertSignWithoutBasicConstraints => IsCa::NoCa,
+        };
+        if self.constraints != LeafConstraints::EndEntity {
+            params.key_usages.push(KeyUsagePurpose::KeyCertSign);
+        }
+        params.extended_key_usages = match self.usage {
+            LeafUsage::ClientAuth => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            LeafUsage::NoExtendedKeyUsage => Vec::new(),
+            LeafUsage::ServerAuthOnly => vec![ExtendedKeyUsagePurpose::ServerAuth],
+        };
+        Ok(params)
+    }
+}
+
+/// A self-signed device identity (no CA behind it): trusted only when pinned, by putting its
+/// certificate among a [`crate::CaPool`]'s roots.
+pub fn self_signed(request: &LeafRequest) -> Result<SigningIdentity, Error> {
+    let key = request.kind.generate()?;
+    let cert = request.params()?.self_signed(&key).map_err(key_err)?;
+    SigningIdentity::from_der(cert.der().to_vec(), key.serialize_der())
 }
 
 /// A certificate authority that issues device identities (a root, or an intermediate made by
@@ -165,24 +236,7 @@ impl TestCa {
     /// Issues a device identity certificate with a fresh key.
     pub fn issue(&self, request: &LeafRequest) -> Result<SigningIdentity, Error> {
         let key = request.kind.generate()?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, request.common_name.as_str());
-        params.not_before = request.not_before.into();
-        params.not_after = request.not_after.into();
-        params.serial_number = Some(random_serial()?);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = match request.usage {
-            LeafUsage::ClientAuth => vec![ExtendedKeyUsagePurpose::ClientAuth],
-            LeafUsage::NoExtendedKeyUsage => Vec::new(),
-            LeafUsage::ServerAuthOnly => vec![ExtendedKeyUsagePurpose::ServerAuth],
-        };
+        let mut params = request.params()?;
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(&key, &self.issuer).map_err(key_err)?;
         SigningIdentity::from_der(cert.der().to_vec(), key.serialize_der())

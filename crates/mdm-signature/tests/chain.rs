@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use common::{BODY, days, fixture, now, pki};
 use mdm_signature::signer::{SignOptions, SigningIdentity};
-use mdm_signature::test_pki::{KeyKind, LeafRequest, LeafUsage, TestCa};
+use mdm_signature::test_pki::{self, KeyKind, LeafConstraints, LeafRequest, LeafUsage, TestCa};
 use mdm_signature::{
-    CaPool, CachedVerifier, CertVerifier, Error, IdentityCertificate, VerifiedChain,
+    CaEvidence, CaPool, CachedVerifier, CertVerifier, Error, IdentityCertificate, VerifiedChain,
     verify_mdm_signature,
 };
 
@@ -240,9 +240,168 @@ fn a_ca_loaded_back_from_pem_issues_verifiable_devices() {
 
 #[test]
 fn a_pinned_self_signed_certificate_is_its_own_root() {
-    let ca = &pki().other_root;
-    let chain = pool(&[ca]).verify_cert(ca.certificate(), now()).unwrap();
+    let pinned = test_pki::self_signed(&LeafRequest::new(KeyKind::P256, "pinned")).unwrap();
+    let pool = CaPool::from_pem(pinned.cert_pem()).unwrap();
+    let cert = verify_mdm_signature(pinned.mdm_signature(BODY).unwrap(), BODY).unwrap();
+    let chain = pool.verify_cert(&cert, now()).unwrap();
     assert_eq!(chain.path.len(), 1);
+    // A pinned CA certificate is not: a CA is never a device identity.
+    let ca = &pki().other_root;
+    assert_eq!(
+        crate::pool(&[ca])
+            .verify_cert(ca.certificate(), now())
+            .unwrap_err(),
+        Error::CaCertificate(CaEvidence::BasicConstraints)
+    );
+}
+
+/// The certificate `ca` signs requests with when its own key is used as a device's.
+fn signing_as(ca: &TestCa) -> IdentityCertificate {
+    let identity = SigningIdentity::from_pem(ca.cert_pem(), ca.key_pem()).unwrap();
+    let cert = verify_mdm_signature(identity.mdm_signature(BODY).unwrap(), BODY).unwrap();
+    assert_eq!(cert, *ca.certificate());
+    cert
+}
+
+#[test]
+fn the_root_itself_is_not_a_device_identity() {
+    let p = pki();
+    let err = pool(&[&p.root])
+        .verify_cert(&signing_as(&p.root), now())
+        .unwrap_err();
+    assert_eq!(err, Error::CaCertificate(CaEvidence::BasicConstraints));
+    assert_eq!(
+        err.to_string(),
+        "a CA certificate is not a device identity: basicConstraints asserts cA"
+    );
+    // Also when the root is configured as an intermediate as well, or only as one.
+    let both = pool(&[&p.root])
+        .with_intermediates_pem(p.root.cert_pem())
+        .unwrap();
+    assert_eq!(
+        both.verify_cert(p.root.certificate(), now()).unwrap_err(),
+        Error::CaCertificate(CaEvidence::BasicConstraints)
+    );
+}
+
+#[test]
+fn an_intermediate_itself_is_not_a_device_identity() {
+    let p = pki();
+    let cert = signing_as(&p.intermediate);
+    // Configured as an intermediate, it has a valid path to the root, and is still refused.
+    let configured = pool(&[&p.root])
+        .with_intermediates_pem(p.intermediate.cert_pem())
+        .unwrap();
+    assert_eq!(
+        configured.verify_cert(&cert, now()).unwrap_err(),
+        Error::CaCertificate(CaEvidence::BasicConstraints)
+    );
+    // Not configured, it is issued by the root directly: refused for being a CA, not for the path.
+    assert_eq!(
+        pool(&[&p.root]).verify_cert(&cert, now()).unwrap_err(),
+        Error::CaCertificate(CaEvidence::BasicConstraints)
+    );
+    // The devices it issued are fine.
+    configured
+        .verify_cert(p.via_intermediate.certificate(), now())
+        .unwrap();
+}
+
+#[test]
+fn a_ca_certificate_issued_by_the_root_as_a_device_is_refused() {
+    let p = pki();
+    let pool = pool(&[&p.root]);
+    // cA true, with the clientAuth extended key usage a device identity has.
+    let ca_leaf = p
+        .root
+        .issue(&LeafRequest::new(KeyKind::P256, "ca-leaf").constraints(LeafConstraints::Ca))
+        .unwrap();
+    let cert = verify_mdm_signature(ca_leaf.mdm_signature(BODY).unwrap(), BODY).unwrap();
+    assert_eq!(
+        pool.verify_cert(&cert, now()).unwrap_err(),
+        Error::CaCertificate(CaEvidence::BasicConstraints)
+    );
+    // And through a proxy header: the same verifier, the same refusal.
+    let from_header = mdm_signature::certificate_from_header(format!(
+        ":{}:",
+        common::b64(ca_leaf.certificate().der())
+    ))
+    .unwrap();
+    assert_eq!(
+        pool.verify_cert(&from_header, now()).unwrap_err(),
+        Error::CaCertificate(CaEvidence::BasicConstraints)
+    );
+    // A CachedVerifier in front changes nothing (and keeps no failure).
+    let cached = CachedVerifier::new(crate::pool(&[&p.root]), 10);
+    assert!(matches!(
+        cached.verify_cert(&cert, now()),
+        Err(Error::CaCertificate(_))
+    ));
+    assert!(cached.is_empty());
+}
+
+#[test]
+fn key_cert_sign_without_basic_constraints_is_refused() {
+    let p = pki();
+    let leaf = p
+        .root
+        .issue(
+            &LeafRequest::new(KeyKind::P256, "cert-signer")
+                .constraints(LeafConstraints::KeyCertSignWithoutBasicConstraints),
+        )
+        .unwrap();
+    assert_eq!(
+        leaf.certificate().check_end_entity().unwrap_err(),
+        Error::CaCertificate(CaEvidence::KeyCertSign)
+    );
+    assert_eq!(
+        pool(&[&p.root])
+            .verify_cert(leaf.certificate(), now())
+            .unwrap_err(),
+        Error::CaCertificate(CaEvidence::KeyCertSign)
+    );
+}
+
+#[test]
+fn device_certificates_are_end_entities() {
+    let p = pki();
+    for identity in [&p.rsa, &p.p256, &p.p384, &p.via_intermediate] {
+        identity.certificate().check_end_entity().unwrap();
+    }
+    // No basicConstraints at all (the captured device certificate: keyUsage digitalSignature,
+    // extendedKeyUsage clientAuth only) is a device certificate.
+    let captured = verify_mdm_signature(
+        common::fixture_text("nanomdm-device-2.sig"),
+        &fixture("nanomdm-device-2.plist"),
+    )
+    .unwrap();
+    captured.check_end_entity().unwrap();
+    // basicConstraints cA false, from OpenSSL.
+    let openssl = IdentityCertificate::from_pem(fixture("openssl/sha1-leaf.pem")).unwrap();
+    openssl.check_end_entity().unwrap();
+}
+
+#[test]
+fn a_version_1_root_is_a_ca_by_configuration() {
+    // A v1 certificate carries no extensions, so it cannot say it is a CA; held by the pool as
+    // a root, it is one.
+    let pool = CaPool::from_pem(fixture("openssl/v1-root.pem")).unwrap();
+    let root = IdentityCertificate::from_pem(fixture("openssl/v1-root.pem")).unwrap();
+    root.check_end_entity().unwrap();
+    assert_eq!(
+        pool.verify_cert(&root, now()).unwrap_err(),
+        Error::CaCertificate(CaEvidence::PoolCertificate)
+    );
+    let as_intermediate = CaPool::new()
+        .with_intermediates_pem(fixture("openssl/v1-root.pem"))
+        .unwrap();
+    assert_eq!(
+        as_intermediate.verify_cert(&root, now()).unwrap_err(),
+        Error::CaCertificate(CaEvidence::PoolCertificate)
+    );
+    // The devices it issued still chain to it.
+    let device = IdentityCertificate::from_pem(fixture("openssl/v1-root-leaf.pem")).unwrap();
+    assert_eq!(pool.verify_cert(&device, now()).unwrap().path.len(), 2);
 }
 
 #[test]
