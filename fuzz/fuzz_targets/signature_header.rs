@@ -3,8 +3,12 @@
 //! The first byte picks the mode: even — the rest is CMS bytes, base64-encoded here so the fuzzer
 //! works on the BER structure itself (seed it with device signatures, decoded); odd — the rest is
 //! the header value as received, base64 and all. The body is fixed: what matters is the parsing
-//! and checking before and around the signature.
+//! and checking before and around the signature. Refusals must never be internal errors, and a
+//! signer that verifies must pass the CA-pool property
+//! `cert_properties::ca_is_never_a_device`.
 #![no_main]
+
+mod cert_properties;
 
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
@@ -24,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         rest.to_vec()
     };
-    if let Ok(cert) = verify_mdm_signature_with(&header, BODY, &options) {
+    let verified = verify_mdm_signature_with(&header, BODY, &options);
+    cert_properties::no_internal_error(&verified);
+    if let Ok(cert) = verified {
+        cert_properties::ca_is_never_a_device(&cert);
         // Whatever verified must be a usable certificate.
         let _ = (
             cert.cert_hash(),
