@@ -1,6 +1,7 @@
 //! `/authproxy/`: a reverse proxy for requests that devices (or apps on them) authenticate with
 //! their MDM identity, passing the enrollment id to the upstream in `X-Enrollment-ID`.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::body::Body;
@@ -15,6 +16,7 @@ use mdm_storage::{CertAuthStore, DynStorage};
 use url::Url;
 
 use crate::cert::{MDM_SIGNATURE, VerifiedCert};
+use crate::mux::percent_decode;
 use crate::response::{plain_text, status_error, strip_hop_by_hop};
 
 /// The header carrying the device-channel enrollment id to the upstream.
@@ -54,12 +56,15 @@ pub(crate) async fn auth_proxy(State(state): State<AuthProxyState>, request: Req
     };
 
     let (parts, body) = request.into_parts();
-    let rest = parts
-        .uri
-        .path()
-        .strip_prefix("/authproxy/")
-        .unwrap_or_default();
-    let url = upstream_url(&state.target, rest, parts.uri.query());
+    let path = parts.uri.path();
+    let rest = path.strip_prefix("/authproxy/").unwrap_or_default();
+    let query = parts.uri.query();
+    let Some(url) = upstream_url(&state.target, rest, query) else {
+        // The mux has already sent `..` and `%2e%2e` segments elsewhere; this is what an upstream
+        // that decodes twice or takes `\` for `/` could still read as one.
+        tracing::info!(path = ?path, "authproxy: path would leave the upstream's base path");
+        return status_error(StatusCode::BAD_REQUEST);
+    };
 
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
@@ -104,23 +109,84 @@ pub(crate) async fn auth_proxy(State(state): State<AuthProxyState>, request: Req
 }
 
 /// Go's `singleJoiningSlash` of the target's path and the rest of the request path, with the
-/// target's query and the request's joined by `&`.
-fn upstream_url(target: &Url, rest: &str, query: Option<&str>) -> Url {
+/// target's query and the request's joined by `&`; `None` if the result could be outside the
+/// target's path (see [`may_climb`]).
+fn upstream_url(target: &Url, rest: &str, query: Option<&str>) -> Option<Url> {
+    if may_climb(rest) {
+        return None;
+    }
     let mut url = target.clone();
     let base = target.path();
-    let path = match (base.ends_with('/'), rest.starts_with('/')) {
-        (true, true) => format!("{base}{}", &rest[1..]),
-        (false, false) => format!("{base}/{rest}"),
+    let path = match (base.ends_with('/'), rest.strip_prefix('/')) {
+        (true, Some(rest)) => format!("{base}{rest}"),
+        (false, None) => format!("{base}/{rest}"),
         _ => format!("{base}{rest}"),
     };
+    // `set_path` resolves dot segments (`%2e` ones included) and takes `\` for `/`: check
+    // what it made of the path, not only what went in.
     url.set_path(&path);
+    let inside = url.path() == base
+        || url
+            .path()
+            .strip_prefix(base)
+            .is_some_and(|tail| base.ends_with('/') || tail.starts_with('/'));
+    if !inside {
+        return None;
+    }
     let query = match (target.query().filter(|q| !q.is_empty()), query) {
         (Some(t), Some(q)) if !q.is_empty() => Some(format!("{t}&{q}")),
         (Some(t), _) => Some(t.to_owned()),
         (None, q) => q.map(str::to_owned),
     };
     url.set_query(query.as_deref());
-    url
+    Some(url)
+}
+
+/// Whether an upstream could read `path` (a request path, still percent-encoded) as climbing out
+/// of the directory it is joined to: a `.` or `..` segment, with `/` or `\` as separators,
+/// as it is or percent-decoded up to three times (`%2e%2e`, `%252e%252e`, `..%2f`, `..%5c`).
+fn may_climb(path: &str) -> bool {
+    let dot_segment = |bytes: &[u8]| {
+        bytes
+            .split(|&b| b == b'/' || b == b'\\')
+            .any(|segment| segment == b"." || segment == b"..")
+    };
+    let mut level = Cow::Borrowed(path.as_bytes());
+    for _ in 0..4 {
+        if dot_segment(&level) {
+            return true;
+        }
+        // An escape that does not decode is left for the upstream to refuse.
+        match percent_decode_lenient(&level) {
+            Some(decoded) => level = Cow::Owned(decoded),
+            None => return false,
+        }
+    }
+    false
+}
+
+/// `bytes` with its valid `%XX` escapes decoded, or `None` if it has none.
+fn percent_decode_lenient(bytes: &[u8]) -> Option<Vec<u8>> {
+    if !bytes.contains(&b'%') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut decoded_any = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%'
+            && let Some(escape) = bytes.get(i..i + 3)
+            && let Some(value) = percent_decode(escape)
+        {
+            out.extend_from_slice(&value);
+            decoded_any = true;
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    decoded_any.then_some(out)
 }
 
 /// Appends the client's address to `X-Forwarded-For`, as Go's reverse proxy does.
@@ -139,24 +205,58 @@ fn forwarded_for(headers: &mut http::HeaderMap, remote: &SocketAddr) {
 mod tests {
     use super::*;
 
+    fn t(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
     #[test]
     fn joins_like_go() {
-        let t = |s: &str| Url::parse(s).unwrap();
+        let joined = |target: &str, rest: &str, query: Option<&str>| {
+            upstream_url(&t(target), rest, query).unwrap().to_string()
+        };
         assert_eq!(
-            upstream_url(&t("http://h"), "foo/bar", Some("x=1")).as_str(),
+            joined("http://h", "foo/bar", Some("x=1")),
             "http://h/foo/bar?x=1"
         );
+        assert_eq!(joined("http://h/base/", "foo", None), "http://h/base/foo");
+        assert_eq!(joined("http://h/base", "foo", None), "http://h/base/foo");
         assert_eq!(
-            upstream_url(&t("http://h/base/"), "foo", None).as_str(),
-            "http://h/base/foo"
-        );
-        assert_eq!(
-            upstream_url(&t("http://h/base"), "foo", None).as_str(),
-            "http://h/base/foo"
-        );
-        assert_eq!(
-            upstream_url(&t("http://h/b?k=v"), "", Some("x=1")).as_str(),
+            joined("http://h/b?k=v", "", Some("x=1")),
             "http://h/b/?k=v&x=1"
         );
+        // Encoded slashes and dots that climb nowhere are passed on as they are.
+        assert_eq!(
+            joined("http://h/base/", "a%2Fb", None),
+            "http://h/base/a%2Fb"
+        );
+        assert_eq!(
+            joined("http://h/base/", "a..b/.c/%2e%2ex", None),
+            "http://h/base/a..b/.c/%2e%2ex"
+        );
+    }
+
+    #[test]
+    fn never_leaves_the_base_path() {
+        for rest in [
+            "..",
+            "../admin",
+            "%2e%2e/admin",
+            "a/%2E%2E/%2e%2e/internal/secret",
+            "a/..%2F..%2Finternal",
+            "..%5Cadmin",
+            "..\\admin",
+            "a\\..\\..\\admin",
+            "%252e%252e/admin",
+            "%25252e%25252e/admin",
+            ".%2e/admin",
+            "./x",
+            "a/.",
+        ] {
+            assert!(
+                upstream_url(&t("http://h/base/"), rest, None).is_none(),
+                "{rest:?} was forwarded"
+            );
+            assert!(upstream_url(&t("http://h/base"), rest, None).is_none());
+        }
     }
 }

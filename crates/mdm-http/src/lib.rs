@@ -45,7 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 use http::{HeaderName, StatusCode};
 use mdm_proto::DecodeLimits;
@@ -63,6 +63,7 @@ mod body;
 mod cert;
 mod mdm;
 pub mod migrate;
+mod mux;
 mod request_id;
 mod response;
 mod serve;
@@ -226,9 +227,14 @@ impl MdmHttpBuilder {
         self
     }
 
-    /// Builds the router. It answers unknown paths with NanoMDM's `404 page not found`.
+    /// Builds the router. Like NanoMDM's Go mux, it redirects (`301`) a path that is not clean
+    /// (`//mdm`, `/a/../mdm`, `/v1/enqueue/%2e%2e`) to its clean form and a subtree without its
+    /// slash (`/v1/push`) to the subtree, before any handler or authentication runs; it answers
+    /// unknown paths with `404 page not found`.
     pub fn build(self) -> Router {
         let mut router = Router::new();
+        // Subtrees whose slashless path Go's mux redirects to them.
+        let mut subtrees = Vec::new();
         let body_limit = self.limits.max_body_bytes;
         if let Some((service, verifier)) = self.mdm {
             let device_layers = ServiceBuilder::new()
@@ -267,8 +273,8 @@ impl MdmHttpBuilder {
                     .layer(device_layers);
                 router = router
                     .route("/authproxy/", proxy.clone())
-                    .route("/authproxy/{*rest}", proxy)
-                    .route("/authproxy", any(|uri| redirect("/authproxy/", uri)));
+                    .route("/authproxy/{*rest}", proxy);
+                subtrees.push("/authproxy/");
             }
         }
         if let Some(key) = self.api_key {
@@ -297,11 +303,8 @@ impl MdmHttpBuilder {
                     }),
                 );
             }
-            router = router
-                .merge(api.route_layer(BasicAuthLayer::new(key)))
-                // Go's mux redirects to the subtree before any handler (or auth) runs.
-                .route("/v1/push", any(|uri| redirect("/v1/push/", uri)))
-                .route("/v1/enqueue", any(|uri| redirect("/v1/enqueue/", uri)));
+            router = router.merge(api.route_layer(BasicAuthLayer::new(key)));
+            subtrees.extend(["/v1/push/", "/v1/enqueue/"]);
         } else if self.migration.is_some() {
             tracing::warn!("/migration needs the API (an API key); not enabled");
         }
@@ -312,71 +315,12 @@ impl MdmHttpBuilder {
                 any(move || std::future::ready(api::version_response(&version))),
             )
             .fallback(not_found)
+            .layer(mux::GoMuxLayer::new(subtrees))
             .layer(RequestIdLayer)
     }
 }
 
-/// Go's mux: a path that is not canonical (`//mdm`, `/a/../mdm`) is redirected to its clean
-/// form; anything else unknown is `404 page not found`.
-async fn not_found(uri: http::Uri) -> Response {
-    let path = uri.path();
-    let clean = clean_path(path);
-    if clean != path {
-        let location = match uri.query() {
-            Some(query) => format!("{clean}?{query}"),
-            None => clean,
-        };
-        return (
-            StatusCode::MOVED_PERMANENTLY,
-            [(http::header::LOCATION, location)],
-        )
-            .into_response();
-    }
+/// Go's mux for a path no route takes (the path is clean: see [`mux`]).
+async fn not_found() -> Response {
     response::plain_text(StatusCode::NOT_FOUND, "404 page not found")
-}
-
-/// Go's `path.Clean` of a request path, keeping a trailing slash (`cleanPath` in `net/http`).
-fn clean_path(path: &str) -> String {
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    let mut clean = format!("/{}", segments.join("/"));
-    if path.ends_with('/') && clean != "/" {
-        clean.push('/');
-    }
-    clean
-}
-
-/// Go's mux answer for a subtree path without its slash: `301` to the slash form, query kept.
-async fn redirect(to: &'static str, uri: http::Uri) -> Response {
-    let location = match uri.query() {
-        Some(query) => format!("{to}?{query}"),
-        None => to.to_owned(),
-    };
-    (
-        StatusCode::MOVED_PERMANENTLY,
-        [(http::header::LOCATION, location)],
-    )
-        .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn clean_paths_like_go() {
-        use super::clean_path;
-        assert_eq!(clean_path("/mdm"), "/mdm");
-        assert_eq!(clean_path("//mdm"), "/mdm");
-        assert_eq!(clean_path("/a/../mdm"), "/mdm");
-        assert_eq!(clean_path("/v1/push/./a/"), "/v1/push/a/");
-        assert_eq!(clean_path("/"), "/");
-        assert_eq!(clean_path("/.."), "/");
-    }
 }

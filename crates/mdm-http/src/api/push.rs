@@ -12,41 +12,20 @@ use mdm_storage::CommandQueue;
 use super::{ApiResult, ApiState};
 use crate::body::read_body;
 use crate::mdm::query_params;
+use crate::mux;
 use crate::response::api_json;
 
 /// The enrollment ids in a path: what follows `prefix`, percent-decoded, split on `,` with
 /// nothing trimmed or removed (NanoMDM's `PathIDGetter`).
 pub(crate) fn path_ids(path: &str, prefix: &str) -> Result<Vec<String>, String> {
     let rest = path.strip_prefix(prefix).unwrap_or_default();
-    let decoded = percent_decode(rest)
+    let decoded = mux::percent_decode(rest.as_bytes())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| "getting enrollment ids: invalid URL escape in path".to_owned())?;
     if decoded.is_empty() {
         return Err("getting enrollment ids: empty path".into());
     }
     Ok(decoded.split(',').map(str::to_owned).collect())
-}
-
-/// Decodes `%XX` escapes of a URL path (no `+` to space); `None` for an invalid escape or bytes
-/// that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// `/v1/push/<ids>`: wakes the enrollments. The body is ignored.
