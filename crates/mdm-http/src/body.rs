@@ -22,6 +22,10 @@ pub enum BodyError {
     /// ([`ServeOptions::body_read_timeout`](crate::ServeOptions::body_read_timeout)) (HTTP 408).
     #[error("timed out reading the request body")]
     Timeout,
+    /// The bodies of the requests in flight already hold the whole
+    /// [`BodyBudget`](crate::BodyBudget) (HTTP 503, with `Retry-After`).
+    #[error("the request bodies in flight hold the whole body budget")]
+    Busy,
     /// The connection failed while the body was read (HTTP 500, as NanoMDM answers).
     #[error("reading the request body: {0}")]
     Read(#[source] axum::BoxError),
@@ -33,6 +37,7 @@ impl BodyError {
         match self {
             BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             BodyError::Read(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -41,6 +46,9 @@ impl BodyError {
 impl IntoResponse for BodyError {
     fn into_response(self) -> Response {
         tracing::info!(error = %self, "request body refused");
+        if let BodyError::Busy = self {
+            return crate::budget::busy();
+        }
         let mut response = status_error(self.status());
         if !matches!(self, BodyError::Read(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
@@ -60,17 +68,24 @@ pub(crate) async fn read_body(
     body: Body,
     limit: usize,
 ) -> Result<Bytes, BodyError> {
-    if declared_length(headers).is_some_and(|len| len > limit as u64) {
+    let declared = declared_length(headers);
+    if declared.is_some_and(|len| len > limit as u64) {
         drain(body).await;
         return Err(BodyError::TooLarge { limit });
     }
     let mut body = body;
-    let mut chunks: Vec<Bytes> = Vec::new();
+    // The first chunk is kept as it is (the common case, one chunk, is handed on without a
+    // copy); from the second on, chunks are copied into one buffer, sized by the declared length
+    // when there is one, so a body is held about once, not as chunks plus their concatenation.
+    let mut first: Option<Bytes> = None;
+    let mut all: Vec<u8> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            if is_timeout(&e) {
+            if caused_by::<crate::BodyTimeout>(&e) {
                 BodyError::Timeout
+            } else if caused_by::<crate::BodyBudgetExhausted>(&e) {
+                BodyError::Busy
             } else {
                 BodyError::Read(e.into())
             }
@@ -78,24 +93,25 @@ pub(crate) async fn read_body(
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        total += data.len();
+        total = total.saturating_add(data.len());
         if total > limit {
             drain(body).await;
             return Err(BodyError::TooLarge { limit });
         }
-        chunks.push(data);
-    }
-    Ok(match chunks.len() {
-        // The common case, one chunk, is handed on without a copy.
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut all = Vec::with_capacity(total);
-            for chunk in chunks {
-                all.extend_from_slice(&chunk);
+        match first.take() {
+            None if all.is_empty() => first = Some(data),
+            None => all.extend_from_slice(&data),
+            Some(first) => {
+                let expected = declared.and_then(|len| usize::try_from(len).ok());
+                all.reserve_exact(expected.unwrap_or(total).max(total));
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
             }
-            Bytes::from(all)
         }
+    }
+    Ok(match first {
+        Some(first) => first,
+        None => Bytes::from(all),
     })
 }
 
@@ -126,11 +142,12 @@ pub(crate) async fn drain(mut body: Body) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
 }
 
-/// Whether the error (or one it wraps) is the body deadline of [`crate::serve`] expiring.
-fn is_timeout(e: &axum::Error) -> bool {
+/// Whether the error, or one it wraps, is a `T`: the body deadline of [`crate::serve`]
+/// ([`crate::BodyTimeout`]), or the body budget ([`crate::BodyBudgetExhausted`]).
+pub(crate) fn caused_by<T: std::error::Error + 'static>(e: &axum::Error) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(e) = current {
-        if e.is::<crate::BodyTimeout>() {
+        if e.is::<T>() {
             return true;
         }
         current = e.source();

@@ -60,6 +60,7 @@ mod api;
 mod auth;
 mod authproxy;
 mod body;
+mod budget;
 mod cert;
 mod mdm;
 pub mod migrate;
@@ -74,6 +75,7 @@ pub use api::{ApiResult, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};
 pub use auth::{API_USER, BasicAuth, BasicAuthLayer};
 pub use authproxy::{X_ENROLLMENT_ID, X_TRACE_ID};
 pub use body::BodyError;
+pub use budget::{BodyBudget, BodyBudgetExhausted, BodyBudgetLayer, BodyBudgetService};
 pub use cert::{
     CertSource, ExtractCert, ExtractCertLayer, ExtractedCert, MDM_SIGNATURE, VerifiedCert,
     VerifyCert, VerifyCertLayer,
@@ -84,6 +86,16 @@ pub use serve::{BodyTimeout, ServeOptions, bind, serve};
 
 /// The default request body limit: 32 MiB, enough for a large `InstalledApplicationList`.
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The longest enrollment id a device may enroll with, in bytes; a check-in or report with a
+/// longer one, or with an id the API could not name in a path (one with a `,`, or with an
+/// empty, `.` or `..` path segment), is refused with `400`. Real ids are far shorter (a UDID is
+/// 25 to 40 characters, a Shared iPad user channel adds a managed Apple Account), and even
+/// percent-encoded throughout, an id this long fits an API request head with room to spare.
+pub const MAX_ENROLLMENT_ID_BYTES: usize = 4096;
+
+/// The default [`BodyBudget`]: 256 MiB of request bodies in flight at once, eight of the largest.
+pub const DEFAULT_BODY_BUDGET: usize = 256 * 1024 * 1024;
 
 /// Entry point: [`MdmHttp::builder`].
 #[derive(Debug)]
@@ -105,6 +117,7 @@ impl MdmHttp {
             auth_proxy: None,
             proxy_client: None,
             limits: DecodeLimits::default(),
+            body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             version: concat!("v", env!("CARGO_PKG_VERSION")).to_owned(),
             escrow_url: Url::parse(ESCROW_KEY_UNLOCK_URL).expect("a valid constant URL"),
             escrow_timeout: Duration::from_secs(60),
@@ -124,6 +137,7 @@ pub struct MdmHttpBuilder {
     auth_proxy: Option<Url>,
     proxy_client: Option<reqwest::Client>,
     limits: DecodeLimits,
+    body_budget: BodyBudget,
     version: String,
     escrow_url: Url,
     escrow_timeout: Duration,
@@ -139,6 +153,7 @@ impl std::fmt::Debug for MdmHttpBuilder {
             .field("migration", &self.migration.is_some())
             .field("auth_proxy", &self.auth_proxy)
             .field("limits", &self.limits)
+            .field("body_budget", &self.body_budget.bytes())
             .field("version", &self.version)
             .finish_non_exhaustive()
     }
@@ -206,6 +221,14 @@ impl MdmHttpBuilder {
     /// ones get 413. Also the decode limit for property lists.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.limits.max_body_bytes = bytes;
+        self
+    }
+
+    /// How many bytes of request bodies the requests in flight may hold together (default
+    /// [`DEFAULT_BODY_BUDGET`]); a request that does not fit gets 503 with `Retry-After`. Pass a
+    /// [`BodyBudget`] clone to share one budget between several routers.
+    pub fn body_budget(mut self, budget: BodyBudget) -> Self {
+        self.body_budget = budget;
         self
     }
 
@@ -315,6 +338,7 @@ impl MdmHttpBuilder {
                 any(move || std::future::ready(api::version_response(&version))),
             )
             .fallback(not_found)
+            .layer(BodyBudgetLayer::new(self.body_budget))
             .layer(mux::GoMuxLayer::new(subtrees))
             .layer(RequestIdLayer)
     }

@@ -73,6 +73,8 @@ pub struct Flags {
     pub data_dir: String,
     /// `-body-limit` (Rootstock): largest request body, in bytes (`32MiB`, `4096`, `512k`).
     pub body_limit: usize,
+    /// `-body-budget` (Rootstock): request-body bytes all requests in flight may hold together.
+    pub body_budget: usize,
     /// `-header-timeout` (Rootstock): time allowed to send request headers.
     pub header_timeout: Duration,
     /// `-body-timeout` (Rootstock): time allowed to send a whole request body.
@@ -115,6 +117,7 @@ impl Default for Flags {
             dev: false,
             data_dir: "rootstock-dev".into(),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_budget: crate::DEFAULT_BODY_BUDGET,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
@@ -282,6 +285,12 @@ const DEFS: &[Def] = &[
         "Rootstock: largest request body, e.g. 32MiB, 512k, 4096 (default 32MiB)",
     ),
     def(
+        "body-budget",
+        Kind::Size,
+        "Rootstock: request-body bytes all requests in flight may hold together; beyond it 503 \
+         with Retry-After (default 256MiB)",
+    ),
+    def(
         "header-timeout",
         Kind::Duration,
         "Rootstock: time allowed to send request headers (default 30s)",
@@ -428,6 +437,7 @@ fn set(flags: &mut Flags, def: &Def, value: &str) -> Result<(), String> {
         },
         Kind::Size => match def.name {
             "body-limit" => flags.body_limit = parse_size(value)?,
+            "body-budget" => flags.body_budget = parse_size(value)?,
             other => unreachable!("size flag {other} not wired"),
         },
         Kind::Duration => {

@@ -361,6 +361,7 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         .api(api_key.clone())
         .apns(apns)
         .body_limit(flags.body_limit)
+        .body_budget(crate::BodyBudget::new(flags.body_budget))
         .version(VERSION);
     if !flags.disable_mdm {
         builder = builder
