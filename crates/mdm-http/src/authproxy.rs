@@ -18,6 +18,7 @@ use url::Url;
 use crate::cert::{MDM_SIGNATURE, VerifiedCert};
 use crate::mux::percent_decode;
 use crate::response::{plain_text, status_error, strip_hop_by_hop};
+use crate::target;
 
 /// The header carrying the device-channel enrollment id to the upstream.
 pub const X_ENROLLMENT_ID: HeaderName = HeaderName::from_static("x-enrollment-id");
@@ -56,9 +57,9 @@ pub(crate) async fn auth_proxy(State(state): State<AuthProxyState>, request: Req
     };
 
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path();
+    let path = target::path(&parts.uri, &parts.extensions);
     let rest = path.strip_prefix("/authproxy/").unwrap_or_default();
-    let query = parts.uri.query();
+    let query = target::query(&parts.uri, &parts.extensions);
     let Some(url) = upstream_url(&state.target, rest, query) else {
         // The mux has already sent `..` and `%2e%2e` segments elsewhere; this is what an upstream
         // that decodes twice or takes `\` for `/` could still read as one.

@@ -70,6 +70,7 @@ mod response;
 mod serve;
 #[cfg(feature = "server")]
 pub mod server;
+mod target;
 
 pub use api::{ApiResult, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};
 pub use auth::{API_USER, BasicAuth, BasicAuthLayer};

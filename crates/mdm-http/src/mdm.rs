@@ -70,6 +70,11 @@ pub(crate) async fn handle(State(state): State<MdmState>, request: Request) -> R
         "enrollment_id",
         tracing::field::display(&request.enroll_id.id),
     );
+    if !crate::api::addressable(&request.enroll_id.id) {
+        // Whatever enrolls must be reachable by `/v1/enqueue/` and `/v1/push/`.
+        tracing::info!("device request refused: an enrollment id the API could not name");
+        return status_error(StatusCode::BAD_REQUEST);
+    }
     span.record(
         "message_type",
         tracing::field::display(request.message.kind()),
@@ -80,7 +85,10 @@ pub(crate) async fn handle(State(state): State<MdmState>, request: Request) -> R
     if let Some(id) = parts.extensions.get::<RequestId>() {
         request = request.with_request_id(id.clone());
     }
-    let request = request.with_params(query_params(parts.uri.query()));
+    let request = request.with_params(query_params(crate::target::query(
+        &parts.uri,
+        &parts.extensions,
+    )));
     match state.service.oneshot(request).await {
         Ok(response) => ok_response(response),
         Err(e) => error_response(&e),

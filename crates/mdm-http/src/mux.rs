@@ -34,6 +34,8 @@ use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, LOCATION};
 use http::{Method, Request, StatusCode, Version};
 use tower::{Layer, Service};
 
+use crate::target;
+
 /// Applies Go's `ServeMux` rules (see the module docs); `subtrees` are the registered subtree
 /// patterns (ending in `/`) whose slashless form is not registered, so that Go redirects it.
 #[derive(Clone, Debug)]
@@ -99,11 +101,11 @@ fn mux_answer(request: &Request<Body>, subtrees: &[&str]) -> Option<Response> {
         }
         return Some(response);
     }
-    let path = uri.path();
+    let path = target::path(uri, request.extensions());
     let Some(decoded) = percent_decode(path.as_bytes()) else {
         return Some(malformed_request());
     };
-    let query = uri.query().filter(|q| !q.is_empty());
+    let query = target::query(uri, request.extensions()).filter(|q| !q.is_empty());
     let redirect = |to: &[u8]| Some(moved(request, to, query));
     if request.method() == Method::CONNECT {
         // Not cleaned; only sent on to a subtree.

@@ -55,11 +55,14 @@ where
             .cloned()
             .unwrap_or_else(RequestId::random);
         request.extensions_mut().insert(id.clone());
+        // The path is recorded with `?` (quoted, control characters escaped), so that it cannot
+        // start a log line of its own whatever the subscriber. (A method is a token: no
+        // control characters.)
         let span = tracing::info_span!(
             "http",
             request_id = %id,
             method = %request.method(),
-            path = request.uri().path(),
+            path = ?crate::target::path(request.uri(), request.extensions()),
             // Filled in by the device endpoints once the body is decoded.
             enrollment_id = tracing::field::Empty,
             message_type = tracing::field::Empty,

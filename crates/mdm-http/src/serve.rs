@@ -30,8 +30,10 @@ pub struct ServeOptions {
     pub body_read_timeout: Duration,
     /// How long requests in flight may take to finish after shutdown begins. Default 30 s.
     pub shutdown_grace: Duration,
-    /// Largest request head (request line and headers) accepted, in bytes. Default 1 MiB, as
-    /// Go's server, so an API call naming thousands of enrollment ids in its path fits.
+    /// Largest request head (request line and headers) accepted, in bytes; a larger one gets
+    /// `431`. Default 1 MiB, as Go's server, so an API call naming some 28,000 enrollment ids in
+    /// its path fits. A request target longer than hyper takes (64 KiB) reaches the router with
+    /// its path cut after a `/` (see [`serve`]).
     pub max_header_bytes: usize,
 }
 
@@ -50,6 +52,13 @@ impl Default for ServeOptions {
 /// requests in flight finish (up to [`ServeOptions::shutdown_grace`]) and returns.
 ///
 /// Each request carries the client's address as [`ConnectInfo`]`<`[`std::net::SocketAddr`]`>`.
+///
+/// Request targets may be as long as [`ServeOptions::max_header_bytes`] allows, although
+/// `http::Uri` holds at most 64 KiB: a longer one reaches the router as a stand-in, its path cut
+/// after its last `/` within the first 4 KiB and no query, with the rest in the request's
+/// extensions. This crate's handlers read the whole target; a route of your own sees the
+/// stand-in. (Connections that send a `Transfer-Encoding` body or upgrade are not followed past
+/// that request, and their later over-long targets get `414`.)
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -74,10 +83,19 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let body_timeout = options.body_read_timeout;
+        let (stream, targets) =
+            crate::target::rewrite_long_targets(stream, options.max_header_bytes);
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let mut request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             request.extensions_mut().insert(ConnectInfo(remote));
-            router.clone().oneshot(request)
+            let refusal = targets.attach(&mut request).err();
+            let router = router.clone();
+            async move {
+                match refusal {
+                    Some(refusal) => Ok(refusal.response()),
+                    None => router.oneshot(request).await,
+                }
+            }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())

@@ -1,16 +1,17 @@
 //! Request paths the way NanoMDM's Go mux takes them: cleaned (`301`) on every route before any
-//! handler or authentication, and the auth proxy never forwarding outside its base path.
+//! handler or authentication, the auth proxy never forwarding outside its base path, request
+//! targets as long as Go's 1 MiB head allows, and every enrolled id addressable by the API.
 //!
 //! Requests whose exact bytes matter go over a raw TCP connection: an HTTP client would resolve
-//! `..` and `%2e%2e` itself.
+//! `..` and `%2e%2e` itself, and hyper's client takes no URI over 64 KiB.
 
 mod common;
 
 use bytes::Bytes;
 use common::*;
-use mdm_http::ApiResult;
+use mdm_http::{ApiResult, MAX_ENROLLMENT_ID_BYTES};
 use mdm_sim::proto::Command;
-use mdm_sim::{Channel, DeviceKind};
+use mdm_sim::{CertPresentation, Channel, Device, DeviceKind, DriverError, MdmClient, MdmPayload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -127,6 +128,19 @@ async fn send(authority: &str, bytes: &[u8]) -> Raw {
 
 async fn get(h: &Harness, method: &str, target: &str) -> Raw {
     send(authority(h), &request(method, target, &[], b"")).await
+}
+
+/// Every byte but ASCII letters and digits as `%XX`.
+fn encode(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn command(uuid: &str) -> Bytes {
@@ -290,4 +304,190 @@ async fn mounted_router_redirects_within_its_mount() {
         assert_eq!(response.status, 301, "{target}");
         assert_eq!(response.header("location"), Some(location), "{target}");
     }
+}
+
+fn uuid(i: usize) -> String {
+    format!("{:08X}-0000-4000-8000-{:012X}", i, i * 7919)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_targets_up_to_a_mebibyte() {
+    let mut h = Harness::start(&[]).await;
+    let clients = [
+        h.enrolled(DeviceKind::Ios).await,
+        h.enrolled(DeviceKind::Ios).await,
+    ];
+    let auth = basic_auth();
+
+    // 20,000 ids (about 740 KB of path; hyper alone stops at 64 KiB): two enrolled, the rest not.
+    let mut ids: Vec<String> = (0..19_998).map(uuid).collect();
+    ids.insert(7, id(&clients[0], Channel::Device));
+    ids.push(id(&clients[1], Channel::Device));
+    let target = format!("/v1/enqueue/{}?nopush=1", ids.join(","));
+    assert!(target.len() > 700_000);
+    let long_enqueue = request(
+        "PUT",
+        &target,
+        &[("Authorization", &auth)],
+        &command("long-1"),
+    );
+    // On one kept-alive connection, pipelined: the long request, then a short one, then the
+    // long one again (its body must not be mistaken for a request, nor the next head for body).
+    let mut stream = TcpStream::connect(authority(&h)).await.unwrap();
+    let mut pipelined = long_enqueue.clone();
+    pipelined.extend_from_slice(&request("GET", "/version", &[], b""));
+    pipelined.extend_from_slice(&request(
+        "PUT",
+        &target.replace("nopush=1", "nopush=yes"),
+        &[("Authorization", &auth)],
+        &command("long-2"),
+    ));
+    stream.write_all(&pipelined).await.unwrap();
+    let mut buffered = Vec::new();
+    for (n, command_uuid) in [(0, "long-1"), (1, ""), (2, "long-2")] {
+        let response = read_response(&mut stream, &mut buffered).await;
+        if n == 1 {
+            assert_eq!(response.status, 200);
+            assert!(response.text().starts_with("{\"version\""));
+            continue;
+        }
+        assert_eq!(response.status, 207, "{n}: {}", &response.text()[..200]);
+        let result: ApiResult = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(result.command_uuid, command_uuid);
+        assert!(result.no_push);
+        // Every unknown id has its own error; the two enrolled ones none.
+        assert_eq!(result.status.len(), 19_998);
+        assert!(result.status.contains_key(&uuid(19_997)));
+        assert!(!result.status.contains_key(&ids[7]));
+    }
+    drop(stream);
+    for mut client in clients {
+        let events = h.check_in(&mut client, Channel::Device).await;
+        let delivered: Vec<_> = delivered(&events)
+            .into_iter()
+            .map(|c| c.command_uuid)
+            .collect();
+        assert_eq!(delivered, ["long-1", "long-2"]);
+    }
+
+    // A long query is the query; a long path is cleaned like any other.
+    let response = send(
+        authority(&h),
+        &request(
+            "GET",
+            &format!("/v1/push/../version?{}", "x".repeat(100_000)),
+            &[],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 301);
+    assert_eq!(
+        response.header("location").map(str::len),
+        Some("/v1/version?".len() + 100_000)
+    );
+    // Characters no URI may hold, past where hyper looked: refused as hyper would.
+    let response = send(
+        authority(&h),
+        &request(
+            "GET",
+            &format!("/v1/push/{}<>", "a".repeat(70_000)),
+            &[],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    // Over the 1 MiB head: 431, as Go's server.
+    let response = send(
+        authority(&h),
+        &request(
+            "GET",
+            &format!("/v1/push/{}", "a".repeat(1 << 20)),
+            &[],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 431);
+    assert_eq!(response.text(), "431 Request Header Fields Too Large");
+    // However the head gets there, all at once included.
+    let big = "b".repeat(1 << 20);
+    let response = send(
+        authority(&h),
+        &request("GET", "/version", &[("X-Big", &big)], b""),
+    )
+    .await;
+    assert_eq!(response.status, 431);
+    h.stop().await;
+}
+
+/// A device of `kind` claiming `udid`.
+fn device_with_udid(h: &mut Harness, udid: &str) -> MdmClient {
+    let mut device = Device::generate(DeviceKind::Ios, 9000 + udid.len() as u64);
+    device.udid = Some(udid.to_owned());
+    MdmClient::new(device, MdmPayload::new(h.url("/mdm"), TOPIC)).with_identity(
+        h.identity(&format!("udid {}", udid.len())),
+        CertPresentation::MdmSignature,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_id_that_enrolls_is_addressable() {
+    let mut h = Harness::start(&[]).await;
+    assert_eq!(h.upload_push_cert().await.status(), 200);
+    let tricky = format!(
+        "{}/a%b?c#d e.f:g@h\u{e9}\n\0\u{1b}[31m\u{2028}",
+        "U".repeat(100)
+    );
+    for udid in ["U".repeat(100), tricky, "X".repeat(MAX_ENROLLMENT_ID_BYTES)] {
+        let mut client = device_with_udid(&mut h, &udid);
+        h.enroll(&mut client).await;
+        let path = format!("/v1/enqueue/{}", encode(&udid));
+        let response = h
+            .enqueue(
+                &format!("{}?nopush=1", encode(&udid)),
+                command(&format!("a-{}", udid.len())),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{path}: {}",
+            response.text().await.unwrap()
+        );
+        let events = h.check_in(&mut client, Channel::Device).await;
+        assert_eq!(delivered(&events).len(), 1, "{udid:?}");
+        // And the push names it back.
+        let response = h
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/push/{}", encode(&udid)),
+            )
+            .await;
+        let result: ApiResult = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert!(result.status[&udid].push_error.is_none(), "{result:?}");
+    }
+    // What the API could not name does not enroll: 400, as a malformed check-in.
+    for udid in [
+        "X".repeat(MAX_ENROLLMENT_ID_BYTES + 1),
+        "a,b".to_owned(),
+        "a/../b".to_owned(),
+        "a//b".to_owned(),
+        "..".to_owned(),
+    ] {
+        let mut client = device_with_udid(&mut h, &udid);
+        client.enroll();
+        match h.driver.run(&mut client).await {
+            Err(DriverError::Device(mdm_sim::Error::Refused { status, body, .. })) => {
+                assert_eq!(
+                    (status, &body[..]),
+                    (400, &b"Bad Request\n"[..]),
+                    "{udid:?}"
+                );
+            }
+            other => panic!("{udid:?} enrolled: {other:?}"),
+        }
+    }
+    h.stop().await;
 }

@@ -19,7 +19,7 @@ mod result;
 
 pub use escrow::ESCROW_KEY_UNLOCK_URL;
 pub(crate) use escrow::escrow_key_unlock;
-pub(crate) use push::{enqueue, push};
+pub(crate) use push::{addressable, enqueue, push};
 pub use pushcert::PushCertInfo;
 pub(crate) use pushcert::push_cert;
 pub use result::{ApiResult, EnrollmentResult};

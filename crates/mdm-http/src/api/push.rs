@@ -12,8 +12,20 @@ use mdm_storage::CommandQueue;
 use super::{ApiResult, ApiState};
 use crate::body::read_body;
 use crate::mdm::query_params;
-use crate::mux;
 use crate::response::api_json;
+use crate::{mux, target};
+
+/// Whether `/v1/enqueue/<id>` and `/v1/push/<id>` can name the enrollment `id`: it is at most
+/// [`MAX_ENROLLMENT_ID_BYTES`](crate::MAX_ENROLLMENT_ID_BYTES) long, has no `,` (ids are split
+/// on it, `%2C` included, as in NanoMDM), and makes a clean path (no empty, `.` or `..`
+/// segment, which the mux would redirect away). Any other character can be percent-encoded.
+pub(crate) fn addressable(id: &str) -> bool {
+    if id.is_empty() || id.len() > crate::MAX_ENROLLMENT_ID_BYTES || id.contains(',') {
+        return false;
+    }
+    let path = [&b"/v1/enqueue/"[..], id.as_bytes()].concat();
+    mux::clean_path(&path) == path
+}
 
 /// The enrollment ids in a path: what follows `prefix`, percent-decoded, split on `,` with
 /// nothing trimmed or removed (NanoMDM's `PathIDGetter`).
@@ -31,7 +43,10 @@ pub(crate) fn path_ids(path: &str, prefix: &str) -> Result<Vec<String>, String> 
 /// `/v1/push/<ids>`: wakes the enrollments. The body is ignored.
 pub(crate) async fn push(State(api): State<ApiState>, request: Request) -> Response {
     let mut result = ApiResult::default();
-    let ids = match path_ids(request.uri().path(), "/v1/push/") {
+    let ids = match path_ids(
+        &target::path(request.uri(), request.extensions()),
+        "/v1/push/",
+    ) {
         Ok(ids) => ids,
         Err(e) => {
             result.push_error = Some(e);
@@ -48,10 +63,10 @@ pub(crate) async fn enqueue(State(api): State<ApiState>, request: Request) -> Re
     let (parts, body) = request.into_parts();
     let mut result = ApiResult::default();
     // NanoMDM: any non-empty value disables the push, `nopush=0` included.
-    let no_push = query_params(parts.uri.query())
+    let no_push = query_params(target::query(&parts.uri, &parts.extensions))
         .get("nopush")
         .is_some_and(|v| !v.is_empty());
-    let ids = match path_ids(parts.uri.path(), "/v1/enqueue/") {
+    let ids = match path_ids(&target::path(&parts.uri, &parts.extensions), "/v1/enqueue/") {
         Ok(ids) => ids,
         Err(e) => {
             result.command_error = Some(e);
@@ -203,6 +218,36 @@ mod tests {
             "getting enrollment ids: empty path"
         );
         assert!(path_ids("/v1/push/%zz", "/v1/push/").is_err());
+    }
+
+    #[test]
+    fn addressable_ids() {
+        for id in [
+            "00008101-000A1B2C3D4E001E",
+            "5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D:user@example.com",
+            "a/b",
+            "a/",
+            "...",
+            "a?b#c%d e\n\0",
+            &"x".repeat(crate::MAX_ENROLLMENT_ID_BYTES),
+        ] {
+            assert!(addressable(id), "{id:?}");
+        }
+        for id in [
+            "",
+            "a,b",
+            "/a",
+            "a//b",
+            "a/./b",
+            "a/../b",
+            ".",
+            "..",
+            "../a",
+            "a/..",
+            &"x".repeat(crate::MAX_ENROLLMENT_ID_BYTES + 1),
+        ] {
+            assert!(!addressable(id), "{id:?}");
+        }
     }
 
     #[test]

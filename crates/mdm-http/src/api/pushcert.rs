@@ -34,7 +34,7 @@ pub(crate) async fn push_cert(State(api): State<ApiState>, request: Request) -> 
 }
 
 async fn read(api: ApiState, request: Request) -> Response {
-    let params = query_params(request.uri().query());
+    let params = query_params(crate::target::query(request.uri(), request.extensions()));
     let Some(topic) = params.get("topic").filter(|t| !t.is_empty()) else {
         return api_error(
             StatusCode::BAD_REQUEST,
