@@ -175,7 +175,15 @@ pub(crate) fn plist_text(
 ) -> Result<(String, Option<Vec<u8>>), StorageError> {
     let refuse = |reason: String| StorageError::backend(NotAPlist { column, reason });
     if raw.starts_with(b"bplist") {
-        let value = plist::Value::from_reader(std::io::Cursor::new(raw))
+        // The bytes decoded once already (their size is the caller's limit), but shared objects
+        // in a binary list expand when it is rendered as XML: the bounded decoder caps what the
+        // rendering holds.
+        let limits = mdm_proto::DecodeLimits {
+            max_body_bytes: raw.len(),
+            ..Default::default()
+        };
+        let value = mdm_proto::decode_dictionary(raw, &limits)
+            .map(mdm_proto::plist::Value::Dictionary)
             .map_err(|e| refuse(e.to_string()))?;
         let mut xml = Vec::new();
         value
