@@ -67,14 +67,15 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 /// Decodes `Basic <base64(user:password)>` (scheme case-insensitive, as Go's `BasicAuth`).
 fn basic_credentials(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     const SCHEME: &[u8] = b"Basic ";
-    if value.len() < SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
+    let (scheme, encoded) = value.split_at_checked(SCHEME.len())?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
         return None;
     }
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(&value[SCHEME.len()..])
+        .decode(encoded)
         .ok()?;
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
+    let mut parts = decoded.splitn(2, |&b| b == b':');
+    Some((parts.next()?.to_vec(), parts.next()?.to_vec()))
 }
 
 fn unauthorized() -> Response {

@@ -16,7 +16,6 @@ use mdm_storage::{CertAuthStore, DynStorage};
 use url::Url;
 
 use crate::cert::{MDM_SIGNATURE, VerifiedCert};
-use crate::mux::percent_decode;
 use crate::response::{plain_text, status_error, strip_hop_by_hop};
 use crate::target;
 
@@ -168,26 +167,10 @@ fn may_climb(path: &str) -> bool {
 
 /// `bytes` with its valid `%XX` escapes decoded, or `None` if it has none.
 fn percent_decode_lenient(bytes: &[u8]) -> Option<Vec<u8>> {
-    if !bytes.contains(&b'%') {
-        return None;
+    match std::borrow::Cow::from(percent_encoding::percent_decode(bytes)) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(decoded) => Some(decoded),
     }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut decoded_any = false;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let Some(escape) = bytes.get(i..i + 3)
-            && let Some(value) = percent_decode(escape)
-        {
-            out.extend_from_slice(&value);
-            decoded_any = true;
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    decoded_any.then_some(out)
 }
 
 /// Appends the client's address to `X-Forwarded-For`, as Go's reverse proxy does.

@@ -134,7 +134,9 @@ pub(crate) async fn drain(mut body: Body) {
         let mut drained = 0;
         while drained < DRAIN_MAX {
             match body.frame().await {
-                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len()),
+                Some(Ok(frame)) => {
+                    drained = drained.saturating_add(frame.data_ref().map_or(0, |d| d.len()));
+                }
                 _ => break,
             }
         }

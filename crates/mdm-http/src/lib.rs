@@ -40,6 +40,18 @@
 //! environment variables on top of this router.
 
 #![deny(missing_docs)]
+// Requests are untrusted: no panics, no indexing and no unchecked arithmetic outside tests, except
+// where a comment proves it cannot fail.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +132,8 @@ impl MdmHttp {
             limits: DecodeLimits::default(),
             body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             version: concat!("v", env!("CARGO_PKG_VERSION")).to_owned(),
+            // A constant, tested below.
+            #[allow(clippy::expect_used)]
             escrow_url: Url::parse(ESCROW_KEY_UNLOCK_URL).expect("a valid constant URL"),
             escrow_timeout: Duration::from_secs(60),
         }
@@ -281,6 +295,8 @@ impl MdmHttpBuilder {
                 router = router.route("/mdm", endpoint(mdm::Channel::ByContentType));
             }
             if let Some(target) = self.auth_proxy {
+                // Fails only if the TLS backend cannot start, at build time, before any request.
+                #[allow(clippy::expect_used)]
                 let client = self.proxy_client.unwrap_or_else(|| {
                     reqwest::Client::builder()
                         .redirect(reqwest::redirect::Policy::none())

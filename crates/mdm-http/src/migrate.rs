@@ -42,16 +42,18 @@ pub async fn migrate<S: MigrationStore + ?Sized>(
             .send()
             .await;
         match result {
-            Ok(response) if response.status().is_success() => report.sent += 1,
+            Ok(response) if response.status().is_success() => {
+                report.sent = report.sent.saturating_add(1);
+            }
             Ok(response) => {
-                report.failed += 1;
+                report.failed = report.failed.saturating_add(1);
                 tracing::warn!(
                     status = response.status().as_u16(),
                     "migration: check-in refused"
                 );
             }
             Err(e) => {
-                report.failed += 1;
+                report.failed = report.failed.saturating_add(1);
                 tracing::warn!(error = %e, "migration: sending a check-in failed");
             }
         }

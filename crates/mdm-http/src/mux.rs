@@ -135,26 +135,13 @@ fn needs_slash(path: &[u8], subtrees: &[&str]) -> bool {
 
 /// Decodes `%XX` escapes, as Go's `url.PathUnescape`; `None` for an invalid escape.
 pub(crate) fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        if b == b'%' {
-            let hi = s.get(i + 1).copied().and_then(hex_value)?;
-            let lo = s.get(i + 2).copied().and_then(hex_value)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+    // `percent-encoding` passes a malformed escape through; Go's `PathUnescape` refuses it.
+    let well_formed = s.split(|&b| b == b'%').skip(1).all(|after| {
+        after
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    well_formed.then(|| percent_encoding::percent_decode(s).collect())
 }
 
 /// Go's `cleanPath`: `path.Clean` of a rooted path (no empty, `.` or `..` segments; `..` at the
@@ -170,7 +157,7 @@ pub(crate) fn clean_path(path: &[u8]) -> Vec<u8> {
             s => segments.push(s),
         }
     }
-    let mut clean = Vec::with_capacity(path.len() + 1);
+    let mut clean = Vec::with_capacity(path.len().saturating_add(1));
     for segment in &segments {
         clean.push(b'/');
         clean.extend_from_slice(segment);

@@ -29,7 +29,7 @@ pub(crate) fn status_text(status: StatusCode) -> &'static str {
 /// `http.Error(w, text, status)`: `text` plus a newline, as `text/plain; charset=utf-8` with
 /// `X-Content-Type-Options: nosniff`.
 pub(crate) fn plain_text(status: StatusCode, text: &str) -> Response {
-    let mut body = String::with_capacity(text.len() + 1);
+    let mut body = String::with_capacity(text.len().saturating_add(1));
     body.push_str(text);
     body.push('\n');
     let mut response = Response::new(Body::from(body));
@@ -65,10 +65,12 @@ pub(crate) fn sniffed(status: StatusCode, body: Bytes) -> Response {
 /// The subset of Go's `http.DetectContentType` that MDM bodies reach: XML (commands, plists),
 /// HTML, binary property lists and other binary data, JSON and other text.
 pub(crate) fn sniff_content_type(body: &[u8]) -> &'static str {
-    let data = &body[..body.len().min(512)];
+    let data = body.get(..512).unwrap_or(body);
     let trimmed = data.trim_ascii_start();
     let starts_with_ci = |prefix: &[u8]| {
-        trimmed.len() >= prefix.len() && trimmed[..prefix.len()].eq_ignore_ascii_case(prefix)
+        trimmed
+            .get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
     };
     if starts_with_ci(b"<?xml") {
         return "text/xml; charset=utf-8";
@@ -115,6 +117,7 @@ pub(crate) fn go_json<T: Serialize + ?Sized>(value: &T, indent: bool) -> Vec<u8>
     };
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
     // Serializing our own plain structs and maps to memory cannot fail.
+    #[allow(clippy::expect_used)]
     value
         .serialize(&mut serializer)
         .expect("serializing API JSON to memory cannot fail");
@@ -218,11 +221,12 @@ impl serde_json::ser::Formatter for GoFormatter {
                 '\u{2029}' => "\\u2029",
                 _ => continue,
             };
-            writer.write_all(&fragment.as_bytes()[start..i])?;
+            let (done, _) = fragment.split_at_checked(i).unwrap_or_default();
+            writer.write_all(done.get(start..).unwrap_or_default().as_bytes())?;
             writer.write_all(escape.as_bytes())?;
-            start = i + c.len_utf8();
+            start = i.saturating_add(c.len_utf8());
         }
-        writer.write_all(&fragment.as_bytes()[start..])
+        writer.write_all(fragment.get(start..).unwrap_or_default().as_bytes())
     }
 }
 

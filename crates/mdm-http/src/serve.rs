@@ -184,9 +184,7 @@ impl hyper::body::Body for DeadlineBody {
             return Poll::Ready(Some(Err(this.timed_out())));
         }
         let timeout = this.timeout;
-        let deadline = *this
-            .deadline
-            .get_or_insert_with(|| Instant::now() + timeout);
+        let deadline = *this.deadline.get_or_insert_with(|| deadline_after(timeout));
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
@@ -230,6 +228,13 @@ pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
         }
     }
     TcpListener::bind(listen_address(listen)).await
+}
+
+/// `timeout` from now; an operator's timeout too long for the clock means about no deadline.
+fn deadline_after(timeout: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(timeout.min(CENTURY)).unwrap_or(now)
 }
 
 #[cfg(test)]

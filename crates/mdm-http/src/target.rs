@@ -211,11 +211,10 @@ fn chunks(text: &str, max: usize) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let mut end = rest.len().min(max);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        let (chunk, tail) = rest.split_at(end);
+        // At least one character, whatever `max` is, so that the iteration ends.
+        let first = rest.chars().next().map_or(0, char::len_utf8);
+        let end = rest.floor_char_boundary(max).max(first);
+        let (chunk, tail) = rest.split_at_checked(end)?;
         rest = tail;
         Some(chunk)
     })
@@ -273,10 +272,10 @@ impl<IO> TargetRewriter<IO> {
                     let take = usize::try_from(remaining)
                         .unwrap_or(usize::MAX)
                         .min(self.head.len());
-                    self.out.extend_from_slice(&self.head[..take]);
-                    self.head.advance(take);
-                    // `take` is at most `remaining`.
-                    let left = remaining - take as u64;
+                    // `take` is at most `head.len()`.
+                    let body = self.head.split_to(take);
+                    self.out.extend_from_slice(&body);
+                    let left = remaining.saturating_sub(take as u64);
                     if left > 0 {
                         self.state = State::Body(left);
                         return;
@@ -310,7 +309,7 @@ impl<IO> TargetRewriter<IO> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_back((self.heads, Rewritten::TooLarge));
-        self.heads += 1;
+        self.heads = self.heads.saturating_add(1);
         self.head.clear();
         self.state = State::Refused;
     }
@@ -319,7 +318,7 @@ impl<IO> TargetRewriter<IO> {
     /// incomplete head is not parsed again for every read).
     fn head_may_be_complete(&mut self) -> bool {
         let from = self.scanned.saturating_sub(2);
-        let unsearched = &self.head[from..];
+        let unsearched = self.head.get(from..).unwrap_or_default();
         let found = unsearched.windows(2).any(|w| w == b"\n\n")
             || unsearched.windows(3).any(|w| w == b"\n\r\n");
         self.scanned = self.head.len();
@@ -343,28 +342,35 @@ impl<IO> TargetRewriter<IO> {
             Err(_) => return Some(State::Passthrough),
         };
         let index = self.heads;
-        self.heads += 1;
+        self.heads = self.heads.saturating_add(1);
         let next = framing(&request).unwrap_or(State::Passthrough);
         let base = self.head.as_ptr() as usize;
+        // The target is a slice of `head[..length]` (httparse borrows it): the bytes before and
+        // after it are found by its address.
         let long = request
             .path
             .filter(|path| path.len() > MAX_URI_LEN && path.starts_with('/'))
             .and_then(|path| {
                 let start = (path.as_ptr() as usize).checked_sub(base)?;
-                Some((start, path.to_owned()))
+                let end = start.checked_add(path.len())?;
+                let before = self.head.get(..start)?;
+                let after = self.head.get(end..length)?;
+                Some((before, path.to_owned(), after))
             });
         match long {
-            Some((start, target)) => {
-                self.out.extend_from_slice(&self.head[..start]);
+            Some((before, target, after)) => {
+                self.out.extend_from_slice(before);
                 self.out.extend_from_slice(stand_in(&target).as_bytes());
-                self.out
-                    .extend_from_slice(&self.head[start + target.len()..length]);
+                self.out.extend_from_slice(after);
                 self.queue
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push_back((index, Rewritten::Target(target)));
             }
-            None => self.out.extend_from_slice(&self.head[..length]),
+            // httparse's `Complete(length)` is at most what it was given.
+            None => self
+                .out
+                .extend_from_slice(self.head.get(..length).unwrap_or_default()),
         }
         self.head.advance(length);
         self.scanned = 0;
@@ -409,16 +415,18 @@ fn framing(request: &httparse::Request<'_, '_>) -> Option<State> {
 /// [`MAX_URI_LEN`]): its path, cut after the last `/` within [`STAND_IN_PATH`] bytes when it is
 /// longer than that, and no query.
 fn stand_in(target: &str) -> &str {
-    let path_end = target.find(['?', '#']).unwrap_or(target.len());
-    if path_end <= STAND_IN_PATH {
-        return &target[..path_end];
+    let path = target.split(['?', '#']).next().unwrap_or(target);
+    if path.len() <= STAND_IN_PATH {
+        return path;
     }
-    // The target starts with `/`, so there is one.
-    let cut = target.as_bytes()[..STAND_IN_PATH]
-        .iter()
-        .rposition(|&b| b == b'/')
-        .map_or(1, |i| i + 1);
-    &target[..cut]
+    // The target starts with `/`, so there is one; a cut after an ASCII `/` is a character
+    // boundary.
+    let cut = path
+        .as_bytes()
+        .get(..STAND_IN_PATH)
+        .and_then(|head| head.iter().rposition(|&b| b == b'/'))
+        .map_or(1, |i| i.saturating_add(1));
+    path.get(..cut).unwrap_or("/")
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for TargetRewriter<IO> {
@@ -431,8 +439,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for TargetRewriter<IO> {
         loop {
             if !this.out.is_empty() {
                 let n = this.out.len().min(buf.remaining());
-                buf.put_slice(&this.out[..n]);
-                this.out.advance(n);
+                buf.put_slice(&this.out.split_to(n));
                 return Poll::Ready(Ok(()));
             }
             if this.eof {
@@ -447,23 +454,25 @@ impl<IO: AsyncRead + Unpin> AsyncRead for TargetRewriter<IO> {
                     // through the head parser.
                     let before = buf.filled().len();
                     ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-                    let got = buf.filled().len() - before;
+                    let got = buf.filled().len().saturating_sub(before);
                     if got == 0 {
                         this.eof = true;
                         return Poll::Ready(Ok(()));
                     }
-                    if got as u64 <= remaining {
-                        this.state = match remaining - got as u64 {
+                    if let Some(left) = remaining.checked_sub(got as u64) {
+                        this.state = match left {
                             0 => State::Head,
                             left => State::Body(left),
                         };
                         this.scanned = 0;
                         return Poll::Ready(Ok(()));
                     }
-                    // `remaining` < `got`, so it fits a usize; at least one byte is kept.
-                    let keep = remaining as usize;
-                    this.head.extend_from_slice(&buf.filled()[before + keep..]);
-                    buf.set_filled(before + keep);
+                    // `remaining` < `got`, so it fits a usize; the bytes after it are the next
+                    // head.
+                    let body_end = before.saturating_add(remaining as usize);
+                    this.head
+                        .extend_from_slice(buf.filled().get(body_end..).unwrap_or_default());
+                    buf.set_filled(body_end);
                     this.state = State::Head;
                     this.scanned = 0;
                     this.process();

@@ -110,19 +110,16 @@ pub(crate) fn split_pem(text: &str) -> Result<(String, String), String> {
     let mut cert = None;
     let mut key = None;
     let mut rest = text.as_str();
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + "-----BEGIN ".len()..];
-        let Some(label_end) = after.find("-----") else {
+    while let Some((_, after)) = rest.split_once("-----BEGIN ") {
+        let Some((label, _)) = after.split_once("-----") else {
             break;
         };
-        let label = &after[..label_end];
         let end_marker = format!("-----END {label}-----");
-        let Some(end) = rest[start..].find(&end_marker) else {
+        let Some((body, after_block)) = after.split_once(&end_marker) else {
             break;
         };
-        let block_end = start + end + end_marker.len();
-        let block = &rest[start..block_end];
-        rest = &rest[block_end..];
+        let block = format!("-----BEGIN {body}{end_marker}");
+        rest = after_block;
         if label == "CERTIFICATE" {
             cert = Some(format!("{block}\n"));
         } else if label == "PRIVATE KEY" || label.ends_with(" PRIVATE KEY") {

@@ -515,8 +515,10 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
             unit => return Err(format!("unknown unit {unit:?} in duration {value:?}")),
         };
         rest = &rest[unit_end..];
-        total += Duration::try_from_secs_f64(number * seconds)
-            .map_err(|_| format!("invalid duration {value:?}"))?;
+        total = Duration::try_from_secs_f64(number * seconds)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(|| format!("invalid duration {value:?}"))?;
     }
     Ok(total)
 }
