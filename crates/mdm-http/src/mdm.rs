@@ -66,9 +66,10 @@ pub(crate) async fn handle(State(state): State<MdmState>, request: Request) -> R
         Err(e) => return refused(&e),
     };
     let span = tracing::Span::current();
+    // `?`: the id is the device's to choose; quoted and escaped it cannot forge a log line.
     span.record(
         "enrollment_id",
-        tracing::field::display(&request.enroll_id.id),
+        tracing::field::debug(&request.enroll_id.id),
     );
     if !crate::api::addressable(&request.enroll_id.id) {
         // Whatever enrolls must be reachable by `/v1/enqueue/` and `/v1/push/`.

@@ -182,7 +182,7 @@ impl<S: PushStore + PushCertStore> Pusher<S> {
                     .await
                     .map_err(PushFailure::from);
                 if let Err(e) = &result {
-                    tracing::debug!(enrollment_id = %id, error = %e, "push failed");
+                    tracing::debug!(enrollment_id = ?id, error = %e, "push failed");
                 }
                 (id, result)
             }

@@ -42,7 +42,8 @@ where
         let span = tracing::info_span!(
             "mdm",
             request_id = %request.request_id,
-            enrollment_id = %request.enroll_id.id,
+            // `?`: the id is the device's to choose; quoted and escaped it cannot forge a log line.
+            enrollment_id = ?request.enroll_id.id,
             enrollment_type = request.enroll_id.kind.as_str(),
             message = request.message.kind(),
         );

@@ -213,7 +213,33 @@ pub fn init_logging(debug: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .fmt_fields(escaping_fields())
         .try_init();
+}
+
+/// The default field format (`name=value`, strings quoted, the message bare), with every control
+/// character in a value escaped: a value that came from a request (an enrollment id, a path, an
+/// error quoting either) cannot end the line and forge one of its own, or reach the terminal
+/// raw.
+pub fn escaping_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> {
+    use std::fmt::Write;
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let mut text = String::new();
+        write!(text, "{value:?}")?;
+        if field.name() != "message" {
+            write!(writer, "{}=", field.name())?;
+        }
+        for c in text.chars() {
+            if c.is_control() {
+                write!(writer, "{}", c.escape_default())?;
+            } else {
+                writer.write_char(c)?;
+            }
+        }
+        Ok(())
+    })
+    .delimited(" ")
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -433,4 +459,56 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         api_key: (!api_key.is_empty()).then_some(api_key),
         dev_banner,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_field_from_a_request_cannot_forge_a_log_line() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .fmt_fields(super::escaping_fields())
+            .finish();
+        let forged = "UDID\n2026-12-07T00:00:00Z  INFO forged: request status=200\0\x1b[2J";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("http", enrollment_id = %forged);
+            let _entered = span.enter();
+            tracing::info!(error = %forged, path = ?forged, "refused: {forged}");
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(log.matches('\n').count(), 1, "{log}");
+        assert!(log.ends_with('\n'));
+        assert!(!log.contains(['\0', '\x1b']), "{log:?}");
+        // Display values and the message are escaped, not dropped.
+        assert!(log.contains(r"enrollment_id=UDID\n2026"), "{log}");
+        assert!(log.contains(r"error=UDID\n2026"), "{log}");
+        assert!(log.contains(r"refused: UDID\n2026"), "{log}");
+        assert!(log.contains(r"status=200\u{0}\u{1b}[2J"), "{log}");
+    }
 }
