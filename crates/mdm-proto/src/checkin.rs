@@ -5,10 +5,14 @@ use plist::Dictionary;
 
 use crate::fields::Fields;
 use crate::parse::Keep;
-use crate::{DecodeError, DecodeLimits, Enrollment, PushInfo, Raw};
+use crate::{DecodeError, DecodeLimits, Enrollment, PushInfo, Raw, Secret};
 
 /// A check-in message, by its `MessageType`.
+///
+/// Apple adds a message type most years, so the enum is `non_exhaustive`: a `match` needs an arm
+/// for types this version does not know.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum CheckIn {
     /// The first message of an enrollment, before any push token exists.
     Authenticate(Authenticate),
@@ -33,6 +37,7 @@ pub enum CheckIn {
 /// `Authenticate`: sent when the MDM profile is installed. The server should forget what it knew
 /// about a previous enrollment of the same device.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Authenticate {
     /// Enrollment keys (`UDID` or `EnrollmentID`).
     pub enrollment: Enrollment,
@@ -60,13 +65,14 @@ pub struct Authenticate {
 
 /// `TokenUpdate`: the channel's push token; the enrollment is usable once one arrives.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct TokenUpdate {
     /// Enrollment keys.
     pub enrollment: Enrollment,
     /// `Token`, `PushMagic` and `Topic`.
     pub push: PushInfo,
-    /// `UnlockToken`: clears the passcode (device channel only). A secret: never log it.
-    pub unlock_token: Option<Vec<u8>>,
+    /// `UnlockToken`: clears the passcode (device channel only).
+    pub unlock_token: Option<Secret<Vec<u8>>>,
     /// `AwaitingConfiguration`: the device waits in Setup Assistant for `DeviceConfigured`.
     pub awaiting_configuration: bool,
     /// `NotOnConsole`: the user channel's user is not logged in at the console.
@@ -75,6 +81,7 @@ pub struct TokenUpdate {
 
 /// `CheckOut`: the MDM profile is being removed (only when the profile asks for it).
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CheckOut {
     /// Enrollment keys.
     pub enrollment: Enrollment,
@@ -85,6 +92,7 @@ pub struct CheckOut {
 /// `UserAuthenticate`: first without a digest response, then with one if the server sent a
 /// challenge.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct UserAuthenticate {
     /// Enrollment keys (`UDID` and `UserID`).
     pub enrollment: Enrollment,
@@ -94,17 +102,19 @@ pub struct UserAuthenticate {
 
 /// `SetBootstrapToken`: escrow the bootstrap token; absent `BootstrapToken` clears it.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SetBootstrapToken {
     /// Enrollment keys.
     pub enrollment: Enrollment,
-    /// `BootstrapToken`. A secret: never log it.
-    pub bootstrap_token: Option<Vec<u8>>,
+    /// `BootstrapToken`.
+    pub bootstrap_token: Option<Secret<Vec<u8>>>,
     /// `AwaitingConfiguration`.
     pub awaiting_configuration: bool,
 }
 
 /// `GetBootstrapToken`: the device asks for the token it escrowed.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GetBootstrapToken {
     /// Enrollment keys.
     pub enrollment: Enrollment,
@@ -114,6 +124,7 @@ pub struct GetBootstrapToken {
 
 /// `DeclarativeManagement`: a request to the declarative management endpoint named `Endpoint`.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct DeclarativeManagement {
     /// Enrollment keys.
     pub enrollment: Enrollment,
@@ -125,6 +136,7 @@ pub struct DeclarativeManagement {
 
 /// `GetToken`: the device asks for a token for `TokenServiceType`.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GetToken {
     /// Enrollment keys.
     pub enrollment: Enrollment,
@@ -142,9 +154,103 @@ pub struct GetToken {
 
 /// `ReturnToService`: the device asks for its Return to Service configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ReturnToService {
     /// Enrollment keys (`UDID`).
     pub enrollment: Enrollment,
+}
+
+impl Authenticate {
+    /// An `Authenticate` with its required keys; the optional ones are public fields to set.
+    pub fn new(enrollment: Enrollment, topic: impl Into<String>) -> Self {
+        Authenticate {
+            enrollment,
+            topic: topic.into(),
+            ..Default::default()
+        }
+    }
+}
+
+impl TokenUpdate {
+    /// A `TokenUpdate` with its required keys (`Token`, `PushMagic`, `Topic`).
+    pub fn new(enrollment: Enrollment, push: PushInfo) -> Self {
+        TokenUpdate {
+            enrollment,
+            push,
+            ..Default::default()
+        }
+    }
+}
+
+impl CheckOut {
+    /// A `CheckOut` for an enrollment.
+    pub fn new(enrollment: Enrollment) -> Self {
+        CheckOut {
+            enrollment,
+            topic: None,
+        }
+    }
+}
+
+impl UserAuthenticate {
+    /// A `UserAuthenticate`: the first of the exchange without `digest_response`, the second
+    /// with it.
+    pub fn new(enrollment: Enrollment, digest_response: Option<String>) -> Self {
+        UserAuthenticate {
+            enrollment,
+            digest_response,
+        }
+    }
+}
+
+impl SetBootstrapToken {
+    /// A `SetBootstrapToken` escrowing `bootstrap_token` (`None` clears it).
+    pub fn new(enrollment: Enrollment, bootstrap_token: Option<Secret<Vec<u8>>>) -> Self {
+        SetBootstrapToken {
+            enrollment,
+            bootstrap_token,
+            awaiting_configuration: false,
+        }
+    }
+}
+
+impl GetBootstrapToken {
+    /// A `GetBootstrapToken`.
+    pub fn new(enrollment: Enrollment) -> Self {
+        GetBootstrapToken {
+            enrollment,
+            awaiting_configuration: false,
+        }
+    }
+}
+
+impl DeclarativeManagement {
+    /// A `DeclarativeManagement` request to `endpoint`, with its `Data` if any.
+    pub fn new(enrollment: Enrollment, endpoint: impl Into<String>, data: Option<Vec<u8>>) -> Self {
+        DeclarativeManagement {
+            enrollment,
+            endpoint: endpoint.into(),
+            data,
+        }
+    }
+}
+
+impl GetToken {
+    /// A `GetToken` for `token_service_type`; the optional keys are public fields to set.
+    pub fn new(enrollment: Enrollment, token_service_type: impl Into<String>) -> Self {
+        GetToken {
+            enrollment,
+            token_service_type: token_service_type.into(),
+            ..Default::default()
+        }
+    }
+}
+
+impl ReturnToService {
+    /// A `ReturnToService` request.
+    pub fn new(enrollment: Enrollment) -> Self {
+        ReturnToService { enrollment }
+    }
 }
 
 /// The keys a check-in of any type is read for; decoding drops the others.
@@ -222,7 +328,7 @@ impl CheckIn {
                     push_magic: f.required_string("PushMagic")?,
                     topic: f.required_string("Topic")?,
                 },
-                unlock_token: f.data("UnlockToken")?,
+                unlock_token: f.data("UnlockToken")?.map(Secret::new),
                 awaiting_configuration: f.flag("AwaitingConfiguration")?,
                 not_on_console: f.flag("NotOnConsole")?,
             }),
@@ -236,7 +342,7 @@ impl CheckIn {
             }),
             "SetBootstrapToken" => CheckIn::SetBootstrapToken(SetBootstrapToken {
                 enrollment,
-                bootstrap_token: f.data("BootstrapToken")?,
+                bootstrap_token: f.data("BootstrapToken")?.map(Secret::new),
                 awaiting_configuration: f.flag("AwaitingConfiguration")?,
             }),
             "GetBootstrapToken" => CheckIn::GetBootstrapToken(GetBootstrapToken {

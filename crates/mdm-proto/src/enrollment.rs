@@ -4,6 +4,7 @@
 /// together, is the business of the `mdm-enrollment` crate; here they are only decoded. Empty
 /// strings are treated as absent, as NanoMDM does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Enrollment {
     /// `UDID`: the device's unique identifier (device enrollments).
     pub udid: Option<String>,
@@ -17,4 +18,44 @@ pub struct Enrollment {
     pub enrollment_id: Option<String>,
     /// `EnrollmentUserID`: the user channel id of a User Enrollment.
     pub enrollment_user_id: Option<String>,
+}
+
+impl Enrollment {
+    /// The keys of a device channel: `UDID`.
+    pub fn device(udid: impl Into<String>) -> Self {
+        Enrollment {
+            udid: Some(udid.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The keys of a user channel on a device: `UDID` and `UserID` (for Shared iPad, `UserID`
+    /// `FFFFFFFF-…`, with `user_short_name` set as well).
+    pub fn user(udid: impl Into<String>, user_id: impl Into<String>) -> Self {
+        Enrollment {
+            udid: Some(udid.into()),
+            user_id: Some(user_id.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The keys of a User Enrollment's device channel: `EnrollmentID`.
+    pub fn user_enrollment_device(enrollment_id: impl Into<String>) -> Self {
+        Enrollment {
+            enrollment_id: Some(enrollment_id.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The keys of a User Enrollment's user channel: `EnrollmentID` and `EnrollmentUserID`.
+    pub fn user_enrollment(
+        enrollment_id: impl Into<String>,
+        enrollment_user_id: impl Into<String>,
+    ) -> Self {
+        Enrollment {
+            enrollment_id: Some(enrollment_id.into()),
+            enrollment_user_id: Some(enrollment_user_id.into()),
+            ..Default::default()
+        }
+    }
 }

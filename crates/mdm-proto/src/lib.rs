@@ -41,6 +41,7 @@
     )
 )]
 
+mod cert_hash;
 mod checkin;
 mod command;
 mod enrollment;
@@ -52,8 +53,10 @@ mod push;
 mod raw;
 mod report;
 mod responses;
+mod secret;
 mod xml;
 
+pub use cert_hash::{CertHash, InvalidCertHash};
 pub use checkin::{
     Authenticate, CheckIn, CheckOut, DeclarativeManagement, GetBootstrapToken, GetToken,
     ReturnToService, SetBootstrapToken, TokenUpdate, UserAuthenticate,
@@ -82,8 +85,18 @@ pub fn decode_dictionary(
 }
 pub use push::PushInfo;
 pub use raw::Raw;
-pub use report::{CommandReport, ErrorChain, Status};
+pub use report::{CommandReport, ErrorChainEntry, Status};
 pub use responses::{BootstrapToken, GetTokenResponse, ReturnToServiceResponse};
+pub use secret::{RedactedDebug, Secret};
+
+/// The `Content-Type` of a check-in request; every other request on `/mdm` is on the command
+/// channel.
+pub const CHECK_IN_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm-checkin";
+
+/// The request header carrying the device's detached CMS signature over the body (base64), when
+/// its MDM profile sets `SignMessage`. HTTP header names are case-insensitive; this is Apple's
+/// spelling.
+pub const MDM_SIGNATURE_HEADER: &str = "Mdm-Signature";
 
 /// Re-exported so users can build and inspect property-list values (command payloads,
 /// `TokenParameters`) with the same version this crate uses.

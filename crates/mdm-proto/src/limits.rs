@@ -10,7 +10,15 @@
 use crate::DecodeError;
 
 /// Limits applied to every body that is decoded.
+///
+/// Start from the defaults and change what you need; new limits may be added:
+///
+/// ```
+/// let limits = mdm_proto::DecodeLimits::default().max_body_bytes(1 << 20).max_depth(32);
+/// assert_eq!(limits.max_depth, 32);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeLimits {
     /// Largest accepted body, in bytes. The default (32 MiB) fits a large
     /// `InstalledApplicationList` report.
@@ -37,6 +45,32 @@ impl Default for DecodeLimits {
             max_objects: 4 * 1024 * 1024,
             max_kept_values: 64 * 1024,
         }
+    }
+}
+
+impl DecodeLimits {
+    /// Sets [`max_body_bytes`](Self::max_body_bytes).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_depth`](Self::max_depth).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Sets [`max_objects`](Self::max_objects).
+    pub fn max_objects(mut self, objects: usize) -> Self {
+        self.max_objects = objects;
+        self
+    }
+
+    /// Sets [`max_kept_values`](Self::max_kept_values).
+    pub fn max_kept_values(mut self, values: usize) -> Self {
+        self.max_kept_values = values;
+        self
     }
 }
 

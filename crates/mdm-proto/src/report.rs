@@ -12,6 +12,7 @@ use crate::{DecodeError, DecodeLimits, Enrollment, Raw};
 /// A command-channel request: the device's `Status`, for the command `CommandUUID` when it
 /// answers one, with the command's result keys in the raw bytes.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CommandReport {
     /// Enrollment keys.
     pub enrollment: Enrollment,
@@ -20,11 +21,12 @@ pub struct CommandReport {
     /// `Status`.
     pub status: Status,
     /// `ErrorChain`, on `Error` and `CommandFormatError`.
-    pub error_chain: Vec<ErrorChain>,
+    pub error_chain: Vec<ErrorChainEntry>,
 }
 
 /// The `Status` of a command report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Status {
     /// `Idle`: the device asks for the next command and answers none.
     #[default]
@@ -82,7 +84,8 @@ impl fmt::Display for Status {
 
 /// One entry of an `ErrorChain`. Devices do not always send every key, so all are optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ErrorChain {
+#[non_exhaustive]
+pub struct ErrorChainEntry {
     /// `ErrorCode`.
     pub error_code: Option<i64>,
     /// `ErrorDomain`.
@@ -105,6 +108,16 @@ const REPORT_KEYS: Keep = Keep::Keys(&[
 ]);
 
 impl CommandReport {
+    /// A report of `status` from an enrollment; `command_uuid` and `error_chain` are public
+    /// fields to set.
+    pub fn new(enrollment: Enrollment, status: Status) -> Self {
+        CommandReport {
+            enrollment,
+            status,
+            ..Default::default()
+        }
+    }
+
     /// Decodes a command-channel body with the default [`DecodeLimits`].
     pub fn decode(body: impl Into<Bytes>) -> Result<Raw<CommandReport>, DecodeError> {
         Self::decode_with(body, &DecodeLimits::default())
@@ -127,7 +140,7 @@ impl CommandReport {
             .unwrap_or_default()
             .into_iter()
             .map(|entry| match entry {
-                Value::Dictionary(d) => ErrorChain::from_fields(d.into()),
+                Value::Dictionary(d) => ErrorChainEntry::from_fields(d.into()),
                 _ => Err(wrong_type("ErrorChain", "an array of dictionaries")),
             })
             .collect::<Result<_, _>>()?;
@@ -141,9 +154,28 @@ impl CommandReport {
     }
 }
 
-impl ErrorChain {
+impl ErrorChainEntry {
+    /// An entry with its `ErrorCode` and `ErrorDomain`; see [`description`](Self::description)
+    /// for the texts.
+    pub fn new(error_code: i64, error_domain: impl Into<String>) -> Self {
+        ErrorChainEntry {
+            error_code: Some(error_code),
+            error_domain: Some(error_domain.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Sets `LocalizedDescription` and `USEnglishDescription` to `text`, as a device whose
+    /// language is English sends them.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.localized_description = Some(text.clone());
+        self.us_english_description = Some(text);
+        self
+    }
+
     fn from_fields(mut f: Fields) -> Result<Self, DecodeError> {
-        Ok(ErrorChain {
+        Ok(ErrorChainEntry {
             error_code: f.integer("ErrorCode")?,
             error_domain: f.string("ErrorDomain")?,
             localized_description: f.string("LocalizedDescription")?,

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::Secret;
+
 fn to_xml<T: Serialize>(value: &T) -> Vec<u8> {
     let mut xml = Vec::new();
     // The responses are this module's structs of strings, data and booleans written to memory:
@@ -14,13 +16,19 @@ fn to_xml<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// The answer to `GetBootstrapToken`: `{BootstrapToken: <data>}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct BootstrapToken {
-    /// The escrowed token. A secret: never log it.
-    #[serde(rename = "BootstrapToken", with = "serde_bytes")]
-    pub bootstrap_token: Vec<u8>,
+    /// The escrowed token.
+    #[serde(rename = "BootstrapToken")]
+    pub bootstrap_token: Secret<Vec<u8>>,
 }
 
 impl BootstrapToken {
+    /// The answer carrying `bootstrap_token`.
+    pub fn new(bootstrap_token: Secret<Vec<u8>>) -> Self {
+        BootstrapToken { bootstrap_token }
+    }
+
     /// The response body, as an XML property list.
     pub fn to_xml(&self) -> Vec<u8> {
         to_xml(self)
@@ -29,13 +37,19 @@ impl BootstrapToken {
 
 /// The answer to `GetToken`: `{TokenData: <data>}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct GetTokenResponse {
     /// The token for the requested service.
-    #[serde(rename = "TokenData", with = "serde_bytes")]
-    pub token_data: Vec<u8>,
+    #[serde(rename = "TokenData")]
+    pub token_data: Secret<Vec<u8>>,
 }
 
 impl GetTokenResponse {
+    /// The answer carrying `token_data`.
+    pub fn new(token_data: Secret<Vec<u8>>) -> Self {
+        GetTokenResponse { token_data }
+    }
+
     /// The response body, as an XML property list.
     pub fn to_xml(&self) -> Vec<u8> {
         to_xml(self)
@@ -44,6 +58,7 @@ impl GetTokenResponse {
 
 /// The answer to `ReturnToService`: `{ReturnToService: {Enabled, …}}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ReturnToServiceResponse {
     /// `Enabled`: erase and re-enroll automatically.
     #[serde(rename = "Enabled")]
@@ -63,12 +78,8 @@ pub struct ReturnToServiceResponse {
     )]
     pub mdm_profile_data: Option<Vec<u8>>,
     /// `BootstrapToken`: for Return to Service with app preservation.
-    #[serde(
-        rename = "BootstrapToken",
-        with = "serde_bytes",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bootstrap_token: Option<Vec<u8>>,
+    #[serde(rename = "BootstrapToken", skip_serializing_if = "Option::is_none")]
+    pub bootstrap_token: Option<Secret<Vec<u8>>>,
 }
 
 impl ReturnToServiceResponse {
@@ -101,14 +112,14 @@ mod tests {
     fn responses_encode_data_as_data() {
         let d = parse(
             &BootstrapToken {
-                bootstrap_token: b"tok".to_vec(),
+                bootstrap_token: Secret::new(b"tok".to_vec()),
             }
             .to_xml(),
         );
         assert_eq!(d.get("BootstrapToken"), Some(&Value::Data(b"tok".to_vec())));
         let d = parse(
             &GetTokenResponse {
-                token_data: vec![1, 2],
+                token_data: Secret::new(vec![1, 2]),
             }
             .to_xml(),
         );

@@ -56,7 +56,11 @@ fn token_update_with_unlock_token_xml_and_binary() {
         assert_eq!(tu.push.token.len(), 32, "{name}");
         assert_eq!(tu.push.topic, TOPIC);
         assert_eq!(tu.push.push_magic.len(), 36);
-        assert_eq!(tu.unlock_token.as_ref().map(Vec::len), Some(1300), "{name}");
+        assert_eq!(
+            tu.unlock_token.as_ref().map(|t| t.expose().len()),
+            Some(1300),
+            "{name}"
+        );
         assert_eq!(tu.awaiting_configuration, awaiting, "{name}");
         assert_eq!(tu.enrollment.udid.as_deref(), Some(IPAD_UDID));
     }
@@ -445,10 +449,7 @@ fn nested_binary(levels: usize) -> Vec<u8> {
 
 #[test]
 fn body_size_limit() {
-    let limits = DecodeLimits {
-        max_body_bytes: 1000,
-        ..Default::default()
-    };
+    let limits = DecodeLimits::default().max_body_bytes(1000);
     let body = fixture("ipad_tokenupdate.plist");
     assert!(matches!(
         CheckIn::decode_with(body.clone(), &limits),
