@@ -19,15 +19,14 @@
 //! use mdm_enrollment::{EnrollType, enroll_id};
 //! use mdm_proto::Enrollment;
 //!
-//! let user = Enrollment {
-//!     udid: Some("5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D".into()),
-//!     user_id: Some("A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D".into()),
-//!     ..Default::default()
-//! };
+//! let user = Enrollment::user(
+//!     "5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D",
+//!     "A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D",
+//! );
 //! let id = enroll_id(&user).unwrap();
-//! assert_eq!(id.kind, EnrollType::User);
-//! assert_eq!(id.id, "5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D:A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D");
-//! assert_eq!(id.parent.as_deref(), Some("5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D"));
+//! assert_eq!(id.kind(), EnrollType::User);
+//! assert_eq!(id.id(), "5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D:A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D");
+//! assert_eq!(id.device_channel_id(), "5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D");
 //! ```
 
 #![deny(missing_docs)]
@@ -43,6 +42,7 @@ pub const SHARED_IPAD_USER_ID: &str = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF";
 
 /// The kind of channel an enrollment id names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EnrollType {
     /// A device channel identified by `UDID`.
     Device,
@@ -131,29 +131,164 @@ pub struct ResolvedEnrollment {
     pub user_channel_id: Option<String>,
 }
 
-/// The id under which a channel is stored, its type, and for user channels the device channel id
-/// it belongs to.
+/// The id a channel is stored and addressed under: a device channel's `UDID` or `EnrollmentID`,
+/// or `<device channel id>:<user part>` for a user channel. Enrollment ids in API paths, push
+/// calls, queue targets and certificate bindings are all this type.
+///
+/// Its `Debug` is the string's (quoted, control characters escaped), so it can be logged with
+/// `?` whatever the device put in it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct EnrollmentId(String);
+
+impl EnrollmentId {
+    /// An enrollment id from its text.
+    pub fn new(id: impl Into<String>) -> Self {
+        EnrollmentId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id's text, unwrapped.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for EnrollmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EnrollmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl From<String> for EnrollmentId {
+    fn from(id: String) -> Self {
+        EnrollmentId(id)
+    }
+}
+
+impl From<&str> for EnrollmentId {
+    fn from(id: &str) -> Self {
+        EnrollmentId(id.to_owned())
+    }
+}
+
+impl From<EnrollmentId> for String {
+    fn from(id: EnrollmentId) -> Self {
+        id.0
+    }
+}
+
+impl AsRef<str> for EnrollmentId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for EnrollmentId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for EnrollmentId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EnrollmentId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// A channel: its enrollment id, its type, and for a user channel the device channel it belongs
+/// to. A user channel always has a parent and a device channel never does; the constructors keep
+/// it so.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EnrollId {
-    /// The enrollment id: the device channel id, or `<device channel id>:<user channel id>`.
-    pub id: String,
-    /// The channel type.
+    id: EnrollmentId,
+    kind: EnrollType,
+    parent: Option<EnrollmentId>,
+}
+
+/// A type and a parent that do not go together: a user channel without a device channel, or a
+/// device channel with one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a {kind} channel {}", if kind.is_user_channel() { "needs its device channel's id" } else { "has no parent" })]
+pub struct ParentMismatch {
+    /// The type asked for.
     pub kind: EnrollType,
-    /// For user channels, the device channel's id.
-    pub parent: Option<String>,
 }
 
 impl EnrollId {
+    /// A device channel (`Device` or `User Enrollment (Device)`).
+    pub fn device_channel(
+        id: impl Into<EnrollmentId>,
+        kind: EnrollType,
+    ) -> Result<Self, ParentMismatch> {
+        Self::new(id, kind, None)
+    }
+
+    /// A channel of any type, with its parent exactly when it is a user channel.
+    pub fn new(
+        id: impl Into<EnrollmentId>,
+        kind: EnrollType,
+        parent: Option<EnrollmentId>,
+    ) -> Result<Self, ParentMismatch> {
+        if parent.is_some() != kind.is_user_channel() {
+            return Err(ParentMismatch { kind });
+        }
+        Ok(EnrollId {
+            id: id.into(),
+            kind,
+            parent,
+        })
+    }
+
+    /// A `Device` channel: the commonest case, which cannot fail.
+    pub fn device(udid: impl Into<EnrollmentId>) -> Self {
+        EnrollId {
+            id: udid.into(),
+            kind: EnrollType::Device,
+            parent: None,
+        }
+    }
+
+    /// The enrollment id: the device channel id, or `<device channel id>:<user channel id>`.
+    pub fn id(&self) -> &EnrollmentId {
+        &self.id
+    }
+
+    /// The channel type.
+    pub fn kind(&self) -> EnrollType {
+        self.kind
+    }
+
+    /// For a user channel, the device channel's id.
+    pub fn parent(&self) -> Option<&EnrollmentId> {
+        self.parent.as_ref()
+    }
+
     /// The id of the device channel this enrollment belongs to: its own id on a device channel,
     /// its parent's on a user channel.
-    pub fn device_channel_id(&self) -> &str {
-        self.parent.as_deref().unwrap_or(&self.id)
+    pub fn device_channel_id(&self) -> &EnrollmentId {
+        self.parent.as_ref().unwrap_or(&self.id)
     }
 }
 
 impl fmt::Display for EnrollId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.id)
+        f.write_str(self.id.as_str())
     }
 }
 
@@ -197,14 +332,14 @@ impl ResolvedEnrollment {
     pub fn normalize(self) -> EnrollId {
         match self.user_channel_id {
             None => EnrollId {
-                id: self.device_channel_id,
+                id: EnrollmentId(self.device_channel_id),
                 kind: self.kind,
                 parent: None,
             },
             Some(user) => EnrollId {
-                id: format!("{}:{user}", self.device_channel_id),
+                id: EnrollmentId(format!("{}:{user}", self.device_channel_id)),
                 kind: self.kind,
-                parent: Some(self.device_channel_id),
+                parent: Some(EnrollmentId(self.device_channel_id)),
             },
         }
     }
@@ -228,57 +363,54 @@ mod tests {
 
     #[test]
     fn device() {
-        let e = Enrollment {
-            udid: some(UDID),
-            ..Default::default()
+        let e = {
+            let mut v = Enrollment::default();
+            v.udid = some(UDID);
+            v
         };
         let id = enroll_id(&e).unwrap();
-        assert_eq!(
-            id,
-            EnrollId {
-                id: UDID.into(),
-                kind: EnrollType::Device,
-                parent: None
-            }
-        );
+        assert_eq!(id, EnrollId::device(UDID));
         assert_eq!(id.device_channel_id(), UDID);
     }
 
     #[test]
     fn user_channel() {
-        let e = Enrollment {
-            udid: some(UDID),
-            user_id: some("A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D"),
-            user_short_name: some("ada"),
-            user_long_name: some("Ada Lovelace"),
-            ..Default::default()
+        let e = {
+            let mut v = Enrollment::default();
+            v.udid = some(UDID);
+            v.user_id = some("A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D");
+            v.user_short_name = some("ada");
+            v.user_long_name = some("Ada Lovelace");
+            v
         };
         let id = enroll_id(&e).unwrap();
-        assert_eq!(id.kind, EnrollType::User);
+        assert_eq!(id.kind(), EnrollType::User);
         assert_eq!(
-            id.id,
+            id.id().as_str(),
             format!("{UDID}:A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D")
         );
-        assert_eq!(id.parent.as_deref(), Some(UDID));
+        assert_eq!(id.parent().map(EnrollmentId::as_str), Some(UDID));
         assert_eq!(id.device_channel_id(), UDID);
     }
 
     #[test]
     fn shared_ipad_uses_the_short_name() {
-        let e = Enrollment {
-            udid: some(UDID),
-            user_id: some(SHARED_IPAD_USER_ID),
-            user_short_name: some("student9@school.example"),
-            ..Default::default()
+        let e = {
+            let mut v = Enrollment::default();
+            v.udid = some(UDID);
+            v.user_id = some(SHARED_IPAD_USER_ID);
+            v.user_short_name = some("student9@school.example");
+            v
         };
         let id = enroll_id(&e).unwrap();
-        assert_eq!(id.kind, EnrollType::SharedIPad);
-        assert_eq!(id.id, format!("{UDID}:student9@school.example"));
-        assert_eq!(id.parent.as_deref(), Some(UDID));
+        assert_eq!(id.kind(), EnrollType::SharedIPad);
+        assert_eq!(id.id().as_str(), format!("{UDID}:student9@school.example"));
+        assert_eq!(id.parent().map(EnrollmentId::as_str), Some(UDID));
 
-        let no_name = Enrollment {
-            user_short_name: None,
-            ..e
+        let no_name = {
+            let mut v = e;
+            v.user_short_name = None;
+            v
         };
         assert_eq!(
             enroll_id(&no_name),
@@ -288,48 +420,40 @@ mod tests {
 
     #[test]
     fn user_enrollment_device_and_user() {
-        let device = Enrollment {
-            enrollment_id: some(EID),
-            ..Default::default()
+        let device = {
+            let mut v = Enrollment::default();
+            v.enrollment_id = some(EID);
+            v
         };
         let id = enroll_id(&device).unwrap();
         assert_eq!(
             id,
-            EnrollId {
-                id: EID.into(),
-                kind: EnrollType::UserEnrollmentDevice,
-                parent: None
-            }
+            EnrollId::device_channel(EID, EnrollType::UserEnrollmentDevice).unwrap()
         );
 
-        let user = Enrollment {
-            enrollment_id: some(EID),
-            enrollment_user_id: some("B7C8D9E0"),
-            user_long_name: some("Grace Hopper"),
-            ..Default::default()
+        let user = {
+            let mut v = Enrollment::default();
+            v.enrollment_id = some(EID);
+            v.enrollment_user_id = some("B7C8D9E0");
+            v.user_long_name = some("Grace Hopper");
+            v
         };
         let id = enroll_id(&user).unwrap();
-        assert_eq!(id.kind, EnrollType::UserEnrollment);
-        assert_eq!(id.id, format!("{EID}:B7C8D9E0"));
-        assert_eq!(id.parent.as_deref(), Some(EID));
+        assert_eq!(id.kind(), EnrollType::UserEnrollment);
+        assert_eq!(id.id().as_str(), format!("{EID}:B7C8D9E0"));
+        assert_eq!(id.parent().map(EnrollmentId::as_str), Some(EID));
     }
 
     #[test]
     fn udid_wins_over_enrollment_id() {
-        let both = Enrollment {
-            udid: some(UDID),
-            enrollment_id: some(EID),
-            enrollment_user_id: some("B7C8D9E0"),
-            ..Default::default()
+        let both = {
+            let mut v = Enrollment::default();
+            v.udid = some(UDID);
+            v.enrollment_id = some(EID);
+            v.enrollment_user_id = some("B7C8D9E0");
+            v
         };
-        assert_eq!(
-            enroll_id(&both).unwrap(),
-            EnrollId {
-                id: UDID.into(),
-                kind: EnrollType::Device,
-                parent: None
-            }
-        );
+        assert_eq!(enroll_id(&both).unwrap(), EnrollId::device(UDID));
     }
 
     #[test]
@@ -338,10 +462,11 @@ mod tests {
             enroll_id(&Enrollment::default()),
             Err(EnrollmentError::MissingDeviceId)
         );
-        let only_user = Enrollment {
-            user_id: some("u"),
-            enrollment_user_id: some("x"),
-            ..Default::default()
+        let only_user = {
+            let mut v = Enrollment::default();
+            v.user_id = some("u");
+            v.enrollment_user_id = some("x");
+            v
         };
         assert_eq!(enroll_id(&only_user), Err(EnrollmentError::MissingDeviceId));
     }
@@ -371,5 +496,19 @@ mod tests {
                 && !EnrollType::UserEnrollmentDevice.is_user_channel()
         );
         assert!(EnrollType::User.is_user_channel() && EnrollType::SharedIPad.is_user_channel());
+    }
+
+    #[test]
+    fn a_parent_exactly_for_user_channels() {
+        assert_eq!(
+            EnrollId::device_channel(UDID, EnrollType::User),
+            Err(ParentMismatch {
+                kind: EnrollType::User
+            })
+        );
+        assert!(EnrollId::new(UDID, EnrollType::Device, Some(UDID.into())).is_err());
+        let user = EnrollId::new("u:1", EnrollType::User, Some(UDID.into())).unwrap();
+        assert_eq!(user.device_channel_id().as_str(), UDID);
+        assert_eq!(format!("{:?}", EnrollmentId::new("a\nb")), r#""a\nb""#);
     }
 }
