@@ -13,8 +13,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use mdm_enrollment::{EnrollId, EnrollType};
-use mdm_proto::{Authenticate, PushInfo, Status, TokenUpdate};
+use mdm_enrollment::{EnrollId, EnrollmentId};
+use mdm_proto::{Authenticate, Enrollment, PushInfo, Status, TokenUpdate};
 use mdm_storage::conformance::fixtures::{command, report};
 use mdm_storage::{CheckInStore, CommandQueue, MemoryStore, ReportOutcome};
 use tokio::runtime::Runtime;
@@ -25,12 +25,8 @@ const ENROLLMENTS: usize = 100_000;
 const SIZES: [(&str, usize, usize); 2] = [("10k", 10_000, 1), ("1M", ENROLLMENTS, 10)];
 
 fn device(i: usize) -> EnrollId {
-    EnrollId {
-        // The shape of a current iOS/macOS UDID, e.g. `00008101-000A1B2C3D4E001E`.
-        id: format!("00008101-{i:016X}"),
-        kind: EnrollType::Device,
-        parent: None,
-    }
+    // The shape of a current iOS/macOS UDID, e.g. `00008101-000A1B2C3D4E001E`.
+    EnrollId::device(format!("00008101-{i:016X}"))
 }
 
 /// `ids` in a fixed pseudo-random order (Fisher–Yates with splitmix64), cloned in that order: the
@@ -56,14 +52,10 @@ fn shuffled(ids: &[EnrollId]) -> Vec<EnrollId> {
 async fn fill(store: &MemoryStore, ids: &[EnrollId], queued: usize, per_enrollment: usize) {
     // The memory store keeps messages as given; plain values make the fill fast.
     let authenticate = Authenticate::default();
-    let token_update = TokenUpdate {
-        push: PushInfo {
-            token: vec![0xAB; 32],
-            push_magic: "magic".into(),
-            topic: "com.apple.mgmt.External.bench".into(),
-        },
-        ..Default::default()
-    };
+    let token_update = TokenUpdate::new(
+        Enrollment::default(),
+        PushInfo::new(vec![0xAB; 32], "magic", "com.apple.mgmt.External.bench"),
+    );
     for id in ids {
         store
             .store_authenticate(id, &authenticate, b"<authenticate/>", None)
@@ -74,7 +66,7 @@ async fn fill(store: &MemoryStore, ids: &[EnrollId], queued: usize, per_enrollme
             .await
             .unwrap();
     }
-    let targets: Vec<String> = ids[..queued].iter().map(|id| id.id.clone()).collect();
+    let targets: Vec<EnrollmentId> = ids[..queued].iter().map(|id| id.id().clone()).collect();
     for k in 0..per_enrollment {
         let failed = store
             .enqueue_command(&targets, &command(&format!("BULK-{k:02}")), 0)
@@ -119,7 +111,7 @@ fn bench(c: &mut Criterion) {
                     let refill = command(&format!("REFILL-{label}-{fresh:09}"));
                     let failed = rt
                         .block_on(store.enqueue_command(
-                            std::slice::from_ref(&ids[i].id),
+                            std::slice::from_ref(ids[i].id()),
                             &refill,
                             0,
                         ))

@@ -1,6 +1,5 @@
-use std::sync::Arc;
-
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
+use mdm_proto::CertHash;
 
 use crate::StorageError;
 
@@ -27,7 +26,7 @@ pub enum CertBinding {
     /// without this check may hold it bound to other channels as well.)
     AlreadyBound,
     /// The hash is bound to another device channel, whose id this is; nothing was bound.
-    BoundElsewhere(String),
+    BoundElsewhere(EnrollmentId),
     /// [`CertBindMode::Retro`] only: the device channel already holds another hash; nothing was
     /// bound.
     EnrollmentBound,
@@ -44,7 +43,10 @@ pub enum CertBinding {
 #[dynosaur::dynosaur(pub DynCertAuthStore = dyn(box) CertAuthStore)]
 pub trait CertAuthStore: Send + Sync {
     /// Whether `hash` is bound to any enrollment.
-    fn has_cert_hash(&self, hash: &str) -> impl Future<Output = Result<bool, StorageError>> + Send;
+    fn has_cert_hash(
+        &self,
+        hash: &CertHash,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
     /// Whether the device channel of `id` has any hash bound.
     fn enrollment_has_cert_hash(
@@ -56,7 +58,7 @@ pub trait CertAuthStore: Send + Sync {
     fn is_cert_hash_associated(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
     /// Binds `hash` to the device channel of `id`, unless that breaks the rule of `mode` — the
@@ -76,7 +78,7 @@ pub trait CertAuthStore: Send + Sync {
     fn bind_cert_hash(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
         mode: CertBindMode,
     ) -> impl Future<Output = Result<CertBinding, StorageError>> + Send;
 
@@ -87,57 +89,12 @@ pub trait CertAuthStore: Send + Sync {
     fn associate_cert_hash(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// The device-channel id `hash` is bound to, if any (the other direction).
     fn enrollment_from_cert_hash(
         &self,
-        hash: &str,
-    ) -> impl Future<Output = Result<Option<String>, StorageError>> + Send;
-}
-
-impl<T: CertAuthStore + ?Sized> CertAuthStore for Arc<T> {
-    fn has_cert_hash(&self, hash: &str) -> impl Future<Output = Result<bool, StorageError>> + Send {
-        (**self).has_cert_hash(hash)
-    }
-
-    fn enrollment_has_cert_hash(
-        &self,
-        id: &EnrollId,
-    ) -> impl Future<Output = Result<bool, StorageError>> + Send {
-        (**self).enrollment_has_cert_hash(id)
-    }
-
-    fn is_cert_hash_associated(
-        &self,
-        id: &EnrollId,
-        hash: &str,
-    ) -> impl Future<Output = Result<bool, StorageError>> + Send {
-        (**self).is_cert_hash_associated(id, hash)
-    }
-
-    fn bind_cert_hash(
-        &self,
-        id: &EnrollId,
-        hash: &str,
-        mode: CertBindMode,
-    ) -> impl Future<Output = Result<CertBinding, StorageError>> + Send {
-        (**self).bind_cert_hash(id, hash, mode)
-    }
-
-    fn associate_cert_hash(
-        &self,
-        id: &EnrollId,
-        hash: &str,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).associate_cert_hash(id, hash)
-    }
-
-    fn enrollment_from_cert_hash(
-        &self,
-        hash: &str,
-    ) -> impl Future<Output = Result<Option<String>, StorageError>> + Send {
-        (**self).enrollment_from_cert_hash(hash)
-    }
+        hash: &CertHash,
+    ) -> impl Future<Output = Result<Option<EnrollmentId>, StorageError>> + Send;
 }

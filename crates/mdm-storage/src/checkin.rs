@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use mdm_enrollment::EnrollId;
 use mdm_proto::{Authenticate, BootstrapToken, SetBootstrapToken, TokenUpdate, UserAuthenticate};
 
@@ -95,64 +93,4 @@ pub trait BootstrapTokenStore: Send + Sync {
         &self,
         id: &EnrollId,
     ) -> impl Future<Output = Result<Option<BootstrapToken>, StorageError>> + Send;
-}
-
-impl<T: CheckInStore + ?Sized> CheckInStore for Arc<T> {
-    fn store_authenticate(
-        &self,
-        id: &EnrollId,
-        msg: &Authenticate,
-        raw: &[u8],
-        identity_cert_der: Option<&[u8]>,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).store_authenticate(id, msg, raw, identity_cert_der)
-    }
-
-    fn store_token_update(
-        &self,
-        id: &EnrollId,
-        msg: &TokenUpdate,
-        raw: &[u8],
-    ) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).store_token_update(id, msg, raw)
-    }
-
-    fn store_user_authenticate(
-        &self,
-        id: &EnrollId,
-        msg: &UserAuthenticate,
-        raw: &[u8],
-    ) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).store_user_authenticate(id, msg, raw)
-    }
-
-    fn disable(&self, id: &EnrollId) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).disable(id)
-    }
-}
-
-impl<T: TokenUpdateTallyStore + ?Sized> TokenUpdateTallyStore for Arc<T> {
-    fn retrieve_token_update_tally(
-        &self,
-        id: &EnrollId,
-    ) -> impl Future<Output = Result<u32, StorageError>> + Send {
-        (**self).retrieve_token_update_tally(id)
-    }
-}
-
-impl<T: BootstrapTokenStore + ?Sized> BootstrapTokenStore for Arc<T> {
-    fn store_bootstrap_token(
-        &self,
-        id: &EnrollId,
-        msg: &SetBootstrapToken,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).store_bootstrap_token(id, msg)
-    }
-
-    fn retrieve_bootstrap_token(
-        &self,
-        id: &EnrollId,
-    ) -> impl Future<Output = Result<Option<BootstrapToken>, StorageError>> + Send {
-        (**self).retrieve_bootstrap_token(id)
-    }
 }

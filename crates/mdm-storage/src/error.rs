@@ -1,3 +1,5 @@
+use mdm_enrollment::EnrollmentId;
+
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -13,14 +15,14 @@ pub enum StorageError {
     /// does not know: e.g. a TokenUpdate from a device that never sent Authenticate, or a command
     /// enqueued for an id that never enrolled. Carries the id that is missing.
     #[error("unknown enrollment {0:?}")]
-    UnknownEnrollment(String),
+    UnknownEnrollment(EnrollmentId),
     /// A command with this `CommandUUID` is already stored; nothing was enqueued.
     #[error("a command with CommandUUID {0:?} already exists")]
     DuplicateCommand(String),
     /// The call only makes sense on a device channel (Authenticate, bootstrap token) and was
     /// given the user channel with this id.
     #[error("{0:?} is a user channel; this operation needs a device channel")]
-    DeviceChannelOnly(String),
+    DeviceChannelOnly(EnrollmentId),
 }
 
 impl StorageError {

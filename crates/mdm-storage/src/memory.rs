@@ -3,10 +3,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{
-    Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
-    TokenUpdate, UserAuthenticate,
+    Authenticate, BootstrapToken, CertHash, Command, CommandReport, PushInfo, Raw, Secret,
+    SetBootstrapToken, Status, TokenUpdate, UserAuthenticate,
 };
 
 use self::queue::{Key, Pending, Queue};
@@ -33,12 +33,12 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     // Ordered so that migration replays devices in a stable order.
-    devices: BTreeMap<String, Device>,
+    devices: BTreeMap<EnrollmentId, Device>,
     // User channel id → its last raw TokenUpdate.
-    user_token_updates: BTreeMap<String, Bytes>,
-    enrollments: HashMap<String, Enrollment>,
+    user_token_updates: BTreeMap<EnrollmentId, Bytes>,
+    channels: HashMap<EnrollmentId, Channel>,
     // Device-channel id → its user channels' ids.
-    user_channels: HashMap<String, BTreeSet<String>>,
+    user_channels: HashMap<EnrollmentId, BTreeSet<EnrollmentId>>,
     // Every CommandUUID ever enqueued, so a reused one is refused. (The commands themselves
     // live in the queues, shared, and go when the last enrollment answers.)
     command_uuids: HashSet<String>,
@@ -46,8 +46,9 @@ struct Inner {
     // with `id.as_bytes()`. See `queue` for why the key and the head live in the table slot.
     queues: HashMap<Key, Queue>,
     push_certs: HashMap<String, StoredPushCert>,
-    // (device-channel id, lowercase hash)
-    cert_hashes: BTreeSet<(String, String)>,
+    // Certificate bindings, both ways round: by device-channel id, and by hash.
+    bindings: BTreeSet<(EnrollmentId, CertHash)>,
+    bound_ids: BTreeSet<(CertHash, EnrollmentId)>,
     next_stale_token: i64,
 }
 
@@ -55,11 +56,12 @@ struct Inner {
 struct Device {
     authenticate: Bytes,
     token_update: Option<Bytes>,
-    bootstrap_token: Option<Vec<u8>>,
+    bootstrap_token: Option<Secret<Vec<u8>>>,
 }
 
+/// What is known of one channel (device or user) once it sent a TokenUpdate.
 #[derive(Debug)]
-struct Enrollment {
+struct Channel {
     push: PushInfo,
     enabled: bool,
     tally: u32,
@@ -79,8 +81,8 @@ impl MemoryStore {
 }
 
 fn device_only(id: &EnrollId) -> Result<(), StorageError> {
-    match id.parent {
-        Some(_) => Err(StorageError::DeviceChannelOnly(id.id.clone())),
+    match id.parent() {
+        Some(_) => Err(StorageError::DeviceChannelOnly(id.id().clone())),
         None => Ok(()),
     }
 }
@@ -88,12 +90,12 @@ fn device_only(id: &EnrollId) -> Result<(), StorageError> {
 impl Inner {
     /// The enrollment ids a device-channel operation reaches: the channel itself and, for a
     /// device channel, its user channels.
-    fn channel_ids(&self, id: &EnrollId) -> Vec<String> {
-        let mut ids = vec![id.id.clone()];
-        if id.parent.is_none() {
+    fn channel_ids(&self, id: &EnrollId) -> Vec<EnrollmentId> {
+        let mut ids = vec![id.id().clone()];
+        if id.parent().is_none() {
             ids.extend(
                 self.user_channels
-                    .get(&id.id)
+                    .get(id.id())
                     .into_iter()
                     .flatten()
                     .cloned(),
@@ -114,7 +116,7 @@ impl CheckInStore for MemoryStore {
         device_only(id)?;
         let mut inner = self.lock();
         let authenticate = Bytes::copy_from_slice(raw);
-        match inner.devices.get_mut(&id.id) {
+        match inner.devices.get_mut(id.id()) {
             // Re-enrollment: the last TokenUpdate stays (migration replays it), as in NanoMDM.
             Some(device) => {
                 device.authenticate = authenticate;
@@ -126,11 +128,11 @@ impl CheckInStore for MemoryStore {
                     token_update: None,
                     bootstrap_token: None,
                 };
-                inner.devices.insert(id.id.clone(), device);
+                inner.devices.insert(id.id().clone(), device);
             }
         }
         for channel in inner.channel_ids(id) {
-            if let Some(e) = inner.enrollments.get_mut(&channel) {
+            if let Some(e) = inner.channels.get_mut(&channel) {
                 e.tally = 0;
             }
         }
@@ -145,25 +147,25 @@ impl CheckInStore for MemoryStore {
     ) -> Result<(), StorageError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let device_id = id.device_channel_id().to_owned();
-        let Some(device) = inner.devices.get_mut(&device_id) else {
-            return Err(StorageError::UnknownEnrollment(device_id));
+        let device_id = id.device_channel_id();
+        let Some(device) = inner.devices.get_mut(device_id) else {
+            return Err(StorageError::UnknownEnrollment(device_id.clone()));
         };
         let raw = Bytes::copy_from_slice(raw);
-        if id.parent.is_some() {
-            inner.user_token_updates.insert(id.id.clone(), raw);
+        if id.parent().is_some() {
+            inner.user_token_updates.insert(id.id().clone(), raw);
             inner
                 .user_channels
-                .entry(device_id)
+                .entry(device_id.clone())
                 .or_default()
-                .insert(id.id.clone());
+                .insert(id.id().clone());
         } else {
             device.token_update = Some(raw);
         }
         let enrollment = inner
-            .enrollments
-            .entry(id.id.clone())
-            .or_insert_with(|| Enrollment {
+            .channels
+            .entry(id.id().clone())
+            .or_insert_with(|| Channel {
                 push: PushInfo::default(),
                 enabled: true,
                 tally: 0,
@@ -186,14 +188,14 @@ impl CheckInStore for MemoryStore {
         if self.lock().devices.contains_key(device_id) {
             Ok(())
         } else {
-            Err(StorageError::UnknownEnrollment(device_id.to_owned()))
+            Err(StorageError::UnknownEnrollment(device_id.clone()))
         }
     }
 
     async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
         let mut inner = self.lock();
         for channel in inner.channel_ids(id) {
-            if let Some(e) = inner.enrollments.get_mut(&channel) {
+            if let Some(e) = inner.channels.get_mut(&channel) {
                 e.enabled = false;
                 e.tally = 0;
             }
@@ -204,7 +206,7 @@ impl CheckInStore for MemoryStore {
 
 impl TokenUpdateTallyStore for MemoryStore {
     async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
-        Ok(self.lock().enrollments.get(&id.id).map_or(0, |e| e.tally))
+        Ok(self.lock().channels.get(id.id()).map_or(0, |e| e.tally))
     }
 }
 
@@ -216,10 +218,13 @@ impl BootstrapTokenStore for MemoryStore {
     ) -> Result<(), StorageError> {
         device_only(id)?;
         let mut inner = self.lock();
-        let Some(device) = inner.devices.get_mut(&id.id) else {
-            return Err(StorageError::UnknownEnrollment(id.id.clone()));
+        let Some(device) = inner.devices.get_mut(id.id()) else {
+            return Err(StorageError::UnknownEnrollment(id.id().clone()));
         };
-        device.bootstrap_token = msg.bootstrap_token.clone().filter(|t| !t.is_empty());
+        device.bootstrap_token = msg
+            .bootstrap_token
+            .clone()
+            .filter(|t| !t.expose().is_empty());
         Ok(())
     }
 
@@ -231,19 +236,19 @@ impl BootstrapTokenStore for MemoryStore {
         Ok(self
             .lock()
             .devices
-            .get(&id.id)
+            .get(id.id())
             .and_then(|d| d.bootstrap_token.clone())
-            .map(|bootstrap_token| BootstrapToken { bootstrap_token }))
+            .map(BootstrapToken::new))
     }
 }
 
 impl CommandQueue for MemoryStore {
     async fn enqueue_command(
         &self,
-        ids: &[String],
+        ids: &[EnrollmentId],
         command: &Raw<Command>,
         priority: i8,
-    ) -> Result<HashMap<String, StorageError>, StorageError> {
+    ) -> Result<HashMap<EnrollmentId, StorageError>, StorageError> {
         let mut failed = HashMap::new();
         if ids.is_empty() {
             return Ok(failed);
@@ -256,7 +261,7 @@ impl CommandQueue for MemoryStore {
         let shared = Arc::new(command.clone());
         let mut queued = HashSet::with_capacity(ids.len());
         for id in ids {
-            if !inner.enrollments.contains_key(id) {
+            if !inner.channels.contains_key(id) {
                 failed.insert(id.clone(), StorageError::UnknownEnrollment(id.clone()));
                 continue;
             }
@@ -268,10 +273,12 @@ impl CommandQueue for MemoryStore {
                 priority,
                 not_now: false,
             };
-            match inner.queues.get_mut(id.as_bytes()) {
+            match inner.queues.get_mut(id.as_str().as_bytes()) {
                 Some(queue) => queue.insert(pending),
                 None => {
-                    inner.queues.insert(Key::new(id), Queue::new(pending));
+                    inner
+                        .queues
+                        .insert(Key::new(id.as_str()), Queue::new(pending));
                 }
             }
         }
@@ -295,7 +302,7 @@ impl CommandQueue for MemoryStore {
             return Ok(ReportOutcome::NotQueued);
         };
         let mut inner = self.lock();
-        let Some(queue) = inner.queues.get_mut(id.id.as_bytes()) else {
+        let Some(queue) = inner.queues.get_mut(id.id().as_str().as_bytes()) else {
             return Ok(ReportOutcome::NotQueued);
         };
         let Some(at) = queue.position(uuid) else {
@@ -308,7 +315,7 @@ impl CommandQueue for MemoryStore {
             return Ok(ReportOutcome::NotNow);
         }
         if !queue.remove(at) {
-            inner.queues.remove(id.id.as_bytes());
+            inner.queues.remove(id.id().as_str().as_bytes());
         }
         Ok(ReportOutcome::Final)
     }
@@ -321,7 +328,7 @@ impl CommandQueue for MemoryStore {
         let inner = self.lock();
         Ok(inner
             .queues
-            .get(id.id.as_bytes())
+            .get(id.id().as_str().as_bytes())
             .and_then(|queue| queue.next(skip_not_now))
             .map(|p| Raw::clone(&p.command)))
     }
@@ -329,7 +336,7 @@ impl CommandQueue for MemoryStore {
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
         let mut inner = self.lock();
         for channel in inner.channel_ids(id) {
-            inner.queues.remove(channel.as_bytes());
+            inner.queues.remove(channel.as_str().as_bytes());
         }
         Ok(())
     }
@@ -338,13 +345,13 @@ impl CommandQueue for MemoryStore {
 impl PushStore for MemoryStore {
     async fn retrieve_push_info(
         &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, PushInfo>, StorageError> {
+        ids: &[EnrollmentId],
+    ) -> Result<HashMap<EnrollmentId, PushInfo>, StorageError> {
         let inner = self.lock();
         Ok(ids
             .iter()
             .filter_map(|id| {
-                let e = inner.enrollments.get(id).filter(|e| e.enabled)?;
+                let e = inner.channels.get(id).filter(|e| e.enabled)?;
                 Some((id.clone(), e.push.clone()))
             })
             .collect())
@@ -385,7 +392,7 @@ impl PushCertStore for MemoryStore {
             topic.to_owned(),
             StoredPushCert {
                 cert_pem: cert_pem.to_owned(),
-                key_pem: key_pem.to_owned(),
+                key_pem: Secret::new(key_pem.to_owned()),
                 stale_token,
             },
         );
@@ -393,75 +400,84 @@ impl PushCertStore for MemoryStore {
     }
 }
 
+impl Inner {
+    /// Whether the device channel holds any binding.
+    fn has_binding(&self, device_id: &EnrollmentId) -> bool {
+        self.bindings
+            .range((device_id.clone(), CertHash::from_bytes([0; 32]))..)
+            .next()
+            .is_some_and(|(id, _)| id == device_id)
+    }
+
+    /// The first device channel `hash` is bound to.
+    fn bound_to(&self, hash: &CertHash) -> Option<&EnrollmentId> {
+        self.bound_ids
+            .range((*hash, EnrollmentId::default())..)
+            .next()
+            .filter(|(h, _)| h == hash)
+            .map(|(_, id)| id)
+    }
+
+    fn bind(&mut self, device_id: &EnrollmentId, hash: &CertHash) {
+        self.bindings.insert((device_id.clone(), *hash));
+        self.bound_ids.insert((*hash, device_id.clone()));
+    }
+}
+
 impl CertAuthStore for MemoryStore {
-    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
-        let hash = hash.to_ascii_lowercase();
-        Ok(self.lock().cert_hashes.iter().any(|(_, h)| *h == hash))
+    async fn has_cert_hash(&self, hash: &CertHash) -> Result<bool, StorageError> {
+        Ok(self.lock().bound_to(hash).is_some())
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        let device_id = id.device_channel_id();
-        Ok(self
-            .lock()
-            .cert_hashes
-            .range((device_id.to_owned(), String::new())..)
-            .next()
-            .is_some_and(|(i, _)| i == device_id))
+        Ok(self.lock().has_binding(id.device_channel_id()))
     }
 
     async fn is_cert_hash_associated(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
     ) -> Result<bool, StorageError> {
-        let key = (id.device_channel_id().to_owned(), hash.to_ascii_lowercase());
-        Ok(self.lock().cert_hashes.contains(&key))
+        let key = (id.device_channel_id().clone(), *hash);
+        Ok(self.lock().bindings.contains(&key))
     }
 
     async fn bind_cert_hash(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
         mode: CertBindMode,
     ) -> Result<CertBinding, StorageError> {
-        let key = (id.device_channel_id().to_owned(), hash.to_ascii_lowercase());
+        let device_id = id.device_channel_id();
         // The checks and the insert under one lock: no other bind runs in between.
         let mut inner = self.lock();
-        let hashes = &mut inner.cert_hashes;
-        if hashes.contains(&key) {
+        if inner.bindings.contains(&(device_id.clone(), *hash)) {
             return Ok(CertBinding::AlreadyBound);
         }
-        let device_id = &key.0;
-        let enrollment_bound = || {
-            hashes
-                .range((device_id.clone(), String::new())..)
-                .next()
-                .is_some_and(|(i, _)| i == device_id)
-        };
-        if mode == CertBindMode::Retro && enrollment_bound() {
+        if mode == CertBindMode::Retro && inner.has_binding(device_id) {
             return Ok(CertBinding::EnrollmentBound);
         }
-        if let Some((other, _)) = hashes.iter().find(|(_, h)| *h == key.1) {
+        if let Some(other) = inner.bound_to(hash) {
             return Ok(CertBinding::BoundElsewhere(other.clone()));
         }
-        hashes.insert(key);
+        inner.bind(device_id, hash);
         Ok(CertBinding::Bound)
     }
 
-    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        let key = (id.device_channel_id().to_owned(), hash.to_ascii_lowercase());
-        self.lock().cert_hashes.insert(key);
+    async fn associate_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &CertHash,
+    ) -> Result<(), StorageError> {
+        self.lock().bind(id.device_channel_id(), hash);
         Ok(())
     }
 
-    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        let hash = hash.to_ascii_lowercase();
-        Ok(self
-            .lock()
-            .cert_hashes
-            .iter()
-            .find(|(_, h)| *h == hash)
-            .map(|(id, _)| id.clone()))
+    async fn enrollment_from_cert_hash(
+        &self,
+        hash: &CertHash,
+    ) -> Result<Option<EnrollmentId>, StorageError> {
+        Ok(self.lock().bound_to(hash).cloned())
     }
 }
 
@@ -512,9 +528,9 @@ mod tests {
         let user = d.user("A1B2C3D4-0000-4000-8000-0123456789AB");
         user.token_update_with(&store).await;
         let (d, user) = (&d.id, &user.id);
-        assert!(d.id.len() > 38 && user.id.len() > 38);
+        assert!(d.id().as_str().len() > 38 && user.id().as_str().len() > 38);
 
-        let both = [d.id.clone(), user.id.clone()];
+        let both = [d.id().clone(), user.id().clone()];
         for (uuid, priority) in [("LONG-1", 0), ("LONG-2", 0), ("LONG-3", 5)] {
             let failed = store.enqueue_command(&both, &command(uuid), priority).await;
             assert!(failed.unwrap().is_empty());

@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
@@ -15,10 +13,4 @@ pub trait MigrationStore: Send + Sync {
     /// A stream, because a store may hold millions of enrollments: a backend reads lazily and
     /// the consumer sets the pace. A failed read ends the stream with an error item.
     fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>>;
-}
-
-impl<T: MigrationStore + ?Sized> MigrationStore for Arc<T> {
-    fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
-        (**self).retrieve_migration_checkins()
-    }
 }

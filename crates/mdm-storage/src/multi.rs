@@ -1,18 +1,16 @@
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use futures_util::future::{join, join_all};
-use futures_util::stream::BoxStream;
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{
-    Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken,
-    TokenUpdate, UserAuthenticate,
+    Authenticate, CertHash, Command, CommandReport, Raw, SetBootstrapToken, TokenUpdate,
+    UserAuthenticate,
 };
 
 use crate::{
     BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
     DynStorage, MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError,
-    StoredPushCert, TokenUpdateTallyStore,
+    TokenUpdateTallyStore,
 };
 
 /// Writes to several stores, reads from the first (NanoMDM's multi-storage).
@@ -116,10 +114,10 @@ impl<S: CheckInStore> CheckInStore for MultiStore<S> {
 impl<S: CommandQueue> CommandQueue for MultiStore<S> {
     async fn enqueue_command(
         &self,
-        ids: &[String],
+        ids: &[EnrollmentId],
         command: &Raw<Command>,
         priority: i8,
-    ) -> Result<HashMap<String, StorageError>, StorageError> {
+    ) -> Result<HashMap<EnrollmentId, StorageError>, StorageError> {
         self.write_all(
             "enqueue_command",
             self.first.enqueue_command(ids, command, priority),
@@ -151,13 +149,7 @@ impl<S: CommandQueue> CommandQueue for MultiStore<S> {
         .await
     }
 
-    async fn retrieve_next_command(
-        &self,
-        id: &EnrollId,
-        skip_not_now: bool,
-    ) -> Result<Option<Raw<Command>>, StorageError> {
-        self.first.retrieve_next_command(id, skip_not_now).await
-    }
+    crate::forward_methods!(first: retrieve_next_command);
 
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
         self.write_all("clear_queue", self.first.clear_queue(id), |s| {
@@ -181,44 +173,16 @@ impl<S: BootstrapTokenStore> BootstrapTokenStore for MultiStore<S> {
         .await
     }
 
-    async fn retrieve_bootstrap_token(
-        &self,
-        id: &EnrollId,
-    ) -> Result<Option<BootstrapToken>, StorageError> {
-        self.first.retrieve_bootstrap_token(id).await
-    }
+    crate::forward_methods!(first: retrieve_bootstrap_token);
 }
 
-impl<S: TokenUpdateTallyStore> TokenUpdateTallyStore for MultiStore<S> {
-    async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
-        self.first.retrieve_token_update_tally(id).await
-    }
-}
-
-impl<S: PushStore> PushStore for MultiStore<S> {
-    async fn retrieve_push_info(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, PushInfo>, StorageError> {
-        self.first.retrieve_push_info(ids).await
-    }
-}
+// Reads ask the first store alone.
+crate::forward_store!(impl[S: TokenUpdateTallyStore] MultiStore<S> => first: TokenUpdateTallyStore);
+crate::forward_store!(impl[S: PushStore] MultiStore<S> => first: PushStore);
+crate::forward_store!(impl[S: MigrationStore] MultiStore<S> => first: MigrationStore);
 
 impl<S: PushCertStore> PushCertStore for MultiStore<S> {
-    async fn is_push_cert_stale(
-        &self,
-        topic: &str,
-        stale_token: i64,
-    ) -> Result<bool, StorageError> {
-        self.first.is_push_cert_stale(topic, stale_token).await
-    }
-
-    async fn retrieve_push_cert(
-        &self,
-        topic: &str,
-    ) -> Result<Option<StoredPushCert>, StorageError> {
-        self.first.retrieve_push_cert(topic).await
-    }
+    crate::forward_methods!(first: is_push_cert_stale, retrieve_push_cert);
 
     async fn store_push_cert(
         &self,
@@ -236,26 +200,17 @@ impl<S: PushCertStore> PushCertStore for MultiStore<S> {
 }
 
 impl<S: CertAuthStore> CertAuthStore for MultiStore<S> {
-    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
-        self.first.has_cert_hash(hash).await
-    }
-
-    async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
-        self.first.enrollment_has_cert_hash(id).await
-    }
-
-    async fn is_cert_hash_associated(
-        &self,
-        id: &EnrollId,
-        hash: &str,
-    ) -> Result<bool, StorageError> {
-        self.first.is_cert_hash_associated(id, hash).await
-    }
+    crate::forward_methods!(
+        first: has_cert_hash,
+        enrollment_has_cert_hash,
+        is_cert_hash_associated,
+        enrollment_from_cert_hash
+    );
 
     async fn bind_cert_hash(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
         mode: CertBindMode,
     ) -> Result<CertBinding, StorageError> {
         // The first store decides, atomically; the others are told its decision, not asked to
@@ -277,22 +232,16 @@ impl<S: CertAuthStore> CertAuthStore for MultiStore<S> {
         Ok(outcome)
     }
 
-    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
+    async fn associate_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &CertHash,
+    ) -> Result<(), StorageError> {
         self.write_all(
             "associate_cert_hash",
             self.first.associate_cert_hash(id, hash),
             |s| s.associate_cert_hash(id, hash),
         )
         .await
-    }
-
-    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
-        self.first.enrollment_from_cert_hash(hash).await
-    }
-}
-
-impl<S: MigrationStore> MigrationStore for MultiStore<S> {
-    fn retrieve_migration_checkins(&self) -> BoxStream<'_, Result<Bytes, StorageError>> {
-        self.first.retrieve_migration_checkins()
     }
 }

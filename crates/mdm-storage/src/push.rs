@@ -1,7 +1,7 @@
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use mdm_proto::PushInfo;
+use mdm_enrollment::EnrollmentId;
+use mdm_proto::{PushInfo, Secret};
 
 use crate::StorageError;
 
@@ -13,8 +13,8 @@ pub trait PushStore: Send + Sync {
     /// the map, never an error for the whole call. An empty `ids` gives an empty map.
     fn retrieve_push_info(
         &self,
-        ids: &[String],
-    ) -> impl Future<Output = Result<HashMap<String, PushInfo>, StorageError>> + Send;
+        ids: &[EnrollmentId],
+    ) -> impl Future<Output = Result<HashMap<EnrollmentId, PushInfo>, StorageError>> + Send;
 }
 
 /// A push certificate as stored: PEM certificate and key, and the token that changes whenever the
@@ -23,8 +23,8 @@ pub trait PushStore: Send + Sync {
 pub struct StoredPushCert {
     /// The certificate, PEM.
     pub cert_pem: String,
-    /// The private key, PEM. A secret: never log it.
-    pub key_pem: String,
+    /// The private key, PEM.
+    pub key_pem: Secret<String>,
     /// Changes every time the certificate for this topic is stored.
     pub stale_token: i64,
 }
@@ -53,39 +53,4 @@ pub trait PushCertStore: Send + Sync {
         cert_pem: &str,
         key_pem: &str,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
-}
-
-impl<T: PushStore + ?Sized> PushStore for Arc<T> {
-    fn retrieve_push_info(
-        &self,
-        ids: &[String],
-    ) -> impl Future<Output = Result<HashMap<String, PushInfo>, StorageError>> + Send {
-        (**self).retrieve_push_info(ids)
-    }
-}
-
-impl<T: PushCertStore + ?Sized> PushCertStore for Arc<T> {
-    fn is_push_cert_stale(
-        &self,
-        topic: &str,
-        stale_token: i64,
-    ) -> impl Future<Output = Result<bool, StorageError>> + Send {
-        (**self).is_push_cert_stale(topic, stale_token)
-    }
-
-    fn retrieve_push_cert(
-        &self,
-        topic: &str,
-    ) -> impl Future<Output = Result<Option<StoredPushCert>, StorageError>> + Send {
-        (**self).retrieve_push_cert(topic)
-    }
-
-    fn store_push_cert(
-        &self,
-        topic: &str,
-        cert_pem: &str,
-        key_pem: &str,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).store_push_cert(topic, cert_pem, key_pem)
-    }
 }

@@ -1,13 +1,13 @@
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{Command, CommandReport, Raw};
 
 use crate::StorageError;
 
 /// What storing a command report did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ReportOutcome {
     /// `Idle`: nothing stored but the enrollment's last-seen time.
     Idle,
@@ -41,10 +41,10 @@ pub trait CommandQueue: Send + Sync {
     /// ([`StorageError::DuplicateCommand`]) or the backend fails. An empty `ids` stores nothing.
     fn enqueue_command(
         &self,
-        ids: &[String],
+        ids: &[EnrollmentId],
         command: &Raw<Command>,
         priority: i8,
-    ) -> impl Future<Output = Result<HashMap<String, StorageError>, StorageError>> + Send;
+    ) -> impl Future<Output = Result<HashMap<EnrollmentId, StorageError>, StorageError>> + Send;
 
     /// Stores what the device reported on the command channel (`raw` is the exact report body)
     /// and updates the enrollment's last-seen time. See [`ReportOutcome`] for what each status
@@ -69,36 +69,4 @@ pub trait CommandQueue: Send + Sync {
     /// user channel, only that channel's. Results already stored are kept. An unknown id is not
     /// an error.
     fn clear_queue(&self, id: &EnrollId) -> impl Future<Output = Result<(), StorageError>> + Send;
-}
-
-impl<T: CommandQueue + ?Sized> CommandQueue for Arc<T> {
-    fn enqueue_command(
-        &self,
-        ids: &[String],
-        command: &Raw<Command>,
-        priority: i8,
-    ) -> impl Future<Output = Result<HashMap<String, StorageError>, StorageError>> + Send {
-        (**self).enqueue_command(ids, command, priority)
-    }
-
-    fn store_command_report(
-        &self,
-        id: &EnrollId,
-        report: &CommandReport,
-        raw: &[u8],
-    ) -> impl Future<Output = Result<ReportOutcome, StorageError>> + Send {
-        (**self).store_command_report(id, report, raw)
-    }
-
-    fn retrieve_next_command(
-        &self,
-        id: &EnrollId,
-        skip_not_now: bool,
-    ) -> impl Future<Output = Result<Option<Raw<Command>>, StorageError>> + Send {
-        (**self).retrieve_next_command(id, skip_not_now)
-    }
-
-    fn clear_queue(&self, id: &EnrollId) -> impl Future<Output = Result<(), StorageError>> + Send {
-        (**self).clear_queue(id)
-    }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use mdm_proto::CertHash;
 use mdm_proto::Status;
 use mdm_storage::conformance::fixtures::{Device, command, report};
 use mdm_storage::{
@@ -20,15 +21,15 @@ async fn writes_reach_every_store_and_reads_come_from_the_first() {
     d.enroll(&multi).await;
     for store in [&first, &second] {
         let push = store
-            .retrieve_push_info(std::slice::from_ref(&d.id.id))
+            .retrieve_push_info(std::slice::from_ref(d.id.id()))
             .await
             .unwrap();
-        assert_eq!(push.get(&d.id.id), Some(&d.push()));
+        assert_eq!(push.get(d.id.id()), Some(&d.push()));
     }
 
     // Only the second store has a command: the multi-store does not see it.
     let failed = second
-        .enqueue_command(std::slice::from_ref(&d.id.id), &command("SECOND-ONLY"), 0)
+        .enqueue_command(std::slice::from_ref(d.id.id()), &command("SECOND-ONLY"), 0)
         .await
         .unwrap();
     assert!(failed.is_empty());
@@ -43,7 +44,7 @@ async fn writes_reach_every_store_and_reads_come_from_the_first() {
     // A report the first store takes and the second does not know still succeeds, with the
     // first store's outcome.
     multi
-        .enqueue_command(std::slice::from_ref(&d.id.id), &command("BOTH"), 0)
+        .enqueue_command(std::slice::from_ref(d.id.id()), &command("BOTH"), 0)
         .await
         .unwrap();
     let (msg, raw) = report(&d.id, Some("BOTH"), Status::Acknowledged);
@@ -88,7 +89,7 @@ async fn cert_binds_are_decided_by_the_first_store_and_mirrored() {
     let second = Arc::new(MemoryStore::new());
     let multi = MultiStore::new(first.clone(), vec![DynStorage::from_arc(second.clone())]);
     let (a, b) = (Device::new("MULTI-CERT-A"), Device::new("MULTI-CERT-B"));
-    let hash = "ab00000000000000000000000000000000000000000000000000000000000001";
+    let hash = &CertHash::from_bytes([0xab; 32]);
     // The second store already has the hash bound elsewhere: it is not asked.
     second.associate_cert_hash(&b.id, hash).await.unwrap();
 
@@ -99,7 +100,7 @@ async fn cert_binds_are_decided_by_the_first_store_and_mirrored() {
     let bind = multi.bind_cert_hash(&b.id, hash, CertBindMode::Authenticate);
     assert_eq!(
         bind.await.unwrap(),
-        CertBinding::BoundElsewhere(a.id.id.clone())
+        CertBinding::BoundElsewhere(a.id.id().clone())
     );
     assert!(!first.is_cert_hash_associated(&b.id, hash).await.unwrap());
 }

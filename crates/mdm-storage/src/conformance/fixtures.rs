@@ -49,11 +49,7 @@ pub struct Device {
 impl Device {
     /// A device with this `UDID`.
     pub fn new(udid: &str) -> Self {
-        let id = enroll_id(&Enrollment {
-            udid: Some(udid.to_owned()),
-            ..Default::default()
-        })
-        .expect("device id");
+        let id = enroll_id(&Enrollment::device(udid)).expect("device id");
         Self {
             udid: udid.to_owned(),
             id,
@@ -122,12 +118,13 @@ impl Device {
 
     /// A user channel on this device (`UserID`, with short and long names derived from it).
     pub fn user(&self, user_id: &str) -> User {
-        let enrollment = Enrollment {
-            udid: Some(self.udid.clone()),
-            user_id: Some(user_id.to_owned()),
-            user_short_name: Some(format!("short-{user_id}")),
-            user_long_name: Some(format!("Long {user_id}")),
-            ..Default::default()
+        let enrollment = {
+            let mut v = Enrollment::default();
+            v.udid = Some(self.udid.clone());
+            v.user_id = Some(user_id.to_owned());
+            v.user_short_name = Some(format!("short-{user_id}"));
+            v.user_long_name = Some(format!("Long {user_id}"));
+            v
         };
         User {
             id: enroll_id(&enrollment).expect("user id"),
@@ -148,7 +145,7 @@ pub struct User {
 impl User {
     /// The push info its TokenUpdate carries.
     pub fn push(&self) -> PushInfo {
-        push_info(&self.id.id)
+        push_info(self.id.id().as_str())
     }
 
     fn keys(&self) -> Vec<(&'static str, Value)> {
@@ -204,11 +201,7 @@ impl User {
 pub fn push_info(id: &str) -> PushInfo {
     let mut token = id.as_bytes().to_vec();
     token.resize(32, 0xA5);
-    PushInfo {
-        token,
-        push_magic: format!("magic-{id}"),
-        topic: TOPIC.to_owned(),
-    }
+    PushInfo::new(token, format!("magic-{id}"), TOPIC)
 }
 
 /// A `DeviceInformation` command, XML.
@@ -235,14 +228,15 @@ pub fn binary_command(uuid: &str) -> Raw<Command> {
 /// A command report from `id`: `Status`, and `CommandUUID` when given.
 pub fn report(id: &EnrollId, uuid: Option<&str>, status: Status) -> (CommandReport, Bytes) {
     let mut entries = vec![("Status", s(status.as_str()))];
-    match (&id.parent, id.kind) {
+    let own = id.id().as_str();
+    match (id.parent(), id.kind()) {
         (Some(parent), _) => {
-            entries.push(("UDID", s(parent)));
-            let user = id.id.strip_prefix(&format!("{parent}:")).unwrap_or(&id.id);
+            entries.push(("UDID", s(parent.as_str())));
+            let user = own.strip_prefix(&format!("{parent}:")).unwrap_or(own);
             entries.push(("UserID", s(user)));
         }
-        (None, EnrollType::UserEnrollmentDevice) => entries.push(("EnrollmentID", s(&id.id))),
-        (None, _) => entries.push(("UDID", s(&id.id))),
+        (None, EnrollType::UserEnrollmentDevice) => entries.push(("EnrollmentID", s(own))),
+        (None, _) => entries.push(("UDID", s(own))),
     }
     if let Some(uuid) = uuid {
         entries.push(("CommandUUID", s(uuid)));

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
-use mdm_enrollment::EnrollId;
-use mdm_proto::{Command, PushInfo, Raw, SetBootstrapToken, Status};
+use mdm_enrollment::{EnrollId, EnrollmentId};
+use mdm_proto::{CertHash, Command, Enrollment, PushInfo, Raw, Secret, SetBootstrapToken, Status};
 
 use crate::{CertBindMode, CertBinding, ReportOutcome, Storage, StorageError};
 use fixtures::{Device, TOPIC, binary_command, command, report};
@@ -98,7 +98,7 @@ async fn next_uuid(store: &impl Storage, id: &EnrollId, skip_not_now: bool) -> O
 }
 
 async fn enqueue(store: &impl Storage, ids: &[&EnrollId], command: &Raw<Command>) {
-    let ids: Vec<String> = ids.iter().map(|i| i.id.clone()).collect();
+    let ids: Vec<EnrollmentId> = ids.iter().map(|i| i.id().clone()).collect();
     let failed = store
         .enqueue_command(&ids, command, 0)
         .await
@@ -113,8 +113,8 @@ async fn tally(store: &impl Storage, id: &EnrollId) -> u32 {
         .expect("retrieve_token_update_tally")
 }
 
-async fn push_ids(store: &impl Storage, ids: &[&str]) -> HashMap<String, PushInfo> {
-    let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+async fn push_ids(store: &impl Storage, ids: &[&EnrollmentId]) -> HashMap<EnrollmentId, PushInfo> {
+    let ids: Vec<EnrollmentId> = ids.iter().map(|&id| id.clone()).collect();
     store
         .retrieve_push_info(&ids)
         .await
@@ -131,13 +131,13 @@ pub async fn enroll(store: impl Storage) {
     d.authenticate_with(&store).await;
     assert_eq!(tally(&store, &d.id).await, 0, "no TokenUpdate yet");
     assert!(
-        push_ids(&store, &[&d.id.id]).await.is_empty(),
+        push_ids(&store, &[d.id.id()]).await.is_empty(),
         "no push info before the first TokenUpdate"
     );
     d.token_update_with(&store).await;
     assert_eq!(tally(&store, &d.id).await, 1);
-    let push = push_ids(&store, &[&d.id.id]).await;
-    assert_eq!(push.get(&d.id.id), Some(&d.push()));
+    let push = push_ids(&store, &[d.id.id()]).await;
+    assert_eq!(push.get(d.id.id()), Some(&d.push()));
 
     let user = d.user("U1");
     let (msg, raw) = d.authenticate();
@@ -146,7 +146,7 @@ pub async fn enroll(store: impl Storage) {
         .await
         .expect_err("Authenticate on a user channel");
     assert!(
-        matches!(err, StorageError::DeviceChannelOnly(ref id) if *id == user.id.id),
+        matches!(err, StorageError::DeviceChannelOnly(ref id) if id == user.id.id()),
         "{err:?}"
     );
 }
@@ -158,10 +158,10 @@ pub async fn re_enroll(store: impl Storage) {
     d.enroll(&store).await;
     d.token_update_with(&store).await;
     assert_eq!(tally(&store, &d.id).await, 2);
-    let set = SetBootstrapToken {
-        bootstrap_token: Some(b"bootstrap".to_vec()),
-        ..Default::default()
-    };
+    let set = SetBootstrapToken::new(
+        Enrollment::default(),
+        Some(Secret::new(b"bootstrap".to_vec())),
+    );
     store.store_bootstrap_token(&d.id, &set).await.unwrap();
 
     d.authenticate_with(&store).await;
@@ -178,12 +178,12 @@ pub async fn re_enroll(store: impl Storage) {
     // What a server does after Authenticate.
     store.clear_queue(&d.id).await.unwrap();
     store.disable(&d.id).await.unwrap();
-    assert!(push_ids(&store, &[&d.id.id]).await.is_empty());
+    assert!(push_ids(&store, &[d.id.id()]).await.is_empty());
 
     d.token_update_with(&store).await;
     assert_eq!(tally(&store, &d.id).await, 1);
     assert_eq!(
-        push_ids(&store, &[&d.id.id]).await.get(&d.id.id),
+        push_ids(&store, &[d.id.id()]).await.get(d.id.id()),
         Some(&d.push())
     );
 }
@@ -219,7 +219,7 @@ pub async fn check_ins_need_an_authenticated_device(store: impl Storage) {
         .await
         .expect_err("TokenUpdate without Authenticate");
     assert!(
-        matches!(err, StorageError::UnknownEnrollment(ref id) if *id == d.id.id),
+        matches!(err, StorageError::UnknownEnrollment(ref id) if id == d.id.id()),
         "{err:?}"
     );
     let user = d.user("U1");
@@ -229,7 +229,7 @@ pub async fn check_ins_need_an_authenticated_device(store: impl Storage) {
         .await
         .expect_err("user TokenUpdate without the device");
     assert!(
-        matches!(err, StorageError::UnknownEnrollment(ref id) if *id == d.id.id),
+        matches!(err, StorageError::UnknownEnrollment(ref id) if id == d.id.id()),
         "{err:?}"
     );
     let (msg, raw) = user.user_authenticate();
@@ -246,10 +246,7 @@ pub async fn check_ins_need_an_authenticated_device(store: impl Storage) {
 pub async fn bootstrap_token_round_trip(store: impl Storage) {
     let d = Device::new("BST-1");
     assert_eq!(store.retrieve_bootstrap_token(&d.id).await.unwrap(), None);
-    let set = SetBootstrapToken {
-        bootstrap_token: Some(b"token".to_vec()),
-        ..Default::default()
-    };
+    let set = SetBootstrapToken::new(Enrollment::default(), Some(Secret::new(b"token".to_vec())));
     let err = store
         .store_bootstrap_token(&d.id, &set)
         .await
@@ -260,13 +257,10 @@ pub async fn bootstrap_token_round_trip(store: impl Storage) {
     assert_eq!(store.retrieve_bootstrap_token(&d.id).await.unwrap(), None);
     // Every byte value, to catch a backend that stores it as text.
     let token: Vec<u8> = (0..=255).collect();
-    let set = SetBootstrapToken {
-        bootstrap_token: Some(token.clone()),
-        ..Default::default()
-    };
+    let set = SetBootstrapToken::new(Enrollment::default(), Some(Secret::new(token.clone())));
     store.store_bootstrap_token(&d.id, &set).await.unwrap();
     let got = store.retrieve_bootstrap_token(&d.id).await.unwrap();
-    assert_eq!(got.map(|t| t.bootstrap_token), Some(token));
+    assert_eq!(got.map(|t| t.bootstrap_token), Some(Secret::new(token)));
 
     store
         .store_bootstrap_token(&d.id, &SetBootstrapToken::default())
@@ -291,44 +285,49 @@ pub async fn bootstrap_token_round_trip(store: impl Storage) {
     assert!(matches!(err, StorageError::DeviceChannelOnly(_)), "{err:?}");
 }
 
-const HASH_A: &str = "aa00000000000000000000000000000000000000000000000000000000000001";
-const HASH_B: &str = "bb00000000000000000000000000000000000000000000000000000000000002";
+/// A certificate hash for the tests: `first`, 30 zero bytes, `last`.
+const fn test_hash(first: u8, last: u8) -> CertHash {
+    let mut bytes = [0u8; 32];
+    bytes[0] = first;
+    bytes[31] = last;
+    CertHash::from_bytes(bytes)
+}
+
+const HASH_A: CertHash = test_hash(0xaa, 1);
+const HASH_B: CertHash = test_hash(0xbb, 2);
 
 /// Bindings work in both directions, per device channel, case-insensitively.
 pub async fn cert_binding(store: impl Storage) {
     let d = Device::new("CERT-1");
     let other = Device::new("CERT-2");
-    assert!(!store.has_cert_hash(HASH_A).await.unwrap());
+    assert!(!store.has_cert_hash(&HASH_A).await.unwrap());
     assert!(!store.enrollment_has_cert_hash(&d.id).await.unwrap());
-    assert_eq!(store.enrollment_from_cert_hash(HASH_A).await.unwrap(), None);
+    assert_eq!(
+        store.enrollment_from_cert_hash(&HASH_A).await.unwrap(),
+        None
+    );
 
-    store
-        .associate_cert_hash(&d.id, &HASH_A.to_ascii_uppercase())
-        .await
-        .unwrap();
+    store.associate_cert_hash(&d.id, &HASH_A).await.unwrap();
     // Binding again is harmless.
-    store.associate_cert_hash(&d.id, HASH_A).await.unwrap();
-    assert!(store.has_cert_hash(HASH_A).await.unwrap());
+    store.associate_cert_hash(&d.id, &HASH_A).await.unwrap();
+    assert!(store.has_cert_hash(&HASH_A).await.unwrap());
     assert!(store.enrollment_has_cert_hash(&d.id).await.unwrap());
-    assert!(store.is_cert_hash_associated(&d.id, HASH_A).await.unwrap());
+    assert!(store.is_cert_hash_associated(&d.id, &HASH_A).await.unwrap());
     assert!(
-        store
-            .is_cert_hash_associated(&d.id, &HASH_A.to_ascii_uppercase())
-            .await
-            .unwrap(),
+        store.is_cert_hash_associated(&d.id, &HASH_A).await.unwrap(),
         "hashes compare in lowercase"
     );
-    assert!(!store.is_cert_hash_associated(&d.id, HASH_B).await.unwrap());
+    assert!(!store.is_cert_hash_associated(&d.id, &HASH_B).await.unwrap());
     assert!(
         !store
-            .is_cert_hash_associated(&other.id, HASH_A)
+            .is_cert_hash_associated(&other.id, &HASH_A)
             .await
             .unwrap()
     );
     assert!(!store.enrollment_has_cert_hash(&other.id).await.unwrap());
     assert_eq!(
-        store.enrollment_from_cert_hash(HASH_A).await.unwrap(),
-        Some(d.id.id.clone())
+        store.enrollment_from_cert_hash(&HASH_A).await.unwrap(),
+        Some(d.id.id().clone())
     );
 
     // A user channel is bound through its device channel.
@@ -336,7 +335,7 @@ pub async fn cert_binding(store: impl Storage) {
     assert!(store.enrollment_has_cert_hash(&user.id).await.unwrap());
     assert!(
         store
-            .is_cert_hash_associated(&user.id, HASH_A)
+            .is_cert_hash_associated(&user.id, &HASH_A)
             .await
             .unwrap()
     );
@@ -347,14 +346,14 @@ pub async fn cert_retro_binding(store: impl Storage) {
     let d = Device::new("RETRO-1");
     d.enroll(&store).await;
     assert!(!store.enrollment_has_cert_hash(&d.id).await.unwrap());
-    store.associate_cert_hash(&d.id, HASH_A).await.unwrap();
+    store.associate_cert_hash(&d.id, &HASH_A).await.unwrap();
     assert!(store.enrollment_has_cert_hash(&d.id).await.unwrap());
-    store.associate_cert_hash(&d.id, HASH_B).await.unwrap();
-    assert!(store.is_cert_hash_associated(&d.id, HASH_A).await.unwrap());
-    assert!(store.is_cert_hash_associated(&d.id, HASH_B).await.unwrap());
+    store.associate_cert_hash(&d.id, &HASH_B).await.unwrap();
+    assert!(store.is_cert_hash_associated(&d.id, &HASH_A).await.unwrap());
+    assert!(store.is_cert_hash_associated(&d.id, &HASH_B).await.unwrap());
     assert_eq!(
-        store.enrollment_from_cert_hash(HASH_B).await.unwrap(),
-        Some(d.id.id.clone())
+        store.enrollment_from_cert_hash(&HASH_B).await.unwrap(),
+        Some(d.id.id().clone())
     );
 }
 
@@ -363,34 +362,31 @@ pub async fn cert_bind_outcomes(store: impl Storage) {
     use CertBindMode::{Authenticate, Retro};
     let d = Device::new("BIND-1");
     let other = Device::new("BIND-2");
-    let bind = |id: &EnrollId, hash: &str, mode| {
-        let (id, hash) = (id.clone(), hash.to_owned());
+    let bind = |id: &EnrollId, hash: &CertHash, mode| {
+        let (id, hash) = (id.clone(), *hash);
         let store = &store;
         async move { store.bind_cert_hash(&id, &hash, mode).await.expect("bind") }
     };
 
+    assert_eq!(bind(&d.id, &HASH_A, Authenticate).await, CertBinding::Bound);
+    assert!(store.is_cert_hash_associated(&d.id, &HASH_A).await.unwrap());
     assert_eq!(
-        bind(&d.id, &HASH_A.to_ascii_uppercase(), Authenticate).await,
-        CertBinding::Bound
-    );
-    assert!(store.is_cert_hash_associated(&d.id, HASH_A).await.unwrap());
-    assert_eq!(
-        bind(&d.id, HASH_A, Authenticate).await,
+        bind(&d.id, &HASH_A, Authenticate).await,
         CertBinding::AlreadyBound
     );
-    assert_eq!(bind(&d.id, HASH_A, Retro).await, CertBinding::AlreadyBound);
+    assert_eq!(bind(&d.id, &HASH_A, Retro).await, CertBinding::AlreadyBound);
     // A user channel is its device channel.
     let user = d.user("U1");
     assert_eq!(
-        bind(&user.id, HASH_A, Authenticate).await,
+        bind(&user.id, &HASH_A, Authenticate).await,
         CertBinding::AlreadyBound
     );
 
     // Bound elsewhere: refused in both modes, nothing written.
     for mode in [Authenticate, Retro] {
         assert_eq!(
-            bind(&other.id, HASH_A, mode).await,
-            CertBinding::BoundElsewhere(d.id.id.clone()),
+            bind(&other.id, &HASH_A, mode).await,
+            CertBinding::BoundElsewhere(d.id.id().clone()),
             "{mode:?}"
         );
     }
@@ -398,19 +394,19 @@ pub async fn cert_bind_outcomes(store: impl Storage) {
 
     // Retro binds only where the channel holds nothing; Authenticate adds a renewed hash.
     assert_eq!(
-        bind(&d.id, HASH_B, Retro).await,
+        bind(&d.id, &HASH_B, Retro).await,
         CertBinding::EnrollmentBound
     );
-    assert!(!store.has_cert_hash(HASH_B).await.unwrap());
-    assert_eq!(bind(&d.id, HASH_B, Authenticate).await, CertBinding::Bound);
-    assert!(store.is_cert_hash_associated(&d.id, HASH_A).await.unwrap());
-    assert!(store.is_cert_hash_associated(&d.id, HASH_B).await.unwrap());
+    assert!(!store.has_cert_hash(&HASH_B).await.unwrap());
+    assert_eq!(bind(&d.id, &HASH_B, Authenticate).await, CertBinding::Bound);
+    assert!(store.is_cert_hash_associated(&d.id, &HASH_A).await.unwrap());
+    assert!(store.is_cert_hash_associated(&d.id, &HASH_B).await.unwrap());
 
-    let fresh = "cc00000000000000000000000000000000000000000000000000000000000003";
-    assert_eq!(bind(&other.id, fresh, Retro).await, CertBinding::Bound);
+    let fresh = test_hash(0xcc, 3);
+    assert_eq!(bind(&other.id, &fresh, Retro).await, CertBinding::Bound);
     assert_eq!(
-        store.enrollment_from_cert_hash(fresh).await.unwrap(),
-        Some(other.id.id.clone())
+        store.enrollment_from_cert_hash(&fresh).await.unwrap(),
+        Some(other.id.id().clone())
     );
 }
 
@@ -425,7 +421,7 @@ pub async fn concurrent_cert_binds<S: Storage + 'static>(store: S) {
     /// Runs `TASKS` binds, released together; their outcomes, in task order.
     async fn race<S: Storage + 'static>(
         store: &Arc<S>,
-        binds: Vec<(EnrollId, String, CertBindMode)>,
+        binds: Vec<(EnrollId, CertHash, CertBindMode)>,
     ) -> Vec<CertBinding> {
         let ready = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = binds
@@ -450,15 +446,12 @@ pub async fn concurrent_cert_binds<S: Storage + 'static>(store: S) {
 
     for round in 0..ROUNDS {
         // One fresh hash, many channels.
-        let hash = format!("{round:02x}{}", "d".repeat(62));
+        let hash = test_hash(0xd0, round as u8);
         let mode = [CertBindMode::Authenticate, CertBindMode::Retro][round % 2];
         let devices: Vec<Device> = (0..TASKS)
             .map(|t| Device::new(&format!("RACE-{round}-{t:02}")))
             .collect();
-        let binds = devices
-            .iter()
-            .map(|d| (d.id.clone(), hash.clone(), mode))
-            .collect();
+        let binds = devices.iter().map(|d| (d.id.clone(), hash, mode)).collect();
         let outcomes = race(&store, binds).await;
         let winners: Vec<&Device> = devices
             .iter()
@@ -472,21 +465,21 @@ pub async fn concurrent_cert_binds<S: Storage + 'static>(store: S) {
             "round {round} ({mode:?}): {} binds of one hash won: {outcomes:?}",
             winners.len()
         );
-        let winner = &winners[0].id.id;
+        let winner = winners[0].id.id();
         for (d, outcome) in devices.iter().zip(&outcomes) {
-            if d.id.id == *winner {
+            if d.id.id() == winner {
                 continue;
             }
             assert_eq!(
                 *outcome,
                 CertBinding::BoundElsewhere(winner.clone()),
                 "round {round}: {}",
-                d.id.id
+                d.id.id()
             );
             assert!(
                 !store.enrollment_has_cert_hash(&d.id).await.unwrap(),
                 "round {round}: the loser {} holds a binding",
-                d.id.id
+                d.id.id()
             );
         }
         assert_eq!(
@@ -500,15 +493,15 @@ pub async fn concurrent_cert_binds<S: Storage + 'static>(store: S) {
 
         // Many fresh hashes, one unbound channel, retro: one binding where there was none.
         let d = Device::new(&format!("RACE-RETRO-{round}"));
-        let hashes: Vec<String> = (0..TASKS)
-            .map(|t| format!("{round:02x}{t:02x}{}", "e".repeat(60)))
+        let hashes: Vec<CertHash> = (0..TASKS)
+            .map(|t| test_hash(0xe0 | round as u8, t as u8))
             .collect();
         let binds = hashes
             .iter()
-            .map(|h| (d.id.clone(), h.clone(), CertBindMode::Retro))
+            .map(|h| (d.id.clone(), *h, CertBindMode::Retro))
             .collect();
         let outcomes = race(&store, binds).await;
-        let won: Vec<&String> = hashes
+        let won: Vec<&CertHash> = hashes
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| **o == CertBinding::Bound)
@@ -539,25 +532,25 @@ pub async fn push_info_skips_unknown_and_disabled(store: impl Storage) {
     let push = push_ids(
         &store,
         &[
-            &enrolled.id.id,
-            "UNKNOWN",
-            &disabled.id.id,
-            &authenticated.id.id,
-            &enrolled.id.id,
+            enrolled.id.id(),
+            &EnrollmentId::new("UNKNOWN"),
+            disabled.id.id(),
+            authenticated.id.id(),
+            enrolled.id.id(),
         ],
     )
     .await;
     assert_eq!(push.len(), 1, "{push:?}");
-    assert_eq!(push.get(&enrolled.id.id), Some(&enrolled.push()));
+    assert_eq!(push.get(enrolled.id.id()), Some(&enrolled.push()));
     assert!(push_ids(&store, &[]).await.is_empty());
 
     // Many ids at once (backends may split the lookup).
-    let many: Vec<String> = (0..1500)
-        .map(|i| format!("MISSING-{i}"))
-        .chain([enrolled.id.id.clone()])
+    let many: Vec<EnrollmentId> = (0..1500)
+        .map(|i| EnrollmentId::new(format!("MISSING-{i}")))
+        .chain([enrolled.id.id().clone()])
         .collect();
     let push = store.retrieve_push_info(&many).await.unwrap();
-    assert_eq!(push.keys().collect::<Vec<_>>(), [&enrolled.id.id]);
+    assert_eq!(push.keys().collect::<Vec<_>>(), [enrolled.id.id()]);
 }
 
 /// The stale token changes when a topic's certificate is replaced, and only then.
@@ -577,7 +570,7 @@ pub async fn push_cert_staleness(store: impl Storage) {
         .unwrap()
         .expect("stored");
     assert_eq!(
-        (first.cert_pem.as_str(), first.key_pem.as_str()),
+        (first.cert_pem.as_str(), first.key_pem.expose().as_str()),
         (cert, key)
     );
     assert!(
@@ -672,7 +665,7 @@ pub async fn queue_is_fifo_and_byte_exact(store: impl Storage) {
 pub async fn queue_priority(store: impl Storage) {
     let d = Device::new("PRIO-1");
     d.enroll(&store).await;
-    let ids = [d.id.id.clone()];
+    let ids = [d.id.id().clone()];
     for (uuid, priority) in [
         ("P-LOW-1", 0),
         ("P-HIGH-1", 5),
@@ -801,10 +794,10 @@ pub async fn one_command_to_many_ids(store: impl Storage) {
     a.enroll(&store).await;
     b.enroll(&store).await;
     let ids = [
-        a.id.id.clone(),
-        b.id.id.clone(),
-        "MANY-UNKNOWN".to_owned(),
-        a.id.id.clone(),
+        a.id.id().clone(),
+        b.id.id().clone(),
+        EnrollmentId::new("MANY-UNKNOWN"),
+        a.id.id().clone(),
     ];
     let failed = store
         .enqueue_command(&ids, &command("MANY-1"), 0)
@@ -840,7 +833,7 @@ pub async fn one_command_to_many_ids(store: impl Storage) {
     );
 
     // No id known: nothing stored, so the CommandUUID is still free.
-    let unknown = ["MANY-X".to_owned(), "MANY-Y".to_owned()];
+    let unknown = [EnrollmentId::new("MANY-X"), EnrollmentId::new("MANY-Y")];
     let failed = store
         .enqueue_command(&unknown, &command("MANY-2"), 0)
         .await
@@ -874,9 +867,9 @@ pub async fn user_channels(store: impl Storage) {
     u1.token_update_with(&store).await;
     u2.token_update_with(&store).await;
     assert_eq!(tally(&store, &u1.id).await, 1);
-    let push = push_ids(&store, &[&d.id.id, &u1.id.id, &u2.id.id]).await;
+    let push = push_ids(&store, &[d.id.id(), u1.id.id(), u2.id.id()]).await;
     assert_eq!(push.len(), 3);
-    assert_eq!(push.get(&u1.id.id), Some(&u1.push()));
+    assert_eq!(push.get(u1.id.id()), Some(&u1.push()));
 
     // A user channel's queue is its own.
     enqueue(&store, &[&u1.id], &command("USR-1")).await;
@@ -892,16 +885,20 @@ pub async fn user_channels(store: impl Storage) {
 
     // User-channel CheckOut disables only that channel (NanoMDM answers 500 here).
     store.disable(&u1.id).await.expect("user-channel CheckOut");
-    let push = push_ids(&store, &[&d.id.id, &u1.id.id, &u2.id.id]).await;
-    assert!(!push.contains_key(&u1.id.id));
-    assert!(push.contains_key(&d.id.id) && push.contains_key(&u2.id.id));
+    let push = push_ids(&store, &[d.id.id(), u1.id.id(), u2.id.id()]).await;
+    assert!(!push.contains_key(u1.id.id()));
+    assert!(push.contains_key(d.id.id()) && push.contains_key(u2.id.id()));
     u1.token_update_with(&store).await;
-    assert!(push_ids(&store, &[&u1.id.id]).await.contains_key(&u1.id.id));
+    assert!(
+        push_ids(&store, &[u1.id.id()])
+            .await
+            .contains_key(u1.id.id())
+    );
 
     // Device-channel CheckOut disables its user channels.
     store.disable(&d.id).await.unwrap();
     assert!(
-        push_ids(&store, &[&d.id.id, &u1.id.id, &u2.id.id])
+        push_ids(&store, &[d.id.id(), u1.id.id(), u2.id.id()])
             .await
             .is_empty()
     );
@@ -971,7 +968,7 @@ pub async fn duplicate_command_uuid(store: impl Storage) {
     enqueue(&store, &[&a.id], &original).await;
     let impostor = binary_command("DUP-1");
     let err = store
-        .enqueue_command(std::slice::from_ref(&b.id.id), &impostor, 0)
+        .enqueue_command(std::slice::from_ref(b.id.id()), &impostor, 0)
         .await
         .expect_err("duplicate CommandUUID");
     assert!(
@@ -1053,7 +1050,7 @@ pub async fn concurrent_enqueue_and_report<S: Storage + 'static>(store: S) {
     for d in &devices {
         d.enroll(&*store).await;
     }
-    let ids: Arc<Vec<String>> = Arc::new(devices.iter().map(|d| d.id.id.clone()).collect());
+    let ids: Arc<Vec<EnrollmentId>> = Arc::new(devices.iter().map(|d| d.id.id().clone()).collect());
     let done = Arc::new(AtomicBool::new(false));
 
     let enqueuers: Vec<_> = (0..ENQUEUERS)
