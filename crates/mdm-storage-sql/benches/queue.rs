@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use mdm_enrollment::{EnrollId, EnrollType};
+use mdm_enrollment::EnrollId;
 use mdm_proto::Status;
 use mdm_storage::conformance::fixtures::{command, report};
 use mdm_storage::{CommandQueue, ReportOutcome};
@@ -30,11 +30,7 @@ fn enrollment_id(i: usize) -> String {
 }
 
 fn device(i: usize) -> EnrollId {
-    EnrollId {
-        id: enrollment_id(i),
-        kind: EnrollType::Device,
-        parent: None,
-    }
+    EnrollId::device(enrollment_id(i))
 }
 
 /// 100k enrolled devices; `per_enrollment` commands queued for each of the first `queued`.
@@ -133,7 +129,7 @@ fn bench(c: &mut Criterion) {
                     let refill = command(&format!("REFILL-{label}-{fresh:09}"));
                     let failed = rt
                         .block_on(store.enqueue_command(
-                            std::slice::from_ref(&ids[i].id),
+                            std::slice::from_ref(ids[i].id()),
                             &refill,
                             0,
                         ))

@@ -16,7 +16,7 @@
 mod run {
     use std::time::{Duration, Instant};
 
-    use mdm_enrollment::{EnrollId, EnrollType};
+    use mdm_enrollment::{EnrollId, EnrollmentId};
     use mdm_proto::Status;
     use mdm_storage::conformance::fixtures::{command, report};
     use mdm_storage::{CommandQueue, ReportOutcome};
@@ -34,11 +34,7 @@ mod run {
     }
 
     fn device(i: usize) -> EnrollId {
-        EnrollId {
-            id: enrollment_id(i),
-            kind: EnrollType::Device,
-            parent: None,
-        }
+        EnrollId::device(enrollment_id(i))
     }
 
     /// The bulk-filled commands, `BULK-00` … `BULK-09`: (uuid, request type, XML).
@@ -132,7 +128,7 @@ mod run {
         );
 
         // One command to 10,000 enrollments (on top of the ~1M queued rows).
-        let ids: Vec<String> = (0..ENQUEUE_TO).map(enrollment_id).collect();
+        let ids: Vec<EnrollmentId> = (0..ENQUEUE_TO).map(|i| enrollment_id(i).into()).collect();
         let mut times = Vec::new();
         for run in 0..ENQUEUE_RUNS {
             let c = command(&format!("FANOUT-{run}"));

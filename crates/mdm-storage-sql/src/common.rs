@@ -71,8 +71,8 @@ pub(crate) fn db(e: sqlx::Error) -> StorageError {
 /// Refuses a user channel where only a device channel makes sense (Authenticate, bootstrap
 /// token).
 pub(crate) fn device_only(id: &mdm_enrollment::EnrollId) -> Result<(), StorageError> {
-    match id.parent {
-        Some(_) => Err(StorageError::DeviceChannelOnly(id.id.clone())),
+    match id.parent() {
+        Some(_) => Err(StorageError::DeviceChannelOnly(id.id().clone())),
         None => Ok(()),
     }
 }
@@ -129,11 +129,7 @@ pub(crate) fn push_info(
 ) -> Result<PushInfo, StorageError> {
     let token = PushInfo::token_from_hex(token_hex)
         .map_err(|e| StorageError::Corrupt(format!("enrollments.token_hex: {e}")))?;
-    Ok(PushInfo {
-        token,
-        push_magic,
-        topic,
-    })
+    Ok(PushInfo::new(token, push_magic, topic))
 }
 
 /// A queued command as read back: its envelope from the `commands` columns, its bytes exactly
@@ -178,10 +174,7 @@ pub(crate) fn plist_text(
         // The bytes decoded once already (their size is the caller's limit), but shared objects
         // in a binary list expand when it is rendered as XML: the bounded decoder caps what the
         // rendering holds.
-        let limits = mdm_proto::DecodeLimits {
-            max_body_bytes: raw.len(),
-            ..Default::default()
-        };
+        let limits = mdm_proto::DecodeLimits::default().max_body_bytes(raw.len());
         let value = mdm_proto::decode_dictionary(raw, &limits)
             .map(mdm_proto::plist::Value::Dictionary)
             .map_err(|e| refuse(e.to_string()))?;

@@ -13,7 +13,8 @@ use std::ops::ControlFlow;
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
+use mdm_proto::Secret;
 use mdm_proto::{Authenticate, CommandReport, Enrollment, PushInfo, Status, TokenUpdate};
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use mdm_proto::{Command, Raw};
@@ -164,10 +165,10 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
 {
     sqlx::query(sql)
-        .bind(id.id.as_str())
-        .bind(id.device_channel_id())
+        .bind(id.id().as_str())
+        .bind(id.device_channel_id().as_str())
         .bind(user_id)
-        .bind(id.kind.as_str())
+        .bind(id.kind().as_str())
         .bind(msg.push.topic.as_str())
         .bind(msg.push.push_magic.as_str())
         .bind(msg.push.token_hex().as_str())
@@ -200,13 +201,13 @@ where
     let Some(row) = row else { return Ok(None) };
     Ok(Some(StoredPushCert {
         cert_pem: row.try_get(0).map_err(db)?,
-        key_pem: row.try_get(1).map_err(db)?,
+        key_pem: Secret::new(row.try_get(1).map_err(db)?),
         stale_token: row.try_get::<T, _>(2).map_err(db)?.into(),
     }))
 }
 
 /// An enrollment's push info from a row (`id`, `topic`, `push_magic`, `token_hex`).
-pub(crate) fn push_info_row<R>(row: &R) -> Result<(String, PushInfo), StorageError>
+pub(crate) fn push_info_row<R>(row: &R) -> Result<(EnrollmentId, PushInfo), StorageError>
 where
     R: Row,
     String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
@@ -219,7 +220,7 @@ where
         row.try_get(2).map_err(db)?,
         &token_hex,
     )?;
-    Ok((id, info))
+    Ok((EnrollmentId::new(id), info))
 }
 
 /// Push info for `ids` on a dialect without array binds (SQLite, MySQL): one `IN (?, …)`
@@ -227,8 +228,8 @@ where
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) async fn retrieve_push_info_in_lists<'e, DB, E>(
     executor: E,
-    ids: &[String],
-) -> Result<std::collections::HashMap<String, PushInfo>, StorageError>
+    ids: &[EnrollmentId],
+) -> Result<std::collections::HashMap<EnrollmentId, PushInfo>, StorageError>
 where
     DB: Database<Arguments: IntoArguments<DB>>,
     E: Executor<'e, Database = DB> + Copy,
@@ -354,7 +355,7 @@ where
         return Ok(CertBinding::EnrollmentBound);
     }
     if let Some(other) = fetch_value::<DB, _, String>(&mut *conn, sql.bound_to, hash).await? {
-        return Ok(CertBinding::BoundElsewhere(other));
+        return Ok(CertBinding::BoundElsewhere(EnrollmentId::new(other)));
     }
     execute(&mut *conn, sql.associate, &[device_id, hash]).await?;
     Ok(CertBinding::Bound)

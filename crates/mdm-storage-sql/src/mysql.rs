@@ -22,11 +22,12 @@ use std::str::FromStr as _;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
     TokenUpdate, UserAuthenticate,
 };
+use mdm_proto::{CertHash, Secret};
 use mdm_storage::{
     BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
     MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert,
@@ -208,7 +209,7 @@ impl CheckInStore for MySqlStore {
                  bootstrap_token_at = NULL",
             "UPDATE enrollments SET token_update_tally = 0 \
              WHERE device_id = ? AND token_update_tally != 0",
-            &id.id,
+            id.id().as_str(),
             msg,
             raw,
             identity_cert_der,
@@ -222,15 +223,21 @@ impl CheckInStore for MySqlStore {
         msg: &TokenUpdate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let device_id = id.device_channel_id();
+        let device_id = id.device_channel_id().as_str();
         let mut tx = self.begin().await?;
         if !device_exists(&mut tx, device_id).await? {
-            return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
+            return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
+                device_id,
+            )));
         }
-        let user_id = match &id.parent {
+        let user_id = match id.parent() {
             None => {
                 let (raw, _) = common::plist_text("devices.token_update", raw)?;
-                let unlock_token = msg.unlock_token.as_deref().filter(|t| !t.is_empty());
+                let unlock_token = msg
+                    .unlock_token
+                    .as_ref()
+                    .map(|t| t.expose().as_slice())
+                    .filter(|t| !t.is_empty());
                 sqlx::query(
                     "UPDATE devices SET \
                          token_update = ?, \
@@ -242,7 +249,7 @@ impl CheckInStore for MySqlStore {
                 .bind(raw)
                 .bind(unlock_token)
                 .bind(unlock_token)
-                .bind(&id.id)
+                .bind(id.id().as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -261,13 +268,13 @@ impl CheckInStore for MySqlStore {
                          user_long_name = VALUES(user_long_name), \
                          token_update = VALUES(token_update), \
                          token_update_at = VALUES(token_update_at)",
-                    &id.id,
-                    parent,
+                    id.id().as_str(),
+                    parent.as_str(),
                     &msg.enrollment,
                     raw,
                 )
                 .await?;
-                Some(id.id.as_str())
+                Some(id.id().as_str())
             }
         };
         flows::upsert_enrollment(
@@ -300,7 +307,7 @@ impl CheckInStore for MySqlStore {
         msg: &UserAuthenticate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let device_id = id.device_channel_id();
+        let device_id = id.device_channel_id().as_str();
         let (sql, column) = if msg.digest_response.is_some() {
             (
                 "INSERT INTO users \
@@ -331,15 +338,25 @@ impl CheckInStore for MySqlStore {
         let (raw, _) = common::plist_text(column, raw)?;
         let mut tx = self.begin().await?;
         if !device_exists(&mut tx, device_id).await? {
-            return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
+            return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
+                device_id,
+            )));
         }
-        flows::upsert_user(&mut *tx, sql, &id.id, device_id, &msg.enrollment, raw).await?;
-        touch_last_seen(&mut tx, &id.id).await?;
+        flows::upsert_user(
+            &mut *tx,
+            sql,
+            id.id().as_str(),
+            device_id,
+            &msg.enrollment,
+            raw,
+        )
+        .await?;
+        touch_last_seen(&mut tx, id.id().as_str()).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
-        let sql = match id.parent {
+        let sql = match id.parent() {
             None => {
                 "UPDATE enrollments SET enabled = 0, token_update_tally = 0, \
                      last_seen_at = CURRENT_TIMESTAMP \
@@ -351,14 +368,14 @@ impl CheckInStore for MySqlStore {
                  WHERE id = ? AND enabled = 1"
             }
         };
-        flows::execute(&self.pool, sql, &[&id.id]).await
+        flows::execute(&self.pool, sql, &[id.id().as_str()]).await
     }
 }
 
 impl TokenUpdateTallyStore for MySqlStore {
     async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
         let sql = "SELECT token_update_tally FROM enrollments WHERE id = ?";
-        match flows::fetch_value::<_, _, i32>(&self.pool, sql, &id.id).await? {
+        match flows::fetch_value::<_, _, i32>(&self.pool, sql, id.id().as_str()).await? {
             None => Ok(0),
             Some(tally) => common::tally(i64::from(tally)),
         }
@@ -373,21 +390,21 @@ impl BootstrapTokenStore for MySqlStore {
     ) -> Result<(), StorageError> {
         common::device_only(id)?;
         let mut tx = self.begin().await?;
-        if !device_exists(&mut tx, &id.id).await? {
-            return Err(StorageError::UnknownEnrollment(id.id.clone()));
+        if !device_exists(&mut tx, id.id().as_str()).await? {
+            return Err(StorageError::UnknownEnrollment(id.id().clone()));
         }
         sqlx::query(
             "UPDATE devices SET bootstrap_token_b64 = ?, bootstrap_token_at = CURRENT_TIMESTAMP \
              WHERE id = ?",
         )
         .bind(common::encode_bootstrap_token(
-            msg.bootstrap_token.as_deref(),
+            msg.bootstrap_token.as_ref().map(|t| t.expose().as_slice()),
         ))
-        .bind(&id.id)
+        .bind(id.id().as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        touch_last_seen(&mut tx, &id.id).await?;
+        touch_last_seen(&mut tx, id.id().as_str()).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -398,13 +415,13 @@ impl BootstrapTokenStore for MySqlStore {
         common::device_only(id)?;
         let sql = "SELECT bootstrap_token_b64 FROM devices WHERE id = ?";
         let Some(Some(b64)) =
-            flows::fetch_value::<_, _, Option<String>>(&self.pool, sql, &id.id).await?
+            flows::fetch_value::<_, _, Option<String>>(&self.pool, sql, id.id().as_str()).await?
         else {
             return Ok(None);
         };
-        Ok(Some(BootstrapToken {
-            bootstrap_token: common::decode_bootstrap_token(&b64)?,
-        }))
+        Ok(Some(BootstrapToken::new(Secret::new(
+            common::decode_bootstrap_token(&b64)?,
+        ))))
     }
 }
 
@@ -511,10 +528,10 @@ impl MySqlStore {
 impl CommandQueue for MySqlStore {
     async fn enqueue_command(
         &self,
-        ids: &[String],
+        ids: &[EnrollmentId],
         command: &Raw<Command>,
         priority: i8,
-    ) -> Result<HashMap<String, StorageError>, StorageError> {
+    ) -> Result<HashMap<EnrollmentId, StorageError>, StorageError> {
         let mut failed = HashMap::new();
         if ids.is_empty() {
             return Ok(failed);
@@ -533,7 +550,7 @@ impl CommandQueue for MySqlStore {
         .execute(&mut *tx)
         .await;
         common::command_inserted(inserted, uuid)?;
-        let mut queued: HashSet<String> = HashSet::new();
+        let mut queued: HashSet<EnrollmentId> = HashSet::new();
         // Two statements per chunk of ids, however many there are.
         for chunk in ids.chunks(common::IN_LIST_CHUNK) {
             let list = placeholders(chunk.len());
@@ -547,11 +564,11 @@ impl CommandQueue for MySqlStore {
             .bind(uuid)
             .bind(priority);
             for id in chunk {
-                known = known.bind(id);
-                insert = insert.bind(id);
+                known = known.bind(id.as_str());
+                insert = insert.bind(id.as_str());
             }
             for row in known.fetch_all(&mut *tx).await.map_err(db)? {
-                queued.insert(row.try_get(0).map_err(db)?);
+                queued.insert(EnrollmentId::new(row.try_get::<String, _>(0).map_err(db)?));
             }
             insert.execute(&mut *tx).await.map_err(db)?;
         }
@@ -575,13 +592,17 @@ impl CommandQueue for MySqlStore {
         raw: &[u8],
     ) -> Result<ReportOutcome, StorageError> {
         let uuid =
-            match flows::answered_command(&self.pool, TOUCH_LAST_SEEN, &id.id, report).await? {
+            match flows::answered_command(&self.pool, TOUCH_LAST_SEEN, id.id().as_str(), report)
+                .await?
+            {
                 ControlFlow::Continue(uuid) => uuid,
                 ControlFlow::Break(outcome) => return Ok(outcome),
             };
         let (result, _) = common::plist_text("command_results.result", raw)?;
-        flows::retry_conflicts(|| self.store_report_once(&id.id, uuid, &report.status, &result))
-            .await
+        flows::retry_conflicts(|| {
+            self.store_report_once(id.id().as_str(), uuid, &report.status, &result)
+        })
+        .await
     }
 
     async fn retrieve_next_command(
@@ -589,11 +610,11 @@ impl CommandQueue for MySqlStore {
         id: &EnrollId,
         skip_not_now: bool,
     ) -> Result<Option<Raw<Command>>, StorageError> {
-        flows::retrieve_next_command(&self.pool, NEXT_COMMAND, &id.id, skip_not_now).await
+        flows::retrieve_next_command(&self.pool, NEXT_COMMAND, id.id().as_str(), skip_not_now).await
     }
 
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
-        let channels = match id.parent {
+        let channels = match id.parent() {
             None => "IN (SELECT id FROM enrollments WHERE device_id = ?)",
             Some(_) => "= ?",
         };
@@ -602,7 +623,7 @@ impl CommandQueue for MySqlStore {
             sqlx::query(AssertSqlSafe(format!(
                 "UPDATE enrollment_queue SET active = 0 WHERE active = 1 AND id {channels}"
             )))
-            .bind(&id.id)
+            .bind(id.id().as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -611,7 +632,7 @@ impl CommandQueue for MySqlStore {
                 "SELECT id, command_uuid FROM enrollment_queue \
                  WHERE active = 1 AND id {channels} FOR UPDATE"
             )))
-            .bind(&id.id)
+            .bind(id.id().as_str())
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
@@ -634,8 +655,8 @@ impl CommandQueue for MySqlStore {
 impl PushStore for MySqlStore {
     async fn retrieve_push_info(
         &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, PushInfo>, StorageError> {
+        ids: &[EnrollmentId],
+    ) -> Result<HashMap<EnrollmentId, PushInfo>, StorageError> {
         flows::retrieve_push_info_in_lists(&self.pool, ids).await
     }
 }
@@ -726,33 +747,33 @@ impl Drop for LockingConnection {
 }
 
 impl CertAuthStore for MySqlStore {
-    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
+    async fn has_cert_hash(&self, hash: &CertHash) -> Result<bool, StorageError> {
         flows::exists(
             &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE sha256 = ? LIMIT 1",
-            &[&hash.to_ascii_lowercase()],
+            &[&hash.to_string()],
         )
         .await
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
         let sql = CERT_AUTH.enrollment_bound;
-        flows::exists(&self.pool, sql, &[id.device_channel_id()]).await
+        flows::exists(&self.pool, sql, &[id.device_channel_id().as_str()]).await
     }
 
     async fn is_cert_hash_associated(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
     ) -> Result<bool, StorageError> {
-        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        let binds = [id.device_channel_id().as_str(), &hash.to_string()];
         flows::exists(&self.pool, CERT_AUTH.associated, &binds).await
     }
 
     async fn bind_cert_hash(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
         mode: CertBindMode,
     ) -> Result<CertBinding, StorageError> {
         // Sessions run at READ COMMITTED, so a locking read takes no gap lock on a hash that is
@@ -760,8 +781,8 @@ impl CertAuthStore for MySqlStore {
         // channel's, then the hash's (always in that order, and nothing else waits while
         // holding one, so binds queue instead of deadlocking). Each statement after the locks,
         // in autocommit, sees what the previous holder committed before it released them.
-        let hash = hash.to_ascii_lowercase();
-        let device_id = id.device_channel_id();
+        let hash = hash.to_string();
+        let device_id = id.device_channel_id().as_str();
         let mut conn = LockingConnection(Some(self.pool.acquire().await.map_err(db)?));
         for (kind, key) in [("id", device_id), ("hash", hash.as_str())] {
             let taken: Option<i64> = sqlx::query_scalar(CERT_LOCK)
@@ -791,14 +812,22 @@ impl CertAuthStore for MySqlStore {
         Ok(outcome)
     }
 
-    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+    async fn associate_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &CertHash,
+    ) -> Result<(), StorageError> {
+        let binds = [id.device_channel_id().as_str(), &hash.to_string()];
         flows::execute(&self.pool, CERT_AUTH.associate, &binds).await
     }
 
-    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
+    async fn enrollment_from_cert_hash(
+        &self,
+        hash: &CertHash,
+    ) -> Result<Option<EnrollmentId>, StorageError> {
         let sql = CERT_AUTH.bound_to;
-        flows::fetch_value(&self.pool, sql, &hash.to_ascii_lowercase()).await
+        let id: Option<String> = flows::fetch_value(&self.pool, sql, &hash.to_string()).await?;
+        Ok(id.map(EnrollmentId::new))
     }
 }
 

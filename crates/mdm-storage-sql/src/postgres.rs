@@ -40,11 +40,12 @@ use std::str::FromStr as _;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
     TokenUpdate, UserAuthenticate,
 };
+use mdm_proto::{CertHash, Secret};
 use mdm_storage::{
     BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
     MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert,
@@ -228,7 +229,7 @@ impl CheckInStore for PostgresStore {
                  bootstrap_token_at = NULL",
             "UPDATE enrollments SET token_update_tally = 0 \
              WHERE device_id = $1 AND token_update_tally != 0",
-            &id.id,
+            id.id().as_str(),
             msg,
             raw,
             identity_cert_der,
@@ -243,10 +244,14 @@ impl CheckInStore for PostgresStore {
         raw: &[u8],
     ) -> Result<(), StorageError> {
         let mut tx = self.begin().await?;
-        let user_id = match &id.parent {
+        let user_id = match id.parent() {
             None => {
                 let (raw, _) = common::plist_text("devices.token_update", raw)?;
-                let unlock_token = msg.unlock_token.as_deref().filter(|t| !t.is_empty());
+                let unlock_token = msg
+                    .unlock_token
+                    .as_ref()
+                    .map(|t| t.expose().as_slice())
+                    .filter(|t| !t.is_empty());
                 let updated = sqlx::query(
                     "UPDATE devices SET \
                          token_update = $1, \
@@ -258,18 +263,18 @@ impl CheckInStore for PostgresStore {
                 )
                 .bind(raw)
                 .bind(unlock_token)
-                .bind(&id.id)
+                .bind(id.id().as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
                 if updated.rows_affected() == 0 {
-                    return Err(StorageError::UnknownEnrollment(id.id.clone()));
+                    return Err(StorageError::UnknownEnrollment(id.id().clone()));
                 }
                 None
             }
             Some(parent) => {
                 let (raw, _) = common::plist_text("users.token_update", raw)?;
-                if !device_exists(&mut tx, parent).await? {
+                if !device_exists(&mut tx, parent.as_str()).await? {
                     return Err(StorageError::UnknownEnrollment(parent.clone()));
                 }
                 // An UnlockToken belongs to the device channel; one on a user channel is not
@@ -285,13 +290,13 @@ impl CheckInStore for PostgresStore {
                          user_long_name = excluded.user_long_name, \
                          token_update = excluded.token_update, \
                          token_update_at = excluded.token_update_at",
-                    &id.id,
-                    parent,
+                    id.id().as_str(),
+                    parent.as_str(),
                     &msg.enrollment,
                     raw,
                 )
                 .await?;
-                Some(id.id.as_str())
+                Some(id.id().as_str())
             }
         };
         flows::upsert_enrollment(
@@ -324,7 +329,7 @@ impl CheckInStore for PostgresStore {
         msg: &UserAuthenticate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let device_id = id.device_channel_id();
+        let device_id = id.device_channel_id().as_str();
         // The first message of the exchange, or the one answering the digest challenge: each
         // has its own column, as in NanoMDM.
         let (sql, column) = if msg.digest_response.is_some() {
@@ -357,15 +362,25 @@ impl CheckInStore for PostgresStore {
         let (raw, _) = common::plist_text(column, raw)?;
         let mut tx = self.begin().await?;
         if !device_exists(&mut tx, device_id).await? {
-            return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
+            return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
+                device_id,
+            )));
         }
-        flows::upsert_user(&mut *tx, sql, &id.id, device_id, &msg.enrollment, raw).await?;
-        touch_last_seen(&mut tx, &id.id).await?;
+        flows::upsert_user(
+            &mut *tx,
+            sql,
+            id.id().as_str(),
+            device_id,
+            &msg.enrollment,
+            raw,
+        )
+        .await?;
+        touch_last_seen(&mut tx, id.id().as_str()).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
-        let sql = match id.parent {
+        let sql = match id.parent() {
             // device_id: the device channel and every user channel on it.
             None => {
                 "UPDATE enrollments SET enabled = FALSE, token_update_tally = 0, \
@@ -378,14 +393,14 @@ impl CheckInStore for PostgresStore {
                  WHERE id = $1 AND enabled"
             }
         };
-        flows::execute(&self.pool, sql, &[&id.id]).await
+        flows::execute(&self.pool, sql, &[id.id().as_str()]).await
     }
 }
 
 impl TokenUpdateTallyStore for PostgresStore {
     async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
         let sql = "SELECT token_update_tally FROM enrollments WHERE id = $1";
-        match flows::fetch_value::<_, _, i32>(&self.pool, sql, &id.id).await? {
+        match flows::fetch_value::<_, _, i32>(&self.pool, sql, id.id().as_str()).await? {
             None => Ok(0),
             Some(tally) => common::tally(i64::from(tally)),
         }
@@ -405,16 +420,16 @@ impl BootstrapTokenStore for PostgresStore {
              WHERE id = $2",
         )
         .bind(common::encode_bootstrap_token(
-            msg.bootstrap_token.as_deref(),
+            msg.bootstrap_token.as_ref().map(|t| t.expose().as_slice()),
         ))
-        .bind(&id.id)
+        .bind(id.id().as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         if updated.rows_affected() == 0 {
-            return Err(StorageError::UnknownEnrollment(id.id.clone()));
+            return Err(StorageError::UnknownEnrollment(id.id().clone()));
         }
-        touch_last_seen(&mut tx, &id.id).await?;
+        touch_last_seen(&mut tx, id.id().as_str()).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -425,13 +440,13 @@ impl BootstrapTokenStore for PostgresStore {
         common::device_only(id)?;
         let sql = "SELECT bootstrap_token_b64 FROM devices WHERE id = $1";
         let Some(Some(b64)) =
-            flows::fetch_value::<_, _, Option<String>>(&self.pool, sql, &id.id).await?
+            flows::fetch_value::<_, _, Option<String>>(&self.pool, sql, id.id().as_str()).await?
         else {
             return Ok(None);
         };
-        Ok(Some(BootstrapToken {
-            bootstrap_token: common::decode_bootstrap_token(&b64)?,
-        }))
+        Ok(Some(BootstrapToken::new(Secret::new(
+            common::decode_bootstrap_token(&b64)?,
+        ))))
     }
 }
 
@@ -537,10 +552,10 @@ impl PostgresStore {
 impl CommandQueue for PostgresStore {
     async fn enqueue_command(
         &self,
-        ids: &[String],
+        ids: &[EnrollmentId],
         command: &Raw<Command>,
         priority: i8,
-    ) -> Result<HashMap<String, StorageError>, StorageError> {
+    ) -> Result<HashMap<EnrollmentId, StorageError>, StorageError> {
         let mut failed = HashMap::new();
         if ids.is_empty() {
             return Ok(failed);
@@ -561,19 +576,23 @@ impl CommandQueue for PostgresStore {
         common::command_inserted(inserted, uuid)?;
         // Every known id in one statement, however many are given; duplicates in `ids` meet
         // one enrollments row each.
-        let queued: Vec<String> = sqlx::query(
+        let queued: Vec<EnrollmentId> = sqlx::query(
             "INSERT INTO enrollment_queue (id, command_uuid, priority) \
              SELECT e.id, $2, $3 FROM enrollments AS e WHERE e.id = ANY($1) \
              RETURNING id",
         )
-        .bind(ids)
+        .bind(ids.iter().map(EnrollmentId::as_str).collect::<Vec<_>>())
         .bind(uuid)
         .bind(i16::from(priority))
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?
         .iter()
-        .map(|row| row.try_get(0).map_err(db))
+        .map(|row| {
+            row.try_get::<String, _>(0)
+                .map(EnrollmentId::new)
+                .map_err(db)
+        })
         .collect::<Result<_, _>>()?;
         for id in ids {
             if !queued.contains(id) {
@@ -596,13 +615,17 @@ impl CommandQueue for PostgresStore {
         raw: &[u8],
     ) -> Result<ReportOutcome, StorageError> {
         let uuid =
-            match flows::answered_command(&self.pool, TOUCH_LAST_SEEN, &id.id, report).await? {
+            match flows::answered_command(&self.pool, TOUCH_LAST_SEEN, id.id().as_str(), report)
+                .await?
+            {
                 ControlFlow::Continue(uuid) => uuid,
                 ControlFlow::Break(outcome) => return Ok(outcome),
             };
         let (result, _) = common::plist_text("command_results.result", raw)?;
-        flows::retry_conflicts(|| self.store_report_once(&id.id, uuid, &report.status, &result))
-            .await
+        flows::retry_conflicts(|| {
+            self.store_report_once(id.id().as_str(), uuid, &report.status, &result)
+        })
+        .await
     }
 
     async fn retrieve_next_command(
@@ -610,12 +633,12 @@ impl CommandQueue for PostgresStore {
         id: &EnrollId,
         skip_not_now: bool,
     ) -> Result<Option<Raw<Command>>, StorageError> {
-        flows::retrieve_next_command(&self.pool, NEXT_COMMAND, &id.id, skip_not_now).await
+        flows::retrieve_next_command(&self.pool, NEXT_COMMAND, id.id().as_str(), skip_not_now).await
     }
 
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
         // A device channel reaches its user channels too; a user channel only itself.
-        let channels = match id.parent {
+        let channels = match id.parent() {
             None => "SELECT id FROM enrollments WHERE device_id = $1",
             Some(_) => "SELECT $1::varchar",
         };
@@ -625,7 +648,7 @@ impl CommandQueue for PostgresStore {
                 "UPDATE enrollment_queue SET active = FALSE \
                  WHERE active AND id IN ({channels})"
             )))
-            .bind(&id.id)
+            .bind(id.id().as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -639,7 +662,7 @@ impl CommandQueue for PostgresStore {
                      WHERE r.id = q.id AND r.command_uuid = q.command_uuid) \
                  SELECT DISTINCT command_uuid FROM q"
             )))
-            .bind(&id.id)
+            .bind(id.id().as_str())
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?
@@ -657,13 +680,13 @@ impl CommandQueue for PostgresStore {
 impl PushStore for PostgresStore {
     async fn retrieve_push_info(
         &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, PushInfo>, StorageError> {
+        ids: &[EnrollmentId],
+    ) -> Result<HashMap<EnrollmentId, PushInfo>, StorageError> {
         let rows = sqlx::query(
             "SELECT id, topic, push_magic, token_hex FROM enrollments \
              WHERE enabled AND id = ANY($1)",
         )
-        .bind(ids)
+        .bind(ids.iter().map(EnrollmentId::as_str).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -763,48 +786,56 @@ impl PostgresStore {
 }
 
 impl CertAuthStore for PostgresStore {
-    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
+    async fn has_cert_hash(&self, hash: &CertHash) -> Result<bool, StorageError> {
         flows::exists(
             &self.pool,
             "SELECT 1 FROM cert_auth_associations WHERE sha256 = $1 LIMIT 1",
-            &[&hash.to_ascii_lowercase()],
+            &[&hash.to_string()],
         )
         .await
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
         let sql = CERT_AUTH.enrollment_bound;
-        flows::exists(&self.pool, sql, &[id.device_channel_id()]).await
+        flows::exists(&self.pool, sql, &[id.device_channel_id().as_str()]).await
     }
 
     async fn is_cert_hash_associated(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
     ) -> Result<bool, StorageError> {
-        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        let binds = [id.device_channel_id().as_str(), &hash.to_string()];
         flows::exists(&self.pool, CERT_AUTH.associated, &binds).await
     }
 
     async fn bind_cert_hash(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
         mode: CertBindMode,
     ) -> Result<CertBinding, StorageError> {
-        let hash = hash.to_ascii_lowercase();
-        let device_id = id.device_channel_id();
+        let hash = hash.to_string();
+        let device_id = id.device_channel_id().as_str();
         flows::retry_conflicts(|| self.bind_cert_hash_once(device_id, &hash, mode)).await
     }
 
-    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+    async fn associate_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &CertHash,
+    ) -> Result<(), StorageError> {
+        let binds = [id.device_channel_id().as_str(), &hash.to_string()];
         flows::execute(&self.pool, CERT_AUTH.associate, &binds).await
     }
 
-    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
+    async fn enrollment_from_cert_hash(
+        &self,
+        hash: &CertHash,
+    ) -> Result<Option<EnrollmentId>, StorageError> {
         let sql = CERT_AUTH.bound_to;
-        flows::fetch_value(&self.pool, sql, &hash.to_ascii_lowercase()).await
+        let id: Option<String> = flows::fetch_value(&self.pool, sql, &hash.to_string()).await?;
+        Ok(id.map(EnrollmentId::new))
     }
 }
 

@@ -26,11 +26,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use mdm_enrollment::EnrollId;
+use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, SetBootstrapToken, Status,
     TokenUpdate, UserAuthenticate,
 };
+use mdm_proto::{CertHash, Secret};
 use mdm_storage::{
     BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
     MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError, StoredPushCert,
@@ -261,11 +262,11 @@ async fn channel_ids(
     tx: &mut SqliteTransaction<'_>,
     id: &EnrollId,
 ) -> Result<Vec<String>, StorageError> {
-    if id.parent.is_some() {
-        return Ok(vec![id.id.clone()]);
+    if id.parent().is_some() {
+        return Ok(vec![id.id().as_str().to_owned()]);
     }
     let rows = sqlx::query("SELECT id FROM enrollments WHERE device_id = ?1")
-        .bind(&id.id)
+        .bind(id.id().as_str())
         .fetch_all(&mut **tx)
         .await
         .map_err(db)?;
@@ -315,7 +316,7 @@ impl CheckInStore for SqliteStore {
                  updated_at = CURRENT_TIMESTAMP",
             "UPDATE enrollments SET token_update_tally = 0, updated_at = CURRENT_TIMESTAMP \
              WHERE device_id = ?1 AND token_update_tally != 0",
-            &id.id,
+            id.id().as_str(),
             msg,
             raw,
             identity_cert_der,
@@ -330,9 +331,13 @@ impl CheckInStore for SqliteStore {
         raw: &[u8],
     ) -> Result<(), StorageError> {
         let mut tx = self.begin_write().await?;
-        let user_id = match &id.parent {
+        let user_id = match id.parent() {
             None => {
-                let unlock_token = msg.unlock_token.as_deref().filter(|t| !t.is_empty());
+                let unlock_token = msg
+                    .unlock_token
+                    .as_ref()
+                    .map(|t| t.expose().as_slice())
+                    .filter(|t| !t.is_empty());
                 let updated = sqlx::query(
                     "UPDATE devices SET \
                          token_update = ?1, \
@@ -345,17 +350,17 @@ impl CheckInStore for SqliteStore {
                 )
                 .bind(raw)
                 .bind(unlock_token)
-                .bind(&id.id)
+                .bind(id.id().as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
                 if updated.rows_affected() == 0 {
-                    return Err(StorageError::UnknownEnrollment(id.id.clone()));
+                    return Err(StorageError::UnknownEnrollment(id.id().clone()));
                 }
                 None
             }
             Some(parent) => {
-                if !device_exists(&mut tx, parent).await? {
+                if !device_exists(&mut tx, parent.as_str()).await? {
                     return Err(StorageError::UnknownEnrollment(parent.clone()));
                 }
                 // An UnlockToken belongs to the device channel; one on a user channel is not
@@ -372,13 +377,13 @@ impl CheckInStore for SqliteStore {
                          token_update = excluded.token_update, \
                          token_update_at = excluded.token_update_at, \
                          updated_at = CURRENT_TIMESTAMP",
-                    &id.id,
-                    parent,
+                    id.id().as_str(),
+                    parent.as_str(),
                     &msg.enrollment,
                     raw,
                 )
                 .await?;
-                Some(id.id.as_str())
+                Some(id.id().as_str())
             }
         };
         flows::upsert_enrollment(
@@ -412,7 +417,7 @@ impl CheckInStore for SqliteStore {
         msg: &UserAuthenticate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let device_id = id.device_channel_id();
+        let device_id = id.device_channel_id().as_str();
         // The first message of the exchange, or the one answering the digest challenge: each
         // has its own column, as in NanoMDM.
         let sql = if msg.digest_response.is_some() {
@@ -440,15 +445,25 @@ impl CheckInStore for SqliteStore {
         };
         let mut tx = self.begin_write().await?;
         if !device_exists(&mut tx, device_id).await? {
-            return Err(StorageError::UnknownEnrollment(device_id.to_owned()));
+            return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
+                device_id,
+            )));
         }
-        flows::upsert_user(&mut *tx, sql, &id.id, device_id, &msg.enrollment, raw).await?;
-        touch_last_seen(&mut tx, &id.id).await?;
+        flows::upsert_user(
+            &mut *tx,
+            sql,
+            id.id().as_str(),
+            device_id,
+            &msg.enrollment,
+            raw,
+        )
+        .await?;
+        touch_last_seen(&mut tx, id.id().as_str()).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
-        let sql = match id.parent {
+        let sql = match id.parent() {
             // device_id: the device channel and every user channel on it.
             None => {
                 "UPDATE enrollments SET enabled = 0, token_update_tally = 0, \
@@ -461,14 +476,14 @@ impl CheckInStore for SqliteStore {
                  WHERE id = ?1 AND enabled = 1"
             }
         };
-        flows::execute(&self.writer, sql, &[&id.id]).await
+        flows::execute(&self.writer, sql, &[id.id().as_str()]).await
     }
 }
 
 impl TokenUpdateTallyStore for SqliteStore {
     async fn retrieve_token_update_tally(&self, id: &EnrollId) -> Result<u32, StorageError> {
         let sql = "SELECT token_update_tally FROM enrollments WHERE id = ?1";
-        match flows::fetch_value(&self.reader, sql, &id.id).await? {
+        match flows::fetch_value(&self.reader, sql, id.id().as_str()).await? {
             None => Ok(0),
             Some(tally) => common::tally(tally),
         }
@@ -489,16 +504,16 @@ impl BootstrapTokenStore for SqliteStore {
              WHERE id = ?2",
         )
         .bind(common::encode_bootstrap_token(
-            msg.bootstrap_token.as_deref(),
+            msg.bootstrap_token.as_ref().map(|t| t.expose().as_slice()),
         ))
-        .bind(&id.id)
+        .bind(id.id().as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         if updated.rows_affected() == 0 {
-            return Err(StorageError::UnknownEnrollment(id.id.clone()));
+            return Err(StorageError::UnknownEnrollment(id.id().clone()));
         }
-        touch_last_seen(&mut tx, &id.id).await?;
+        touch_last_seen(&mut tx, id.id().as_str()).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -509,23 +524,23 @@ impl BootstrapTokenStore for SqliteStore {
         common::device_only(id)?;
         let sql = "SELECT bootstrap_token_b64 FROM devices WHERE id = ?1";
         let Some(Some(b64)) =
-            flows::fetch_value::<_, _, Option<String>>(&self.reader, sql, &id.id).await?
+            flows::fetch_value::<_, _, Option<String>>(&self.reader, sql, id.id().as_str()).await?
         else {
             return Ok(None);
         };
-        Ok(Some(BootstrapToken {
-            bootstrap_token: common::decode_bootstrap_token(&b64)?,
-        }))
+        Ok(Some(BootstrapToken::new(Secret::new(
+            common::decode_bootstrap_token(&b64)?,
+        ))))
     }
 }
 
 impl CommandQueue for SqliteStore {
     async fn enqueue_command(
         &self,
-        ids: &[String],
+        ids: &[EnrollmentId],
         command: &Raw<Command>,
         priority: i8,
-    ) -> Result<HashMap<String, StorageError>, StorageError> {
+    ) -> Result<HashMap<EnrollmentId, StorageError>, StorageError> {
         let mut failed = HashMap::new();
         if ids.is_empty() {
             return Ok(failed);
@@ -551,7 +566,7 @@ impl CommandQueue for SqliteStore {
                 "INSERT INTO enrollment_queue (id, command_uuid, priority) \
                  SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM enrollments WHERE id = ?1)",
             )
-            .bind(id)
+            .bind(id.as_str())
             .bind(uuid)
             .bind(i64::from(priority))
             .execute(&mut *tx)
@@ -579,17 +594,19 @@ impl CommandQueue for SqliteStore {
         raw: &[u8],
     ) -> Result<ReportOutcome, StorageError> {
         let uuid =
-            match flows::answered_command(&self.writer, TOUCH_LAST_SEEN, &id.id, report).await? {
+            match flows::answered_command(&self.writer, TOUCH_LAST_SEEN, id.id().as_str(), report)
+                .await?
+            {
                 ControlFlow::Continue(uuid) => uuid,
                 ControlFlow::Break(outcome) => return Ok(outcome),
             };
         let mut tx = self.begin_write().await?;
         let outcome = if self.delete_commands && report.status.is_final() {
-            touch_last_seen(&mut tx, &id.id).await?;
+            touch_last_seen(&mut tx, id.id().as_str()).await?;
             let dequeued = sqlx::query(
                 "DELETE FROM enrollment_queue WHERE id = ?1 AND command_uuid = ?2 AND active = 1",
             )
-            .bind(&id.id)
+            .bind(id.id().as_str())
             .bind(uuid)
             .execute(&mut *tx)
             .await
@@ -600,7 +617,7 @@ impl CommandQueue for SqliteStore {
                 flows::execute(
                     &mut *tx,
                     "DELETE FROM command_results WHERE id = ?1 AND command_uuid = ?2",
-                    &[&id.id, uuid],
+                    &[id.id().as_str(), uuid],
                 )
                 .await?;
                 delete_command_if_orphaned(&mut tx, uuid).await?;
@@ -614,7 +631,7 @@ impl CommandQueue for SqliteStore {
                 (STORE_FINAL, ReportOutcome::Final)
             };
             let changed: i64 = sqlx::query(sql)
-                .bind(&id.id)
+                .bind(id.id().as_str())
                 .bind(uuid)
                 .bind(report.status.as_str())
                 .bind(raw)
@@ -639,7 +656,7 @@ impl CommandQueue for SqliteStore {
         skip_not_now: bool,
     ) -> Result<Option<Raw<Command>>, StorageError> {
         let row = sqlx::query(NEXT_COMMAND)
-            .bind(&id.id)
+            .bind(id.id().as_str())
             .bind(common::NOT_NOW)
             .bind(skip_not_now)
             .fetch_optional(&self.reader)
@@ -697,8 +714,8 @@ impl CommandQueue for SqliteStore {
 impl PushStore for SqliteStore {
     async fn retrieve_push_info(
         &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, PushInfo>, StorageError> {
+        ids: &[EnrollmentId],
+    ) -> Result<HashMap<EnrollmentId, PushInfo>, StorageError> {
         flows::retrieve_push_info_in_lists(&self.reader, ids).await
     }
 }
@@ -753,44 +770,44 @@ const CERT_AUTH: flows::CertBindSql = flows::CertBindSql {
 };
 
 impl CertAuthStore for SqliteStore {
-    async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
+    async fn has_cert_hash(&self, hash: &CertHash) -> Result<bool, StorageError> {
         flows::exists(
             &self.reader,
             "SELECT 1 FROM cert_auth_associations WHERE sha256 = ?1 LIMIT 1",
-            &[&hash.to_ascii_lowercase()],
+            &[&hash.to_string()],
         )
         .await
     }
 
     async fn enrollment_has_cert_hash(&self, id: &EnrollId) -> Result<bool, StorageError> {
         let sql = CERT_AUTH.enrollment_bound;
-        flows::exists(&self.reader, sql, &[id.device_channel_id()]).await
+        flows::exists(&self.reader, sql, &[id.device_channel_id().as_str()]).await
     }
 
     async fn is_cert_hash_associated(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
     ) -> Result<bool, StorageError> {
-        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+        let binds = [id.device_channel_id().as_str(), &hash.to_string()];
         flows::exists(&self.reader, CERT_AUTH.associated, &binds).await
     }
 
     async fn bind_cert_hash(
         &self,
         id: &EnrollId,
-        hash: &str,
+        hash: &CertHash,
         mode: CertBindMode,
     ) -> Result<CertBinding, StorageError> {
         // The checks read inside the write transaction (BEGIN IMMEDIATE on the one writer
         // connection): no other write, from this process or another, lands between them and
         // the insert.
         let mut tx = self.begin_write().await?;
-        let hash = hash.to_ascii_lowercase();
+        let hash = hash.to_string();
         let outcome = flows::bind_cert_hash::<sqlx::Sqlite>(
             &mut *tx,
             &CERT_AUTH,
-            id.device_channel_id(),
+            id.device_channel_id().as_str(),
             &hash,
             mode,
         )
@@ -799,14 +816,22 @@ impl CertAuthStore for SqliteStore {
         Ok(outcome)
     }
 
-    async fn associate_cert_hash(&self, id: &EnrollId, hash: &str) -> Result<(), StorageError> {
-        let binds = [id.device_channel_id(), &hash.to_ascii_lowercase()];
+    async fn associate_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &CertHash,
+    ) -> Result<(), StorageError> {
+        let binds = [id.device_channel_id().as_str(), &hash.to_string()];
         flows::execute(&self.writer, CERT_AUTH.associate, &binds).await
     }
 
-    async fn enrollment_from_cert_hash(&self, hash: &str) -> Result<Option<String>, StorageError> {
+    async fn enrollment_from_cert_hash(
+        &self,
+        hash: &CertHash,
+    ) -> Result<Option<EnrollmentId>, StorageError> {
         let sql = CERT_AUTH.bound_to;
-        flows::fetch_value(&self.reader, sql, &hash.to_ascii_lowercase()).await
+        let id: Option<String> = flows::fetch_value(&self.reader, sql, &hash.to_string()).await?;
+        Ok(id.map(EnrollmentId::new))
     }
 }
 

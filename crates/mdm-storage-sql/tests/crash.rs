@@ -47,7 +47,7 @@ async fn crash_child_writer() {
                 for n in 0..MAX_COMMANDS {
                     let uuid = uuid(w, n);
                     store
-                        .enqueue_command(std::slice::from_ref(&d.id.id), &command(&uuid), 0)
+                        .enqueue_command(std::slice::from_ref(d.id.id()), &command(&uuid), 0)
                         .await
                         .unwrap();
                     let next = store.retrieve_next_command(&d.id, false).await.unwrap();
@@ -125,7 +125,7 @@ fn killed_writer_loses_no_acknowledged_result() {
             let row = sqlx::query(
                 "SELECT status, result FROM command_results WHERE id = ?1 AND command_uuid = ?2",
             )
-            .bind(&d.id.id)
+            .bind(d.id.id().as_str())
             .bind(&uuid)
             .fetch_optional(&db)
             .await

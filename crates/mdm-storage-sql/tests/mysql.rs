@@ -82,7 +82,7 @@ async fn serves_a_nanomdm_database() {
         .expect("NanoMDM schema");
 
     let d = Device::new("NANO-1");
-    let id = &d.id.id;
+    let id = d.id.id().as_str();
     let authenticate = String::from_utf8(d.authenticate().1.to_vec()).unwrap();
     sqlx::query(
         "INSERT INTO devices (id, authenticate, authenticate_at) \
@@ -134,7 +134,7 @@ async fn serves_a_nanomdm_database() {
     let ours = command("OURS-1");
     assert!(
         store
-            .enqueue_command(std::slice::from_ref(id), &ours, 0)
+            .enqueue_command(std::slice::from_ref(d.id.id()), &ours, 0)
             .await
             .unwrap()
             .is_empty()

@@ -86,7 +86,7 @@ async fn serves_a_nanomdm_database() {
 
     // What NanoMDM writes for Authenticate, TokenUpdate and an enqueue (storage/pgsql).
     let d = Device::new("NANO-1");
-    let id = &d.id.id;
+    let id = d.id.id().as_str();
     let authenticate = String::from_utf8(d.authenticate().1.to_vec()).unwrap();
     let token_update = String::from_utf8(d.token_update().1.to_vec()).unwrap();
     sqlx::query(
@@ -150,7 +150,7 @@ async fn serves_a_nanomdm_database() {
     // Our enqueue, then the report on NanoMDM's command.
     let ours = command("OURS-1");
     let failed = store
-        .enqueue_command(std::slice::from_ref(id), &ours, 0)
+        .enqueue_command(std::slice::from_ref(d.id.id()), &ours, 0)
         .await
         .unwrap();
     assert!(failed.is_empty());
@@ -255,7 +255,7 @@ async fn binary_commands_in_text_columns() {
     let (store, raw) = schemas.store("").await;
     let d = Device::new("BIN-1");
     d.enroll(&store).await;
-    let ids = [d.id.id.clone()];
+    let ids = [d.id.id().clone()];
 
     let binary = mdm_storage::conformance::fixtures::binary_command("BIN-CMD");
     assert!(binary.bytes().starts_with(b"bplist"));

@@ -51,7 +51,7 @@ async fn check_ins_and_results_land_in_nanomdm_columns() {
         "SELECT identity_cert, serial_number, unlock_token, authenticate, token_update \
          FROM devices WHERE id = ?1",
     )
-    .bind(&d.id.id)
+    .bind(d.id.id().as_str())
     .fetch_one(&db)
     .await
     .unwrap();
@@ -71,20 +71,23 @@ async fn check_ins_and_results_land_in_nanomdm_columns() {
     .unwrap();
     assert_eq!(rows.len(), 2);
     let device = &rows[0];
-    assert_eq!(device.get::<String, _>(0), d.id.id);
-    assert_eq!(device.get::<String, _>(1), d.id.id);
+    assert_eq!(device.get::<String, _>(0), d.id.id().as_str());
+    assert_eq!(device.get::<String, _>(1), d.id.id().as_str());
     assert_eq!(device.get::<Option<String>, _>(2), None);
     assert_eq!(device.get::<String, _>(3), "Device");
     assert_eq!(device.get::<String, _>(4), d.push().token_hex());
     assert_eq!(device.get::<String, _>(5), d.push().push_magic);
     assert_eq!((device.get::<i64, _>(6), device.get::<i64, _>(7)), (1, 1));
     let u = &rows[1];
-    assert_eq!(u.get::<String, _>(0), user.id.id);
-    assert_eq!(u.get::<String, _>(1), d.id.id);
-    assert_eq!(u.get::<Option<String>, _>(2).as_deref(), Some(&*user.id.id));
+    assert_eq!(u.get::<String, _>(0), user.id.id().as_str());
+    assert_eq!(u.get::<String, _>(1), d.id.id().as_str());
+    assert_eq!(
+        u.get::<Option<String>, _>(2).as_deref(),
+        Some(user.id.id().as_str())
+    );
     assert_eq!(u.get::<String, _>(3), "User");
     let users_token_update: Vec<u8> = sqlx::query("SELECT token_update FROM users WHERE id = ?1")
-        .bind(&user.id.id)
+        .bind(user.id.id().as_str())
         .fetch_one(&db)
         .await
         .unwrap()
@@ -93,7 +96,7 @@ async fn check_ins_and_results_land_in_nanomdm_columns() {
 
     // Results: NotNow counted, the final status and the exact report bytes kept.
     store
-        .enqueue_command(std::slice::from_ref(&d.id.id), &command("COL-C1"), 0)
+        .enqueue_command(std::slice::from_ref(d.id.id()), &command("COL-C1"), 0)
         .await
         .unwrap();
     for _ in 0..2 {
@@ -103,7 +106,7 @@ async fn check_ins_and_results_land_in_nanomdm_columns() {
     let tally: i64 = sqlx::query(
         "SELECT not_now_tally FROM command_results WHERE id = ?1 AND command_uuid = 'COL-C1'",
     )
-    .bind(&d.id.id)
+    .bind(d.id.id().as_str())
     .fetch_one(&db)
     .await
     .unwrap()
@@ -116,7 +119,7 @@ async fn check_ins_and_results_land_in_nanomdm_columns() {
          JOIN enrollment_queue AS q ON q.id = r.id AND q.command_uuid = r.command_uuid \
          WHERE r.id = ?1 AND r.command_uuid = 'COL-C1'",
     )
-    .bind(&d.id.id)
+    .bind(d.id.id().as_str())
     .fetch_one(&db)
     .await
     .unwrap();
@@ -135,7 +138,7 @@ async fn delete_mode_removes_a_command_once_every_target_answered() {
     let b = Device::new("DEL-B");
     a.enroll(&store).await;
     b.enroll(&store).await;
-    let ids = [a.id.id.clone(), b.id.id.clone()];
+    let ids = [a.id.id().clone(), b.id.id().clone()];
     store
         .enqueue_command(&ids, &command("DEL-1"), 0)
         .await
@@ -193,7 +196,7 @@ async fn reopening_keeps_everything_in_wal_mode() {
         let store = open(&path, "").await;
         d.enroll(&store).await;
         store
-            .enqueue_command(std::slice::from_ref(&d.id.id), &c, 0)
+            .enqueue_command(std::slice::from_ref(d.id.id()), &c, 0)
             .await
             .unwrap();
         store.close().await;
@@ -233,17 +236,17 @@ async fn corrupt_values_are_errors_not_panics() {
     sqlx::query(
         "UPDATE enrollments SET token_hex = 'not hex', token_update_tally = -1 WHERE id = ?1",
     )
-    .bind(&d.id.id)
+    .bind(d.id.id().as_str())
     .execute(&db)
     .await
     .unwrap();
     sqlx::query("UPDATE devices SET bootstrap_token_b64 = '!!' WHERE id = ?1")
-        .bind(&d.id.id)
+        .bind(d.id.id().as_str())
         .execute(&db)
         .await
         .unwrap();
     let push = store
-        .retrieve_push_info(std::slice::from_ref(&d.id.id))
+        .retrieve_push_info(std::slice::from_ref(d.id.id()))
         .await;
     assert!(matches!(push, Err(StorageError::Corrupt(_))), "{push:?}");
     let tally = store.retrieve_token_update_tally(&d.id).await;
@@ -268,7 +271,7 @@ async fn unknown_commands_leave_no_rows() {
         ReportOutcome::NotQueued
     );
     let failed = store
-        .enqueue_command(&["NOBODY".to_owned()], &command("ORPHAN"), 0)
+        .enqueue_command(&["NOBODY".into()], &command("ORPHAN"), 0)
         .await
         .unwrap();
     assert_eq!(failed.len(), 1);

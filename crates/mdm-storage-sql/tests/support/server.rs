@@ -160,7 +160,7 @@ where
         for d in &devices {
             d.enroll(&store).await;
         }
-        let ids: Vec<String> = devices.iter().map(|d| d.id.id.clone()).collect();
+        let ids: Vec<_> = devices.iter().map(|d| d.id.id().clone()).collect();
         let failed = store
             .enqueue_command(&ids, &command("MULTI-1"), 0)
             .await
@@ -240,7 +240,7 @@ where
             .expect("the queued command")
     };
     d.enroll(&store).await;
-    let ids = [d.id.id.clone()];
+    let ids = [d.id.id().clone()];
     let first = command("AWAY-CMD-1");
     let failed = store.enqueue_command(&ids, &first, 0).await.unwrap();
     assert!(failed.is_empty(), "{failed:?}");
