@@ -12,8 +12,8 @@ use aws_lc_rs::signature::{
 };
 use der::asn1::ObjectIdentifier;
 
-use crate::Error;
 use crate::ber::{Tlv, tag};
+use crate::{AlgorithmMismatch, Asn1Problem, Error};
 
 /// OIDs used by this crate, as their DER contents octets.
 pub(crate) mod oid {
@@ -216,9 +216,9 @@ impl PublicKey {
         let key_type = if alg_oid == oid::RSA_ENCRYPTION.as_bytes() {
             KeyType::Rsa
         } else if alg_oid == oid::EC_PUBLIC_KEY.as_bytes() {
-            let curve = params
-                .filter(|p| p.tag == tag::OID)
-                .ok_or_else(|| Error::asn1(WHAT, "EC key without a named curve"))?;
+            let curve = params.filter(|p| p.tag == tag::OID).ok_or_else(|| {
+                Error::asn1(WHAT, Asn1Problem::Invalid("EC key without a named curve"))
+            })?;
             if curve.content == oid::P256.as_bytes() {
                 KeyType::EcP256
             } else if curve.content == oid::P384.as_bytes() {
@@ -243,7 +243,7 @@ impl PublicKey {
             }),
             _ => Err(Error::asn1(
                 WHAT,
-                "public key BIT STRING is empty or has unused bits",
+                Asn1Problem::Invalid("public key BIT STRING is empty or has unused bits"),
             )),
         }
     }
@@ -262,14 +262,13 @@ impl PublicKey {
         signature: &[u8],
     ) -> Result<(), Error> {
         if scheme != self.key_type.scheme() {
-            return Err(Error::AlgorithmMismatch(format!(
-                "{} signature with a certificate holding an {} key",
-                match scheme {
+            return Err(Error::AlgorithmMismatch(AlgorithmMismatch::KeyType {
+                signature: match scheme {
                     Scheme::RsaPkcs1 => "RSA",
                     Scheme::Ecdsa => "ECDSA",
                 },
-                self.key_type.name()
-            )));
+                key: self.key_type.name(),
+            }));
         }
         let (verifier, digest) = self.verification(alg, message_digest)?;
         let cached = self.parsed.get_or_init(|| {
@@ -313,10 +312,10 @@ impl PublicKey {
                 // and cannot panic; the length check makes sure it copies the whole digest.
                 let sha1 = message_digest.as_ref();
                 if sha1.len() != 20 {
-                    return Err(Error::AlgorithmMismatch(format!(
-                        "a {}-byte digest given as SHA-1",
-                        sha1.len()
-                    )));
+                    return Err(Error::AlgorithmMismatch(AlgorithmMismatch::DigestLength {
+                        len: sha1.len(),
+                        algorithm: DigestAlgorithm::Sha1,
+                    }));
                 }
                 let mut padded = [0u8; 48];
                 for (to, from) in padded.iter_mut().rev().zip(sha1.iter().rev()) {

@@ -10,7 +10,7 @@
 //! Limits: single-octet tags only (CMS and X.509 need no others), lengths up to 4 octets, and at
 //! most [`MAX_DEPTH`] nested indefinite-length values, so hostile input cannot recurse deeply.
 
-use crate::Error;
+use crate::{Asn1Problem, Error};
 
 /// Maximum nesting of indefinite-length values (Apple's signatures nest 5).
 pub(crate) const MAX_DEPTH: usize = 32;
@@ -82,23 +82,26 @@ impl<'a> Reader<'a> {
 
     /// Reads the next value, whatever its tag.
     pub fn read(&mut self, what: &'static str) -> Result<Tlv<'a>, Error> {
-        let (tlv, len) = parse(self.rest, 0).map_err(|detail| Error::asn1(what, detail))?;
+        let (tlv, len) = parse(self.rest, 0).map_err(|problem| Error::asn1(what, problem))?;
         // `parse` returns the length of a prefix of `rest` (`tlv.raw`), so this `get` never
         // fails; it is not indexed so that a bug there is an error, not a panic.
         self.rest = self
             .rest
             .get(len..)
-            .ok_or_else(|| Error::asn1(what, "value runs past the end"))?;
+            .ok_or_else(|| Error::asn1(what, Asn1Problem::Invalid("value runs past the end")))?;
         Ok(tlv)
     }
 
     /// Reads the next value and checks its tag.
     pub fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, Error> {
         match self.peek_tag() {
-            None => Err(Error::asn1(what, "unexpected end of data")),
-            Some(t) if t != tag => Err(Error::asn1(
+            None => Err(Error::asn1(what, Asn1Problem::UnexpectedEnd)),
+            Some(found) if found != tag => Err(Error::asn1(
                 what,
-                format!("expected {}, found {}", tag_name(tag), tag_name(t)),
+                Asn1Problem::WrongTag {
+                    expected: tag,
+                    found,
+                },
             )),
             Some(_) => self.read(what),
         }
@@ -120,7 +123,9 @@ impl<'a> Reader<'a> {
         } else {
             Err(Error::asn1(
                 what,
-                format!("{} bytes of trailing data", self.rest.len()),
+                Asn1Problem::TrailingData {
+                    bytes: self.rest.len(),
+                },
             ))
         }
     }
@@ -131,28 +136,29 @@ impl<'a> Reader<'a> {
 /// `depth` counts the indefinite-length values being scanned around this one. Every slice is
 /// taken with `split_first`/`split_at_checked`/`get` and every sum is checked, so hostile lengths
 /// give an error, never a panic or a wrapped number.
-fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
+fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), Asn1Problem> {
     let Some((&tag, after_tag)) = input.split_first() else {
-        return Err("unexpected end of data".into());
+        return Err(Asn1Problem::UnexpectedEnd);
     };
     if tag == 0 {
-        return Err("unexpected end-of-contents octets".into());
+        return Err(Asn1Problem::UnexpectedEndOfContents);
     }
     if tag & 0x1f == 0x1f {
-        return Err(format!("high tag number form (0x{tag:02x}) not supported"));
+        return Err(Asn1Problem::HighTagNumber { tag });
     }
+    let truncated = || Asn1Problem::Truncated { tag };
     let Some((&first, after_first)) = after_tag.split_first() else {
-        return Err("truncated: no length octets".into());
+        return Err(truncated());
     };
-    let too_long = || format!("{} is longer than the input", tag_name(tag));
+    let too_long = truncated;
     if first == 0x80 {
         // Indefinite length: the contents run until the end-of-contents octets (00 00) at this
         // level, so nested values must be walked to find them.
         if tag & CONSTRUCTED == 0 {
-            return Err(format!("indefinite length on primitive {}", tag_name(tag)));
+            return Err(Asn1Problem::IndefinitePrimitive { tag });
         }
         if depth >= MAX_DEPTH {
-            return Err(format!("more than {MAX_DEPTH} nested indefinite lengths"));
+            return Err(Asn1Problem::TooDeep { max: MAX_DEPTH });
         }
         // `inner` counts the contents octets walked so far; `rest` is what follows them.
         let mut inner = 0usize;
@@ -172,12 +178,7 @@ fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
                     rest = rest.get(len..).ok_or_else(too_long)?;
                     inner = inner.checked_add(len).ok_or_else(too_long)?;
                 }
-                _ => {
-                    return Err(format!(
-                        "truncated: {} has no end-of-contents octets",
-                        tag_name(tag)
-                    ));
-                }
+                _ => return Err(truncated()),
             }
         }
     }
@@ -186,25 +187,21 @@ fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), String> {
     } else {
         let n = usize::from(first & 0x7f);
         if n > 4 {
-            return Err(format!("length of {n} octets not supported"));
+            return Err(Asn1Problem::LengthTooLong { octets: n });
         }
         let Some((octets, after_len)) = after_first.split_at_checked(n) else {
-            return Err("truncated length octets".into());
+            return Err(truncated());
         };
         let len = octets
             .iter()
             .try_fold(0usize, |acc, &b| {
                 acc.checked_mul(256)?.checked_add(usize::from(b))
             })
-            .ok_or_else(|| format!("length of {n} octets does not fit this platform"))?;
+            .ok_or(Asn1Problem::LengthTooLong { octets: n })?;
         (len, after_len)
     };
     let Some(content) = after_len.get(..len) else {
-        return Err(format!(
-            "truncated: {} declares {len} bytes, {} remain",
-            tag_name(tag),
-            after_len.len()
-        ));
+        return Err(truncated());
     };
     // The identifier and length octets are what `after_len` does not hold of `input` (a suffix
     // of it), so the subtraction cannot underflow; the sum is checked all the same.
@@ -249,9 +246,12 @@ pub(crate) fn octet_string<'a>(
             }
             Ok(std::borrow::Cow::Owned(out))
         }
-        t => Err(Error::asn1(
+        found => Err(Error::asn1(
             what,
-            format!("expected OCTET STRING, found {}", tag_name(t)),
+            Asn1Problem::WrongTag {
+                expected: tag::OCTET_STRING,
+                found,
+            },
         )),
     }
 }
@@ -295,7 +295,10 @@ fn reencode_at(tlv: &Tlv<'_>, tag: u8, out: &mut Vec<u8>, depth: usize) -> Resul
         return Ok(());
     }
     if depth >= MAX_DEPTH {
-        return Err(Error::asn1("signed attributes", "nested too deeply"));
+        return Err(Error::asn1(
+            "signed attributes",
+            Asn1Problem::TooDeep { max: MAX_DEPTH },
+        ));
     }
     let mut inner = Vec::with_capacity(tlv.content.len());
     let mut r = tlv.reader();

@@ -9,16 +9,21 @@ use aws_lc_rs::digest;
 use der::Decode;
 use x509_cert::Certificate;
 
-use crate::Error;
 use crate::algorithm::PublicKey;
 use crate::ber::{Reader, Tlv, tag};
+use mdm_proto::CertHash;
 
-/// The certificate hash the certificate binding uses: lowercase hex SHA-256 of the DER.
+use crate::{Asn1Problem, CertificateError, Error};
+
+/// The certificate hash the certificate binding uses: the SHA-256 of the DER (shown as lowercase
+/// hex).
 ///
 /// This is the key of NanoMDM's `cert_auth_associations` table; the same certificate must give
-/// the same string whether it came from `Mdm-Signature` or from a proxy header.
-pub fn cert_hash(der: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, der))
+/// the same hash whether it came from `Mdm-Signature` or from a proxy header.
+pub fn cert_hash(der: &[u8]) -> CertHash {
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(digest::digest(&digest::SHA256, der).as_ref());
+    CertHash::from_bytes(bytes)
 }
 
 /// An X.509 certificate as this crate hands it out: the exact DER it arrived as, the parsed
@@ -53,13 +58,14 @@ impl IdentityCertificate {
     /// RSA or ECDSA P-256/P-384.
     pub fn from_der(der: impl Into<Vec<u8>>) -> Result<Self, Error> {
         let der: Box<[u8]> = der.into().into_boxed_slice();
-        let cert = Certificate::from_der(&der).map_err(|e| Error::Certificate(e.to_string()))?;
+        let cert = Certificate::from_der(&der)
+            .map_err(|e| Error::Certificate(CertificateError::Der(e)))?;
         let raw = RawParts::read(&der)?;
         let validity = cert.tbs_certificate().validity();
         let sha256 = digest::digest(&digest::SHA256, &der)
             .as_ref()
             .try_into()
-            .map_err(|_| Error::Certificate("SHA-256 length".into()))?;
+            .map_err(|_| Error::asn1("Certificate", Asn1Problem::Invalid("SHA-256 is 32 bytes")))?;
         let at = |part: &[u8]| offset_range(&der, part);
         let (tbs, issuer, subject, serial, signature_algorithm, signature) = (
             at(raw.tbs)?,
@@ -107,9 +113,9 @@ impl IdentityCertificate {
         &self.inner.cert
     }
 
-    /// Lowercase hex SHA-256 of the DER (see [`cert_hash`]).
-    pub fn cert_hash(&self) -> String {
-        hex::encode(self.inner.sha256)
+    /// The SHA-256 of the DER (see [`cert_hash`]), computed once when the certificate was read.
+    pub fn cert_hash(&self) -> CertHash {
+        CertHash::from_bytes(self.inner.sha256)
     }
 
     /// The raw SHA-256 of the DER.
@@ -175,14 +181,22 @@ impl IdentityCertificate {
                 return Err(Error::CaCertificate(CaEvidence::BasicConstraints));
             }
             Ok(_) => {}
-            Err(e) => return Err(Error::Certificate(format!("bad basicConstraints: {e}"))),
+            Err(error) => {
+                return Err(Error::Certificate(CertificateError::Extension {
+                    extension: "basicConstraints",
+                    error,
+                }));
+            }
         }
         match tbs.get_extension::<KeyUsage>() {
             Ok(Some((_, ku))) if ku.key_cert_sign() => {
                 Err(Error::CaCertificate(CaEvidence::KeyCertSign))
             }
             Ok(_) => Ok(()),
-            Err(e) => Err(Error::Certificate(format!("bad keyUsage: {e}"))),
+            Err(error) => Err(Error::Certificate(CertificateError::Extension {
+                extension: "keyUsage",
+                error,
+            })),
         }
     }
 
@@ -264,7 +278,12 @@ impl fmt::Debug for IdentityCertificate {
 
 /// The position of `part` (a sub-slice) inside `whole`, checked to be inside it.
 fn offset_range(whole: &[u8], part: &[u8]) -> Result<Range<usize>, Error> {
-    let outside = || Error::Certificate("a part lies outside the certificate's bytes".into());
+    let outside = || {
+        Error::asn1(
+            "Certificate",
+            Asn1Problem::Invalid("a part lies outside the certificate's bytes"),
+        )
+    };
     let start = (part.as_ptr() as usize)
         .checked_sub(whole.as_ptr() as usize)
         .ok_or_else(outside)?;
@@ -300,7 +319,12 @@ impl<'a> RawParts<'a> {
         let (alg_oid, _) = crate::algorithm::read_algorithm(&alg, WHAT)?;
         let signature = match sig.content.split_first() {
             Some((0, bits)) => bits,
-            _ => return Err(Error::asn1(WHAT, "signature BIT STRING has unused bits")),
+            _ => {
+                return Err(Error::asn1(
+                    WHAT,
+                    Asn1Problem::Invalid("signature BIT STRING has unused bits"),
+                ));
+            }
         };
         let head = Self::read_tbs_head(&tbs)?;
         Ok(RawParts {

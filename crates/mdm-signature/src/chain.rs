@@ -11,8 +11,8 @@ use x509_cert::certificate::Version;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use crate::algorithm::{self, DigestAlgorithm};
-use crate::error::{CaEvidence, fmt_time};
-use crate::{Error, IdentityCertificate};
+use crate::error::CaEvidence;
+use crate::{ChainError, Error, IdentityCertificate};
 
 /// Decides whether a device certificate is trusted at a given time.
 ///
@@ -212,7 +212,7 @@ impl CaPool {
         path: &mut Vec<usize>,
         leaf: &IdentityCertificate,
         now: SystemTime,
-        failures: &mut Vec<String>,
+        failures: &mut Vec<ChainError>,
     ) -> bool {
         // Indexes in `path` and `by_subject` all come from `add`, which hands out each index
         // as it pushes, and `certs` never shrinks: every `get` below succeeds.
@@ -224,11 +224,10 @@ impl CaPool {
             None => leaf,
         };
         let Some(candidates) = self.by_subject.get(child.issuer_bytes()) else {
-            failures.push(format!(
-                "issuer \"{}\" of {} is not in the CA pool",
-                child.issuer(),
-                describe(child)
-            ));
+            failures.push(ChainError::UnknownIssuer {
+                certificate: describe(child),
+                issuer: child.issuer(),
+            });
             return false;
         };
         // Roots first: the shortest path wins when both could work.
@@ -253,7 +252,7 @@ impl CaPool {
             }
             // The path never exceeds MAX_PATH_LEN, so the sum cannot saturate.
             if path.len().saturating_add(2) >= MAX_PATH_LEN {
-                failures.push(format!("path longer than {MAX_PATH_LEN} certificates"));
+                failures.push(ChainError::PathTooLong { max: MAX_PATH_LEN });
                 continue;
             }
             if let Err(reason) = check_client_auth(&anchor.cert) {
@@ -297,11 +296,7 @@ impl CertVerifier for CaPool {
         let mut path = Vec::new();
         let mut failures = Vec::new();
         if !self.extend(&mut path, cert, now, &mut failures) {
-            let reason = if failures.is_empty() {
-                "no path to a trusted root".to_owned()
-            } else {
-                failures.join("; ")
-            };
+            let reason = failures.into_iter().next().unwrap_or(ChainError::NoPath);
             return Err(Error::UntrustedChain(reason));
         }
         let mut chain = VerifiedChain::single(cert);
@@ -309,7 +304,7 @@ impl CertVerifier for CaPool {
             let c = &self
                 .certs
                 .get(i)
-                .ok_or_else(|| Error::UntrustedChain("path outside the CA pool".into()))?
+                .ok_or(Error::UntrustedChain(ChainError::NoPath))?
                 .cert;
             chain.not_before = chain.not_before.max(c.not_before());
             chain.not_after = chain.not_after.min(c.not_after());
@@ -326,25 +321,24 @@ fn check_issuer(
     issuer: &IdentityCertificate,
     below: usize,
     now: SystemTime,
-) -> Result<(), String> {
-    let name = issuer.subject();
-    verify_certificate_signature(child, issuer).map_err(|e| {
-        format!(
-            "signature of {} by \"{name}\" does not verify: {e}",
-            describe(child)
-        )
+) -> Result<(), ChainError> {
+    let name = describe(issuer);
+    verify_certificate_signature(child, issuer).map_err(|e| ChainError::BadSignature {
+        certificate: describe(child),
+        issuer: name.clone(),
+        reason: Box::new(e),
     })?;
     if now < issuer.not_before() {
-        return Err(format!(
-            "issuer \"{name}\" is not valid before {}",
-            fmt_time(issuer.not_before())
-        ));
+        return Err(ChainError::IssuerNotYetValid {
+            issuer: name,
+            not_before: issuer.not_before(),
+        });
     }
     if now > issuer.not_after() {
-        return Err(format!(
-            "issuer \"{name}\" expired at {}",
-            fmt_time(issuer.not_after())
-        ));
+        return Err(ChainError::IssuerExpired {
+            issuer: name,
+            not_after: issuer.not_after(),
+        });
     }
     check_critical_extensions(issuer)?;
     let tbs = issuer.certificate().tbs_certificate();
@@ -353,28 +347,36 @@ fn check_issuer(
     match tbs.get_extension::<BasicConstraints>() {
         Ok(Some((_, bc))) => {
             if !bc.ca {
-                return Err(format!(
-                    "issuer \"{name}\" is not a CA (basicConstraints cA is false)"
-                ));
+                return Err(ChainError::NotCa { issuer: name });
             }
             if let Some(max) = bc.path_len_constraint
                 && below > usize::from(max)
             {
-                return Err(format!(
-                    "issuer \"{name}\" allows {max} intermediates below it, the path has {below}"
-                ));
+                return Err(ChainError::PathLen {
+                    issuer: name,
+                    max,
+                    below,
+                });
             }
         }
         Ok(None) if tbs.version() != Version::V3 => {}
-        Ok(None) => return Err(format!("issuer \"{name}\" has no basicConstraints")),
-        Err(e) => return Err(format!("issuer \"{name}\": bad basicConstraints: {e}")),
+        Ok(None) => return Err(ChainError::NotCa { issuer: name }),
+        Err(error) => {
+            return Err(ChainError::BadExtension {
+                certificate: name,
+                extension: "basicConstraints",
+                error,
+            });
+        }
     }
     match tbs.get_extension::<KeyUsage>() {
-        Ok(Some((_, ku))) if !ku.key_cert_sign() => Err(format!(
-            "issuer \"{name}\" key usage does not include keyCertSign"
-        )),
+        Ok(Some((_, ku))) if !ku.key_cert_sign() => Err(ChainError::NotCa { issuer: name }),
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("issuer \"{name}\": bad keyUsage: {e}")),
+        Err(error) => Err(ChainError::BadExtension {
+            certificate: name,
+            extension: "keyUsage",
+            error,
+        }),
     }
 }
 
@@ -396,7 +398,7 @@ fn verify_certificate_signature(
 }
 
 /// An extended key usage, where present, must allow client authentication.
-fn check_client_auth(cert: &IdentityCertificate) -> Result<(), String> {
+fn check_client_auth(cert: &IdentityCertificate) -> Result<(), ChainError> {
     match cert
         .certificate()
         .tbs_certificate()
@@ -411,15 +413,18 @@ fn check_client_auth(cert: &IdentityCertificate) -> Result<(), String> {
         {
             Ok(())
         }
-        Ok(Some(_)) => Err(format!(
-            "{}: extended key usage does not allow client authentication",
-            describe(cert)
-        )),
-        Err(e) => Err(format!("{}: bad extendedKeyUsage: {e}", describe(cert))),
+        Ok(Some(_)) => Err(ChainError::IntermediateNotClientAuth {
+            certificate: describe(cert),
+        }),
+        Err(error) => Err(ChainError::BadExtension {
+            certificate: describe(cert),
+            extension: "extendedKeyUsage",
+            error,
+        }),
     }
 }
 
-fn check_critical_extensions(cert: &IdentityCertificate) -> Result<(), String> {
+fn check_critical_extensions(cert: &IdentityCertificate) -> Result<(), ChainError> {
     let Some(exts) = cert.certificate().tbs_certificate().extensions() else {
         return Ok(());
     };
@@ -427,11 +432,10 @@ fn check_critical_extensions(cert: &IdentityCertificate) -> Result<(), String> {
         .iter()
         .find(|e| e.critical && !HANDLED_CRITICAL.contains(&e.extn_id))
     {
-        Some(e) => Err(format!(
-            "{} has a critical extension {} that is not processed",
-            describe(cert),
-            e.extn_id
-        )),
+        Some(e) => Err(ChainError::UnhandledCriticalExtension {
+            certificate: describe(cert),
+            oid: e.extn_id.to_string(),
+        }),
         None => Ok(()),
     }
 }

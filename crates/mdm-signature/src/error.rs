@@ -28,12 +28,12 @@ pub enum Error {
 
     /// The bytes are not the ASN.1 structure expected at this point (truncated, wrong tag, bad
     /// length, trailing data, ...).
-    #[error("malformed {what}: {detail}")]
+    #[error("malformed {what}: {problem}")]
     Asn1 {
         /// The structure being read, e.g. `"SignerInfo"`.
         what: &'static str,
         /// What was wrong with it.
-        detail: String,
+        problem: Asn1Problem,
     },
 
     /// The CMS ContentInfo carries something other than SignedData (content type OID given).
@@ -56,7 +56,7 @@ pub enum Error {
 
     /// A certificate did not parse as X.509.
     #[error("invalid certificate: {0}")]
-    Certificate(String),
+    Certificate(CertificateError),
 
     /// A digest, signature or public-key algorithm that this crate does not verify
     /// (its OID, or a name for a combination, is given).
@@ -72,12 +72,12 @@ pub enum Error {
     /// (e.g. `sha256WithRSAEncryption` with a SHA-1 digest), or a different key type than the
     /// certificate's key.
     #[error("algorithm mismatch: {0}")]
-    AlgorithmMismatch(String),
+    AlgorithmMismatch(AlgorithmMismatch),
 
     /// The signed attributes are malformed or incomplete (missing or repeated messageDigest,
     /// contentType not id-data, ...).
     #[error("invalid signed attributes: {0}")]
-    SignedAttributes(String),
+    SignedAttributes(SignedAttributesError),
 
     /// The messageDigest signed attribute does not equal the digest of the body: the signature
     /// was made over other bytes.
@@ -131,22 +131,278 @@ pub enum Error {
     #[error("a CA certificate is not a device identity: {0}")]
     CaCertificate(CaEvidence),
 
-    /// No chain from the certificate to a trusted root could be built (the reason is given).
+    /// No chain from the certificate to a trusted root could be built. When several paths were
+    /// tried, the reason the first one failed.
     #[error("untrusted certificate chain: {0}")]
-    UntrustedChain(String),
+    UntrustedChain(ChainError),
 
-    /// A certificate header from a TLS-terminating proxy is malformed (the reason is given): bad
-    /// percent escape, no PEM block, missing RFC 9440 colons, ...
+    /// A certificate header from a TLS-terminating proxy, or PEM text, is malformed.
     #[error("invalid certificate header: {0}")]
-    CertificateHeader(String),
+    CertificateHeader(HeaderError),
 
     /// PEM input held no CERTIFICATE block.
     #[error("no PEM CERTIFICATE block found")]
     NoCertificate,
+}
 
-    /// A private key could not be loaded or used (signer feature).
-    #[error("private key: {0}")]
-    Key(String),
+/// What was wrong with a piece of ASN.1 ([`Error::Asn1`]). Tags are the identifier octet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Asn1Problem {
+    /// The data ends where a value should start.
+    #[error("unexpected end of data")]
+    UnexpectedEnd,
+    /// End-of-contents octets where a value should start.
+    #[error("unexpected end-of-contents octets")]
+    UnexpectedEndOfContents,
+    /// A tag in the high tag number form, which nothing in CMS or X.509 uses.
+    #[error("high tag number form (0x{tag:02x}) not supported")]
+    HighTagNumber {
+        /// The identifier octet.
+        tag: u8,
+    },
+    /// An indefinite length on a primitive value.
+    #[error("indefinite length on primitive {}", tag_name(*tag))]
+    IndefinitePrimitive {
+        /// The identifier octet.
+        tag: u8,
+    },
+    /// More nested indefinite lengths (or re-encoded levels) than the reader follows.
+    #[error("more than {max} nested levels")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// A length of more octets than the reader takes (or than fit this platform's `usize`).
+    #[error("length of {octets} octets not supported")]
+    LengthTooLong {
+        /// How many length octets the value declares.
+        octets: usize,
+    },
+    /// The value's length octets, contents or end-of-contents run past the end of the data.
+    #[error("truncated {}", tag_name(*tag))]
+    Truncated {
+        /// The identifier octet of the value that is cut short.
+        tag: u8,
+    },
+    /// A value with another tag than the structure has at this point.
+    #[error("expected {}, found {}", tag_name(*expected), tag_name(*found))]
+    WrongTag {
+        /// The tag the structure has here.
+        expected: u8,
+        /// The tag found.
+        found: u8,
+    },
+    /// Bytes after the last value of a structure.
+    #[error("{bytes} bytes of trailing data")]
+    TrailingData {
+        /// How many.
+        bytes: usize,
+    },
+    /// The value breaks a rule of its structure (named).
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// Why a certificate did not parse ([`Error::Certificate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// Not a DER X.509 certificate.
+    #[error("{0}")]
+    Der(der::Error),
+    /// An extension this crate reads (named) is malformed.
+    #[error("bad {extension}: {error}")]
+    Extension {
+        /// The extension, e.g. `"basicConstraints"`.
+        extension: &'static str,
+        /// Why it does not parse.
+        error: der::Error,
+    },
+}
+
+/// Algorithms that do not go together ([`Error::AlgorithmMismatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlgorithmMismatch {
+    /// The signature algorithm names another digest than the signer's digest algorithm.
+    #[error(
+        "signature algorithm {signature_algorithm} names {named:?}, the signer's digest is {signer:?}"
+    )]
+    Digest {
+        /// The signature algorithm, dotted OID.
+        signature_algorithm: String,
+        /// The digest it names.
+        named: crate::DigestAlgorithm,
+        /// The signer's digest algorithm.
+        signer: crate::DigestAlgorithm,
+    },
+    /// A signature scheme for another kind of key than the certificate holds.
+    #[error("{signature} signature with a certificate holding an {key} key")]
+    KeyType {
+        /// The signature's scheme: `"RSA"` or `"ECDSA"`.
+        signature: &'static str,
+        /// The certificate's key: `"RSA"`, `"EC P-256"`, `"EC P-384"`.
+        key: &'static str,
+    },
+    /// A digest of the wrong length for its algorithm.
+    #[error("a {len}-byte digest given as {algorithm:?}")]
+    DigestLength {
+        /// The digest's length.
+        len: usize,
+        /// The algorithm it was given as.
+        algorithm: crate::DigestAlgorithm,
+    },
+}
+
+/// Why the signed attributes of a signature were refused ([`Error::SignedAttributes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignedAttributesError {
+    /// A required attribute (named) is missing.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// An attribute (named) appears more than once.
+    #[error("{0} appears more than once")]
+    Repeated(&'static str),
+    /// An attribute (named) has more than one value.
+    #[error("{0} has more than one value")]
+    MultipleValues(&'static str),
+    /// An attribute's (named) value has the wrong type.
+    #[error("{0} has a value of the wrong type")]
+    WrongType(&'static str),
+    /// The contentType attribute differs from the SignedData's eContentType.
+    #[error("contentType {attribute} differs from eContentType {content}")]
+    ContentTypeMismatch {
+        /// The attribute's OID, dotted.
+        attribute: String,
+        /// The eContentType's OID, dotted.
+        content: String,
+    },
+    /// The signingTime attribute is not a valid time.
+    #[error("invalid signingTime: {0}")]
+    SigningTime(der::Error),
+}
+
+/// Why no chain from a certificate to a trusted root was found ([`Error::UntrustedChain`]).
+/// Certificates are named by subject, or by serial when the subject is empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// No certificate in the CA pool has the name of this certificate's issuer.
+    #[error("issuer {issuer} of {certificate} is not in the CA pool")]
+    UnknownIssuer {
+        /// The certificate whose issuer is missing.
+        certificate: String,
+        /// Its issuer's name.
+        issuer: String,
+    },
+    /// The issuer's signature on a certificate does not verify (with its reason).
+    #[error("signature of {certificate} by {issuer} does not verify: {reason}")]
+    BadSignature {
+        /// The certificate.
+        certificate: String,
+        /// The issuer whose key was tried.
+        issuer: String,
+        /// Why verification failed.
+        reason: Box<Error>,
+    },
+    /// An issuer on the path is not valid yet.
+    #[error("issuer {issuer} is not valid before {}", fmt_time(*not_before))]
+    IssuerNotYetValid {
+        /// The issuer.
+        issuer: String,
+        /// Its notBefore.
+        not_before: SystemTime,
+    },
+    /// An issuer on the path has expired.
+    #[error("issuer {issuer} expired at {}", fmt_time(*not_after))]
+    IssuerExpired {
+        /// The issuer.
+        issuer: String,
+        /// Its notAfter.
+        not_after: SystemTime,
+    },
+    /// An issuer is not a CA: basicConstraints without cA, a version 3 certificate without
+    /// basicConstraints, or a key usage without keyCertSign.
+    #[error("issuer {issuer} is not a CA")]
+    NotCa {
+        /// The issuer.
+        issuer: String,
+    },
+    /// An issuer's pathLenConstraint allows fewer intermediates below it than the path has.
+    #[error("issuer {issuer} allows {max} intermediates below it, the path has {below}")]
+    PathLen {
+        /// The issuer.
+        issuer: String,
+        /// Its pathLenConstraint.
+        max: u8,
+        /// The intermediates below it on the path.
+        below: usize,
+    },
+    /// The path would be longer than the verifier follows.
+    #[error("path longer than {max} certificates")]
+    PathTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// A certificate on the path has a critical extension the verifier does not process.
+    #[error("{certificate} has a critical extension {oid} that is not processed")]
+    UnhandledCriticalExtension {
+        /// The certificate.
+        certificate: String,
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// An intermediate's extended key usage does not allow client authentication.
+    #[error("{certificate}: extended key usage does not allow client authentication")]
+    IntermediateNotClientAuth {
+        /// The intermediate.
+        certificate: String,
+    },
+    /// An extension of a certificate on the path is malformed.
+    #[error("{certificate}: bad {extension}: {error}")]
+    BadExtension {
+        /// The certificate.
+        certificate: String,
+        /// The extension.
+        extension: &'static str,
+        /// Why it does not parse.
+        error: der::Error,
+    },
+    /// The pool holds no path to a trusted root, and no certificate was found to blame.
+    #[error("no path to a trusted root")]
+    NoPath,
+}
+
+/// Why a certificate header or PEM text is malformed ([`Error::CertificateHeader`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// A `%` not followed by two hex digits, at this byte offset.
+    #[error("invalid percent escape at byte {at}")]
+    PercentEscape {
+        /// The offset of the `%`.
+        at: usize,
+    },
+    /// No PEM CERTIFICATE block.
+    #[error("no PEM CERTIFICATE block")]
+    NoPemBlock,
+    /// A PEM BEGIN line without its closing dashes.
+    #[error("PEM BEGIN line is not closed by -----")]
+    UnclosedBegin,
+    /// A PEM block without its END line.
+    #[error("PEM block has no -----END {label}----- line")]
+    MissingEnd {
+        /// The block's label.
+        label: String,
+    },
+    /// An RFC 9440 value not of the form `:base64:`.
+    #[error("RFC 9440 value must be base64 between two colons (:MIIC...:)")]
+    NotRfc9440,
+    /// An RFC 9440 value with nothing between its colons.
+    #[error("RFC 9440 value holds no certificate")]
+    EmptyRfc9440,
 }
 
 /// What shows that a certificate offered as a device identity is a CA's
@@ -190,10 +446,11 @@ pub(crate) fn fmt_time(t: SystemTime) -> String {
 }
 
 impl Error {
-    pub(crate) fn asn1(what: &'static str, detail: impl Into<String>) -> Self {
-        Error::Asn1 {
-            what,
-            detail: detail.into(),
-        }
+    pub(crate) fn asn1(what: &'static str, problem: Asn1Problem) -> Self {
+        Error::Asn1 { what, problem }
     }
+}
+
+fn tag_name(tag: u8) -> String {
+    crate::ber::tag_name(tag)
 }

@@ -6,7 +6,7 @@
 
 use base64::Engine;
 
-use crate::{Error, IdentityCertificate};
+use crate::{Error, HeaderError, IdentityCertificate};
 
 /// The longest certificate header accepted, in bytes: a certificate is 1–2 KB, its escaped PEM
 /// about a third more.
@@ -35,7 +35,7 @@ pub fn certificate_from_escaped_pem(value: impl AsRef<[u8]>) -> Result<IdentityC
     let pem = percent_decode(value)?;
     let der = crate::pem::certificates(&pem)
         .next()
-        .ok_or_else(|| Error::CertificateHeader("no PEM CERTIFICATE block".into()))??;
+        .ok_or(Error::CertificateHeader(HeaderError::NoPemBlock))??;
     IdentityCertificate::from_der(der)
 }
 
@@ -46,15 +46,9 @@ pub fn certificate_from_rfc9440(value: impl AsRef<[u8]>) -> Result<IdentityCerti
     let inner = value
         .strip_prefix(b":")
         .and_then(|v| v.strip_suffix(b":"))
-        .ok_or_else(|| {
-            Error::CertificateHeader(
-                "RFC 9440 value must be base64 between two colons (:MIIC...:)".into(),
-            )
-        })?;
+        .ok_or(Error::CertificateHeader(HeaderError::NotRfc9440))?;
     if inner.is_empty() {
-        return Err(Error::CertificateHeader(
-            "RFC 9440 value holds no certificate".into(),
-        ));
+        return Err(Error::CertificateHeader(HeaderError::EmptyRfc9440));
     }
     // RFC 8941 §3.3.5 byte sequences are standard base64; padding is tolerated either way.
     let der = crate::pem::LENIENT_BASE64.decode(inner)?;
@@ -99,9 +93,7 @@ fn percent_decode(value: &[u8]) -> Result<Vec<u8>, Error> {
         let Some((decoded, tail)) = decoded else {
             // `rest` is a suffix of `value`, so this is the escape's offset (no underflow).
             let at = value.len().saturating_sub(rest.len());
-            return Err(Error::CertificateHeader(format!(
-                "invalid percent escape at byte {at}"
-            )));
+            return Err(Error::CertificateHeader(HeaderError::PercentEscape { at }));
         };
         out.push(decoded);
         rest = tail;

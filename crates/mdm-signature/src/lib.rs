@@ -67,7 +67,10 @@ pub use algorithm::DigestAlgorithm;
 pub use cache::CachedVerifier;
 pub use certificate::{IdentityCertificate, cert_hash};
 pub use chain::{CaPool, CertVerifier, VerifiedChain};
-pub use error::{CaEvidence, Error};
+pub use error::{
+    AlgorithmMismatch, Asn1Problem, CaEvidence, CertificateError, ChainError, Error, HeaderError,
+    SignedAttributesError,
+};
 pub use header::{
     MAX_CERTIFICATE_HEADER_LEN, certificate_from_escaped_pem, certificate_from_header,
     certificate_from_rfc9440,

@@ -7,7 +7,7 @@
 
 use base64::Engine;
 
-use crate::Error;
+use crate::{Error, HeaderError};
 
 const BEGIN: &[u8] = b"-----BEGIN";
 const DASHES: &[u8] = b"-----";
@@ -35,16 +35,14 @@ pub(crate) fn blocks(input: &[u8]) -> impl Iterator<Item = Result<Block, Error>>
         let (_, after_begin) = split_once(rest, BEGIN)?;
         let Some((raw_label, body_start)) = split_once(after_begin, DASHES) else {
             rest = &[];
-            return Some(Err(Error::CertificateHeader(
-                "PEM BEGIN line is not closed by -----".into(),
-            )));
+            return Some(Err(Error::CertificateHeader(HeaderError::UnclosedBegin)));
         };
         let label = normalize_label(raw_label);
         let Some((body, after_end)) = find_end(body_start, &label) else {
             rest = &[];
-            return Some(Err(Error::CertificateHeader(format!(
-                "PEM block has no -----END {label}----- line"
-            ))));
+            return Some(Err(Error::CertificateHeader(HeaderError::MissingEnd {
+                label,
+            })));
         };
         rest = after_end;
         let cleaned: Vec<u8> = body

@@ -32,6 +32,42 @@ use crate::algorithm::{KeyType, oid};
 use crate::ber::{tag, write_length};
 use crate::{DigestAlgorithm, Error, IdentityCertificate};
 
+/// Why a signing identity could not be loaded, made or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    /// The certificate is unreadable (or, for PEM, absent).
+    #[error(transparent)]
+    Certificate(#[from] Error),
+    /// The PEM text holds no `PRIVATE KEY` (PKCS#8) block.
+    #[error("no PEM PRIVATE KEY (PKCS#8) block")]
+    NoPrivateKey,
+    /// The private key does not load.
+    #[error("private key: {0}")]
+    InvalidKey(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The private key is not the certificate's.
+    #[error("the private key does not match the certificate")]
+    KeyMismatch,
+    /// The signer is to be named by subject key identifier, and its certificate has none.
+    #[error("the certificate has no subject key identifier")]
+    NoSubjectKeyId,
+    /// The key refused to sign (the scheme is named).
+    #[error("{0} signing failed")]
+    Signing(&'static str),
+    /// A signingTime that cannot be encoded.
+    #[error("signingTime: {0}")]
+    SigningTime(der::Error),
+    /// Making a certificate or key failed (`test_pki`).
+    #[error("certificate generation: {0}")]
+    Generate(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl SignerError {
+    fn invalid_key(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SignerError::InvalidKey(Box::new(e))
+    }
+}
+
 /// A device identity that can sign: its certificate and private key.
 pub struct SigningIdentity {
     cert: IdentityCertificate,
@@ -58,17 +94,17 @@ impl SigningIdentity {
     pub fn from_der(
         cert_der: impl Into<Vec<u8>>,
         key_pkcs8: impl Into<Vec<u8>>,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, SignerError> {
         let cert = IdentityCertificate::from_der(cert_der)?;
         let key_pkcs8 = key_pkcs8.into();
-        let key_err = |e: &dyn std::fmt::Display| Error::Key(e.to_string());
         let key = match cert.public_key().key_type() {
             KeyType::Rsa => {
                 use rsa::pkcs8::DecodePrivateKey;
                 SigningKey::Rsa {
-                    key: RsaKeyPair::from_pkcs8(&key_pkcs8).map_err(|e| key_err(&e))?,
+                    key: RsaKeyPair::from_pkcs8(&key_pkcs8).map_err(SignerError::invalid_key)?,
                     legacy: Box::new(
-                        rsa::RsaPrivateKey::from_pkcs8_der(&key_pkcs8).map_err(|e| key_err(&e))?,
+                        rsa::RsaPrivateKey::from_pkcs8_der(&key_pkcs8)
+                            .map_err(SignerError::invalid_key)?,
                     ),
                 }
             }
@@ -80,7 +116,8 @@ impl SigningIdentity {
                 };
                 SigningKey::Ecdsa {
                     curve,
-                    key: EcdsaKeyPair::from_pkcs8(alg, &key_pkcs8).map_err(|e| key_err(&e))?,
+                    key: EcdsaKeyPair::from_pkcs8(alg, &key_pkcs8)
+                        .map_err(SignerError::invalid_key)?,
                 }
             }
         };
@@ -94,11 +131,14 @@ impl SigningIdentity {
     }
 
     /// Loads a PEM certificate and a PEM PKCS#8 private key (`PRIVATE KEY`).
-    pub fn from_pem(cert_pem: impl AsRef<[u8]>, key_pem: impl AsRef<[u8]>) -> Result<Self, Error> {
+    pub fn from_pem(
+        cert_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Result<Self, SignerError> {
         let cert = IdentityCertificate::from_pem(cert_pem)?;
         let key = crate::pem::blocks(key_pem.as_ref())
             .find(|b| matches!(b, Ok(b) if b.label == "PRIVATE KEY") || b.is_err())
-            .ok_or_else(|| Error::Key("no PEM PRIVATE KEY (PKCS#8) block".into()))??;
+            .ok_or(SignerError::NoPrivateKey)??;
         Self::from_der(cert.der().to_vec(), key.der)
     }
 
@@ -124,23 +164,31 @@ impl SigningIdentity {
 
     /// The `Mdm-Signature` header value for `body`, as a device sends it: base64 of
     /// [`SigningIdentity::sign`] with [`SignOptions::default`].
-    pub fn mdm_signature(&self, body: &[u8]) -> Result<String, Error> {
+    pub fn mdm_signature(&self, body: &[u8]) -> Result<String, SignerError> {
         self.mdm_signature_with(body, &SignOptions::default())
     }
 
     /// The `Mdm-Signature` header value for `body` with the given options.
-    pub fn mdm_signature_with(&self, body: &[u8], options: &SignOptions) -> Result<String, Error> {
+    pub fn mdm_signature_with(
+        &self,
+        body: &[u8],
+        options: &SignOptions,
+    ) -> Result<String, SignerError> {
         Ok(base64::engine::general_purpose::STANDARD.encode(self.sign(body, options)?))
     }
 
     /// A CMS ContentInfo (SignedData) over `body`, detached unless the options say otherwise.
-    pub fn sign(&self, body: &[u8], options: &SignOptions) -> Result<Vec<u8>, Error> {
+    pub fn sign(&self, body: &[u8], options: &SignOptions) -> Result<Vec<u8>, SignerError> {
         sign(&[self], body, options)
     }
 
     /// Signs a digest computed with `alg`.
-    fn sign_digest(&self, alg: DigestAlgorithm, d: &digest::Digest) -> Result<Vec<u8>, Error> {
-        let failed = |what: &str| Error::Key(format!("signing failed: {what}"));
+    fn sign_digest(
+        &self,
+        alg: DigestAlgorithm,
+        d: &digest::Digest,
+    ) -> Result<Vec<u8>, SignerError> {
+        let failed = SignerError::Signing;
         match &self.key {
             SigningKey::Rsa { key, legacy } => {
                 if alg == DigestAlgorithm::Sha1 {
@@ -148,7 +196,7 @@ impl SigningIdentity {
                     digest_info.extend_from_slice(d.as_ref());
                     return legacy
                         .sign(rsa::Pkcs1v15Sign::new_unprefixed(), &digest_info)
-                        .map_err(|e| failed(&e.to_string()));
+                        .map_err(|_| failed("RSA SHA-1"));
                 }
                 let encoding: &'static dyn sig::RsaEncoding = match alg {
                     DigestAlgorithm::Sha256 => &sig::RSA_PKCS1_SHA256,
@@ -201,7 +249,7 @@ impl SigningIdentity {
 
     /// Refuses a key that does not belong to the certificate (a mix-up that would otherwise show
     /// up later as a puzzling BadSignature).
-    fn check_key_matches(&self) -> Result<(), Error> {
+    fn check_key_matches(&self) -> Result<(), SignerError> {
         let d = DigestAlgorithm::Sha256.digest(b"key check");
         let signature = self.sign_digest(DigestAlgorithm::Sha256, &d)?;
         let scheme = match self.key {
@@ -211,7 +259,7 @@ impl SigningIdentity {
         self.cert
             .public_key()
             .verify(scheme, DigestAlgorithm::Sha256, &d, &signature)
-            .map_err(|_| Error::Key("the private key does not match the certificate".into()))
+            .map_err(|_| SignerError::KeyMismatch)
     }
 }
 
@@ -300,7 +348,7 @@ pub fn sign(
     signers: &[&SigningIdentity],
     body: &[u8],
     options: &SignOptions,
-) -> Result<Vec<u8>, Error> {
+) -> Result<Vec<u8>, SignerError> {
     let alg = options.digest;
     let body_digest = alg.digest(body);
     let ber = options.layout == Layout::Ber;
@@ -370,7 +418,7 @@ fn signer_info(
     body_digest: &digest::Digest,
     digest_alg_id: &[u8],
     options: &SignOptions,
-) -> Result<Vec<u8>, Error> {
+) -> Result<Vec<u8>, SignerError> {
     let mut si = Vec::new();
     let sid_kind = options.signer_identifier;
     crate::ber::write_tlv(
@@ -389,9 +437,10 @@ fn signer_info(
             crate::ber::write_tlv(&mut si, tag::SEQUENCE, &ias);
         }
         SignerIdentifier::SubjectKeyIdentifier => {
-            let ski = signer.cert.subject_key_id().ok_or_else(|| {
-                Error::Key("the certificate has no subject key identifier".into())
-            })?;
+            let ski = signer
+                .cert
+                .subject_key_id()
+                .ok_or(SignerError::NoSubjectKeyId)?;
             crate::ber::write_tlv(&mut si, tag::context_primitive(0), &ski);
         }
     }
@@ -416,7 +465,7 @@ fn signer_info(
             if let Some(t) = attrs.signing_time {
                 let time = x509_cert::time::Time::try_from(t)
                     .and_then(|t| t.to_der())
-                    .map_err(|e| Error::Key(format!("signingTime: {e}")))?;
+                    .map_err(SignerError::SigningTime)?;
                 let mut signing_time = Vec::new();
                 attribute(&mut signing_time, &oid::SIGNING_TIME, &time);
                 encoded.push(signing_time);

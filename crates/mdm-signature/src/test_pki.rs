@@ -6,7 +6,7 @@
 //! use mdm_signature::test_pki::{KeyKind, LeafRequest, TestCa};
 //! use mdm_signature::{CaPool, CertVerifier, verify_mdm_signature};
 //!
-//! # fn main() -> Result<(), mdm_signature::Error> {
+//! # fn main() -> Result<(), mdm_signature::signer::SignerError> {
 //! let ca = TestCa::generate(KeyKind::P256, "Test Device CA")?;
 //! let device = ca.issue(&LeafRequest::new(KeyKind::P256, "device-1"))?;
 //!
@@ -38,8 +38,8 @@ use rcgen::{
     KeyUsagePurpose, SerialNumber,
 };
 
-use crate::signer::SigningIdentity;
-use crate::{Error, IdentityCertificate};
+use crate::IdentityCertificate;
+use crate::signer::{SignerError, SigningIdentity};
 
 /// The key a CA or device identity is generated with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    fn generate(self) -> Result<KeyPair, Error> {
+    fn generate(self) -> Result<KeyPair, SignerError> {
         let alg = match self {
             KeyKind::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
             KeyKind::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
@@ -140,7 +140,7 @@ impl LeafRequest {
         self
     }
 
-    fn params(&self) -> Result<CertificateParams, Error> {
+    fn params(&self) -> Result<CertificateParams, SignerError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params
@@ -172,7 +172,7 @@ impl LeafRequest {
 
 /// A self-signed device identity (no CA behind it): trusted only when pinned, by putting its
 /// certificate among a [`crate::CaPool`]'s roots.
-pub fn self_signed(request: &LeafRequest) -> Result<SigningIdentity, Error> {
+pub fn self_signed(request: &LeafRequest) -> Result<SigningIdentity, SignerError> {
     let key = request.kind.generate()?;
     let cert = request.params()?.self_signed(&key).map_err(key_err)?;
     SigningIdentity::from_der(cert.der().to_vec(), key.serialize_der())
@@ -187,7 +187,7 @@ pub struct TestCa {
 
 impl TestCa {
     /// A self-signed root CA valid from a day ago for ten years.
-    pub fn generate(kind: KeyKind, common_name: &str) -> Result<Self, Error> {
+    pub fn generate(kind: KeyKind, common_name: &str) -> Result<Self, SignerError> {
         let now = SystemTime::now();
         Self::generate_with_validity(
             kind,
@@ -203,7 +203,7 @@ impl TestCa {
         common_name: &str,
         not_before: SystemTime,
         not_after: SystemTime,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, SignerError> {
         let key = kind.generate()?;
         let params = ca_params(common_name, not_before, not_after)?;
         let cert = params.self_signed(&key).map_err(key_err)?;
@@ -214,7 +214,7 @@ impl TestCa {
     }
 
     /// An intermediate CA issued by this one, valid as long as this one.
-    pub fn intermediate(&self, kind: KeyKind, common_name: &str) -> Result<TestCa, Error> {
+    pub fn intermediate(&self, kind: KeyKind, common_name: &str) -> Result<TestCa, SignerError> {
         let key = kind.generate()?;
         let mut params = ca_params(common_name, self.cert.not_before(), self.cert.not_after())?;
         params.use_authority_key_identifier_extension = true;
@@ -226,7 +226,7 @@ impl TestCa {
     }
 
     /// Loads a CA from its PEM certificate and PEM private key (PKCS#8, or PKCS#1/SEC1).
-    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, Error> {
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, SignerError> {
         let cert = IdentityCertificate::from_pem(cert_pem)?;
         let key = KeyPair::from_pem(key_pem).map_err(key_err)?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(key_err)?;
@@ -234,7 +234,7 @@ impl TestCa {
     }
 
     /// Issues a device identity certificate with a fresh key.
-    pub fn issue(&self, request: &LeafRequest) -> Result<SigningIdentity, Error> {
+    pub fn issue(&self, request: &LeafRequest) -> Result<SigningIdentity, SignerError> {
         let key = request.kind.generate()?;
         let mut params = request.params()?;
         params.use_authority_key_identifier_extension = true;
@@ -275,7 +275,7 @@ fn ca_params(
     common_name: &str,
     not_before: SystemTime,
     not_after: SystemTime,
-) -> Result<CertificateParams, Error> {
+) -> Result<CertificateParams, SignerError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
@@ -294,13 +294,14 @@ fn ca_params(
 }
 
 /// A positive 16-byte serial number.
-fn random_serial() -> Result<SerialNumber, Error> {
+fn random_serial() -> Result<SerialNumber, SignerError> {
     let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Key("random serial".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| SignerError::Generate("the random number generator failed".into()))?;
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     Ok(SerialNumber::from_slice(&bytes))
 }
 
-fn key_err(e: rcgen::Error) -> Error {
-    Error::Key(e.to_string())
+fn key_err(e: rcgen::Error) -> SignerError {
+    SignerError::Generate(Box::new(e))
 }
