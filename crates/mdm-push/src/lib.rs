@@ -8,12 +8,12 @@
 //! * [`ApnsClient`]: HTTP/2 (prior knowledge, one multiplexed connection) over rustls with the
 //!   push certificate as client identity; `POST /3/device/<token>` with `{"mdm":"<PushMagic>"}`;
 //!   typed errors for every APNs reason and transport failure.
-//! * [`Pusher`]: pushes to enrollment ids via the storage traits, one client per topic, rebuilt
-//!   when the stored certificate changes.
 //! * `mock::MockApns` (feature `mock`): a loopback HTTP/2 TLS server that behaves like APNs, for
 //!   tests and benchmarks.
 //!
-//! Apple's hosts are only defaults ([`Environment`]); any base URL can be targeted.
+//! Apple's hosts are only defaults ([`Environment`]); any base URL can be targeted. The crate knows
+//! nothing of enrollments or storage: pushing to enrollment ids (push info and certificates read
+//! from storage, a client per topic) is `mdm-service`'s `Pusher`.
 
 #![deny(missing_docs)]
 
@@ -22,7 +22,6 @@ mod client;
 mod error;
 #[cfg(feature = "mock")]
 pub mod mock;
-mod pusher;
 
 pub use cert::{MDM_TOPIC_PREFIX, PushCertError, PushCertificate};
 pub use client::{
@@ -30,4 +29,3 @@ pub use client::{
     PRODUCTION_URL,
 };
 pub use error::{PushError, Reason};
-pub use pusher::{PushFailure, PushResults, Pusher};

@@ -63,10 +63,10 @@ impl<C> CertAuthLayer<C> {
 }
 
 impl<C: Clone, S> tower::Layer<S> for CertAuthLayer<C> {
-    type Service = CertAuthService<C, S>;
+    type Service = CertAuth<C, S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CertAuthService {
+        CertAuth {
             store: self.store.clone(),
             retro: self.retro,
             inner,
@@ -76,7 +76,7 @@ impl<C: Clone, S> tower::Layer<S> for CertAuthLayer<C> {
 
 /// The service [`CertAuthLayer`] produces.
 #[derive(Clone, Debug)]
-pub struct CertAuthService<C, S> {
+pub struct CertAuth<C, S> {
     store: C,
     retro: bool,
     inner: S,
@@ -119,7 +119,7 @@ async fn authorize<C: CertAuthStore>(
     }
 }
 
-impl<C, S> tower::Service<MdmRequest> for CertAuthService<C, S>
+impl<C, S> tower::Service<MdmRequest> for CertAuth<C, S>
 where
     C: CertAuthStore + Clone + 'static,
     S: tower::Service<MdmRequest, Response = MdmResponse, Error = MdmError>

@@ -3,13 +3,13 @@ use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use mdm_proto::{CheckIn, CommandReport, Raw, Status};
-use mdm_storage::{BootstrapTokenStore, CheckInStore, CommandQueue};
+use mdm_storage::{BootstrapTokenStore, CheckInStore, CommandQueue, ReportOutcome};
 
 use crate::declarative::DeclarativeManagementError;
 use crate::get_token::GetTokenError;
 use crate::user_authenticate::ZERO_LENGTH_DIGEST_CHALLENGE;
 use crate::{
-    DeclarativeManagement, GetTokenHandler, MdmError, MdmMessage, MdmRequest, MdmResponse,
+    DeclarativeManagementHandler, GetTokenHandler, MdmError, MdmMessage, MdmRequest, MdmResponse,
     UserAuthenticatePolicy,
 };
 
@@ -23,7 +23,7 @@ use crate::{
 /// | CheckOut | disables the enrollment (and a device channel's user channels) | empty |
 /// | UserAuthenticate | per [`UserAuthenticatePolicy`] | 410, a zero-length challenge, or empty |
 /// | SetBootstrapToken / GetBootstrapToken | stores / returns the token | empty / `BootstrapToken` plist |
-/// | DeclarativeManagement | the configured [`DeclarativeManagement`] handler | its body |
+/// | DeclarativeManagement | the configured [`DeclarativeManagementHandler`] handler | its body |
 /// | GetToken | the configured [`GetTokenHandler`] | `TokenData` plist |
 /// | ReturnToService | not supported (as NanoMDM v0.9) | 400 |
 /// | command report | stores the result; `NotNow` skips not-now commands for this answer | next command, byte-exact, or empty |
@@ -32,7 +32,7 @@ use crate::{
 pub struct MdmService<S> {
     store: S,
     user_authenticate: UserAuthenticatePolicy,
-    declarative: Option<Arc<dyn DeclarativeManagement>>,
+    declarative: Option<Arc<dyn DeclarativeManagementHandler>>,
     get_token: Option<Arc<dyn GetTokenHandler>>,
 }
 
@@ -79,7 +79,10 @@ where
     }
 
     /// Sets the Declarative Management handler (e.g. a [`DeclarativeManagementForwarder`](crate::DeclarativeManagementForwarder)).
-    pub fn declarative_management(mut self, handler: impl DeclarativeManagement + 'static) -> Self {
+    pub fn declarative_management(
+        mut self,
+        handler: impl DeclarativeManagementHandler + 'static,
+    ) -> Self {
         self.declarative = Some(Arc::new(handler));
         self
     }
@@ -132,7 +135,7 @@ where
             }
             CheckIn::UserAuthenticate(msg) => match self.user_authenticate {
                 UserAuthenticatePolicy::Decline => match msg.digest_response {
-                    None => Err(MdmError::UserAuthenticateDeclined(id.id.clone())),
+                    None => Err(MdmError::UserAuthenticateDeclined(id.id().clone())),
                     Some(_) => Ok(MdmResponse::empty()),
                 },
                 UserAuthenticatePolicy::ZeroLengthDigestChallenge => {
@@ -170,6 +173,7 @@ where
                 Ok(MdmResponse::with_body(response.to_xml()))
             }
             CheckIn::ReturnToService(_) => Err(MdmError::Unsupported("ReturnToService")),
+            other => Err(MdmError::Unsupported(other.message_type())),
         }
     }
 
@@ -179,16 +183,28 @@ where
         report: &Raw<CommandReport>,
     ) -> Result<MdmResponse, MdmError> {
         let id = &request.enroll_id;
-        self.store
+        let outcome = self
+            .store
             .store_command_report(id, report, report.bytes())
             .await?;
+        if outcome == ReportOutcome::NotQueued {
+            // A device answering a command it was never given (or answering twice): nothing
+            // changes, and the device still gets its next command.
+            tracing::info!(
+                command_uuid = ?report.command_uuid,
+                status = %report.status,
+                "report for a command that is not queued"
+            );
+        }
+        // A NotNow passes over the not-now commands for this one answer, so the device is not
+        // handed the command it just declined.
         let skip_not_now = report.status == Status::NotNow;
-        Ok(
-            match self.store.retrieve_next_command(id, skip_not_now).await? {
-                Some(command) => MdmResponse::with_body(command.bytes().clone()),
-                None => MdmResponse::empty(),
-            },
-        )
+        let next = self.store.retrieve_next_command(id, skip_not_now).await?;
+        let response = match next {
+            Some(command) => MdmResponse::with_body(command.bytes().clone()),
+            None => MdmResponse::empty(),
+        };
+        Ok(response.report_outcome(outcome))
     }
 }
 

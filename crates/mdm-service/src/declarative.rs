@@ -40,7 +40,7 @@ pub enum DeclarativeManagementError {
 }
 
 /// Answers DeclarativeManagement check-ins.
-pub trait DeclarativeManagement: Send + Sync {
+pub trait DeclarativeManagementHandler: Send + Sync {
     /// The body to return to the device for `msg`.
     fn declarative_management<'a>(
         &'a self,
@@ -129,10 +129,10 @@ impl DeclarativeManagementForwarder {
         };
         let id = &request.enroll_id;
         builder = builder
-            .header("X-Enrollment-ID", &id.id)
-            .header("X-Enrollment-Type", id.kind.as_str());
-        if let Some(parent) = &id.parent {
-            builder = builder.header("X-Enrollment-ParentID", parent);
+            .header("X-Enrollment-ID", id.id().as_str())
+            .header("X-Enrollment-Type", id.kind().as_str());
+        if let Some(parent) = id.parent() {
+            builder = builder.header("X-Enrollment-ParentID", parent.as_str());
         }
         if let Some(key) = &self.send_hmac_key {
             builder = builder.header(hmac_sig::HEADER, hmac_sig::sign(key, &body));
@@ -168,7 +168,7 @@ impl DeclarativeManagementForwarder {
     }
 }
 
-impl DeclarativeManagement for DeclarativeManagementForwarder {
+impl DeclarativeManagementHandler for DeclarativeManagementForwarder {
     fn declarative_management<'a>(
         &'a self,
         request: &'a MdmRequest,

@@ -1,7 +1,8 @@
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use crate::{MdmError, MdmRequest, MdmResponse, take_ready};
@@ -11,9 +12,13 @@ use crate::{MdmError, MdmRequest, MdmResponse, take_ready};
 ///
 /// Bodies are written as they are, each followed by a newline. Bodies hold secrets (unlock and
 /// bootstrap tokens): dump only where such output is safe.
+///
+/// Writing happens on a thread of its own, so a slow writer (a terminal, a pipe) never blocks
+/// the runtime that serves devices; when it falls [`DumpLayer::BACKLOG`] bodies behind, further
+/// bodies are dropped (and logged) until it catches up.
 #[derive(Clone)]
 pub struct DumpLayer {
-    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    bodies: SyncSender<Bytes>,
 }
 
 impl std::fmt::Debug for DumpLayer {
@@ -23,11 +28,31 @@ impl std::fmt::Debug for DumpLayer {
 }
 
 impl DumpLayer {
-    /// Dumps to `writer`.
-    pub fn new(writer: impl Write + Send + 'static) -> Self {
-        DumpLayer {
-            writer: Arc::new(Mutex::new(Box::new(writer))),
+    /// How many bodies may wait for the writer.
+    pub const BACKLOG: usize = 4096;
+
+    /// Dumps to `writer`, on a thread started here that ends when the layer and every service
+    /// made from it are dropped.
+    pub fn new(mut writer: impl Write + Send + 'static) -> Self {
+        let (bodies, queue) = sync_channel::<Bytes>(Self::BACKLOG);
+        let spawned = std::thread::Builder::new()
+            .name("mdm-dump".into())
+            .spawn(move || {
+                for body in queue {
+                    if let Err(e) = writer
+                        .write_all(&body)
+                        .and_then(|()| writer.write_all(b"\n"))
+                        .and_then(|()| writer.flush())
+                    {
+                        tracing::warn!(error = %e, "dump: write failed");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // The receiver went with the thread: every dump reports the channel closed.
+            tracing::error!(error = %e, "dump: cannot start the writer thread; nothing is dumped");
         }
+        DumpLayer { bodies }
     }
 
     /// Dumps to standard output.
@@ -35,24 +60,22 @@ impl DumpLayer {
         Self::new(std::io::stdout())
     }
 
-    fn dump(&self, bytes: &[u8]) {
-        // A poisoned lock only means another dump panicked mid-write; keep dumping.
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = writer
-            .write_all(bytes)
-            .and_then(|()| writer.write_all(b"\n"))
-            .and_then(|()| writer.flush())
-        {
-            tracing::warn!(error = %e, "dump: write failed");
+    fn dump(&self, body: &Bytes) {
+        match self.bodies.try_send(body.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("dump: the writer is behind; body dropped")
+            }
+            Err(TrySendError::Disconnected(_)) => tracing::warn!("dump: the writer is gone"),
         }
     }
 }
 
 impl<S> tower::Layer<S> for DumpLayer {
-    type Service = DumpService<S>;
+    type Service = Dump<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        DumpService {
+        Dump {
             layer: self.clone(),
             inner,
         }
@@ -61,12 +84,12 @@ impl<S> tower::Layer<S> for DumpLayer {
 
 /// The service [`DumpLayer`] produces.
 #[derive(Clone, Debug)]
-pub struct DumpService<S> {
+pub struct Dump<S> {
     layer: DumpLayer,
     inner: S,
 }
 
-impl<S> tower::Service<MdmRequest> for DumpService<S>
+impl<S> tower::Service<MdmRequest> for Dump<S>
 where
     S: tower::Service<MdmRequest, Response = MdmResponse, Error = MdmError>
         + Clone
@@ -88,7 +111,10 @@ where
         let mut inner = take_ready(&mut self.inner);
         Box::pin(async move {
             let result = inner.call(request).await;
-            if let Ok(MdmResponse { body: Some(body) }) = &result {
+            if let Ok(MdmResponse {
+                body: Some(body), ..
+            }) = &result
+            {
                 layer.dump(body);
             }
             result

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use mdm_proto::{GetToken, GetTokenResponse};
+use mdm_proto::{GetToken, GetTokenResponse, Secret};
 
 use crate::MdmRequest;
 
@@ -92,7 +92,7 @@ impl GetTokenHandler for GetTokenMux {
 
 /// A handler that answers with the same token data every time (tests, simple deployments).
 #[derive(Clone, Debug)]
-pub struct StaticToken(pub Vec<u8>);
+pub struct StaticToken(pub Secret<Vec<u8>>);
 
 impl GetTokenHandler for StaticToken {
     fn get_token<'a>(
@@ -100,8 +100,8 @@ impl GetTokenHandler for StaticToken {
         _request: &'a MdmRequest,
         _msg: &'a GetToken,
     ) -> BoxFuture<'a, Result<GetTokenResponse, GetTokenError>> {
-        Box::pin(std::future::ready(Ok(GetTokenResponse {
-            token_data: self.0.clone(),
-        })))
+        Box::pin(std::future::ready(Ok(GetTokenResponse::new(
+            self.0.clone(),
+        ))))
     }
 }

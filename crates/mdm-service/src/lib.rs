@@ -8,7 +8,7 @@
 //!
 //! | layer | does |
 //! |---|---|
-//! | [`TraceLayer`] | a `tracing` span per request with the request id and enrollment id |
+//! | [`MdmTraceLayer`] | a `tracing` span per request with the request id and enrollment id |
 //! | [`DumpLayer`] | writes raw requests and responses to a writer (`-dump`) |
 //! | [`CertAuthLayer`] | binds identity certificates to device channels and enforces the binding |
 //! | [`WebhookLayer`] | MicroMDM-compatible webhook events, delivered in the background |
@@ -26,30 +26,65 @@ mod dump;
 mod error;
 mod get_token;
 mod hmac_sig;
+mod push;
 mod request;
 mod stack;
 mod trace;
 mod user_authenticate;
 mod webhook;
 
-pub use certauth::{CertAuthError, CertAuthLayer, CertAuthService};
+pub use certauth::{CertAuth, CertAuthError, CertAuthLayer};
 pub use core::MdmService;
 pub use declarative::{
-    DeclarativeManagement, DeclarativeManagementError, DeclarativeManagementForwarder,
+    DeclarativeManagementError, DeclarativeManagementForwarder, DeclarativeManagementHandler,
 };
-pub use dump::{DumpLayer, DumpService};
-pub use error::MdmError;
+pub use dump::{Dump, DumpLayer};
+pub use error::{MdmError, Refusal};
 pub use get_token::{GetTokenError, GetTokenHandler, GetTokenMux, StaticToken};
-pub use request::{DeviceIdentity, MdmMessage, MdmRequest, MdmResponse, RequestId};
-pub use stack::{BoxMdmService, NanoMdmOptions, nanomdm_stack};
-pub use trace::{TraceLayer, TraceService};
+pub use push::{Enqueued, Enqueuer, PushFailure, PushResults, Pusher};
+pub use request::{DeviceIdentity, MdmMessage, MdmRequest, MdmResponse, MessageKind, RequestId};
+pub use stack::{BoxMdmService, Stack, StackBuilder, StackPosition};
+pub use trace::{MdmTrace, MdmTraceLayer};
 pub use user_authenticate::UserAuthenticatePolicy;
-pub use webhook::{WebhookConfig, WebhookEvent, WebhookLayer, WebhookService};
+pub use webhook::{Webhook, WebhookConfig, WebhookEvent, WebhookLayer, WebhookWorker};
 
 /// Takes the inner service that `poll_ready` readied, leaving a clone in its place for the next
-/// call: the ready one moves into the response future (tower's pattern for services whose
-/// futures outlive `call`).
-fn take_ready<S: Clone>(inner: &mut S) -> S {
+/// call: the ready one moves into the response future. This is tower's pattern for a layer whose
+/// response future calls the inner service (see tower's "Be careful when cloning inner services"):
+/// the clone left behind has not been polled ready, the one taken has.
+///
+/// ```
+/// # use std::task::{Context, Poll};
+/// # use mdm_service::{MdmError, MdmRequest, MdmResponse};
+/// # use futures_util::future::BoxFuture;
+/// #[derive(Clone)]
+/// struct Audit<S>(S);
+///
+/// impl<S> tower::Service<MdmRequest> for Audit<S>
+/// where
+///     S: tower::Service<MdmRequest, Response = MdmResponse, Error = MdmError> + Clone + Send + 'static,
+///     S::Future: Send,
+/// {
+///     type Response = MdmResponse;
+///     type Error = MdmError;
+///     type Future = BoxFuture<'static, Result<MdmResponse, MdmError>>;
+///
+///     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MdmError>> {
+///         self.0.poll_ready(cx)
+///     }
+///
+///     fn call(&mut self, request: MdmRequest) -> Self::Future {
+///         let mut inner = mdm_service::take_ready(&mut self.0);
+///         Box::pin(async move {
+///             let id = request.enroll_id.clone();
+///             let response = inner.call(request).await;
+///             println!("{id}: {}", response.is_ok());
+///             response
+///         })
+///     }
+/// }
+/// ```
+pub fn take_ready<S: Clone>(inner: &mut S) -> S {
     let clone = inner.clone();
     std::mem::replace(inner, clone)
 }

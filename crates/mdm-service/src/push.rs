@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use futures_util::future::join_all;
-use mdm_proto::PushInfo;
-use mdm_storage::{PushCertStore, PushStore, StorageError};
-
-use crate::cert::{PushCertError, PushCertificate};
-use crate::client::{ApnsClient, ApnsConfig, ApnsId, ClientError};
-use crate::error::PushError;
+use mdm_enrollment::EnrollmentId;
+use mdm_proto::{Command, PushInfo, Raw};
+use mdm_push::{
+    ApnsClient, ApnsConfig, ApnsId, ClientError, PushCertError, PushCertificate, PushError,
+};
+use mdm_storage::{CommandQueue, PushCertStore, PushStore, StorageError};
 
 /// Why one enrollment id was not pushed to. Displayable as-is for API responses.
 ///
@@ -76,7 +76,7 @@ impl From<PushError> for PushFailure {
 }
 
 /// The outcome of [`Pusher::push`] for each requested id: APNs' id, or why not.
-pub type PushResults = HashMap<String, Result<ApnsId, PushFailure>>;
+pub type PushResults = HashMap<EnrollmentId, Result<ApnsId, PushFailure>>;
 
 struct Provider {
     client: ApnsClient,
@@ -130,13 +130,13 @@ impl<S: PushStore + PushCertStore> Pusher<S> {
     ///
     /// Every requested id gets an entry; unknown ids get [`PushFailure::NoPushInfo`]. The call
     /// as a whole fails only when the push info cannot be read at all.
-    pub async fn push(&self, ids: &[String]) -> Result<PushResults, StorageError> {
+    pub async fn push(&self, ids: &[EnrollmentId]) -> Result<PushResults, StorageError> {
         let mut infos = self.store.retrieve_push_info(ids).await?;
         let mut results = PushResults::with_capacity(ids.len());
-        let mut by_topic: HashMap<String, Vec<(String, PushInfo)>> = HashMap::new();
+        let mut by_topic: HashMap<String, Vec<(EnrollmentId, PushInfo)>> = HashMap::new();
         let mut seen = HashSet::with_capacity(ids.len());
         for id in ids {
-            if !seen.insert(id.as_str()) {
+            if !seen.insert(id) {
                 continue;
             }
             match infos.remove(id) {
@@ -162,8 +162,8 @@ impl<S: PushStore + PushCertStore> Pusher<S> {
     async fn push_topic(
         &self,
         topic: String,
-        targets: Vec<(String, PushInfo)>,
-    ) -> Vec<(String, Result<ApnsId, PushFailure>)> {
+        targets: Vec<(EnrollmentId, PushInfo)>,
+    ) -> Vec<(EnrollmentId, Result<ApnsId, PushFailure>)> {
         let client = match self.provider(&topic).await {
             Ok(client) => client,
             Err(failure) => {
@@ -227,12 +227,13 @@ impl<S: PushStore + PushCertStore> Pusher<S> {
             .ok_or_else(|| PushFailure::NoPushCert {
                 topic: topic.to_owned(),
             })?;
-        let cert = PushCertificate::from_pem(&stored.cert_pem, &stored.key_pem).map_err(|e| {
-            PushFailure::InvalidPushCert {
-                topic: topic.to_owned(),
-                source: Arc::new(e),
-            }
-        })?;
+        let cert =
+            PushCertificate::from_pem(&stored.cert_pem, stored.key_pem.expose()).map_err(|e| {
+                PushFailure::InvalidPushCert {
+                    topic: topic.to_owned(),
+                    source: Arc::new(e),
+                }
+            })?;
         if cert.topic() != topic {
             return Err(PushFailure::TopicMismatch {
                 topic: topic.to_owned(),
@@ -262,5 +263,102 @@ impl<S: PushStore + PushCertStore> Pusher<S> {
         lock(&self.providers)
             .get(topic)
             .map(|p| (p.client.clone(), p.stale_token))
+    }
+}
+
+/// Enqueues commands and wakes the enrollments they are for: what NanoMDM's `/v1/enqueue/`
+/// does, as one type that the HTTP API and code embedding the server both call.
+///
+/// ```no_run
+/// # async fn demo(store: mdm_storage::DynStorage, command: mdm_proto::Raw<mdm_proto::Command>)
+/// #     -> Result<(), mdm_storage::StorageError> {
+/// use mdm_service::Enqueuer;
+/// use mdm_storage::EnrollmentId;
+///
+/// let enqueuer = Enqueuer::new(store, mdm_push::ApnsConfig::default());
+/// let ids = [EnrollmentId::new("00008030-001A2B3C4D5E6F70")];
+/// let enqueued = enqueuer.enqueue(&ids, &command, true).await?;
+/// assert!(enqueued.not_queued.is_empty());
+/// # Ok(()) }
+/// ```
+pub struct Enqueuer<S> {
+    store: S,
+    pusher: Arc<Pusher<S>>,
+}
+
+impl<S: Clone> Clone for Enqueuer<S> {
+    fn clone(&self) -> Self {
+        Enqueuer {
+            store: self.store.clone(),
+            pusher: self.pusher.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Enqueuer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enqueuer")
+            .field("pusher", &self.pusher)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Enqueuer::enqueue`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Enqueued {
+    /// The ids the command was not queued for, and why (an enrollment the store does not know).
+    pub not_queued: HashMap<EnrollmentId, StorageError>,
+    /// The pushes, when asked for: per id, or why no push info could be read.
+    pub pushed: Option<Result<PushResults, StorageError>>,
+}
+
+impl<S> Enqueuer<S>
+where
+    S: CommandQueue + PushStore + PushCertStore + Clone,
+{
+    /// Enqueues into `store` and pushes with APNs settings `apns`.
+    pub fn new(store: S, apns: ApnsConfig) -> Self {
+        Enqueuer {
+            pusher: Arc::new(Pusher::new(store.clone(), apns)),
+            store,
+        }
+    }
+
+    /// The pusher it wakes enrollments with.
+    pub fn pusher(&self) -> &Pusher<S> {
+        &self.pusher
+    }
+
+    /// Enqueues `command` for each id (a repeated id once), then, if `push`, pushes to every id
+    /// — those it was not queued for too, as NanoMDM does. Fails as a whole only when the
+    /// store cannot enqueue at all (e.g. a `CommandUUID` already used).
+    pub async fn enqueue(
+        &self,
+        ids: &[EnrollmentId],
+        command: &Raw<Command>,
+        push: bool,
+    ) -> Result<Enqueued, StorageError> {
+        let mut seen = HashSet::with_capacity(ids.len());
+        let targets: Vec<EnrollmentId> =
+            ids.iter().filter(|id| seen.insert(*id)).cloned().collect();
+        let not_queued = self.store.enqueue_command(&targets, command, 0).await?;
+        tracing::info!(
+            command_uuid = %command.command_uuid,
+            request_type = %command.request_type,
+            ids = targets.len(),
+            "command enqueued"
+        );
+        let pushed = if push {
+            Some(self.pusher.push(ids).await)
+        } else {
+            None
+        };
+        Ok(Enqueued { not_queued, pushed })
+    }
+
+    /// Pushes to every id: see [`Pusher::push`].
+    pub async fn push(&self, ids: &[EnrollmentId]) -> Result<PushResults, StorageError> {
+        self.pusher.push(ids).await
     }
 }

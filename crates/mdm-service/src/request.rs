@@ -3,7 +3,8 @@ use std::fmt;
 
 use bytes::Bytes;
 use mdm_enrollment::{EnrollId, enroll_id};
-use mdm_proto::{CheckIn, CommandReport, Enrollment, Raw};
+use mdm_proto::{CertHash, CheckIn, CommandReport, Enrollment, Raw, Status};
+use mdm_storage::ReportOutcome;
 
 use crate::MdmError;
 
@@ -46,19 +47,23 @@ impl fmt::Display for RequestId {
 }
 
 /// The device identity certificate that authenticated a request, as the transport verified it
-/// (from `Mdm-Signature` or a proxy header).
+/// (from `Mdm-Signature` or a proxy header): its DER and the hash the certificate binding uses.
+///
+/// The transport computed the hash when it read the certificate (`mdm-signature`'s
+/// `IdentityCertificate::cert_hash`); it is carried, not computed again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceIdentity {
     der: Bytes,
-    hash: String,
+    hash: CertHash,
 }
 
 impl DeviceIdentity {
-    /// Wraps a verified certificate's DER, computing the hash the certificate binding uses.
-    pub fn new(der: impl Into<Bytes>) -> Self {
-        let der = der.into();
-        let hash = mdm_signature::cert_hash(&der);
-        DeviceIdentity { der, hash }
+    /// A verified certificate: its DER and the SHA-256 of that DER.
+    pub fn new(der: impl Into<Bytes>, hash: CertHash) -> Self {
+        DeviceIdentity {
+            der: der.into(),
+            hash,
+        }
     }
 
     /// The certificate, DER.
@@ -66,8 +71,8 @@ impl DeviceIdentity {
         &self.der
     }
 
-    /// Lowercase hex SHA-256 of the DER.
-    pub fn hash(&self) -> &str {
+    /// The SHA-256 of the DER (shown as lowercase hex).
+    pub fn hash(&self) -> &CertHash {
         &self.hash
     }
 }
@@ -98,12 +103,38 @@ impl MdmMessage {
         }
     }
 
-    /// `MessageType` of a check-in, or `Status` of a report, for logs.
-    pub fn kind(&self) -> &str {
+    /// What kind of message this is: a check-in's `MessageType` or a report's `Status`.
+    pub fn kind(&self) -> MessageKind<'_> {
         match self {
-            MdmMessage::CheckIn(c) => c.message_type(),
-            MdmMessage::Report(r) => r.status.as_str(),
+            MdmMessage::CheckIn(c) => MessageKind::CheckIn(c.message_type()),
+            MdmMessage::Report(r) => MessageKind::Report(&r.status),
         }
+    }
+}
+
+/// A message's kind ([`MdmMessage::kind`]). Check-in types and report statuses are told apart by
+/// the variant; `Display` gives the bare name (`Authenticate`, `Idle`), as logs show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind<'a> {
+    /// A check-in, by its `MessageType`.
+    CheckIn(&'static str),
+    /// A command-channel report, by its `Status`.
+    Report(&'a Status),
+}
+
+impl MessageKind<'_> {
+    /// The check-in's `MessageType` or the report's `Status`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            MessageKind::CheckIn(message_type) => message_type,
+            MessageKind::Report(status) => status.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for MessageKind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -168,21 +199,32 @@ impl MdmRequest {
 /// The service's answer: a body (the next command, a bootstrap token, a DM response …) or an
 /// empty 200.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MdmResponse {
     /// The body, `None` for an empty response.
     pub body: Option<Bytes>,
+    /// For a command report: what storing it did (the command was final, not now, not queued
+    /// at all …), for layers that count or log it.
+    pub report_outcome: Option<ReportOutcome>,
 }
 
 impl MdmResponse {
     /// An empty response.
     pub fn empty() -> Self {
-        MdmResponse { body: None }
+        MdmResponse::default()
     }
 
     /// A response with a body.
     pub fn with_body(body: impl Into<Bytes>) -> Self {
         MdmResponse {
             body: Some(body.into()),
+            report_outcome: None,
         }
+    }
+
+    /// Records what storing the command report did.
+    pub fn report_outcome(mut self, outcome: ReportOutcome) -> Self {
+        self.report_outcome = Some(outcome);
+        self
     }
 }

@@ -9,23 +9,23 @@ use crate::{MdmError, MdmRequest, MdmResponse};
 /// and message kind, and logs how it ended: errors at `warn` (500s) or `info` (400s, 410s),
 /// successes at `debug`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TraceLayer;
+pub struct MdmTraceLayer;
 
-impl<S> tower::Layer<S> for TraceLayer {
-    type Service = TraceService<S>;
+impl<S> tower::Layer<S> for MdmTraceLayer {
+    type Service = MdmTrace<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TraceService { inner }
+        MdmTrace { inner }
     }
 }
 
-/// The service [`TraceLayer`] produces.
+/// The service [`MdmTraceLayer`] produces.
 #[derive(Clone, Debug)]
-pub struct TraceService<S> {
+pub struct MdmTrace<S> {
     inner: S,
 }
 
-impl<S> tower::Service<MdmRequest> for TraceService<S>
+impl<S> tower::Service<MdmRequest> for MdmTrace<S>
 where
     S: tower::Service<MdmRequest, Response = MdmResponse, Error = MdmError>,
     S::Future: Send + 'static,
@@ -43,9 +43,9 @@ where
             "mdm",
             request_id = %request.request_id,
             // `?`: the id is the device's to choose; quoted and escaped it cannot forge a log line.
-            enrollment_id = ?request.enroll_id.id,
-            enrollment_type = request.enroll_id.kind.as_str(),
-            message = request.message.kind(),
+            enrollment_id = ?request.enroll_id.id(),
+            enrollment_type = request.enroll_id.kind().as_str(),
+            message = %request.message.kind(),
         );
         let future = self.inner.call(request);
         Box::pin(

@@ -67,20 +67,19 @@ impl<T> std::fmt::Debug for WebhookLayer<T> {
 }
 
 impl<T> WebhookLayer<T> {
-    /// Starts the delivery task (on the current tokio runtime) and returns the layer. `tally` is
-    /// where TokenUpdate tallies are read.
-    pub fn new(config: WebhookConfig, tally: T) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .expect("a client with only a timeout set always builds");
+    /// The layer, and the worker that delivers its events: run the worker on a tokio runtime
+    /// (`tokio::spawn(worker.run())`). `tally` is where TokenUpdate tallies are read.
+    ///
+    /// Nothing is started here, so this works outside a runtime; events queue (up to
+    /// [`WebhookConfig::queue_capacity`]) until the worker runs.
+    pub fn new(config: WebhookConfig, tally: T) -> (Self, WebhookWorker) {
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-        tokio::spawn(deliver(config, client, receiver));
-        WebhookLayer {
+        let layer = WebhookLayer {
             tally,
             sender,
             clock: Arc::new(OffsetDateTime::now_utc),
-        }
+        };
+        (layer, WebhookWorker { config, receiver })
     }
 
     /// Replaces the clock that stamps `created_at` (for reproducible events in tests).
@@ -93,44 +92,85 @@ impl<T> WebhookLayer<T> {
     }
 }
 
-async fn deliver(
+/// Delivers the events of a [`WebhookLayer`] ([`WebhookWorker::run`]).
+pub struct WebhookWorker {
     config: WebhookConfig,
-    client: reqwest::Client,
-    mut receiver: mpsc::Receiver<Vec<u8>>,
-) {
-    let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
-    let config = Arc::new(config);
-    while let Some(body) = receiver.recv().await {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let client = client.clone();
-        let config = config.clone();
-        tokio::spawn(async move {
-            let mut request = client.post(config.url.clone()).header(
-                http::header::CONTENT_TYPE,
-                "application/json; charset=utf-8",
-            );
-            if let Some(key) = &config.hmac_key {
-                request = request.header(hmac_sig::HEADER, hmac_sig::sign(key, &body));
-            }
-            match request.body(body).send().await {
-                Ok(response) if response.status() == reqwest::StatusCode::OK => {}
-                Ok(response) => {
-                    tracing::warn!(status = %response.status(), "webhook: unexpected HTTP status")
-                }
-                Err(e) => tracing::warn!(error = %e, "webhook: delivery failed"),
-            }
-            drop(permit);
-        });
+    receiver: mpsc::Receiver<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebhookWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookWorker")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
+impl WebhookWorker {
+    /// Delivers events until the layer and every service made from it are dropped, then
+    /// delivers what is still queued and waits for the deliveries in flight (each bounded by
+    /// [`WebhookConfig::timeout`]): a server that drops its service at shutdown and awaits this
+    /// loses no event it accepted.
+    pub async fn run(self) {
+        let WebhookWorker {
+            config,
+            mut receiver,
+        } = self;
+        let client = match reqwest::Client::builder().timeout(config.timeout).build() {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook: cannot build the HTTP client; events dropped");
+                return;
+            }
+        };
+        let slots = u32::try_from(config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS))
+            .unwrap_or(u32::MAX);
+        let in_flight = Arc::new(Semaphore::new(slots as usize));
+        let config = Arc::new(config);
+        while let Some(body) = receiver.recv().await {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            deliver(&client, &config, body, permit);
+        }
+        // Every permit back means every delivery has finished.
+        let _all = in_flight.acquire_many(slots).await;
+    }
+}
+
+/// Posts one event in its own task; the permit is held until the delivery ends.
+fn deliver(
+    client: &reqwest::Client,
+    config: &Arc<WebhookConfig>,
+    body: Vec<u8>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let client = client.clone();
+    let config = config.clone();
+    tokio::spawn(async move {
+        let mut request = client.post(config.url.clone()).header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        );
+        if let Some(key) = &config.hmac_key {
+            request = request.header(hmac_sig::HEADER, hmac_sig::sign(key, &body));
+        }
+        match request.body(body).send().await {
+            Ok(response) if response.status() == reqwest::StatusCode::OK => {}
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "webhook: unexpected HTTP status")
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook: delivery failed"),
+        }
+        drop(permit);
+    });
+}
+
 impl<T: Clone, S> tower::Layer<S> for WebhookLayer<T> {
-    type Service = WebhookService<T, S>;
+    type Service = Webhook<T, S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        WebhookService {
+        Webhook {
             layer: self.clone(),
             inner,
         }
@@ -139,12 +179,12 @@ impl<T: Clone, S> tower::Layer<S> for WebhookLayer<T> {
 
 /// The service [`WebhookLayer`] produces.
 #[derive(Clone, Debug)]
-pub struct WebhookService<T, S> {
+pub struct Webhook<T, S> {
     layer: WebhookLayer<T>,
     inner: S,
 }
 
-impl<T, S> tower::Service<MdmRequest> for WebhookService<T, S>
+impl<T, S> tower::Service<MdmRequest> for Webhook<T, S>
 where
     T: TokenUpdateTallyStore + Clone + 'static,
     S: tower::Service<MdmRequest, Response = MdmResponse, Error = MdmError>
@@ -242,9 +282,9 @@ struct Ids {
 impl From<&EnrollId> for Ids {
     fn from(id: &EnrollId) -> Self {
         Ids {
-            id: id.id.clone(),
-            parent_id: id.parent.clone(),
-            kind: id.kind.as_str(),
+            id: id.id().to_string(),
+            parent_id: id.parent().map(ToString::to_string),
+            kind: id.kind().as_str(),
         }
     }
 }

@@ -1,7 +1,5 @@
 //! `Pusher` with the in-memory store and `MockApns`: enrollment ids in, per-id results out.
 
-#![cfg(feature = "mock")]
-
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,7 +7,8 @@ use mdm_enrollment::enroll_id;
 use mdm_proto::plist::{Dictionary, Value};
 use mdm_proto::{CheckIn, Enrollment};
 use mdm_push::mock::{MockApns, MockReply};
-use mdm_push::{PushError, PushFailure, Pusher, Reason};
+use mdm_push::{PushError, Reason};
+use mdm_service::{PushFailure, Pusher};
 use mdm_storage::{CheckInStore, DynStorage, MemoryStore, PushCertStore};
 use rcgen::{CertificateParams, DnType, DnValue, KeyPair};
 
@@ -38,11 +37,7 @@ fn magic_of(udid: &str) -> String {
 
 /// Authenticate + TokenUpdate, as a device enrolling with `topic` would send them.
 async fn enroll(store: &MemoryStore, udid: &str, topic: &str) {
-    let id = enroll_id(&Enrollment {
-        udid: Some(udid.to_owned()),
-        ..Default::default()
-    })
-    .unwrap();
+    let id = enroll_id(&Enrollment::device(udid)).unwrap();
     let s = |v: &str| Value::String(v.to_owned());
     let raw = plist(&[
         ("MessageType", s("Authenticate")),
@@ -77,8 +72,8 @@ async fn store_issued_cert(store: &MemoryStore, mock: &MockApns, topic: &str) {
         .unwrap();
 }
 
-fn ids(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
+fn ids(list: &[&str]) -> Vec<mdm_storage::EnrollmentId> {
+    list.iter().map(|&s| s.into()).collect()
 }
 
 #[tokio::test]

@@ -12,15 +12,15 @@ use bytes::Bytes;
 use mdm_proto::{CheckIn, Command, CommandReport, Status};
 use mdm_service::{
     BoxMdmService, DeclarativeManagementForwarder, DeviceIdentity, GetTokenMux, MdmError,
-    MdmMessage, MdmRequest, MdmResponse, MdmService, NanoMdmOptions, RequestId, StaticToken,
-    UserAuthenticatePolicy, WebhookConfig, WebhookEvent, nanomdm_stack,
+    MdmMessage, MdmRequest, MdmResponse, MdmService, RequestId, StackBuilder, StaticToken,
+    UserAuthenticatePolicy, WebhookConfig, WebhookEvent,
 };
 use mdm_signature::test_pki::{KeyKind, TestCa};
 use mdm_sim::{
     Answer, CertPresentation, Channel, Device, DeviceKind, Event, Identity, MdmClient, MdmPayload,
     Message, Response,
 };
-use mdm_storage::{CertAuthStore, CommandQueue, MemoryStore, PushStore, Storage};
+use mdm_storage::{CertAuthStore, CommandQueue, EnrollmentId, MemoryStore, PushStore, Storage};
 use mdm_storage_sql::sqlite::{SqliteOptions, SqliteStore};
 use tokio::sync::{Mutex, Notify, mpsc};
 use tower::{Service, ServiceExt};
@@ -39,7 +39,7 @@ fn to_mdm_request(request: &mdm_sim::Request) -> Result<MdmRequest, MdmError> {
     if let Some(header) = request.headers().get(mdm_sim::MDM_SIGNATURE) {
         let cert = mdm_signature::verify_mdm_signature(header.as_bytes(), &body)
             .expect("the simulator signs validly");
-        mdm = mdm.with_identity(DeviceIdentity::new(cert.der().to_vec()));
+        mdm = mdm.with_identity(DeviceIdentity::new(cert.der().to_vec(), cert.cert_hash()));
     }
     Ok(mdm)
 }
@@ -115,12 +115,39 @@ where
     case(Arc::new(StoreHandle(sqlite))).await;
 }
 
+/// The optional parts of the standard stack these tests vary.
+#[derive(Default)]
+struct Options {
+    retro: bool,
+    dump: Option<Box<dyn std::io::Write + Send>>,
+    webhook: Option<WebhookConfig>,
+}
+
+/// The standard stack around `core`; its webhook worker, if any, runs on the test's runtime.
+fn stack<S>(core: MdmService<S>, options: Options) -> BoxMdmService
+where
+    S: Storage + Clone + 'static,
+{
+    let mut builder = StackBuilder::new(core).retro(options.retro);
+    if let Some(dump) = options.dump {
+        builder = builder.dump(dump);
+    }
+    if let Some(webhook) = options.webhook {
+        builder = builder.webhook(webhook);
+    }
+    let stack = builder.build();
+    if let Some(worker) = stack.webhook_worker {
+        tokio::spawn(worker.run());
+    }
+    stack.service
+}
+
 /// Lets one test body run over either backend.
 trait AnyStore: Send + Sync {
     fn stack(
         &self,
         core: fn(mdm_storage::DynStorage) -> MdmService<mdm_storage::DynStorage>,
-        options: NanoMdmOptions,
+        options: Options,
     ) -> BoxMdmService;
     fn storage(&self) -> mdm_storage::DynStorage;
 }
@@ -131,9 +158,9 @@ impl<S: Storage + 'static> AnyStore for StoreHandle<S> {
     fn stack(
         &self,
         core: fn(mdm_storage::DynStorage) -> MdmService<mdm_storage::DynStorage>,
-        options: NanoMdmOptions,
+        options: Options,
     ) -> BoxMdmService {
-        nanomdm_stack(core(self.storage()), options)
+        stack(core(self.storage()), options)
     }
 
     fn storage(&self) -> mdm_storage::DynStorage {
@@ -145,13 +172,13 @@ fn plain(storage: mdm_storage::DynStorage) -> MdmService<mdm_storage::DynStorage
     MdmService::new(storage)
 }
 
-fn ids(client: &MdmClient, channel: Channel) -> String {
-    client.enroll_id(channel).unwrap().id
+fn ids(client: &MdmClient, channel: Channel) -> EnrollmentId {
+    client.enroll_id(channel).unwrap().id().clone()
 }
 
 async fn enqueue(
     storage: &mdm_storage::DynStorage,
-    targets: &[String],
+    targets: &[EnrollmentId],
     uuid: &str,
     request_type: &str,
 ) -> Command {
@@ -166,7 +193,7 @@ async fn lifecycle_of_every_enrollment_type() {
     both(|store| async move {
         let mut fx = Fixture::new();
         let storage = store.storage();
-        let mut service = store.stack(plain, NanoMdmOptions::default());
+        let mut service = store.stack(plain, Options::default());
         for kind in [
             DeviceKind::MacOs,
             DeviceKind::Ios,
@@ -180,7 +207,7 @@ async fn lifecycle_of_every_enrollment_type() {
             for &channel in &channels {
                 assert!(client.is_enrolled(channel), "{kind:?} {channel:?}");
             }
-            let targets: Vec<String> = channels.iter().map(|&c| ids(&client, c)).collect();
+            let targets: Vec<EnrollmentId> = channels.iter().map(|&c| ids(&client, c)).collect();
             let push = storage.retrieve_push_info(&targets).await.unwrap();
             assert_eq!(
                 push.len(),
@@ -239,7 +266,7 @@ async fn not_now_is_skipped_for_one_answer_then_delivered_again() {
     both(|store| async move {
         let mut fx = Fixture::new();
         let storage = store.storage();
-        let mut service = store.stack(plain, NanoMdmOptions::default());
+        let mut service = store.stack(plain, Options::default());
         let mut client = fx.client(DeviceKind::Ios);
         client.enroll();
         exchange(&mut service, &mut client).await.unwrap();
@@ -304,7 +331,7 @@ async fn reenrollment_clears_the_queue_and_disables_until_token_update() {
     both(|store| async move {
         let mut fx = Fixture::new();
         let storage = store.storage();
-        let mut service = store.stack(plain, NanoMdmOptions::default());
+        let mut service = store.stack(plain, Options::default());
         let mut client = fx.client(DeviceKind::MacOs);
         client.enroll();
         exchange(&mut service, &mut client).await.unwrap();
@@ -348,7 +375,7 @@ async fn reenrollment_clears_the_queue_and_disables_until_token_update() {
 async fn certificate_binding_refuses_another_devices_certificate() {
     both(|store| async move {
         let mut fx = Fixture::new();
-        let mut service = store.stack(plain, NanoMdmOptions::default());
+        let mut service = store.stack(plain, Options::default());
         let mut alice = fx.client(DeviceKind::Ios);
         alice.enroll();
         exchange(&mut service, &mut alice).await.unwrap();
@@ -425,13 +452,11 @@ async fn racing_authenticates_with_one_certificate_bind_it_once() {
     const ROUNDS: u64 = 5;
     both(|store| async move {
         let fx = Fixture::new();
-        let service = store.stack(plain, NanoMdmOptions::default());
+        let service = store.stack(plain, Options::default());
         let storage = store.storage();
         for round in 0..ROUNDS {
             let shared = fx.identity(&format!("shared {round}"));
-            let hash = DeviceIdentity::new(shared.certificate_der().to_vec())
-                .hash()
-                .to_owned();
+            let hash = mdm_signature::cert_hash(shared.certificate_der());
             let start = Arc::new(tokio::sync::Barrier::new(DEVICES));
             let racers: Vec<_> = (0..DEVICES as u64)
                 .map(|n| {
@@ -459,7 +484,7 @@ async fn racing_authenticates_with_one_certificate_bind_it_once() {
                     (id, Err(MdmError::CertAuth(mdm_service::CertAuthError::CertReuse))) => {
                         losers.push(id)
                     }
-                    (id, Err(e)) => panic!("round {round}: {}: {e}", id.id),
+                    (id, Err(e)) => panic!("round {round}: {}: {e}", id.id()),
                 }
             }
             assert_eq!(
@@ -469,13 +494,13 @@ async fn racing_authenticates_with_one_certificate_bind_it_once() {
             );
             assert_eq!(
                 storage.enrollment_from_cert_hash(&hash).await.unwrap(),
-                Some(winners[0].id.clone())
+                Some(winners[0].id().clone())
             );
             for id in &losers {
                 assert!(
                     !storage.is_cert_hash_associated(id, &hash).await.unwrap(),
                     "round {round}: {} holds the certificate too",
-                    id.id
+                    id.id()
                 );
             }
         }
@@ -501,7 +526,7 @@ async fn retro_binding_admits_enrollments_that_predate_it_once() {
                 .unwrap();
         }
 
-        let mut strict = store.stack(plain, NanoMdmOptions::default());
+        let mut strict = store.stack(plain, Options::default());
         client.check_in(Channel::Device);
         let err = exchange(&mut strict, &mut client).await.unwrap_err();
         assert!(
@@ -514,7 +539,7 @@ async fn retro_binding_admits_enrollments_that_predate_it_once() {
 
         let mut retro = store.stack(
             plain,
-            NanoMdmOptions {
+            Options {
                 retro: true,
                 ..Default::default()
             },
@@ -546,7 +571,7 @@ async fn user_authenticate_in_both_modes() {
         let mut fx = Fixture::new();
         let mut client = fx.client(DeviceKind::MacOs);
         client.enroll();
-        let mut decline = store.stack(plain, NanoMdmOptions::default());
+        let mut decline = store.stack(plain, Options::default());
         exchange(&mut decline, &mut client).await.unwrap();
 
         client.queue(
@@ -571,7 +596,7 @@ async fn user_authenticate_in_both_modes() {
             MdmService::new(storage)
                 .user_authenticate(UserAuthenticatePolicy::ZeroLengthDigestChallenge)
         }
-        let mut accept = store.stack(zl, NanoMdmOptions::default());
+        let mut accept = store.stack(zl, Options::default());
         client.queue(
             Channel::User,
             Message::UserAuthenticate {
@@ -604,7 +629,7 @@ async fn user_authenticate_in_both_modes() {
 async fn bootstrap_token_round_trip_and_reset_on_authenticate() {
     both(|store| async move {
         let mut fx = Fixture::new();
-        let mut service = store.stack(plain, NanoMdmOptions::default());
+        let mut service = store.stack(plain, Options::default());
         let mut client = fx.client(DeviceKind::MacOs);
         client.enroll();
         client.queue(Channel::Device, Message::GetBootstrapToken);
@@ -649,9 +674,9 @@ async fn get_token_through_the_mux() {
     both(|store| async move {
         let mut fx = Fixture::new();
         fn with_mux(storage: mdm_storage::DynStorage) -> MdmService<mdm_storage::DynStorage> {
-            MdmService::new(storage).get_token(GetTokenMux::new().handle("com.apple.maid", StaticToken(b"maid-token".to_vec())))
+            MdmService::new(storage).get_token(GetTokenMux::new().handle("com.apple.maid", StaticToken(b"maid-token".to_vec().into())))
         }
-        let mut service = store.stack(with_mux, NanoMdmOptions::default());
+        let mut service = store.stack(with_mux, Options::default());
         let mut client = fx.client(DeviceKind::Ios);
         client.enroll();
         client.queue(Channel::Device, Message::GetToken { token_service_type: "com.apple.maid".into(), token_parameters: None });
@@ -679,7 +704,7 @@ async fn get_token_through_the_mux() {
 async fn bad_messages_are_400() {
     let mut fx = Fixture::new();
     let store = Arc::new(MemoryStore::new());
-    let mut service = nanomdm_stack(MdmService::new(store), NanoMdmOptions::default());
+    let mut service = stack(MdmService::new(store), Options::default());
     let mut client = fx.client(DeviceKind::Ios);
     client.enroll();
     exchange(&mut service, &mut client).await.unwrap();
@@ -777,9 +802,9 @@ async fn declarative_management_is_forwarded_with_headers_and_hmac() {
         }
         let mut fx = Fixture::new();
         let store = Arc::new(MemoryStore::new());
-        let mut service = nanomdm_stack(
+        let mut service = stack(
             MdmService::new(store).declarative_management(forwarder),
-            NanoMdmOptions::default(),
+            Options::default(),
         );
         let mut client = fx.client(DeviceKind::MacOs);
         client.enroll();
@@ -931,9 +956,9 @@ async fn webhook_events_are_delivered_signed_and_never_hold_up_the_device() {
     config.hmac_key = Some(b"hook-key".to_vec());
     let mut fx = Fixture::new();
     let store = Arc::new(MemoryStore::new());
-    let mut service = nanomdm_stack(
+    let mut service = stack(
         MdmService::new(store),
-        NanoMdmOptions {
+        Options {
             webhook: Some(config),
             ..Default::default()
         },
@@ -984,9 +1009,9 @@ async fn a_failing_webhook_receiver_does_not_fail_the_device() {
     let config = WebhookConfig::new(format!("http://127.0.0.1:{port}/hook").parse().unwrap());
     let mut fx = Fixture::new();
     let store = Arc::new(MemoryStore::new());
-    let mut service = nanomdm_stack(
+    let mut service = stack(
         MdmService::new(store),
-        NanoMdmOptions {
+        Options {
             webhook: Some(config),
             ..Default::default()
         },
@@ -1014,9 +1039,9 @@ async fn dump_writes_requests_and_the_commands_handed_out() {
     let mut fx = Fixture::new();
     let store = Arc::new(MemoryStore::new());
     let storage = mdm_storage::DynStorage::from_arc(store.clone());
-    let mut service = nanomdm_stack(
+    let mut service = stack(
         MdmService::new(store),
-        NanoMdmOptions {
+        Options {
             dump: Some(Box::new(sink.clone())),
             ..Default::default()
         },
@@ -1031,11 +1056,22 @@ async fn dump_writes_requests_and_the_commands_handed_out() {
         .unwrap();
     client.check_in(Channel::Device);
     exchange(&mut service, &mut client).await.unwrap();
-    let dumped = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    // The writer has its own thread and stops once the stack is gone: after that, everything
+    // the stack dumped is in the sink.
+    drop(service);
+    let command_text = std::str::from_utf8(command.bytes()).unwrap().to_owned();
+    let mut dumped = String::new();
+    for _ in 0..500 {
+        dumped = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        if dumped.contains(&command_text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(dumped.contains("<string>Authenticate</string>"));
     assert!(dumped.contains("<string>Idle</string>"));
     assert!(
-        dumped.contains(std::str::from_utf8(command.bytes()).unwrap()),
+        dumped.contains(&command_text),
         "the command handed out is dumped"
     );
 }
