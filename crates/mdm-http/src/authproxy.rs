@@ -72,7 +72,7 @@ pub(crate) async fn auth_proxy(State(state): State<AuthProxyState>, request: Req
     headers.remove(MDM_SIGNATURE);
     headers.remove(X_ENROLLMENT_ID);
     headers.remove(X_TRACE_ID);
-    if let Ok(value) = HeaderValue::from_str(&enrollment_id) {
+    if let Ok(value) = HeaderValue::from_str(enrollment_id.as_str()) {
         headers.insert(X_ENROLLMENT_ID, value);
     }
     if let Some(id) = parts.extensions.get::<RequestId>()

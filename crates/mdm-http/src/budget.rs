@@ -68,33 +68,34 @@ fn units(bytes: usize) -> usize {
     bytes.div_ceil(UNIT)
 }
 
-/// Applies a [`BodyBudget`] to every request: see the [module documentation](self).
+/// Applies a [`BodyBudget`] to the bodies of every request: see the
+/// [module documentation](self).
 #[derive(Clone, Debug)]
-pub struct BodyBudgetLayer {
+pub struct BudgetedBodiesLayer {
     budget: BodyBudget,
 }
 
-impl BodyBudgetLayer {
+impl BudgetedBodiesLayer {
     /// Reserves request bodies from `budget`.
     pub fn new(budget: BodyBudget) -> Self {
-        BodyBudgetLayer { budget }
+        BudgetedBodiesLayer { budget }
     }
 }
 
-impl<S> Layer<S> for BodyBudgetLayer {
-    type Service = BodyBudgetService<S>;
+impl<S> Layer<S> for BudgetedBodiesLayer {
+    type Service = BudgetedBodies<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BodyBudgetService {
+        BudgetedBodies {
             inner,
             budget: self.budget.clone(),
         }
     }
 }
 
-/// The service [`BodyBudgetLayer`] produces.
+/// The service [`BudgetedBodiesLayer`] produces.
 #[derive(Clone, Debug)]
-pub struct BodyBudgetService<S> {
+pub struct BudgetedBodies<S> {
     inner: S,
     budget: BodyBudget,
 }
@@ -118,7 +119,7 @@ pub(crate) fn busy() -> Response {
     response
 }
 
-impl<S> Service<Request<Body>> for BodyBudgetService<S>
+impl<S> Service<Request<Body>> for BudgetedBodies<S>
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,

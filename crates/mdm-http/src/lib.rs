@@ -18,7 +18,7 @@
 //!
 //! The pieces are tower layers, usable on their own: [`ExtractCertLayer`] (the certificate from
 //! `Mdm-Signature` or a proxy header), [`VerifyCertLayer`] (chain to the device CAs),
-//! [`BasicAuthLayer`] (the API key) and [`RequestIdLayer`] (a request id and a log line per
+//! [`BasicAuthLayer`] (the API key) and [`RequestLogLayer`] (a request id and a log line per
 //! request). Devices are never answered 401: certificate problems are 400, binding problems 500,
 //! a declined UserAuthenticate 410, a body over the limit 413.
 //!
@@ -61,8 +61,8 @@ use axum::response::Response;
 use axum::routing::any;
 use http::{HeaderName, StatusCode};
 use mdm_proto::DecodeLimits;
-use mdm_push::{ApnsConfig, Pusher};
-use mdm_service::BoxMdmService;
+use mdm_push::ApnsConfig;
+use mdm_service::{BoxMdmService, Enqueuer};
 use mdm_signature::CertVerifier;
 use mdm_storage::DynStorage;
 use tower::ServiceBuilder;
@@ -88,13 +88,14 @@ pub use api::{ApiResult, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};
 pub use auth::{API_USER, BasicAuth, BasicAuthLayer};
 pub use authproxy::{X_ENROLLMENT_ID, X_TRACE_ID};
 pub use body::BodyError;
-pub use budget::{BodyBudget, BodyBudgetExhausted, BodyBudgetLayer, BodyBudgetService};
+pub use budget::{BodyBudget, BodyBudgetExhausted, BudgetedBodies, BudgetedBodiesLayer};
 pub use cert::{
     CertSource, ExtractCert, ExtractCertLayer, ExtractedCert, MDM_SIGNATURE, VerifiedCert,
     VerifyCert, VerifyCertLayer,
 };
 pub use mdm::CHECK_IN_CONTENT_TYPE;
-pub use request_id::{RequestIdLayer, RequestIdService};
+pub use mux::{PathClean, PathCleanLayer};
+pub use request_id::{RequestLog, RequestLogLayer};
 pub use serve::{BodyTimeout, ServeOptions, bind, serve};
 
 /// The default request body limit: 32 MiB, enough for a large `InstalledApplicationList`.
@@ -126,9 +127,11 @@ impl MdmHttp {
             check_in_endpoint: false,
             api_key: None,
             apns: ApnsConfig::default(),
+            enqueuer: None,
             migration: None,
             auth_proxy: None,
             proxy_client: None,
+            body_limit: DEFAULT_BODY_LIMIT,
             limits: DecodeLimits::default(),
             body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             version: concat!("v", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -148,9 +151,11 @@ pub struct MdmHttpBuilder {
     check_in_endpoint: bool,
     api_key: Option<String>,
     apns: ApnsConfig,
+    enqueuer: Option<Enqueuer<DynStorage>>,
     migration: Option<BoxMdmService>,
     auth_proxy: Option<Url>,
     proxy_client: Option<reqwest::Client>,
+    body_limit: usize,
     limits: DecodeLimits,
     body_budget: BodyBudget,
     version: String,
@@ -167,6 +172,7 @@ impl std::fmt::Debug for MdmHttpBuilder {
             .field("api", &self.api_key.is_some())
             .field("migration", &self.migration.is_some())
             .field("auth_proxy", &self.auth_proxy)
+            .field("body_limit", &self.body_limit)
             .field("limits", &self.limits)
             .field("body_budget", &self.body_budget.bytes())
             .field("version", &self.version)
@@ -175,7 +181,7 @@ impl std::fmt::Debug for MdmHttpBuilder {
 }
 
 impl MdmHttpBuilder {
-    /// Serves devices at `/mdm` with `service` (usually [`mdm_service::nanomdm_stack`]),
+    /// Serves devices at `/mdm` with `service` (usually built by [`mdm_service::StackBuilder`]),
     /// trusting device certificates that `verifier` accepts. Without it there are no device
     /// endpoints (NanoMDM `-disable-mdm`).
     pub fn mdm(mut self, service: BoxMdmService, verifier: Arc<dyn CertVerifier>) -> Self {
@@ -206,9 +212,17 @@ impl MdmHttpBuilder {
     }
 
     /// Where and how pushes go (default: Apple's production APNs). Tests point this at a
-    /// `mdm_push::mock::MockApns`.
+    /// `mdm_push::mock::MockApns`. Not used when [`enqueuer`](Self::enqueuer) gives one.
     pub fn apns(mut self, config: ApnsConfig) -> Self {
         self.apns = config;
+        self
+    }
+
+    /// The [`Enqueuer`] the API enqueues and pushes with (default: one over the router's store
+    /// and [`apns`](Self::apns) settings). Give a clone of your own to enqueue and push from
+    /// code as well, with the same APNs connections.
+    pub fn enqueuer(mut self, enqueuer: Enqueuer<DynStorage>) -> Self {
+        self.enqueuer = Some(enqueuer);
         self
     }
 
@@ -233,9 +247,10 @@ impl MdmHttpBuilder {
     }
 
     /// The largest request body accepted, in bytes (default [`DEFAULT_BODY_LIMIT`]); larger
-    /// ones get 413. Also the decode limit for property lists.
+    /// ones get 413. It is also the body size the property-list decoder accepts, whatever
+    /// [`decode_limits`](Self::decode_limits) says.
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.limits.max_body_bytes = bytes;
+        self.body_limit = bytes;
         self
     }
 
@@ -247,7 +262,8 @@ impl MdmHttpBuilder {
         self
     }
 
-    /// Property-list decoding limits (nesting depth, object count, body size).
+    /// Property-list decoding limits (nesting depth, object counts); the body size is
+    /// [`body_limit`](Self::body_limit)'s.
     pub fn decode_limits(mut self, limits: DecodeLimits) -> Self {
         self.limits = limits;
         self
@@ -265,15 +281,52 @@ impl MdmHttpBuilder {
         self
     }
 
+    /// How long `/v1/escrowkeyunlock` waits for Apple (default 60 s).
+    pub fn escrow_key_unlock_timeout(mut self, timeout: Duration) -> Self {
+        self.escrow_timeout = timeout;
+        self
+    }
+
     /// Builds the router. Like NanoMDM's Go mux, it redirects (`301`) a path that is not clean
     /// (`//mdm`, `/a/../mdm`, `/v1/enqueue/%2e%2e`) to its clean form and a subtree without its
     /// slash (`/v1/push`) to the subtree, before any handler or authentication runs; it answers
-    /// unknown paths with `404 page not found`.
+    /// unknown paths with `404 page not found`; it gives every request an id and a log line
+    /// ([`RequestLogLayer`]).
     pub fn build(self) -> Router {
+        let (routes, subtrees) = self.assemble();
+        routes
+            .fallback(not_found)
+            .layer(PathCleanLayer::new(subtrees))
+            .layer(RequestLogLayer)
+    }
+
+    /// Builds the routes alone, for an application router of your own: no fallback (so it
+    /// merges into a router that has one), no path cleaning and no request log. Put those around
+    /// the whole application, so your routes get them too:
+    ///
+    /// ```no_run
+    /// # fn demo(mdm: mdm_http::MdmHttpBuilder) -> axum::Router {
+    /// use mdm_http::{PathCleanLayer, RequestLogLayer};
+    ///
+    /// axum::Router::new()
+    ///     .route("/admin/health", axum::routing::get(|| async { "ok" }))
+    ///     .merge(mdm.build_routes())
+    ///     .fallback(|| async { (http::StatusCode::NOT_FOUND, "no such page") })
+    ///     .layer(PathCleanLayer::nanomdm())
+    ///     .layer(RequestLogLayer)
+    /// # }
+    /// ```
+    pub fn build_routes(self) -> Router {
+        self.assemble().0
+    }
+
+    /// The routes, with the body budget applied, and the subtrees path cleaning redirects to.
+    fn assemble(self) -> (Router, Vec<&'static str>) {
         let mut router = Router::new();
         // Subtrees whose slashless path Go's mux redirects to them.
         let mut subtrees = Vec::new();
-        let body_limit = self.limits.max_body_bytes;
+        let body_limit = self.body_limit;
+        let limits = self.limits.max_body_bytes(body_limit);
         if let Some((service, verifier)) = self.mdm {
             let device_layers = ServiceBuilder::new()
                 .layer(ExtractCertLayer::new(self.cert_source.clone(), body_limit))
@@ -283,7 +336,7 @@ impl MdmHttpBuilder {
                     .with_state(mdm::MdmState {
                         service: service.clone(),
                         channel,
-                        limits: self.limits,
+                        limits,
                     })
                     .layer(device_layers.clone())
             };
@@ -320,8 +373,10 @@ impl MdmHttpBuilder {
         if let Some(key) = self.api_key {
             let state = api::ApiState {
                 store: self.store.clone(),
-                pusher: Arc::new(Pusher::new(self.store.clone(), self.apns)),
-                limits: self.limits,
+                enqueuer: self
+                    .enqueuer
+                    .unwrap_or_else(|| Enqueuer::new(self.store.clone(), self.apns)),
+                limits,
                 escrow_url: self.escrow_url,
                 escrow_timeout: self.escrow_timeout,
             };
@@ -339,7 +394,7 @@ impl MdmHttpBuilder {
                     any(mdm::handle).with_state(mdm::MdmState {
                         service: core,
                         channel: mdm::Channel::CheckIn,
-                        limits: self.limits,
+                        limits,
                     }),
                 );
             }
@@ -349,15 +404,13 @@ impl MdmHttpBuilder {
             tracing::warn!("/migration needs the API (an API key); not enabled");
         }
         let version = self.version;
-        router
+        let routes = router
             .route(
                 "/version",
                 any(move || std::future::ready(api::version_response(&version))),
             )
-            .fallback(not_found)
-            .layer(BodyBudgetLayer::new(self.body_budget))
-            .layer(mux::GoMuxLayer::new(subtrees))
-            .layer(RequestIdLayer)
+            .layer(BudgetedBodiesLayer::new(self.body_budget));
+        (routes, subtrees)
     }
 }
 

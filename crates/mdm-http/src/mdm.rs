@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -69,9 +70,9 @@ pub(crate) async fn handle(State(state): State<MdmState>, request: Request) -> R
     // `?`: the id is the device's to choose; quoted and escaped it cannot forge a log line.
     span.record(
         "enrollment_id",
-        tracing::field::debug(&request.enroll_id.id),
+        tracing::field::debug(request.enroll_id.id()),
     );
-    if !crate::api::addressable(&request.enroll_id.id) {
+    if !crate::api::addressable(request.enroll_id.id().as_str()) {
         // Whatever enrolls must be reachable by `/v1/enqueue/` and `/v1/push/`.
         tracing::info!("device request refused: an enrollment id the API could not name");
         return status_error(StatusCode::BAD_REQUEST);
@@ -81,7 +82,7 @@ pub(crate) async fn handle(State(state): State<MdmState>, request: Request) -> R
         tracing::field::display(request.message.kind()),
     );
     if let Some(VerifiedCert(cert)) = parts.extensions.get::<VerifiedCert>() {
-        request = request.with_identity(DeviceIdentity::new(cert.der().to_vec()));
+        request = request.with_identity(DeviceIdentity::new(cert.der().to_vec(), cert.cert_hash()));
     }
     if let Some(id) = parts.extensions.get::<RequestId>() {
         request = request.with_request_id(id.clone());
@@ -116,7 +117,23 @@ fn refused(error: &MdmError) -> Response {
 /// request; that leaks an upstream's error text to the device and is not copied.
 pub(crate) fn error_response(error: &MdmError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    status_error(status)
+    match error {
+        // A layer's own answer, sent as it chose it.
+        MdmError::Refused(refusal) => {
+            let mut response = Response::new(Body::from(refusal.body.clone()));
+            *response.status_mut() = status;
+            if let Some(value) = refusal
+                .content_type
+                .and_then(|t| http::HeaderValue::from_str(t).ok())
+            {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, value);
+            }
+            response
+        }
+        _ => status_error(status),
+    }
 }
 
 /// URL query parameters, first value per key (Go's `url.Values.Get`), as webhooks report them.

@@ -36,40 +36,50 @@ use tower::{Layer, Service};
 
 use crate::target;
 
-/// Applies Go's `ServeMux` rules (see the module docs); `subtrees` are the registered subtree
-/// patterns (ending in `/`) whose slashless form is not registered, so that Go redirects it.
+/// NanoMDM's path handling, which Go's `http.ServeMux` does before any handler runs: unclean
+/// paths (`//mdm`, `/a/../mdm`, `/v1/enqueue/..`, decoded first) are redirected (`301`) to their
+/// clean form, and a subtree without its slash (`/v1/push`) to the subtree. [`MdmHttpBuilder::build`](crate::MdmHttpBuilder::build)
+/// applies it; put it around your own application when you merge
+/// [`MdmHttpBuilder::build_routes`](crate::MdmHttpBuilder::build_routes) into it.
 #[derive(Clone, Debug)]
-pub(crate) struct GoMuxLayer {
+pub struct PathCleanLayer {
     subtrees: Arc<[&'static str]>,
 }
 
-impl GoMuxLayer {
-    pub(crate) fn new(subtrees: Vec<&'static str>) -> Self {
-        GoMuxLayer {
-            subtrees: subtrees.into(),
+impl PathCleanLayer {
+    /// Path cleaning with `subtrees` as the registered subtree patterns (ending in `/`) whose
+    /// slashless form redirects to them.
+    pub fn new(subtrees: impl IntoIterator<Item = &'static str>) -> Self {
+        PathCleanLayer {
+            subtrees: subtrees.into_iter().collect(),
         }
+    }
+
+    /// NanoMDM's subtrees: `/v1/push/`, `/v1/enqueue/` and `/authproxy/`.
+    pub fn nanomdm() -> Self {
+        Self::new(["/v1/push/", "/v1/enqueue/", "/authproxy/"])
     }
 }
 
-impl<S> Layer<S> for GoMuxLayer {
-    type Service = GoMux<S>;
+impl<S> Layer<S> for PathCleanLayer {
+    type Service = PathClean<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GoMux {
+        PathClean {
             inner,
             subtrees: self.subtrees.clone(),
         }
     }
 }
 
-/// The service [`GoMuxLayer`] produces.
+/// The service [`PathCleanLayer`] produces.
 #[derive(Clone, Debug)]
-pub(crate) struct GoMux<S> {
+pub struct PathClean<S> {
     inner: S,
     subtrees: Arc<[&'static str]>,
 }
 
-impl<S> Service<Request<Body>> for GoMux<S>
+impl<S> Service<Request<Body>> for PathClean<S>
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible>,
 {

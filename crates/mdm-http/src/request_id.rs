@@ -19,23 +19,23 @@ use tracing::Instrument;
 /// The MDM handlers pass the id on to the service, so the service's logs and the webhook's
 /// `event_id` carry the same id. Like NanoMDM's trace id it is never sent to the client.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RequestIdLayer;
+pub struct RequestLogLayer;
 
-impl<S> Layer<S> for RequestIdLayer {
-    type Service = RequestIdService<S>;
+impl<S> Layer<S> for RequestLogLayer {
+    type Service = RequestLog<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestIdService { inner }
+        RequestLog { inner }
     }
 }
 
-/// The service [`RequestIdLayer`] produces.
+/// The service [`RequestLogLayer`] produces.
 #[derive(Clone, Debug)]
-pub struct RequestIdService<S> {
+pub struct RequestLog<S> {
     inner: S,
 }
 
-impl<S> Service<Request<Body>> for RequestIdService<S>
+impl<S> Service<Request<Body>> for RequestLog<S>
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,

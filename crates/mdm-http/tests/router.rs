@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mdm_http::{MdmHttp, ServeOptions};
-use mdm_service::{MdmService, NanoMdmOptions, nanomdm_stack};
+use mdm_service::{MdmService, StackBuilder};
 use mdm_signature::{CaPool, CertVerifier};
 use mdm_sim::proto::Command;
 use mdm_sim::{
@@ -25,7 +25,9 @@ struct App {
 
 async fn serve_app(ca: &TestCa, options: ServeOptions) -> App {
     let store = DynStorage::new(MemoryStore::new());
-    let core = nanomdm_stack(MdmService::new(store.clone()), NanoMdmOptions::default());
+    let core = StackBuilder::new(MdmService::new(store.clone()))
+        .build()
+        .service;
     let verifier: Arc<dyn CertVerifier> = Arc::new(CaPool::from_pem(ca.cert_pem()).unwrap());
     let mdm = MdmHttp::builder(store)
         .mdm(core, verifier)
@@ -83,7 +85,7 @@ async fn mounted_under_a_prefix_in_another_app() {
     client.enroll();
     driver.run(&mut client).await.unwrap();
 
-    let user = client.enroll_id(Channel::User).unwrap().id;
+    let user = client.enroll_id(Channel::User).unwrap().id().to_string();
     let command = Command::build("lib-1", "ProfileList", Default::default());
     let response = http
         .put(format!("{}/nanomdm/v1/enqueue/{user}?nopush=1", app.base))

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mdm_http::{MdmHttp, ServeOptions};
-use mdm_service::{DeclarativeManagementForwarder, MdmService, NanoMdmOptions, nanomdm_stack};
+use mdm_service::{DeclarativeManagementForwarder, MdmService, StackBuilder};
 use mdm_signature::{CaPool, CertVerifier};
 use mdm_sim::proto::Command;
 use mdm_sim::{
@@ -191,7 +191,7 @@ async fn round_trip(
     client.enroll();
     driver.run(client).await.expect("enrollment accepted");
     assert!(client.is_enrolled(Channel::Device));
-    let id = client.enroll_id(Channel::Device).unwrap().id;
+    let id = client.enroll_id(Channel::Device).unwrap().id().to_string();
     let command = Command::build(uuid, "ProfileList", Default::default());
     let response = http_client()
         .put(format!("{base}/v1/enqueue/{id}?nopush=1"))
@@ -427,7 +427,7 @@ async fn a_hanging_dm_call_ends_in_500_at_the_forwarder_timeout() {
     let ca = TestCa::generate(KeyKind::P256, "dm timeout CA").unwrap();
     let store = DynStorage::new(MemoryStore::new());
     let core = MdmService::new(store.clone()).declarative_management(forwarder);
-    let core = nanomdm_stack(core, NanoMdmOptions::default());
+    let core = StackBuilder::new(core).build().service;
     let verifier: Arc<dyn CertVerifier> = Arc::new(CaPool::from_pem(ca.cert_pem()).unwrap());
     let app = MdmHttp::builder(store)
         .mdm(core, verifier)

@@ -114,10 +114,11 @@ async fn client_for(api: &ApiState, topic: &str) -> Result<reqwest::Client, Stri
         .map_err(|e| context(&e))?
         .ok_or_else(|| context(&"no push certificate stored"))?;
     // Parsing first gives a clear error for an unusable certificate or key.
-    PushCertificate::from_pem(&stored.cert_pem, &stored.key_pem).map_err(|e| context(&e))?;
+    PushCertificate::from_pem(&stored.cert_pem, stored.key_pem.expose())
+        .map_err(|e| context(&e))?;
     let mut pem = stored.cert_pem.into_bytes();
     pem.push(b'\n');
-    pem.extend_from_slice(stored.key_pem.as_bytes());
+    pem.extend_from_slice(stored.key_pem.expose().as_bytes());
     let identity = reqwest::Identity::from_pem(&pem).map_err(|e| context(&e))?;
     reqwest::Client::builder()
         .identity(identity)

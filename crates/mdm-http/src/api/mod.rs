@@ -1,14 +1,13 @@
 //! NanoMDM's API: `/v1/pushcert`, `/v1/push/`, `/v1/enqueue/`, `/v1/escrowkeyunlock`, and the
 //! unauthenticated `/version`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use mdm_proto::DecodeLimits;
-use mdm_push::Pusher;
+use mdm_service::Enqueuer;
 use mdm_storage::DynStorage;
 use url::Url;
 
@@ -28,7 +27,7 @@ pub use result::{ApiResult, EnrollmentResult};
 #[derive(Clone)]
 pub(crate) struct ApiState {
     pub store: DynStorage,
-    pub pusher: Arc<Pusher<DynStorage>>,
+    pub enqueuer: Enqueuer<DynStorage>,
     pub limits: DecodeLimits,
     pub escrow_url: Url,
     pub escrow_timeout: Duration,

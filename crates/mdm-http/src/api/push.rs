@@ -1,13 +1,13 @@
 //! `/v1/push/<ids>` and `/v1/enqueue/<ids>`.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use mdm_proto::Command;
-use mdm_push::{PushError, PushFailure};
-use mdm_storage::CommandQueue;
+use mdm_push::PushError;
+use mdm_service::{PushFailure, PushResults};
+use mdm_storage::{EnrollmentId, StorageError};
 
 use super::{ApiResult, ApiState};
 use crate::body::read_body;
@@ -29,7 +29,7 @@ pub(crate) fn addressable(id: &str) -> bool {
 
 /// The enrollment ids in a path: what follows `prefix`, percent-decoded, split on `,` with
 /// nothing trimmed or removed (NanoMDM's `PathIDGetter`).
-pub(crate) fn path_ids(path: &str, prefix: &str) -> Result<Vec<String>, String> {
+pub(crate) fn path_ids(path: &str, prefix: &str) -> Result<Vec<EnrollmentId>, String> {
     let rest = path.strip_prefix(prefix).unwrap_or_default();
     let decoded = mux::percent_decode(rest.as_bytes())
         .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -37,7 +37,7 @@ pub(crate) fn path_ids(path: &str, prefix: &str) -> Result<Vec<String>, String> 
     if decoded.is_empty() {
         return Err("getting enrollment ids: empty path".into());
     }
-    Ok(decoded.split(',').map(str::to_owned).collect())
+    Ok(decoded.split(',').map(EnrollmentId::from).collect())
 }
 
 /// `/v1/push/<ids>`: wakes the enrollments. The body is ignored.
@@ -96,36 +96,20 @@ pub(crate) async fn enqueue(State(api): State<ApiState>, request: Request) -> Re
     };
     result.command_uuid = command.command_uuid.clone();
     result.request_type = command.request_type.clone();
-    // A repeated id would only make the store refuse its own duplicate; it still counts as
-    // requested for the status rule, as in NanoMDM.
-    let mut seen = HashSet::new();
-    let targets: Vec<String> = ids
-        .iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .cloned()
-        .collect();
-    match api.store.enqueue_command(&targets, &command, 0).await {
-        Ok(failed) => {
-            for (id, error) in failed {
-                result.entry(&id).command_error = Some(error.to_string());
+    match api.enqueuer.enqueue(&ids, &command, !no_push).await {
+        Ok(enqueued) => {
+            for (id, error) in enqueued.not_queued {
+                result.entry(id.as_str()).command_error = Some(error.to_string());
+            }
+            match enqueued.pushed {
+                Some(pushed) => record_pushes(pushed, &mut result),
+                None => result.no_push = true,
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, command_uuid = %command.command_uuid, "enqueue failed");
             result.command_error = Some(e.to_string());
-            return respond(&result, ids.len());
         }
-    }
-    tracing::info!(
-        command_uuid = %command.command_uuid,
-        request_type = %command.request_type,
-        ids = ids.len(),
-        "command enqueued"
-    );
-    if no_push {
-        result.no_push = true;
-    } else {
-        api.push_into(&ids, &mut result).await;
     }
     respond(&result, ids.len())
 }
@@ -136,26 +120,31 @@ fn respond(result: &ApiResult, requested: usize) -> Response {
 
 impl ApiState {
     /// Pushes to `ids`, recording each id's `push_result` / `push_error` in `result`.
-    pub(crate) async fn push_into(&self, ids: &[String], result: &mut ApiResult) {
-        match self.pusher.push(ids).await {
-            Ok(results) => {
-                for (id, outcome) in results {
-                    let entry = result.entry(&id);
-                    match outcome {
-                        Ok(apns_id) => entry.push_result = apns_id.as_str().to_owned(),
-                        Err(failure) => {
-                            if let Some(apns_id) = rejected_apns_id(&failure) {
-                                entry.push_result = apns_id.to_owned();
-                            }
-                            entry.push_error = Some(push_error_text(&failure));
+    pub(crate) async fn push_into(&self, ids: &[EnrollmentId], result: &mut ApiResult) {
+        record_pushes(self.enqueuer.push(ids).await, result);
+    }
+}
+
+/// Records each id's `push_result` / `push_error` in `result`, or the push as a whole failing.
+fn record_pushes(pushed: Result<PushResults, StorageError>, result: &mut ApiResult) {
+    match pushed {
+        Ok(results) => {
+            for (id, outcome) in results {
+                let entry = result.entry(id.as_str());
+                match outcome {
+                    Ok(apns_id) => entry.push_result = apns_id.as_str().to_owned(),
+                    Err(failure) => {
+                        if let Some(apns_id) = rejected_apns_id(&failure) {
+                            entry.push_result = apns_id.to_owned();
                         }
+                        entry.push_error = Some(push_error_text(&failure));
                     }
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "reading push info failed");
-                result.push_error = Some(format!("push storage: {e}"));
-            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading push info failed");
+            result.push_error = Some(format!("push storage: {e}"));
         }
     }
 }

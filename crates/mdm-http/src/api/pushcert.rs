@@ -53,7 +53,7 @@ async fn read(api: ApiState, request: Request) -> Response {
         }
         Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    match PushCertificate::from_pem(&stored.cert_pem, &stored.key_pem) {
+    match PushCertificate::from_pem(&stored.cert_pem, stored.key_pem.expose()) {
         Ok(cert) => api_json(StatusCode::OK, &info(&cert)),
         Err(e) => api_error(
             StatusCode::INTERNAL_SERVER_ERROR,

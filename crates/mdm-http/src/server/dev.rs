@@ -34,7 +34,7 @@ pub enum DevError {
     },
     /// The development CA could not be generated.
     #[error("-dev: generating the development CA: {0}")]
-    Ca(#[source] mdm_signature::Error),
+    Ca(#[source] mdm_signature::signer::SignerError),
     /// No random bytes for the API key.
     #[error("-dev: no randomness for the API key: {0}")]
     Random(String),

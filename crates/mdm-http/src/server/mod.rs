@@ -27,8 +27,8 @@ use axum::Router;
 use http::HeaderName;
 use mdm_push::{ApnsConfig, Environment};
 use mdm_service::{
-    DeclarativeManagementForwarder, GetTokenMux, MdmService, NanoMdmOptions, TraceLayer,
-    UserAuthenticatePolicy, WebhookConfig, nanomdm_stack,
+    DeclarativeManagementForwarder, GetTokenMux, MdmService, MdmTraceLayer, StackBuilder,
+    UserAuthenticatePolicy, WebhookConfig, WebhookWorker,
 };
 use mdm_signature::{CaPool, CachedVerifier, CertVerifier};
 use tokio::net::TcpListener;
@@ -129,6 +129,7 @@ pub struct Server {
     options: ServeOptions,
     api_key: Option<String>,
     dev_banner: Option<String>,
+    webhook_worker: Option<WebhookWorker>,
 }
 
 impl std::fmt::Debug for Server {
@@ -155,14 +156,25 @@ impl Server {
         &self.router
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight and delivers the
+    /// webhook events they queued (for as long as the shutdown grace period allows).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, version = VERSION, "listening");
         if let Some(banner) = &self.dev_banner {
             eprintln!("{banner}");
         }
-        crate::serve(self.listener, self.router, self.options, shutdown).await
+        let webhook = self.webhook_worker.map(|worker| tokio::spawn(worker.run()));
+        let grace = self.options.shutdown_grace;
+        // Serving drops the router, and with it the webhook's queue: the worker then delivers
+        // what is left and ends.
+        let served = crate::serve(self.listener, self.router, self.options, shutdown).await;
+        if let Some(webhook) = webhook
+            && tokio::time::timeout(grace, webhook).await.is_err()
+        {
+            tracing::warn!("shutdown grace period over; undelivered webhook events dropped");
+        }
+        served
     }
 }
 
@@ -362,17 +374,15 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         }
         Some(config)
     };
-    let migration_core = BoxCloneSyncService::new(TraceLayer.layer(core.clone()));
-    let stack = nanomdm_stack(
-        core,
-        NanoMdmOptions {
-            retro: flags.retro,
-            dump: flags
-                .dump
-                .then(|| Box::new(std::io::stdout()) as Box<dyn std::io::Write + Send>),
-            webhook,
-        },
-    );
+    let migration_core = BoxCloneSyncService::new(MdmTraceLayer.layer(core.clone()));
+    let mut stack = StackBuilder::new(core).retro(flags.retro);
+    if flags.dump {
+        stack = stack.dump(std::io::stdout());
+    }
+    if let Some(webhook) = webhook {
+        stack = stack.webhook(webhook);
+    }
+    let stack = stack.build();
 
     let mut apns = if flags.apns_url.is_empty() {
         ApnsConfig::new(Environment::Production)
@@ -391,7 +401,7 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         .version(VERSION);
     if !flags.disable_mdm {
         builder = builder
-            .mdm(stack, verifier)
+            .mdm(stack.service, verifier)
             .check_in_endpoint(flags.checkin);
         if !flags.cert_header.is_empty() {
             let name = HeaderName::try_from(flags.cert_header.as_str())
@@ -458,6 +468,7 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         },
         api_key: (!api_key.is_empty()).then_some(api_key),
         dev_banner,
+        webhook_worker: stack.webhook_worker,
     })
 }
 

@@ -260,7 +260,7 @@ pub fn http_client() -> reqwest::Client {
 }
 
 pub fn id(client: &MdmClient, channel: Channel) -> String {
-    client.enroll_id(channel).unwrap().id
+    client.enroll_id(channel).unwrap().id().to_string()
 }
 
 /// Every channel id of `clients`.
