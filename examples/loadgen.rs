@@ -476,7 +476,8 @@ impl Blueprint {
         let id = device
             .enroll_id(Channel::Device)
             .ok_or("a device without a device channel")?
-            .id;
+            .id()
+            .to_string();
         let identity = Identity::issue(&self.ca, self.key, &id).map_err(|e| e.to_string())?;
         let client = MdmClient::new(device, self.payload.clone())
             .with_identity(identity, CertPresentation::MdmSignature);

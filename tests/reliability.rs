@@ -394,7 +394,7 @@ impl SimDevice {
         client.enroll();
         driver().run(&mut client).await?;
         assert!(client.is_enrolled(Channel::Device));
-        let id = client.enroll_id(Channel::Device).unwrap().id;
+        let id = client.enroll_id(Channel::Device).unwrap().id().clone();
         let idle = client
             .sign(
                 client
@@ -403,7 +403,7 @@ impl SimDevice {
             )
             .unwrap();
         Ok(Arc::new(SimDevice {
-            id,
+            id: id.to_string(),
             seed,
             client,
             idle,

@@ -41,7 +41,7 @@ async fn exercise(base: &str, ca: &TestCa) {
     client.enroll();
     driver.run(&mut client).await.expect("enrolled");
 
-    let id = client.enroll_id(Channel::Device).unwrap().id;
+    let id = client.enroll_id(Channel::Device).unwrap().id().clone();
     let command = MdmCommand::build("drop-in-1", "ProfileList", Default::default());
     let response = http
         .put(format!("{base}/v1/enqueue/{id}?nopush=1"))

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 use mdm_enrollment::EnrollId;
 use mdm_proto::plist::Dictionary;
-use mdm_proto::{Command, ErrorChain, Raw, Status};
+use mdm_proto::{Command, ErrorChainEntry, Raw, Status};
 
 use crate::Error;
 use crate::device::{Channel, Device};
@@ -28,9 +28,9 @@ pub enum Answer {
     /// `NotNow`: the server keeps the command and sends it again on a later check-in.
     NotNow,
     /// `Error` with this `ErrorChain`.
-    Error(Vec<ErrorChain>),
+    Error(Vec<ErrorChainEntry>),
     /// `CommandFormatError` with this `ErrorChain`.
-    CommandFormatError(Vec<ErrorChain>),
+    CommandFormatError(Vec<ErrorChainEntry>),
 }
 
 /// What one response meant to the device.

@@ -336,10 +336,11 @@ impl Device {
     /// The enrollment keys a message on `channel` carries, or `None` if the device has no such
     /// channel.
     pub fn enrollment(&self, channel: Channel) -> Option<Enrollment> {
-        let mut keys = Enrollment {
-            udid: self.udid.clone(),
-            enrollment_id: self.enrollment_id.clone(),
-            ..Default::default()
+        let mut keys = {
+            let mut v = Enrollment::default();
+            v.udid = self.udid.clone();
+            v.enrollment_id = self.enrollment_id.clone();
+            v
         };
         if channel == Channel::User {
             let user = self.user.as_ref()?;
@@ -449,19 +450,19 @@ mod tests {
             let user_id = mac.user.as_ref().unwrap().user_id.clone().unwrap();
             let device = mac.enroll_id(Channel::Device).unwrap();
             assert_eq!(
-                (device.id.as_str(), device.kind),
+                (device.id().as_str(), device.kind()),
                 (udid.as_str(), EnrollType::Device)
             );
-            assert_eq!(device.parent, None);
+            assert_eq!(device.parent(), None);
             let user = mac.enroll_id(Channel::User).unwrap();
-            assert_eq!(user.id, format!("{udid}:{user_id}"));
-            assert_eq!(user.kind, EnrollType::User);
-            assert_eq!(user.parent.as_deref(), Some(udid.as_str()));
+            assert_eq!(user.id().as_str(), format!("{udid}:{user_id}"));
+            assert_eq!(user.kind(), EnrollType::User);
+            assert_eq!(user.parent().map(|p| p.as_str()), Some(udid.as_str()));
 
             let ios = Device::generate(DeviceKind::Ios, seed);
             let id = ios.enroll_id(Channel::Device).unwrap();
             assert_eq!(
-                (id.id.as_str(), id.kind),
+                (id.id().as_str(), id.kind()),
                 (ios.udid.as_deref().unwrap(), EnrollType::Device)
             );
             assert_eq!(ios.enroll_id(Channel::User), None);
@@ -477,13 +478,13 @@ mod tests {
                 .unwrap();
             let id = ue.enroll_id(Channel::Device).unwrap();
             assert_eq!(
-                (id.id.as_str(), id.kind),
+                (id.id().as_str(), id.kind()),
                 (eid.as_str(), EnrollType::UserEnrollmentDevice)
             );
             let id = ue.enroll_id(Channel::User).unwrap();
-            assert_eq!(id.id, format!("{eid}:{euid}"));
-            assert_eq!(id.kind, EnrollType::UserEnrollment);
-            assert_eq!(id.parent.as_deref(), Some(eid.as_str()));
+            assert_eq!(id.id().as_str(), format!("{eid}:{euid}"));
+            assert_eq!(id.kind(), EnrollType::UserEnrollment);
+            assert_eq!(id.parent().map(|p| p.as_str()), Some(eid.as_str()));
 
             let ipad = Device::generate(DeviceKind::SharedIpad, seed);
             let udid = ipad.udid.clone().unwrap();
@@ -491,10 +492,10 @@ mod tests {
             assert_eq!(user.user_id.as_deref(), Some(SHARED_IPAD_USER_ID));
             let short = user.user_short_name.clone().unwrap();
             let id = ipad.enroll_id(Channel::User).unwrap();
-            assert_eq!(id.id, format!("{udid}:{short}"));
-            assert_eq!(id.kind, EnrollType::SharedIPad);
+            assert_eq!(id.id().as_str(), format!("{udid}:{short}"));
+            assert_eq!(id.kind(), EnrollType::SharedIPad);
             assert_eq!(
-                ipad.enroll_id(Channel::Device).unwrap().kind,
+                ipad.enroll_id(Channel::Device).unwrap().kind(),
                 EnrollType::Device
             );
         }

@@ -35,5 +35,11 @@ pub enum Error {
 
     /// Signing failed, or a certificate or key could not be loaded or issued.
     #[error("identity: {0}")]
-    Identity(#[from] mdm_signature::Error),
+    Identity(#[from] mdm_signature::signer::SignerError),
+}
+
+impl From<mdm_signature::Error> for Error {
+    fn from(e: mdm_signature::Error) -> Self {
+        Error::Identity(e.into())
+    }
 }

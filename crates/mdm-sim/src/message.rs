@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use mdm_proto::plist::{Dictionary, Value};
-use mdm_proto::{ErrorChain, Status};
+use mdm_proto::{ErrorChainEntry, Status};
 
 use crate::Error;
 use crate::device::{Channel, Device, DeviceKind};
@@ -92,7 +92,7 @@ impl Message {
                 Status::Error => Cow::Borrowed("Error"),
                 Status::CommandFormatError => Cow::Borrowed("CommandFormatError"),
                 Status::NotNow => Cow::Borrowed("NotNow"),
-                Status::Other(other) => Cow::Owned(other.clone()),
+                other => Cow::Owned(other.as_str().to_owned()),
             },
             check_in => Cow::Borrowed(check_in.check_in_type().unwrap_or_default()),
         }
@@ -108,7 +108,7 @@ pub struct Report {
     /// `CommandUUID` (absent on `Idle`).
     pub command_uuid: Option<String>,
     /// `ErrorChain` (on `Error` and `CommandFormatError`).
-    pub error_chain: Vec<ErrorChain>,
+    pub error_chain: Vec<ErrorChainEntry>,
     /// The command's result keys, placed at the top level of the report beside `Status`
     /// (`QueryResponses`, `ProfileList` …).
     pub results: Dictionary,
@@ -140,7 +140,7 @@ impl Report {
     }
 
     /// `Error` for `command_uuid`, with an `ErrorChain`.
-    pub fn error(command_uuid: impl Into<String>, error_chain: Vec<ErrorChain>) -> Report {
+    pub fn error(command_uuid: impl Into<String>, error_chain: Vec<ErrorChainEntry>) -> Report {
         Report {
             status: Status::Error,
             command_uuid: Some(command_uuid.into()),
@@ -152,7 +152,7 @@ impl Report {
     /// `CommandFormatError` for `command_uuid`, with an `ErrorChain`.
     pub fn command_format_error(
         command_uuid: impl Into<String>,
-        error_chain: Vec<ErrorChain>,
+        error_chain: Vec<ErrorChainEntry>,
     ) -> Report {
         Report {
             status: Status::CommandFormatError,
@@ -282,7 +282,7 @@ pub(crate) fn body(
     Ok(to_xml(d))
 }
 
-fn error_chain_entry(e: &ErrorChain) -> Value {
+fn error_chain_entry(e: &ErrorChainEntry) -> Value {
     let mut d = Dictionary::new();
     if let Some(code) = e.error_code {
         d.insert("ErrorCode".into(), Value::Integer(code.into()));

@@ -3,7 +3,7 @@
 //! command can observe (an installed profile shows up in `ProfileList`).
 
 use mdm_proto::plist::{Dictionary, Value};
-use mdm_proto::{Command, DecodeLimits, ErrorChain, Raw};
+use mdm_proto::{Command, DecodeLimits, ErrorChainEntry, Raw};
 use mdm_signature::IdentityCertificate;
 
 use crate::device::{Device, DeviceKind};
@@ -158,12 +158,10 @@ pub(crate) fn run(ctx: &mut Context<'_>, command: &Raw<Command>) -> Report {
             // mdmclient's answer to a RequestType it does not implement.
             return Report::error(
                 uuid,
-                vec![ErrorChain {
-                    error_code: Some(12021),
-                    error_domain: Some("MCMDMErrorDomain".into()),
-                    localized_description: Some(format!("Unknown command “{other}”.")),
-                    us_english_description: Some(format!("Unknown command “{other}”.")),
-                }],
+                vec![
+                    ErrorChainEntry::new(12021, "MCMDMErrorDomain")
+                        .description(format!("Unknown command “{other}”.")),
+                ],
             );
         }
     }
@@ -363,11 +361,9 @@ fn profile_item(p: &InstalledProfile) -> Value {
 fn parse_profile(data: &[u8]) -> Option<InstalledProfile> {
     // The server is not trusted to send small, shallow property lists: the bounded decoder
     // refuses what is too large or too deep.
-    let limits = DecodeLimits {
-        max_body_bytes: 1 << 20,
-        max_depth: 32,
-        ..DecodeLimits::default()
-    };
+    let limits = DecodeLimits::default()
+        .max_body_bytes(1 << 20)
+        .max_depth(32);
     let start = find(data, b"<?xml").or_else(|| find(data, b"<plist"))?;
     let end = find(data.get(start..)?, b"</plist>")? + start + b"</plist>".len();
     let dict = mdm_proto::decode_dictionary(data.get(start..end)?, &limits).ok()?;

@@ -2,7 +2,7 @@
 //! re-enroll, check out.
 
 use mdm_proto::plist::{Dictionary, Value};
-use mdm_proto::{CheckIn, Command, CommandReport, ErrorChain, Raw, Status};
+use mdm_proto::{CheckIn, Command, CommandReport, ErrorChainEntry, Raw, Status};
 use mdm_sim::{
     Answer, Channel, Device, DeviceKind, Error, Event, MdmClient, MdmPayload, Message, Request,
     Response,
@@ -395,12 +395,10 @@ fn installed_application_list_is_realistically_sized_stable_and_filterable() {
 #[test]
 fn chosen_answers_not_now_error_and_exact_results() {
     let mut c = client(DeviceKind::Ios);
-    let chain = vec![ErrorChain {
-        error_code: Some(4),
-        error_domain: Some("MCProfileErrorDomain".into()),
-        localized_description: Some("The profile could not be installed.".into()),
-        us_english_description: Some("The profile could not be installed.".into()),
-    }];
+    let chain = vec![
+        ErrorChainEntry::new(4, "MCProfileErrorDomain")
+            .description("The profile could not be installed."),
+    ];
     c.set_answer("InstallProfile", Answer::Error(chain.clone()));
     c.answer_next(Answer::NotNow);
 

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use bytes::Bytes;
-use mdm_enrollment::enroll_id;
+use mdm_enrollment::{EnrollmentId, enroll_id};
 use mdm_proto::{CheckIn, Command, CommandReport, Raw, Status};
 use mdm_signature::verify_mdm_signature;
 use mdm_sim::{
@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 const TOPIC: &str = "com.apple.mgmt.External.2a5e7d4c-3b1f-4f7e-9c6d-8e1a0b2c3d4e";
 
 /// What the stub saw: (enrollment id, check-in type or report status, command uuid).
-type Seen = Vec<(String, String, Option<String>)>;
+type Seen = Vec<(EnrollmentId, String, Option<String>)>;
 
 #[derive(Default)]
 struct Stub {
@@ -50,20 +50,20 @@ async fn mdm(
         let Ok(message) = CheckIn::decode(body) else {
             return (StatusCode::BAD_REQUEST, "bad check-in".into());
         };
-        let id = enroll_id(message.enrollment()).unwrap().id;
+        let id = enroll_id(message.enrollment()).unwrap().id().clone();
         let name = message.message_type().to_owned();
-        stub.seen.lock().unwrap().push((id, name, None));
+        stub.seen.lock().unwrap().push((id.clone(), name, None));
         return (StatusCode::OK, Bytes::new());
     }
     let Ok(report) = CommandReport::decode(body) else {
         return (StatusCode::BAD_REQUEST, "bad report".into());
     };
-    let id = enroll_id(&report.enrollment).unwrap().id;
+    let id = enroll_id(&report.enrollment).unwrap().id().clone();
     let status = report.status.as_str().to_owned();
     stub.seen
         .lock()
         .unwrap()
-        .push((id, status, report.command_uuid.clone()));
+        .push((id.clone(), status, report.command_uuid.clone()));
     match stub.queue.lock().unwrap().pop_front() {
         Some(command) => (StatusCode::OK, command.bytes().clone()),
         None => (StatusCode::OK, Bytes::new()),
@@ -140,8 +140,8 @@ async fn devices_enroll_and_answer_commands_over_http() {
         ]
     );
 
-    let device_id = mac.enroll_id(Channel::Device).unwrap().id;
-    let user_id = mac.enroll_id(Channel::User).unwrap().id;
+    let device_id = mac.enroll_id(Channel::Device).unwrap().id().clone();
+    let user_id = mac.enroll_id(Channel::User).unwrap().id().clone();
     let seen = stub.seen.lock().unwrap().clone();
     let expected: Seen = vec![
         (device_id.clone(), "Authenticate".into(), None),
@@ -265,7 +265,7 @@ async fn https_with_a_given_root() {
     let events = driver.run(&mut c).await.unwrap();
     assert_eq!(events.len(), 4);
     assert!(c.is_enrolled(Channel::User));
-    let shared_ipad_user = c.enroll_id(Channel::User).unwrap().id;
+    let shared_ipad_user = c.enroll_id(Channel::User).unwrap().id().clone();
     assert!(
         stub.seen
             .lock()

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use mdm_enrollment::enroll_id;
 use mdm_proto::plist::Dictionary;
-use mdm_proto::{CheckIn, CommandReport, ErrorChain};
+use mdm_proto::{CheckIn, CommandReport, ErrorChainEntry};
 use mdm_signature::{CaPool, CertVerifier, certificate_from_header, verify_mdm_signature};
 use mdm_sim::{
     CHECK_IN_CONTENT_TYPE, COMMAND_CONTENT_TYPE, CertHeaderEncoding, CertPresentation, Channel,
@@ -61,11 +61,10 @@ fn every_message() -> Vec<Message> {
         Message::Report(Report::not_now("uuid-2")),
         Message::Report(Report::error(
             "uuid-3",
-            vec![ErrorChain {
-                error_code: Some(4),
-                error_domain: Some("MCProfileErrorDomain".into()),
-                localized_description: Some("nope".into()),
-                us_english_description: None,
+            vec![{
+                let mut entry = ErrorChainEntry::new(4, "MCProfileErrorDomain");
+                entry.localized_description = Some("nope".into());
+                entry
             }],
         )),
         Message::Report(Report::command_format_error("uuid-4", Vec::new())),
@@ -186,8 +185,11 @@ fn check_ins_carry_the_device_facts_a_real_device_sends() {
                 "{kind:?} {channel:?}"
             );
             assert_eq!(
-                update.unlock_token.as_ref(),
-                d.unlock_token.as_ref().filter(|_| unlock)
+                update.unlock_token.as_ref().map(|t| t.expose().as_slice()),
+                d.unlock_token
+                    .as_ref()
+                    .filter(|_| unlock)
+                    .map(|t| t.as_slice())
             );
         }
     }
