@@ -5,10 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use mdm_proto::{Command, CommandReport, DecodeLimits};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = DecodeLimits {
-        max_body_bytes: 1 << 20,
-        ..Default::default()
-    };
+    let limits = DecodeLimits::default().max_body_bytes(1 << 20);
     if let Ok(report) = CommandReport::decode_with(data.to_vec(), &limits) {
         assert_eq!(report.bytes().as_ref(), data);
         // Only an Idle report may omit CommandUUID.

@@ -88,7 +88,7 @@ impl<'a> Reader<'a> {
         self.rest = self
             .rest
             .get(len..)
-            .ok_or_else(|| Error::asn1(what, Asn1Problem::Invalid("value runs past the end")))?;
+            .ok_or_else(|| Error::asn1(what, Asn1Problem::LengthPastInput))?;
         Ok(tlv)
     }
 
@@ -147,10 +147,12 @@ fn parse(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), Asn1Problem> {
         return Err(Asn1Problem::HighTagNumber { tag });
     }
     let truncated = || Asn1Problem::Truncated { tag };
+    // The lengths below are checked against the input before they are used; these errors are
+    // for a bound that is wrong, never for input (the fuzz targets assert they are not reached).
+    let too_long = || Asn1Problem::LengthPastInput;
     let Some((&first, after_first)) = after_tag.split_first() else {
         return Err(truncated());
     };
-    let too_long = truncated;
     if first == 0x80 {
         // Indefinite length: the contents run until the end-of-contents octets (00 00) at this
         // level, so nested values must be walked to find them.

@@ -281,7 +281,7 @@ fn offset_range(whole: &[u8], part: &[u8]) -> Result<Range<usize>, Error> {
     let outside = || {
         Error::asn1(
             "Certificate",
-            Asn1Problem::Invalid("a part lies outside the certificate's bytes"),
+            Asn1Problem::LengthPastInput,
         )
     };
     let start = (part.as_ptr() as usize)

@@ -202,6 +202,11 @@ pub enum Asn1Problem {
     /// The value breaks a rule of its structure (named).
     #[error("{0}")]
     Invalid(&'static str),
+    /// A length the reader had already checked against the input runs past it: a bug in this
+    /// crate (the branch stands where an index could have panicked), never a property of the
+    /// input. Please report it.
+    #[error("internal error: a checked length runs past the input")]
+    LengthPastInput,
 }
 
 /// Why a certificate did not parse ([`Error::Certificate`]).
