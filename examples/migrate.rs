@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use mdm_http::server::{env_name, open_storage, storage_specs};
+use rootstock_server::{env_name, open_storage, storage_specs};
 
 const USAGE: &str = "\
 usage: migrate -url URL -key API_KEY [-storage NAME -storage-dsn DSN [-storage-options OPTS]]…
@@ -104,7 +104,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    mdm_http::server::init_logging(args.debug);
+    rootstock_server::init_logging(args.debug);
     let url = match url::Url::parse(&args.url) {
         Ok(url) => url,
         Err(e) => {
@@ -116,7 +116,7 @@ async fn main() -> ExitCode {
         &args.storage,
         &args.dsn,
         &args.options,
-        Path::new(mdm_http::server::DEFAULT_SQLITE_PATH),
+        Path::new(rootstock_server::DEFAULT_SQLITE_PATH),
     ) {
         Ok(specs) => specs,
         Err(e) => {

@@ -10,8 +10,8 @@
 //!     -storage sqlite -storage-dsn db.sqlite
 //! ```
 //!
-//! `-h` lists every flag with its environment variable. The server itself is
-//! `mdm_http::server`; this file only hands it the command line and the environment.
+//! `-h` lists every flag with its environment variable. The server itself is the
+//! `rootstock-server` crate; this file only hands it the command line and the environment.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -23,5 +23,5 @@ async fn main() -> ExitCode {
     let env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    mdm_http::server::main(args, env).await
+    rootstock_server::main(args, env).await
 }

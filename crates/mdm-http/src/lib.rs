@@ -36,8 +36,8 @@
 //! # }
 //! ```
 //!
-//! With the `server` feature, [`server`] is the reference server: NanoMDM's command line and
-//! environment variables on top of this router.
+//! The reference server — NanoMDM's command line and environment variables on top of this
+//! router — is the `rootstock-server` crate.
 
 #![deny(missing_docs)]
 // Requests are untrusted: no panics, no indexing and no unchecked arithmetic outside tests, except
@@ -80,8 +80,6 @@ mod mux;
 mod request_id;
 mod response;
 mod serve;
-#[cfg(feature = "server")]
-pub mod server;
 mod target;
 
 pub use api::{ApiResult, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};

@@ -278,12 +278,7 @@ impl fmt::Debug for IdentityCertificate {
 
 /// The position of `part` (a sub-slice) inside `whole`, checked to be inside it.
 fn offset_range(whole: &[u8], part: &[u8]) -> Result<Range<usize>, Error> {
-    let outside = || {
-        Error::asn1(
-            "Certificate",
-            Asn1Problem::LengthPastInput,
-        )
-    };
+    let outside = || Error::asn1("Certificate", Asn1Problem::LengthPastInput);
     let start = (part.as_ptr() as usize)
         .checked_sub(whole.as_ptr() as usize)
         .ok_or_else(outside)?;

@@ -1,5 +1,5 @@
-//! The reference server (feature `server`): NanoMDM v0.9's command line and environment on top
-//! of [`MdmHttp`], so an operator can swap it in for NanoMDM unchanged.
+//! The Rootstock reference server: NanoMDM v0.9's command line and environment on top of
+//! `mdm-http`'s [`MdmHttp`] router, so an operator can swap it in for NanoMDM unchanged.
 //!
 //! ```text
 //! server -api KEY -ca ca.pem -listen 127.0.0.1:9000 -storage sqlite -storage-dsn db.sqlite
@@ -7,8 +7,10 @@
 //! server --dev        # first run: creates a development CA and API key, never for production
 //! ```
 //!
-//! [`main`] is the whole program (what `examples/server.rs` calls); [`parse`], [`start`] and
-//! [`Server::run`] are its steps, for running the server in-process (tests, embedding).
+//! [`main`] is the whole program (what the `rootstock-server` binary and `examples/server.rs`
+//! call); [`parse`], [`start`] and [`Server::run`] are its steps, for running the server
+//! in-process (tests, embedding). It is a crate of its own, apart from the `mdm-http` library,
+//! so that the library does not carry flags, logging setup and every database driver.
 //!
 //! Differences from NanoMDM, all additive: the default storage is SQLite (`nanomdm.sqlite` in
 //! the working directory) since NanoMDM's `filekv` is not provided; request bodies are limited
@@ -16,6 +18,8 @@
 //! `-body-timeout`); SIGTERM and SIGINT shut down gracefully; logs are structured and carry a
 //! request id; APNs and the escrow-unlock upstream can be redirected (`-apns-url`,
 //! `-apns-root-ca`, `-escrow-url`).
+
+#![deny(missing_docs)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,7 +40,7 @@ use tower::Layer;
 use tower::util::BoxCloneSyncService;
 use url::Url;
 
-use crate::{MdmHttp, ServeOptions};
+use mdm_http::{MdmHttp, ServeOptions};
 
 mod dev;
 mod flags;
@@ -168,7 +172,7 @@ impl Server {
         let grace = self.options.shutdown_grace;
         // Serving drops the router, and with it the webhook's queue: the worker then delivers
         // what is left and ends.
-        let served = crate::serve(self.listener, self.router, self.options, shutdown).await;
+        let served = mdm_http::serve(self.listener, self.router, self.options, shutdown).await;
         if let Some(webhook) = webhook
             && tokio::time::timeout(grace, webhook).await.is_err()
         {
@@ -397,7 +401,7 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         .api(api_key.clone())
         .apns(apns)
         .body_limit(flags.body_limit)
-        .body_budget(crate::BodyBudget::new(flags.body_budget))
+        .body_budget(mdm_http::BodyBudget::new(flags.body_budget))
         .version(VERSION);
     if !flags.disable_mdm {
         builder = builder
@@ -426,7 +430,7 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         (None, Some(_)) => "127.0.0.1:9000".to_owned(),
         (None, None) => ":9000".to_owned(),
     };
-    let listener = crate::bind(&listen)
+    let listener = mdm_http::bind(&listen)
         .await
         .map_err(|source| StartupError::Listen {
             address: listen.clone(),
@@ -460,12 +464,10 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
     Ok(Server {
         listener,
         router,
-        options: ServeOptions {
-            header_read_timeout: flags.header_timeout,
-            body_read_timeout: flags.body_timeout,
-            shutdown_grace: flags.shutdown_timeout,
-            ..ServeOptions::default()
-        },
+        options: ServeOptions::default()
+            .header_read_timeout(flags.header_timeout)
+            .body_read_timeout(flags.body_timeout)
+            .shutdown_grace(flags.shutdown_timeout),
         api_key: (!api_key.is_empty()).then_some(api_key),
         dev_banner,
         webhook_worker: stack.webhook_worker,

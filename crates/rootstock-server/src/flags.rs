@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::DEFAULT_BODY_LIMIT;
+use mdm_http::DEFAULT_BODY_LIMIT;
 
 /// The prefix of the environment variables.
 pub const ENV_PREFIX: &str = "NANOMDM_";
@@ -117,7 +117,7 @@ impl Default for Flags {
             dev: false,
             data_dir: "rootstock-dev".into(),
             body_limit: DEFAULT_BODY_LIMIT,
-            body_budget: crate::DEFAULT_BODY_BUDGET,
+            body_budget: mdm_http::DEFAULT_BODY_BUDGET,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
