@@ -1,18 +1,16 @@
 //! The reference server started in-process on an ephemeral loopback port, simulated devices,
 //! a mock APNs and small upstream servers (webhook receiver, DM server, auth-proxy target).
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use mdm_http::server::{self, Invocation};
 use mdm_push::mock::MockApns;
 use mdm_sim::proto::{Command, Raw};
 use mdm_sim::{
     CertPresentation, Channel, Device, DeviceKind, Event, HttpDriver, Identity, KeyKind, MdmClient,
     MdmPayload, TestCa,
 };
+use rootstock_server::{self as server, Invocation};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -1,53 +1,31 @@
-//! Running the compiled `server` example from a test: finding (or building) the binary, starting
-//! it, reading where it listens from its log, and stopping it with SIGTERM or SIGKILL.
+//! The compiled reference server as a process: starting it, reading where it listens from its
+//! log, and stopping it with SIGTERM or SIGKILL.
 //!
-//! The binary is the one `cargo test` builds for the examples (`target/<profile>/examples/server`).
-//! Each test binary runs `cargo build --example server` once first: a test selected with
-//! `--test` builds no examples, and an old binary left in the target directory must not stand in
-//! for the code under test.
-
-// Each test binary that includes this module uses a different part of it.
-#![allow(dead_code)]
+//! The binaries are this package's own (`server-under-test`, a thin `main` over
+//! `rootstock-server`, and `loadgen-under-test`, `examples/loadgen.rs`): cargo builds them
+//! before the tests that name them with [`server_binary!`](crate::server_binary) and
+//! [`loadgen_binary!`](crate::loadgen_binary), so a test never runs an old binary.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// `target/<profile>/examples/server`, brought up to date once per test binary.
-pub fn server_binary() -> PathBuf {
-    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BINARY.get_or_init(|| build_example("server")).clone()
+/// The server binary's path (`CARGO_BIN_EXE_server-under-test`), for tests of this package.
+#[macro_export]
+macro_rules! server_binary {
+    () => {
+        std::path::Path::new(env!("CARGO_BIN_EXE_server-under-test"))
+    };
 }
 
-/// `target/<profile>/examples/loadgen`, brought up to date once per test binary.
-pub fn loadgen_binary() -> PathBuf {
-    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BINARY.get_or_init(|| build_example("loadgen")).clone()
-}
-
-/// Runs `cargo build --example <name>` for the profile this test was built with, and returns
-/// the binary's path.
-fn build_example(name: &str) -> PathBuf {
-    // This test runs from target/<profile>/deps/.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_owned();
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let target_dir = profile_dir.parent().unwrap();
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "--example", name, "--manifest-path"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("running cargo build");
-    assert!(status.success(), "building the {name} example failed");
-    binary
+/// The load generator's path (`CARGO_BIN_EXE_loadgen-under-test`), for tests of this package.
+#[macro_export]
+macro_rules! loadgen_binary {
+    () => {
+        std::path::Path::new(env!("CARGO_BIN_EXE_loadgen-under-test"))
+    };
 }
 
 /// A temporary working directory for a server, holding `ca.pem`: the certificate of a new
@@ -59,12 +37,12 @@ pub fn dir_with_device_ca() -> (tempfile::TempDir, mdm_sim::TestCa) {
     (dir, ca)
 }
 
-/// The server in `dir` with NanoMDM's command line — `-api <api_key> -ca ca.pem -listen
+/// The server `binary` ([`server_binary!`](crate::server_binary)) in `dir` with NanoMDM's command line — `-api <api_key> -ca ca.pem -listen
 /// 127.0.0.1:0` and then `storage` (e.g. `-storage sqlite -storage-dsn db.sqlite`) — and no
 /// environment.
-pub fn spawn_server(dir: &Path, api_key: &str, storage: &[&str]) -> ServerProcess {
+pub fn spawn_server(binary: &Path, dir: &Path, api_key: &str, storage: &[&str]) -> ServerProcess {
     ServerProcess::spawn(
-        Command::new(server_binary())
+        Command::new(binary)
             .current_dir(dir)
             .env_clear()
             .args(["-api", api_key, "-ca", "ca.pem", "-listen", "127.0.0.1:0"])

@@ -1,12 +1,10 @@
 //! The body budget (`-body-budget`): request bodies in flight share one bound, and a request that
 //! does not fit gets 503 with `Retry-After` instead of the server holding it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{API_KEY, Harness};
 use mdm_sim::DeviceKind;
+use rootstock_integration_tests::harness::{API_KEY, Harness};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -38,7 +36,7 @@ fn assert_busy(response: &reqwest::Response) {
 async fn bodies_over_the_budget_get_503_and_the_budget_comes_back() {
     let mut h = Harness::start(&["-body-budget", "1MiB", "-body-timeout", "3s"]).await;
     let client = h.enrolled(DeviceKind::Ios).await;
-    let id = common::id(&client, mdm_sim::Channel::Device);
+    let id = rootstock_integration_tests::harness::id(&client, mdm_sim::Channel::Device);
     let enqueue = |body: reqwest::Body| {
         h.api(reqwest::Method::PUT, &format!("/v1/enqueue/{id}?nopush=1"))
             .body(body)

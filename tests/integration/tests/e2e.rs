@@ -2,13 +2,10 @@
 //! loopback port, driven over real HTTP by simulated devices of every enrollment type (real
 //! signatures), with pushes going to a mock APNs over HTTP/2 and TLS.
 
-mod common;
-
 use std::collections::HashMap;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::*;
 use hmac::Mac;
 use mdm_http::{ApiResult, PushCertInfo};
 use mdm_push::Reason;
@@ -20,6 +17,7 @@ use mdm_sim::{
 };
 use reqwest::Method;
 use reqwest::StatusCode;
+use rootstock_integration_tests::harness::*;
 
 async fn api_result(response: reqwest::Response) -> (StatusCode, ApiResult, String) {
     let status = response.status();
@@ -875,11 +873,11 @@ async fn dev_mode_starts_with_nothing_set_up() {
         data.to_string_lossy().into_owned(),
         "--listen=127.0.0.1:0".to_owned(),
     ];
-    let flags = match mdm_http::server::parse(args, &HashMap::new()).unwrap() {
-        mdm_http::server::Invocation::Run(flags) => flags,
+    let flags = match rootstock_server::parse(args, &HashMap::new()).unwrap() {
+        rootstock_server::Invocation::Run(flags) => flags,
         other => panic!("{other:?}"),
     };
-    let server = mdm_http::server::start(&flags).await.unwrap();
+    let server = rootstock_server::start(&flags).await.unwrap();
     let api_key = server.api_key().unwrap().to_owned();
     assert_eq!(
         std::fs::read_to_string(data.join("api.key"))

@@ -1,17 +1,16 @@
 //! `examples/loadgen` against the compiled reference server: a small bounded run completes every
 //! round trip and reports what BENCHMARKS.md quotes; a run the server refuses fails loudly.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{ServerProcess, loadgen_binary};
+use rootstock_integration_tests::process::{self as support, ServerProcess};
+use rootstock_integration_tests::{loadgen_binary, server_binary};
 
 const API_KEY: &str = "loadgen-test-key";
 
 fn loadgen(dir: &Path, args: &[&str]) -> (Output, String) {
-    let output = Command::new(loadgen_binary())
+    let output = Command::new(loadgen_binary!())
         .current_dir(dir)
         .env_clear()
         .args(args)
@@ -29,7 +28,12 @@ fn setup() -> (tempfile::TempDir, ServerProcess) {
         &["--new-ca", "--ca", "ca.pem", "--ca-key", "ca.key"],
     );
     assert!(new_ca.status.success(), "{new_ca:?}");
-    let server = support::spawn_server(dir.path(), API_KEY, &["-storage", "inmem"]);
+    let server = support::spawn_server(
+        server_binary!(),
+        dir.path(),
+        API_KEY,
+        &["-storage", "inmem"],
+    );
     (dir, server)
 }
 

@@ -5,13 +5,11 @@
 //! Requests whose exact bytes matter go over a raw TCP connection: an HTTP client would resolve
 //! `..` and `%2e%2e` itself, and hyper's client takes no URI over 64 KiB.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use mdm_http::{ApiResult, MAX_ENROLLMENT_ID_BYTES};
 use mdm_sim::proto::Command;
 use mdm_sim::{CertPresentation, Channel, Device, DeviceKind, DriverError, MdmClient, MdmPayload};
+use rootstock_integration_tests::harness::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

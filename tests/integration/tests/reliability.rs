@@ -20,13 +20,8 @@
 //! The PostgreSQL and MySQL tests read `ROOTSTOCK_TEST_POSTGRES_URL` / `ROOTSTOCK_TEST_MYSQL_URL`
 //! and say they were skipped when unset; each creates its own database and drops it at the end.
 
-mod support;
-
 // Shared with the store tests, which use more of it.
 #[allow(dead_code)]
-#[path = "../crates/mdm-storage-sql/tests/support/proxy.rs"]
-mod proxy;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,8 +35,10 @@ use mdm_sim::{
     CertPresentation, Channel, Device, DeviceKind, DriverError, Error as SimError, HttpDriver,
     Identity, KeyKind, MdmClient, MdmPayload, Message, Report, Request, TestCa,
 };
+use rootstock_integration_tests::process::{self as support, ServerProcess};
+use rootstock_integration_tests::server_binary;
+use rootstock_test_support::proxy;
 use sqlx::AssertSqlSafe;
-use support::ServerProcess;
 use tokio::task::JoinHandle;
 
 const TOPIC: &str = "com.apple.mgmt.External.5e1ab1e0-0c0a-4b1e-9a11-7e57ab1e0001";
@@ -768,7 +765,12 @@ async fn sleep_ms(ms: u64) {
 }
 
 fn server(dir: &Path, storage: &str, dsn: &str) -> ServerProcess {
-    support::spawn_server(dir, API_KEY, &["-storage", storage, "-storage-dsn", dsn])
+    support::spawn_server(
+        server_binary!(),
+        dir,
+        API_KEY,
+        &["-storage", storage, "-storage-dsn", dsn],
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,9 +2,7 @@
 //! same settings as `NANOMDM_*` environment variables; a simulated device enrolls and gets a
 //! command over HTTP, and SIGTERM stops the server cleanly.
 //!
-//! The server binary is found or built by `support::server_binary`.
-
-mod support;
+//! The server binary is this package's `server-under-test`, built by cargo before the tests.
 
 use std::process::Command;
 
@@ -13,7 +11,8 @@ use mdm_sim::{
     CertPresentation, Channel, Device, DeviceKind, Event, HttpDriver, Identity, KeyKind, MdmClient,
     MdmPayload, TestCa,
 };
-use support::{ServerProcess, server_binary};
+use rootstock_integration_tests::process::{self as support, ServerProcess};
+use rootstock_integration_tests::server_binary;
 
 const TOPIC: &str = "com.apple.mgmt.External.0f4c2a8e-5d6b-4e7f-8a9b-1c2d3e4f5a6b";
 const API_KEY: &str = "drop-in-key";
@@ -72,6 +71,7 @@ async fn nanomdm_command_line_runs_unchanged() {
     let (dir, ca) = support::dir_with_device_ca();
     // NanoMDM's command line, as an operator types it.
     let server = support::spawn_server(
+        server_binary!(),
         dir.path(),
         API_KEY,
         &["-storage", "sqlite", "-storage-dsn", "db.sqlite"],
@@ -86,7 +86,7 @@ async fn nanomdm_command_line_runs_unchanged() {
 async fn nanomdm_environment_variables_run_unchanged() {
     let (dir, ca) = support::dir_with_device_ca();
     let server = ServerProcess::spawn(
-        Command::new(server_binary())
+        Command::new(server_binary!())
             .current_dir(dir.path())
             .env_clear()
             .env("NANOMDM_API", API_KEY)
@@ -104,7 +104,7 @@ async fn nanomdm_environment_variables_run_unchanged() {
 fn version_usage_and_startup_errors() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        Command::new(server_binary())
+        Command::new(server_binary!())
             .current_dir(dir.path())
             .env_clear()
             .args(args)

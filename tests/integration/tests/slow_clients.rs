@@ -6,13 +6,10 @@
 //! never about how fast anything was; the only time bounds are generous ones that turn a hang
 //! into a failure.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
 use mdm_http::{MdmHttp, ServeOptions};
 use mdm_service::{DeclarativeManagementForwarder, MdmService, StackBuilder};
 use mdm_signature::{CaPool, CertVerifier};
@@ -22,6 +19,7 @@ use mdm_sim::{
     Message, TestCa,
 };
 use mdm_storage::{DynStorage, MemoryStore};
+use rootstock_integration_tests::harness::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
