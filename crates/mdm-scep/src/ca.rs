@@ -1,0 +1,304 @@
+//! Certificate authorities: the trait the server issues through, and [`FileCa`], a CA whose
+//! certificate and key come from a PEM file.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use der::asn1::OctetString;
+use der::Encode;
+use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectKeyIdentifier,
+};
+use x509_cert::ext::{Extension, ToExtension};
+use x509_cert::name::Name;
+use x509_cert::request::{CertReq, ExtensionReq};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+use x509_cert::{Certificate, TbsCertificate};
+
+use crate::error::{ConfigError, IssueError};
+use crate::identity::{ScepIdentity, certificates_from_pem, check_key_matches, subject_key_id};
+use crate::keys::{PrivateKey, RawSignature};
+use crate::message::MessageType;
+use crate::oid;
+
+/// What a CA is asked to certify.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct IssueRequest<'a> {
+    /// PKCSReq or RenewalReq.
+    pub message_type: MessageType,
+    /// The PKCS #10 request (its self-signature verified, its challenge admitted).
+    pub csr: &'a CertReq,
+    /// The transaction id.
+    pub transaction_id: &'a str,
+    /// For a RenewalReq, the certificate being renewed.
+    pub renewal_of: Option<&'a Certificate>,
+    /// The time of the request.
+    pub now: SystemTime,
+}
+
+/// Issues certificates.
+#[dynosaur::dynosaur(pub DynCertificateAuthority = dyn(box) CertificateAuthority)]
+pub trait CertificateAuthority: Send + Sync {
+    /// Issues a certificate for `request`; returns it DER-encoded.
+    fn issue(
+        &self,
+        request: &IssueRequest<'_>,
+    ) -> impl Future<Output = Result<Vec<u8>, IssueError>> + Send;
+}
+
+impl<T: CertificateAuthority + ?Sized> CertificateAuthority for std::sync::Arc<T> {
+    fn issue(
+        &self,
+        request: &IssueRequest<'_>,
+    ) -> impl Future<Output = Result<Vec<u8>, IssueError>> + Send {
+        (**self).issue(request)
+    }
+}
+
+/// How [`FileCa`] makes certificates.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IssueOptions {
+    /// How long an issued certificate is valid (default 365 days, micromdm's `-crtvalid`).
+    pub validity: Duration,
+    /// How far before the time of issue `notBefore` lies, for clients whose clocks are behind
+    /// (default 10 minutes, as micromdm).
+    pub backdate: Duration,
+    /// Whether the subject alternative names a request asks for (in its extensionRequest) are
+    /// copied into the certificate (default `true`, as micromdm copies DNS names, e-mail
+    /// addresses, IP addresses and URIs).
+    pub copy_subject_alt_names: bool,
+}
+
+impl Default for IssueOptions {
+    fn default() -> Self {
+        Self {
+            validity: Duration::from_secs(365 * 24 * 60 * 60),
+            backdate: Duration::from_secs(600),
+            copy_subject_alt_names: true,
+        }
+    }
+}
+
+impl IssueOptions {
+    /// Sets [`IssueOptions::validity`].
+    pub fn validity(mut self, validity: Duration) -> Self {
+        self.validity = validity;
+        self
+    }
+}
+
+/// A CA whose certificate and private key (RSA or ECDSA P-256) are read from PEM.
+///
+/// Issued certificates carry the request's subject and public key, a random 128-bit serial
+/// number, the configured validity, `basicConstraints` CA:FALSE, key usage
+/// `digitalSignature` + `keyEncipherment`, extended key usage `clientAuth`, subject and
+/// authority key identifiers and, by default, the subject alternative names requested.
+pub struct FileCa {
+    cert_der: Vec<u8>,
+    cert: Certificate,
+    key: PrivateKey,
+    chain: Vec<Vec<u8>>,
+    ra: Option<ScepIdentity>,
+    options: IssueOptions,
+}
+
+impl std::fmt::Debug for FileCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileCa")
+            .field("subject", &self.cert.tbs_certificate().subject().to_string())
+            .field("key", &self.key)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileCa {
+    /// Reads a CA from a PEM text: the CA certificate (the first `CERTIFICATE` block), its
+    /// private key (`PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`), and optionally more
+    /// `CERTIFICATE` blocks — the CA's issuers, which GetCACert returns too.
+    pub fn from_pem(text: &str, options: IssueOptions) -> Result<Self, ConfigError> {
+        let mut certs = certificates_from_pem(text)?.into_iter();
+        let (cert_der, cert) = certs.next().ok_or(ConfigError::NoCertificate)?;
+        let key = PrivateKey::from_pem(text)?;
+        check_key_matches(&cert, &key)?;
+        if options.validity.is_zero() {
+            return Err(ConfigError::Validity);
+        }
+        Ok(Self {
+            cert_der,
+            cert,
+            key,
+            chain: certs.map(|(der, _)| der).collect(),
+            ra: None,
+            options,
+        })
+    }
+
+    /// Reads a CA from separate PEM texts for the certificate(s) and the key.
+    pub fn from_pem_parts(cert_pem: &str, key_pem: &str, options: IssueOptions) -> Result<Self, ConfigError> {
+        Self::from_pem(&format!("{cert_pem}\n{key_pem}"), options)
+    }
+
+    /// Uses an RA for SCEP's message exchange instead of the CA's own key (needed when the CA
+    /// key is ECDSA; see [`ScepIdentity`]).
+    pub fn with_ra(mut self, ra: ScepIdentity) -> Self {
+        self.ra = Some(ra);
+        self
+    }
+
+    /// The CA certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.cert
+    }
+
+    /// The CA certificate followed by the issuers read with it (DER): what
+    /// [`ScepServer::new`](crate::ScepServer::new) takes as the CA chain.
+    pub fn chain(&self) -> Vec<Vec<u8>> {
+        std::iter::once(self.cert_der.clone())
+            .chain(self.chain.iter().cloned())
+            .collect()
+    }
+
+    /// The identity of SCEP's message exchange: the RA if one was set, otherwise the CA itself
+    /// (whose key must then be RSA).
+    pub fn scep_identity(&self) -> Result<ScepIdentity, ConfigError> {
+        if let Some(ra) = &self.ra {
+            return Ok(ra.clone());
+        }
+        let key = PrivateKey::from_pkcs8_der(&self.key.to_pkcs8_der()?)?;
+        ScepIdentity::new(self.cert_der.clone(), key)
+    }
+
+    /// Issues a certificate for `csr` at `now` (synchronous; what
+    /// [`CertificateAuthority::issue`] does).
+    pub fn issue_now(&self, csr: &CertReq, now: SystemTime) -> Result<Vec<u8>, IssueError> {
+        let not_before = now.checked_sub(self.options.backdate).unwrap_or(now);
+        let not_after = now
+            .checked_add(self.options.validity)
+            .ok_or(IssueError::Build)?;
+        let validity = Validity::new(
+            Time::try_from(not_before).map_err(|_| IssueError::Build)?,
+            Time::try_from(not_after).map_err(|_| IssueError::Build)?,
+        );
+        let mut serial = crate::rng::bytes::<16>();
+        // Positive, and never starting with a zero byte's worth of leading zeros.
+        if let Some(first) = serial.first_mut() {
+            *first = (*first & 0x7f) | 0x40;
+        }
+        let serial = SerialNumber::new(&serial).map_err(|_| IssueError::Build)?;
+        let san = if self.options.copy_subject_alt_names {
+            requested_subject_alt_names(csr)
+        } else {
+            None
+        };
+        let profile = LeafProfile {
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            subject: csr.info.subject.clone(),
+            issuer_key_id: subject_key_id(&self.cert),
+            subject_alt_names: san,
+        };
+        let spki: SubjectPublicKeyInfoOwned = csr.info.public_key.clone();
+        let builder = CertificateBuilder::new(profile, serial, validity, spki)
+            .map_err(|_| IssueError::Build)?;
+        let cert = builder
+            .build::<_, RawSignature>(&self.key.builder_signer())
+            .map_err(|_| IssueError::Build)?;
+        cert.to_der().map_err(|_| IssueError::Build)
+    }
+}
+
+impl CertificateAuthority for FileCa {
+    async fn issue(&self, request: &IssueRequest<'_>) -> Result<Vec<u8>, IssueError> {
+        self.issue_now(request.csr, request.now)
+    }
+}
+
+/// The subjectAltName extension of a request's extensionRequest, if it has one.
+fn requested_subject_alt_names(csr: &CertReq) -> Option<Extension> {
+    let attr = csr
+        .info
+        .attributes
+        .iter()
+        .find(|a| a.oid == oid::EXTENSION_REQUEST)?;
+    let value = attr.values.iter().next()?;
+    let req = value.decode_as::<Vec<Extension>>().ok().map(ExtensionReq)?;
+    req.0
+        .into_iter()
+        .find(|e| e.extn_id == oid::SUBJECT_ALT_NAME)
+        .map(|mut e| {
+            e.critical = false;
+            e
+        })
+}
+
+/// The certificate profile of a SCEP client certificate.
+struct LeafProfile {
+    issuer: Name,
+    subject: Name,
+    issuer_key_id: Option<Vec<u8>>,
+    subject_alt_names: Option<Extension>,
+}
+
+impl BuilderProfile for LeafProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let subject = tbs.subject();
+        let mut exts = Vec::new();
+        exts.push(
+            (&BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            })
+                .to_extension(subject, &exts)?,
+        );
+        exts.push(
+            (&KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment))
+                .to_extension(subject, &exts)?,
+        );
+        exts.push(
+            (&ExtendedKeyUsage(vec![oid::CLIENT_AUTH])).to_extension(subject, &exts)?,
+        );
+        // Subject key identifier: SHA-1 of the public key bits (RFC 5280 §4.2.1.2, method 1).
+        let ski = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            spk.subject_public_key.raw_bytes(),
+        );
+        exts.push(
+            (&SubjectKeyIdentifier(OctetString::new(ski.as_ref())?))
+                .to_extension(subject, &exts)?,
+        );
+        if let Some(id) = &self.issuer_key_id {
+            exts.push(
+                (&AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(id.as_slice())?),
+                    authority_cert_issuer: None,
+                    authority_cert_serial_number: None,
+                })
+                    .to_extension(subject, &exts)?,
+            );
+        }
+        if let Some(san) = &self.subject_alt_names {
+            exts.push(san.clone());
+        }
+        Ok(exts)
+    }
+}

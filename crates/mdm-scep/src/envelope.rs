@@ -1,0 +1,364 @@
+//! CMS EnvelopedData: opening a request's envelope (RSA key transport to the server's key,
+//! DES/3DES/AES-CBC content) and sealing a reply to the requester's certificate.
+
+use aes::{Aes128, Aes192, Aes256};
+use aws_lc_rs::rsa::{Pkcs1PublicEncryptingKey, PublicEncryptingKey};
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
+use cms::builder::{
+    ContentEncryptionAlgorithm, EnvelopedDataBuilder, RecipientInfoBuilder, RecipientInfoType,
+};
+use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::enveloped_data::{
+    EncryptedContentInfo, EncryptedKey, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier,
+    RecipientInfo, RecipientInfos,
+};
+use der::asn1::{Null, OctetString};
+use der::{Any, Decode, Encode, Tag};
+use des::{Des, TdesEde3};
+use spki::AlgorithmIdentifierOwned;
+use subtle::{Choice, ConditionallySelectable};
+use x509_cert::Certificate;
+
+use crate::error::{AlgorithmUse, Refusal};
+use crate::identity::ScepIdentity;
+use crate::keys::PrivateKey;
+use crate::oid;
+use crate::rng::{self, SystemRng};
+
+/// A content-encryption algorithm of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ContentEncryption {
+    /// Single DES in CBC mode (`desCBC`): broken, but what Go's `pkcs7` package (and so
+    /// micromdm's `scepclient` up to v2.1) sends by default. Opened when
+    /// [`ServerOptions::accept_single_des`](crate::ServerOptions::accept_single_des) allows it;
+    /// never used for a reply.
+    DesCbc,
+    /// Triple DES (EDE3) in CBC mode.
+    DesEde3Cbc,
+    /// AES-128 in CBC mode.
+    Aes128Cbc,
+    /// AES-192 in CBC mode.
+    Aes192Cbc,
+    /// AES-256 in CBC mode.
+    Aes256Cbc,
+}
+
+impl ContentEncryption {
+    pub(crate) fn from_oid(oid: &der::oid::ObjectIdentifier) -> Option<Self> {
+        Some(match *oid {
+            oid::DES_CBC => ContentEncryption::DesCbc,
+            oid::DES_EDE3_CBC => ContentEncryption::DesEde3Cbc,
+            oid::AES128_CBC => ContentEncryption::Aes128Cbc,
+            oid::AES192_CBC => ContentEncryption::Aes192Cbc,
+            oid::AES256_CBC => ContentEncryption::Aes256Cbc,
+            _ => return None,
+        })
+    }
+
+    /// The algorithm's object identifier.
+    pub fn oid(self) -> der::oid::ObjectIdentifier {
+        match self {
+            ContentEncryption::DesCbc => oid::DES_CBC,
+            ContentEncryption::DesEde3Cbc => oid::DES_EDE3_CBC,
+            ContentEncryption::Aes128Cbc => oid::AES128_CBC,
+            ContentEncryption::Aes192Cbc => oid::AES192_CBC,
+            ContentEncryption::Aes256Cbc => oid::AES256_CBC,
+        }
+    }
+
+    /// The key length in bytes.
+    pub(crate) fn key_len(self) -> usize {
+        match self {
+            ContentEncryption::DesCbc => 8,
+            ContentEncryption::DesEde3Cbc => 24,
+            ContentEncryption::Aes128Cbc => 16,
+            ContentEncryption::Aes192Cbc => 24,
+            ContentEncryption::Aes256Cbc => 32,
+        }
+    }
+
+    /// The block (and IV) length in bytes.
+    pub(crate) fn block_len(self) -> usize {
+        match self {
+            ContentEncryption::DesCbc | ContentEncryption::DesEde3Cbc => 8,
+            _ => 16,
+        }
+    }
+
+    /// The algorithm a reply to a request sealed with `self` is sealed with: the same one,
+    /// except that single DES is answered with triple DES.
+    pub(crate) fn for_reply(self) -> Self {
+        match self {
+            ContentEncryption::DesCbc => ContentEncryption::DesEde3Cbc,
+            other => other,
+        }
+    }
+}
+
+fn cbc_decrypt<C>(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>>
+where
+    C: BlockCipherDecrypt + KeyInit,
+    cbc::Decryptor<C>: KeyIvInit,
+{
+    let dec = cbc::Decryptor::<C>::new_from_slices(key, iv).ok()?;
+    dec.decrypt_padded_vec::<Pkcs7>(data).ok()
+}
+
+fn cbc_encrypt<C>(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>>
+where
+    C: BlockCipherEncrypt + KeyInit,
+    cbc::Encryptor<C>: KeyIvInit,
+{
+    let enc = cbc::Encryptor::<C>::new_from_slices(key, iv).ok()?;
+    Some(enc.encrypt_padded_vec::<Pkcs7>(data))
+}
+
+fn decrypt_content(alg: ContentEncryption, key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    match alg {
+        ContentEncryption::DesCbc => cbc_decrypt::<Des>(key, iv, data),
+        ContentEncryption::DesEde3Cbc => cbc_decrypt::<TdesEde3>(key, iv, data),
+        ContentEncryption::Aes128Cbc => cbc_decrypt::<Aes128>(key, iv, data),
+        ContentEncryption::Aes192Cbc => cbc_decrypt::<Aes192>(key, iv, data),
+        ContentEncryption::Aes256Cbc => cbc_decrypt::<Aes256>(key, iv, data),
+    }
+}
+
+/// Whether `rid` names `cert` (by issuer and serial number, or by subject key identifier).
+pub(crate) fn names_certificate(rid: &RecipientIdentifier, cert: &Certificate, ski: Option<&[u8]>) -> bool {
+    match rid {
+        RecipientIdentifier::IssuerAndSerialNumber(ias) => {
+            ias.issuer == *cert.tbs_certificate().issuer()
+                && ias.serial_number == *cert.tbs_certificate().serial_number()
+        }
+        RecipientIdentifier::SubjectKeyIdentifier(id) => {
+            ski.is_some_and(|ski| ski == id.0.as_bytes())
+        }
+    }
+}
+
+/// What an opened envelope held.
+pub(crate) struct Opened {
+    pub(crate) content: Vec<u8>,
+    pub(crate) algorithm: ContentEncryption,
+}
+
+/// Opens the EnvelopedData (a ContentInfo, BER) of a request with the server's key.
+///
+/// No padding oracle: whatever fails after the recipient and the algorithms are known — the RSA
+/// key transport, its PKCS #1 padding, the recovered key's length, the CBC decryption or its
+/// padding — ends in the one [`Refusal::Undecryptable`]. A failed key transport is replaced by a
+/// random key before decryption goes on (implicit rejection), so every path does the same work.
+pub(crate) fn open(
+    envelope: &[u8],
+    identity: &ScepIdentity,
+    accept_single_des: bool,
+) -> Result<Opened, Refusal> {
+    let info = ContentInfo::from_ber(envelope).map_err(|_| Refusal::MalformedEnvelope)?;
+    if info.content_type != oid::ENVELOPED_DATA {
+        return Err(Refusal::MalformedEnvelope);
+    }
+    let env = info
+        .content
+        .decode_as_encoding::<EnvelopedData>(der::EncodingRules::Ber)
+        .map_err(|_| Refusal::MalformedEnvelope)?;
+
+    let ktri = env
+        .recip_infos
+        .0
+        .iter()
+        .find_map(|ri| match ri {
+            RecipientInfo::Ktri(k)
+                if names_certificate(&k.rid, identity.certificate(), identity.subject_key_id()) =>
+            {
+                Some(k)
+            }
+            _ => None,
+        })
+        .ok_or(Refusal::NotARecipient)?;
+    if ktri.key_enc_alg.oid != oid::RSA_ENCRYPTION {
+        return Err(Refusal::UnsupportedAlgorithm(
+            AlgorithmUse::KeyTransport,
+            ktri.key_enc_alg.oid,
+        ));
+    }
+
+    let eci = &env.encrypted_content;
+    let alg_oid = eci.content_enc_alg.oid;
+    let algorithm = ContentEncryption::from_oid(&alg_oid).ok_or(Refusal::UnsupportedAlgorithm(
+        AlgorithmUse::ContentEncryption,
+        alg_oid,
+    ))?;
+    if algorithm == ContentEncryption::DesCbc && !accept_single_des {
+        return Err(Refusal::SingleDes);
+    }
+    let iv = eci
+        .content_enc_alg
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as_encoding::<OctetString>(der::EncodingRules::Ber).ok())
+        .filter(|iv| iv.as_bytes().len() == algorithm.block_len())
+        .ok_or(Refusal::MalformedEnvelope)?;
+    let ciphertext = eci
+        .encrypted_content
+        .as_ref()
+        .ok_or(Refusal::MalformedEnvelope)?;
+
+    let key = recover_key(identity.key(), ktri.enc_key.as_bytes(), algorithm.key_len());
+    let content = decrypt_content(algorithm, &key, iv.as_bytes(), ciphertext.as_bytes())
+        .ok_or(Refusal::Undecryptable)?;
+    Ok(Opened { content, algorithm })
+}
+
+/// The content-encryption key from the key transport, or a random key of the same length when
+/// the transport fails in any way (chosen without a branch on the outcome).
+fn recover_key(key: &PrivateKey, encrypted_key: &[u8], key_len: usize) -> Vec<u8> {
+    let mut fallback = vec![0; key_len];
+    rng::fill(&mut fallback);
+    let decrypted = key.decrypt_pkcs1(encrypted_key);
+    let valid = Choice::from(u8::from(
+        decrypted.as_ref().is_some_and(|d| d.len() == key_len),
+    ));
+    let decrypted = decrypted.unwrap_or_default();
+    fallback
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let d = decrypted.get(i).copied().unwrap_or(0);
+            u8::conditional_select(f, &d, valid)
+        })
+        .collect()
+}
+
+/// Key transport to an RSA recipient through aws-lc-rs, as a `cms` recipient-info builder.
+pub(crate) struct RsaRecipient {
+    rid: RecipientIdentifier,
+    key: Pkcs1PublicEncryptingKey,
+}
+
+impl RsaRecipient {
+    /// The recipient `cert`, named by issuer and serial number. `None` unless its key is RSA.
+    pub(crate) fn for_certificate(cert: &Certificate) -> Option<Self> {
+        let spki = cert.tbs_certificate().subject_public_key_info();
+        if spki.algorithm.oid != oid::RSA_ENCRYPTION {
+            return None;
+        }
+        let spki_der = spki.to_der().ok()?;
+        let key = PublicEncryptingKey::from_der(&spki_der).ok()?;
+        let key = Pkcs1PublicEncryptingKey::new(key).ok()?;
+        Some(Self {
+            rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: cert.tbs_certificate().issuer().clone(),
+                serial_number: cert.tbs_certificate().serial_number().clone(),
+            }),
+            key,
+        })
+    }
+}
+
+impl RecipientInfoBuilder for RsaRecipient {
+    type Rng = SystemRng;
+
+    fn recipient_info_type(&self) -> RecipientInfoType {
+        RecipientInfoType::Ktri
+    }
+
+    fn recipient_info_version(&self) -> CmsVersion {
+        CmsVersion::V0
+    }
+
+    fn build_with_rng(
+        &mut self,
+        content_encryption_key: &[u8],
+        _rng: &mut SystemRng,
+    ) -> Result<RecipientInfo, cms::builder::Error> {
+        let mut out = vec![0; self.key.ciphertext_size()];
+        let encrypted = self
+            .key
+            .encrypt(content_encryption_key, &mut out)
+            .map_err(|_| cms::builder::Error::Builder("RSA key transport failed".into()))?
+            .to_vec();
+        Ok(RecipientInfo::Ktri(KeyTransRecipientInfo {
+            version: CmsVersion::V0,
+            rid: self.rid.clone(),
+            key_enc_alg: AlgorithmIdentifierOwned {
+                oid: oid::RSA_ENCRYPTION,
+                parameters: Some(Null.into()),
+            },
+            enc_key: EncryptedKey::new(encrypted)?,
+        }))
+    }
+}
+
+/// Seals `content` for `recipient` as an EnvelopedData ContentInfo (DER).
+///
+/// AES goes through the `cms` builder; triple DES, which the builder does not offer, is encrypted
+/// here and assembled from the same `cms` types around the same recipient builder.
+pub(crate) fn seal(
+    content: &[u8],
+    mut recipient: RsaRecipient,
+    algorithm: ContentEncryption,
+) -> Result<Vec<u8>, SealError> {
+    let builder_alg = match algorithm {
+        ContentEncryption::Aes128Cbc => Some(ContentEncryptionAlgorithm::Aes128Cbc),
+        ContentEncryption::Aes192Cbc => Some(ContentEncryptionAlgorithm::Aes192Cbc),
+        ContentEncryption::Aes256Cbc => Some(ContentEncryptionAlgorithm::Aes256Cbc),
+        ContentEncryption::DesCbc | ContentEncryption::DesEde3Cbc => None,
+    };
+    let env = match builder_alg {
+        Some(alg) => {
+            let mut builder = EnvelopedDataBuilder::new(None, content, alg, None)?;
+            builder.add_recipient_info(recipient)?;
+            builder.build_with_rng(&mut SystemRng)?
+        }
+        None => {
+            let mut key = vec![0; algorithm.key_len()];
+            rng::fill(&mut key);
+            let mut iv = vec![0; algorithm.block_len()];
+            rng::fill(&mut iv);
+            let encrypted = match algorithm {
+                ContentEncryption::DesCbc => cbc_encrypt::<Des>(&key, &iv, content),
+                _ => cbc_encrypt::<TdesEde3>(&key, &iv, content),
+            }
+            .ok_or(SealError)?;
+            let ri = recipient.build_with_rng(&key, &mut SystemRng)?;
+            EnvelopedData {
+                version: CmsVersion::V0,
+                originator_info: None,
+                recip_infos: RecipientInfos(vec![ri].try_into()?),
+                encrypted_content: EncryptedContentInfo {
+                    content_type: oid::DATA,
+                    content_enc_alg: AlgorithmIdentifierOwned {
+                        oid: algorithm.oid(),
+                        parameters: Some(Any::new(Tag::OctetString, iv)?),
+                    },
+                    encrypted_content: Some(OctetString::new(encrypted)?),
+                },
+                unprotected_attrs: None,
+            }
+        }
+    };
+    let info = ContentInfo {
+        content_type: oid::ENVELOPED_DATA,
+        content: Any::encode_from(&env)?,
+    };
+    Ok(info.to_der()?)
+}
+
+/// The reply envelope could not be built.
+#[derive(Debug)]
+pub(crate) struct SealError;
+
+impl From<der::Error> for SealError {
+    fn from(_: der::Error) -> Self {
+        SealError
+    }
+}
+
+impl From<cms::builder::Error> for SealError {
+    fn from(_: cms::builder::Error) -> Self {
+        SealError
+    }
+}

@@ -1,0 +1,98 @@
+//! A SCEP server (RFC 8894) for Apple MDM enrollment.
+//!
+//! Devices obtain their identity certificate by SCEP before they first talk to an MDM server:
+//! `GetCACaps`, `GetCACert`, then a `PKIOperation` carrying a CMS-signed, CMS-enveloped PKCS #10
+//! request with a challenge password. This crate answers all three.
+//!
+//! * [`ScepServer`] is the protocol core, without I/O: the GetCACaps and GetCACert answers,
+//!   decoding and checking a PKIOperation ([`ScepServer::decode`]), and building its CertRep.
+//! * [`ChallengePolicy`] decides who may enroll: [`StaticChallenge`] (one shared password) or
+//!   [`OneTimeChallenges`] (expiring, consumed on use, bound to the request that used them).
+//! * [`CertificateAuthority`] issues: [`FileCa`] is a CA whose certificate and RSA or ECDSA P-256
+//!   key come from a PEM file.
+//! * [`Scep`] drives the three for requests as an HTTP stack delivers them; with the `axum`
+//!   feature, `http::router` serves it.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use mdm_scep::{FileCa, IssueOptions, Method, Scep, ServerOptions, StaticChallenge};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let ca_pem = mdm_scep::test_ca_pem()?;
+//! let ca = FileCa::from_pem(&ca_pem, IssueOptions::default())?;
+//! let scep = Scep::new(
+//!     ca.scep_identity()?,
+//!     &ca.chain(),
+//!     StaticChallenge::new("a shared secret"),
+//!     ca,
+//!     ServerOptions::default(),
+//! )?;
+//! # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! # rt.block_on(async {
+//! let caps = scep
+//!     .handle_http(Method::Get, Some("operation=GetCACaps"), b"", SystemTime::now())
+//!     .await?;
+//! assert_eq!(caps.content_type, "text/plain");
+//! assert!(String::from_utf8_lossy(&caps.body).contains("POSTPKIOperation"));
+//! # Ok::<(), mdm_scep::ScepError>(())
+//! # })?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Refusals are CertReps with `pkiStatus` FAILURE and the `failInfo` of [`Refusal::fail_info`];
+//! a message that cannot be decoded far enough to address a CertRep is a [`RequestError`] (HTTP
+//! 400). Nothing here panics on input.
+//!
+//! Cryptography: CMS is read and built with RustCrypto's `cms` (BER on input), certificates with
+//! `x509-cert`'s builder; RSA and ECDSA operations are aws-lc-rs's; DES, triple DES and AES-CBC
+//! are RustCrypto's.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod ca;
+mod certrep;
+mod challenge;
+mod csr;
+mod envelope;
+mod error;
+mod identity;
+mod keys;
+mod message;
+mod oid;
+mod pem;
+mod rng;
+mod server;
+mod service;
+mod verify;
+
+pub use ca::{CertificateAuthority, DynCertificateAuthority, FileCa, IssueOptions, IssueRequest};
+pub use challenge::{
+    ChallengePolicy, ChallengeRequest, DynChallengePolicy, OneTimeChallenges, StaticChallenge,
+};
+pub use csr::Csr;
+pub use envelope::ContentEncryption;
+pub use error::{
+    AlgorithmUse, BoxError, ChallengeError, ChallengeRefusal, ConfigError, FailInfo, IssueError,
+    KeyError, MessageError, PemError, Refusal, RequestError, ScepAttribute, ScepError,
+    ServiceError, Structure,
+};
+pub use identity::ScepIdentity;
+pub use keys::{KeyAlgorithm, PrivateKey};
+pub use message::{DEFAULT_MAX_MESSAGE_LEN, MessageType, PkiMessage, TransactionId};
+pub use server::{
+    CaCertResponse, DEFAULT_CAPABILITIES, Decoded, EnrollmentRequest, RefusedRequest, ScepServer,
+    ServerOptions,
+};
+pub use service::{Method, Operation, Outcome, Scep, ScepRequest, ScepResponse};
+
+/// The `x509-cert` crate, whose [`x509_cert::Certificate`] this API hands out.
+pub use x509_cert;
