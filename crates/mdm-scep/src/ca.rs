@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use der::asn1::OctetString;
-use der::Encode;
+use der::{Decode, Encode};
 use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
@@ -179,33 +179,62 @@ impl FileCa {
     /// Issues a certificate for `csr` at `now` (synchronous; what
     /// [`CertificateAuthority::issue`] does).
     pub fn issue_now(&self, csr: &CertReq, now: SystemTime) -> Result<Vec<u8>, IssueError> {
-        let not_before = now.checked_sub(self.options.backdate).unwrap_or(now);
-        let not_after = now
-            .checked_add(self.options.validity)
-            .ok_or(IssueError::Build)?;
-        let validity = Validity::new(
-            Time::try_from(not_before).map_err(|_| IssueError::Build)?,
-            Time::try_from(not_after).map_err(|_| IssueError::Build)?,
-        );
-        let mut serial = crate::rng::bytes::<16>();
-        // Positive, and never starting with a zero byte's worth of leading zeros.
-        if let Some(first) = serial.first_mut() {
-            *first = (*first & 0x7f) | 0x40;
-        }
-        let serial = SerialNumber::new(&serial).map_err(|_| IssueError::Build)?;
         let san = if self.options.copy_subject_alt_names {
             requested_subject_alt_names(csr)
         } else {
             None
         };
         let profile = LeafProfile {
+            kind: ProfileKind::Client,
             issuer: self.cert.tbs_certificate().subject().clone(),
             subject: csr.info.subject.clone(),
             issuer_key_id: subject_key_id(&self.cert),
             subject_alt_names: san,
         };
-        let spki: SubjectPublicKeyInfoOwned = csr.info.public_key.clone();
-        let builder = CertificateBuilder::new(profile, serial, validity, spki)
+        self.sign(profile, csr.info.public_key.clone(), now, self.options.validity)
+    }
+
+    /// Issues a registration-authority certificate for `ra_key` (which must be RSA) and
+    /// `subject` (RFC 4514), valid for `validity` from `now`: key usage `digitalSignature` +
+    /// `keyEncipherment`, no extended key usage (OpenSSL-based clients check a CertRep signer's
+    /// extended key usage against S/MIME signing). For pairing an ECDSA CA with an RSA RA.
+    pub fn issue_ra_certificate(
+        &self,
+        ra_key: &PrivateKey,
+        subject: &str,
+        validity: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<u8>, IssueError> {
+        if !ra_key.can_decrypt() {
+            return Err(IssueError::Build);
+        }
+        let subject = <Name as std::str::FromStr>::from_str(subject).map_err(|_| IssueError::Build)?;
+        let spki = SubjectPublicKeyInfoOwned::from_der(ra_key.public_key_der())
+            .map_err(|_| IssueError::Build)?;
+        let profile = LeafProfile {
+            kind: ProfileKind::Ra,
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            subject,
+            issuer_key_id: subject_key_id(&self.cert),
+            subject_alt_names: None,
+        };
+        self.sign(profile, spki, now, validity)
+    }
+
+    fn sign(
+        &self,
+        profile: LeafProfile,
+        spki: SubjectPublicKeyInfoOwned,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<Vec<u8>, IssueError> {
+        let not_before = now.checked_sub(self.options.backdate).unwrap_or(now);
+        let not_after = now.checked_add(lifetime).ok_or(IssueError::Build)?;
+        let validity = Validity::new(
+            Time::try_from(not_before).map_err(|_| IssueError::Build)?,
+            Time::try_from(not_after).map_err(|_| IssueError::Build)?,
+        );
+        let builder = CertificateBuilder::new(profile, random_serial()?, validity, spki)
             .map_err(|_| IssueError::Build)?;
         let cert = builder
             .build::<_, RawSignature>(&self.key.builder_signer())
@@ -238,8 +267,26 @@ fn requested_subject_alt_names(csr: &CertReq) -> Option<Extension> {
         })
 }
 
-/// The certificate profile of a SCEP client certificate.
+/// A random positive 128-bit serial number (its top bits set so it always takes 16 bytes).
+pub(crate) fn random_serial() -> Result<SerialNumber, IssueError> {
+    let mut serial = crate::rng::bytes::<16>();
+    if let Some(first) = serial.first_mut() {
+        *first = (*first & 0x7f) | 0x40;
+    }
+    SerialNumber::new(&serial).map_err(|_| IssueError::Build)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ProfileKind {
+    /// A SCEP client (device identity) certificate.
+    Client,
+    /// A registration authority's certificate.
+    Ra,
+}
+
+/// The profile of the certificates [`FileCa`] issues.
 struct LeafProfile {
+    kind: ProfileKind,
     issuer: Name,
     subject: Name,
     issuer_key_id: Option<Vec<u8>>,
@@ -274,9 +321,9 @@ impl BuilderProfile for LeafProfile {
             (&KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment))
                 .to_extension(subject, &exts)?,
         );
-        exts.push(
-            (&ExtendedKeyUsage(vec![oid::CLIENT_AUTH])).to_extension(subject, &exts)?,
-        );
+        if self.kind == ProfileKind::Client {
+            exts.push((&ExtendedKeyUsage(vec![oid::CLIENT_AUTH])).to_extension(subject, &exts)?);
+        }
         // Subject key identifier: SHA-1 of the public key bits (RFC 5280 §4.2.1.2, method 1).
         let ski = aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,

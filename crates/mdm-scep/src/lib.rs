@@ -18,7 +18,7 @@
 //! use mdm_scep::{FileCa, IssueOptions, Method, Scep, ServerOptions, StaticChallenge};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let ca_pem = mdm_scep::test_ca_pem()?;
+//! # let ca_pem = mdm_scep::client::test_ca_pem(mdm_scep::KeyAlgorithm::Rsa2048, "CN=Example CA")?;
 //! let ca = FileCa::from_pem(&ca_pem, IssueOptions::default())?;
 //! let scep = Scep::new(
 //!     ca.scep_identity()?,
@@ -61,9 +61,13 @@
 mod ca;
 mod certrep;
 mod challenge;
+#[cfg(feature = "client")]
+pub mod client;
 mod csr;
 mod envelope;
 mod error;
+#[cfg(feature = "axum")]
+pub mod http;
 mod identity;
 mod keys;
 mod message;

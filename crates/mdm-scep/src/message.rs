@@ -4,7 +4,9 @@
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerInfo};
-use der::asn1::{OctetString, PrintableStringRef};
+use der::asn1::OctetString;
+#[cfg(feature = "client")]
+use der::asn1::PrintableStringRef;
 use der::oid::ObjectIdentifier;
 use der::{Any, Decode, EncodingRules, Tag, Tagged};
 

@@ -1,0 +1,117 @@
+//! Shared test set-up: a CA, a SCEP service over it, and requesters.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use mdm_scep::client::{self, CertRep, PkiRequest, RequestOptions, Requester};
+use mdm_scep::{
+    ChallengePolicy, FileCa, IssueOptions, KeyAlgorithm, Method, PrivateKey, Scep, ScepError,
+    ScepResponse, ServerOptions,
+};
+
+pub const CHALLENGE: &str = "s3cret-challenge";
+
+/// A CA and the certificate requests are encrypted to (the CA's own, or an RA's).
+pub struct Pki {
+    pub ca_pem: String,
+    pub ca: Arc<FileCa>,
+    /// The exchange certificate (DER): recipient of requests, signer of replies.
+    pub exchange_der: Vec<u8>,
+}
+
+impl Pki {
+    /// An RSA-2048 CA that is its own exchange identity.
+    pub fn rsa() -> Self {
+        let ca_pem = client::test_ca_pem(KeyAlgorithm::Rsa2048, "CN=Rootstock Test CA,O=Rootstock").unwrap();
+        let ca = FileCa::from_pem(&ca_pem, IssueOptions::default()).unwrap();
+        let exchange_der = ca.scep_identity().unwrap().certificate_der().to_vec();
+        Self {
+            ca_pem,
+            ca: Arc::new(ca),
+            exchange_der,
+        }
+    }
+
+    /// An ECDSA P-256 CA with an RSA-2048 RA it issued.
+    pub fn ecdsa_with_ra() -> Self {
+        let ca_pem = client::test_ca_pem(KeyAlgorithm::EcP256, "CN=Rootstock Test EC CA,O=Rootstock").unwrap();
+        let ca = FileCa::from_pem(&ca_pem, IssueOptions::default()).unwrap();
+        let ra_key = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+        let ra_der = ca
+            .issue_ra_certificate(
+                &ra_key,
+                "CN=Rootstock Test RA,O=Rootstock",
+                std::time::Duration::from_secs(86_400 * 30),
+                SystemTime::now(),
+            )
+            .unwrap();
+        let ra = mdm_scep::ScepIdentity::new(ra_der.clone(), ra_key).unwrap();
+        let ca = ca.with_ra(ra);
+        Self {
+            ca_pem,
+            ca: Arc::new(ca),
+            exchange_der: ra_der,
+        }
+    }
+
+    pub fn scep<P: ChallengePolicy>(&self, policy: P, options: ServerOptions) -> Scep<P, Arc<FileCa>> {
+        Scep::new(
+            self.ca.scep_identity().unwrap(),
+            &self.ca.chain(),
+            policy,
+            self.ca.clone(),
+            options,
+        )
+        .unwrap()
+    }
+
+    pub fn ca_cert_pem(&self) -> String {
+        let end = self.ca_pem.find("-----END CERTIFICATE-----").unwrap();
+        format!("{}-----END CERTIFICATE-----\n", &self.ca_pem[..end])
+    }
+}
+
+/// A device: an RSA-2048 key and a self-signed certificate.
+pub fn device(cn: &str) -> Requester {
+    Requester::self_signed(
+        PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap(),
+        &format!("CN={cn},O=Rootstock Devices"),
+    )
+    .unwrap()
+}
+
+/// A PKCSReq from `device` for its own key with `challenge`.
+pub fn pkcs_req(
+    pki: &Pki,
+    device: &Requester,
+    cn: &str,
+    challenge: Option<&str>,
+    options: &RequestOptions,
+) -> PkiRequest {
+    let csr = client::csr(device.key(), &format!("CN={cn},O=Rootstock Devices"), challenge).unwrap();
+    client::pki_request(device, &pki.exchange_der, &csr, options).unwrap()
+}
+
+/// Posts a PKIOperation to the service.
+pub fn post<P: ChallengePolicy, C: mdm_scep::CertificateAuthority>(
+    scep: &Scep<P, C>,
+    message: &[u8],
+    now: SystemTime,
+) -> Result<ScepResponse, ScepError> {
+    block_on(scep.handle_http(Method::Post, Some("operation=PKIOperation"), message, now))
+}
+
+/// Reads a reply as the device.
+pub fn read(pki: &Pki, device: &Requester, response: &ScepResponse) -> CertRep {
+    assert_eq!(response.content_type, "application/x-pki-message");
+    client::read_cert_rep(&response.body, device, &pki.exchange_der).unwrap()
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
