@@ -25,7 +25,7 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate};
 use x509_cert::attr::Attribute;
 
-use crate::envelope::{self, ContentEncryption, RsaRecipient};
+use crate::envelope::{self, ContentEncryption, Recipient};
 use crate::error::{FailInfo, KeyError};
 use crate::identity::ScepIdentity;
 use crate::keys::{PrivateKey, RawSignature};
@@ -256,8 +256,8 @@ pub fn pki_request(
     options: &RequestOptions,
 ) -> Result<PkiRequest, ClientError> {
     let recipient = Certificate::from_der(recipient).map_err(|_| ClientError::Certificate)?;
-    let recipient = RsaRecipient::for_certificate(&recipient).ok_or(ClientError::RecipientNotRsa)?;
-    let envelope = envelope::seal(csr, recipient, options.content_encryption)
+    let recipient = Recipient::new(&recipient).ok_or(ClientError::RecipientNotRsa)?;
+    let envelope = envelope::seal(csr, &recipient, options.content_encryption)
         .map_err(|_| ClientError::Build)?;
 
     let transaction_id = match &options.transaction_id {

@@ -5,27 +5,22 @@ use aes::{Aes128, Aes192, Aes256};
 use aws_lc_rs::rsa::{Pkcs1PublicEncryptingKey, PublicEncryptingKey};
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
-use cms::builder::{
-    ContentEncryptionAlgorithm, EnvelopedDataBuilder, RecipientInfoBuilder, RecipientInfoType,
-};
-use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::{CmsVersion, ContentInfo};
-use cms::enveloped_data::{
-    EncryptedContentInfo, EncryptedKey, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier,
-    RecipientInfo, RecipientInfos,
-};
-use der::asn1::{Null, OctetString};
+use cms::enveloped_data::{EncryptedContentInfo, EnvelopedData, RecipientIdentifier, RecipientInfo};
+use der::asn1::{Null, OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Tag};
 use des::{Des, TdesEde3};
 use spki::AlgorithmIdentifierOwned;
 use subtle::{Choice, ConditionallySelectable};
 use x509_cert::Certificate;
+use x509_cert::certificate::{CertificateInner, Profile};
 
 use crate::error::{AlgorithmUse, Refusal};
+use crate::lax::{self, IssuerSerial, KeyTransRecipient};
 use crate::identity::ScepIdentity;
 use crate::keys::PrivateKey;
 use crate::oid;
-use crate::rng::{self, SystemRng};
+use crate::rng;
 
 /// A content-encryption algorithm of an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,14 +151,15 @@ pub(crate) fn open(
     identity: &ScepIdentity,
     accept_single_des: bool,
 ) -> Result<Opened, Refusal> {
-    let info = ContentInfo::from_ber(envelope).map_err(|_| Refusal::MalformedEnvelope)?;
-    if info.content_type != oid::ENVELOPED_DATA {
-        return Err(Refusal::MalformedEnvelope);
-    }
-    let env = info
-        .content
-        .decode_as_encoding::<EnvelopedData>(der::EncodingRules::Ber)
-        .map_err(|_| Refusal::MalformedEnvelope)?;
+    let env = match decode_enveloped_data(envelope) {
+        Err(Some(e)) if crate::ber::is_noncanonical(&e) => {
+            // A definite-length constructed string (Go's pkcs7 writes the encrypted content so).
+            let rewritten =
+                crate::ber::indefinite_constructed(envelope).ok_or(Refusal::MalformedEnvelope)?;
+            decode_enveloped_data(&rewritten).map_err(|_| Refusal::MalformedEnvelope)?
+        }
+        other => other.map_err(|_| Refusal::MalformedEnvelope)?,
+    };
 
     let ktri = env
         .recip_infos
@@ -212,6 +208,17 @@ pub(crate) fn open(
     Ok(Opened { content, algorithm })
 }
 
+/// Decodes an EnvelopedData ContentInfo (BER); `Err(None)` when it is another content type.
+fn decode_enveloped_data(bytes: &[u8]) -> Result<EnvelopedData, Option<der::Error>> {
+    let info = ContentInfo::from_ber(bytes).map_err(Some)?;
+    if info.content_type != oid::ENVELOPED_DATA {
+        return Err(None);
+    }
+    info.content
+        .decode_as_encoding::<EnvelopedData>(der::EncodingRules::Ber)
+        .map_err(Some)
+}
+
 /// The content-encryption key from the key transport, or a random key of the same length when
 /// the transport fails in any way (chosen without a branch on the outcome).
 fn recover_key(key: &PrivateKey, encrypted_key: &[u8], key_len: usize) -> Vec<u8> {
@@ -232,113 +239,77 @@ fn recover_key(key: &PrivateKey, encrypted_key: &[u8], key_len: usize) -> Vec<u8
         .collect()
 }
 
-/// Key transport to an RSA recipient through aws-lc-rs, as a `cms` recipient-info builder.
-pub(crate) struct RsaRecipient {
-    rid: RecipientIdentifier,
+/// The reply's recipient: its issuer and serial number, and its RSA key for the key transport
+/// (aws-lc-rs, PKCS #1 v1.5).
+pub(crate) struct Recipient {
+    rid: IssuerSerial,
     key: Pkcs1PublicEncryptingKey,
 }
 
-impl RsaRecipient {
-    /// The recipient `cert`, named by issuer and serial number. `None` unless its key is RSA.
-    pub(crate) fn for_certificate(cert: &Certificate) -> Option<Self> {
+impl Recipient {
+    /// `cert` as a recipient; `None` unless its key is RSA.
+    pub(crate) fn new<P: Profile>(cert: &CertificateInner<P>) -> Option<Self> {
         let spki = cert.tbs_certificate().subject_public_key_info();
         if spki.algorithm.oid != oid::RSA_ENCRYPTION {
             return None;
         }
-        let spki_der = spki.to_der().ok()?;
-        let key = PublicEncryptingKey::from_der(&spki_der).ok()?;
-        let key = Pkcs1PublicEncryptingKey::new(key).ok()?;
+        let key = PublicEncryptingKey::from_der(&spki.to_der().ok()?).ok()?;
         Some(Self {
-            rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: cert.tbs_certificate().issuer().clone(),
-                serial_number: cert.tbs_certificate().serial_number().clone(),
-            }),
-            key,
+            rid: IssuerSerial::of(cert).ok()?,
+            key: Pkcs1PublicEncryptingKey::new(key).ok()?,
         })
     }
 }
 
-impl RecipientInfoBuilder for RsaRecipient {
-    type Rng = SystemRng;
-
-    fn recipient_info_type(&self) -> RecipientInfoType {
-        RecipientInfoType::Ktri
-    }
-
-    fn recipient_info_version(&self) -> CmsVersion {
-        CmsVersion::V0
-    }
-
-    fn build_with_rng(
-        &mut self,
-        content_encryption_key: &[u8],
-        _rng: &mut SystemRng,
-    ) -> Result<RecipientInfo, cms::builder::Error> {
-        let mut out = vec![0; self.key.ciphertext_size()];
-        let encrypted = self
-            .key
-            .encrypt(content_encryption_key, &mut out)
-            .map_err(|_| cms::builder::Error::Builder("RSA key transport failed".into()))?
-            .to_vec();
-        Ok(RecipientInfo::Ktri(KeyTransRecipientInfo {
-            version: CmsVersion::V0,
-            rid: self.rid.clone(),
-            key_enc_alg: AlgorithmIdentifierOwned {
-                oid: oid::RSA_ENCRYPTION,
-                parameters: Some(Null.into()),
-            },
-            enc_key: EncryptedKey::new(encrypted)?,
-        }))
-    }
-}
-
-/// Seals `content` for `recipient` as an EnvelopedData ContentInfo (DER).
+/// Seals `content` for `recipient` as an EnvelopedData ContentInfo (DER): a random key and IV,
+/// CBC with PKCS #7 padding, the key transported with RSA PKCS #1 v1.5.
 ///
-/// AES goes through the `cms` builder; triple DES, which the builder does not offer, is encrypted
-/// here and assembled from the same `cms` types around the same recipient builder.
+/// Built from the `cms` types except the recipient info, which names the recipient by a serial
+/// number of any length (see [`crate::lax`]); the `cms` builder's recipient type cannot.
 pub(crate) fn seal(
     content: &[u8],
-    mut recipient: RsaRecipient,
+    recipient: &Recipient,
     algorithm: ContentEncryption,
 ) -> Result<Vec<u8>, SealError> {
-    let builder_alg = match algorithm {
-        ContentEncryption::Aes128Cbc => Some(ContentEncryptionAlgorithm::Aes128Cbc),
-        ContentEncryption::Aes192Cbc => Some(ContentEncryptionAlgorithm::Aes192Cbc),
-        ContentEncryption::Aes256Cbc => Some(ContentEncryptionAlgorithm::Aes256Cbc),
-        ContentEncryption::DesCbc | ContentEncryption::DesEde3Cbc => None,
+    let mut key = vec![0; algorithm.key_len()];
+    rng::fill(&mut key);
+    let mut iv = vec![0; algorithm.block_len()];
+    rng::fill(&mut iv);
+    let encrypted = match algorithm {
+        ContentEncryption::DesCbc => cbc_encrypt::<Des>(&key, &iv, content),
+        ContentEncryption::DesEde3Cbc => cbc_encrypt::<TdesEde3>(&key, &iv, content),
+        ContentEncryption::Aes128Cbc => cbc_encrypt::<Aes128>(&key, &iv, content),
+        ContentEncryption::Aes192Cbc => cbc_encrypt::<Aes192>(&key, &iv, content),
+        ContentEncryption::Aes256Cbc => cbc_encrypt::<Aes256>(&key, &iv, content),
+    }
+    .ok_or(SealError)?;
+    let mut wrapped = vec![0; recipient.key.ciphertext_size()];
+    let wrapped = recipient
+        .key
+        .encrypt(&key, &mut wrapped)
+        .map_err(|_| SealError)?
+        .to_vec();
+    key.fill(0);
+    let ktri = KeyTransRecipient {
+        version: CmsVersion::V0,
+        rid: recipient.rid.clone(),
+        key_enc_alg: AlgorithmIdentifierOwned {
+            oid: oid::RSA_ENCRYPTION,
+            parameters: Some(Null.into()),
+        },
+        enc_key: OctetString::new(wrapped)?,
     };
-    let env = match builder_alg {
-        Some(alg) => {
-            let mut builder = EnvelopedDataBuilder::new(None, content, alg, None)?;
-            builder.add_recipient_info(recipient)?;
-            builder.build_with_rng(&mut SystemRng)?
-        }
-        None => {
-            let mut key = vec![0; algorithm.key_len()];
-            rng::fill(&mut key);
-            let mut iv = vec![0; algorithm.block_len()];
-            rng::fill(&mut iv);
-            let encrypted = match algorithm {
-                ContentEncryption::DesCbc => cbc_encrypt::<Des>(&key, &iv, content),
-                _ => cbc_encrypt::<TdesEde3>(&key, &iv, content),
-            }
-            .ok_or(SealError)?;
-            let ri = recipient.build_with_rng(&key, &mut SystemRng)?;
-            EnvelopedData {
-                version: CmsVersion::V0,
-                originator_info: None,
-                recip_infos: RecipientInfos(vec![ri].try_into()?),
-                encrypted_content: EncryptedContentInfo {
-                    content_type: oid::DATA,
-                    content_enc_alg: AlgorithmIdentifierOwned {
-                        oid: algorithm.oid(),
-                        parameters: Some(Any::new(Tag::OctetString, iv)?),
-                    },
-                    encrypted_content: Some(OctetString::new(encrypted)?),
-                },
-                unprotected_attrs: None,
-            }
-        }
+    let env = lax::EnvelopedData {
+        version: CmsVersion::V0,
+        recip_infos: SetOfVec::try_from(vec![Any::encode_from(&ktri)?])?,
+        encrypted_content: EncryptedContentInfo {
+            content_type: oid::DATA,
+            content_enc_alg: AlgorithmIdentifierOwned {
+                oid: algorithm.oid(),
+                parameters: Some(Any::new(Tag::OctetString, iv)?),
+            },
+            encrypted_content: Some(OctetString::new(encrypted)?),
+        },
     };
     let info = ContentInfo {
         content_type: oid::ENVELOPED_DATA,
@@ -353,12 +324,6 @@ pub(crate) struct SealError;
 
 impl From<der::Error> for SealError {
     fn from(_: der::Error) -> Self {
-        SealError
-    }
-}
-
-impl From<cms::builder::Error> for SealError {
-    fn from(_: cms::builder::Error) -> Self {
         SealError
     }
 }

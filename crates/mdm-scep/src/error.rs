@@ -115,8 +115,8 @@ pub enum Structure {
     ContentInfo,
     /// The SignedData.
     SignedData,
-    /// The signed attributes of the signer.
-    SignedAttributes,
+    /// The SignerInfo.
+    SignerInfo,
 }
 
 impl std::fmt::Display for Structure {
@@ -124,7 +124,7 @@ impl std::fmt::Display for Structure {
         f.write_str(match self {
             Structure::ContentInfo => "ContentInfo",
             Structure::SignedData => "SignedData",
-            Structure::SignedAttributes => "signed attributes",
+            Structure::SignerInfo => "SignerInfo",
         })
     }
 }

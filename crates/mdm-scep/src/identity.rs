@@ -25,7 +25,9 @@ pub(crate) fn certificates_from_pem(text: &str) -> Result<Vec<(Vec<u8>, Certific
 }
 
 /// The subject key identifier extension's value, if the certificate has one.
-pub(crate) fn subject_key_id(cert: &Certificate) -> Option<Vec<u8>> {
+pub(crate) fn subject_key_id<P: x509_cert::certificate::Profile>(
+    cert: &x509_cert::certificate::CertificateInner<P>,
+) -> Option<Vec<u8>> {
     cert.tbs_certificate()
         .get_extension::<SubjectKeyIdentifier>()
         .ok()

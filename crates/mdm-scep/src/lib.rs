@@ -58,6 +58,7 @@
     clippy::panic
 )]
 
+mod ber;
 mod ca;
 mod certrep;
 mod challenge;
@@ -70,6 +71,7 @@ mod error;
 pub mod http;
 mod identity;
 mod keys;
+mod lax;
 mod message;
 mod oid;
 mod pem;

@@ -3,7 +3,6 @@
 //! signer signed.
 
 use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerInfo};
 use der::asn1::OctetString;
 #[cfg(feature = "client")]
 use der::asn1::PrintableStringRef;
@@ -11,6 +10,7 @@ use der::oid::ObjectIdentifier;
 use der::{Any, Decode, EncodingRules, Tag, Tagged};
 
 use crate::error::{MessageError, ScepAttribute, Structure};
+use crate::lax::{SignedData, SignerInfo};
 use crate::oid;
 
 /// A SCEP `messageType` (RFC 8894 §3.2.1.2).
@@ -109,6 +109,7 @@ impl TransactionId {
 #[derive(Debug, Clone)]
 pub struct PkiMessage {
     pub(crate) signed_data: SignedData,
+    pub(crate) signer: SignerInfo,
     /// The message type.
     pub message_type: MessageType,
     /// The transaction id.
@@ -132,20 +133,16 @@ impl PkiMessage {
                 max: max_len,
             });
         }
-        let info = ContentInfo::from_ber(bytes).map_err(|error| MessageError::Asn1 {
-            what: Structure::ContentInfo,
-            error,
-        })?;
-        if info.content_type != oid::SIGNED_DATA {
-            return Err(MessageError::NotSignedData(info.content_type));
-        }
-        let signed_data = info
-            .content
-            .decode_as_encoding::<SignedData>(EncodingRules::Ber)
-            .map_err(|error| MessageError::Asn1 {
-                what: Structure::SignedData,
-                error,
-            })?;
+        let signed_data = match decode_signed_data(bytes) {
+            Err(MessageError::Asn1 { error, .. }) if crate::ber::is_noncanonical(&error) => {
+                // A definite-length constructed string: read again in the indefinite form.
+                match crate::ber::indefinite_constructed(bytes) {
+                    Some(rewritten) => decode_signed_data(&rewritten)?,
+                    None => return Err(MessageError::Asn1 { what: Structure::ContentInfo, error }),
+                }
+            }
+            other => other?,
+        };
         let signer = only_signer(&signed_data)?;
         let attrs = signer
             .signed_attrs
@@ -185,6 +182,7 @@ impl PkiMessage {
         };
         Ok(Self {
             signed_data,
+            signer,
             message_type,
             transaction_id,
             sender_nonce,
@@ -193,9 +191,7 @@ impl PkiMessage {
 
     /// The one signer.
     pub(crate) fn signer(&self) -> &SignerInfo {
-        // `decode` checked there is exactly one.
-        #[allow(clippy::indexing_slicing)]
-        &self.signed_data.signer_infos.0.as_slice()[0]
+        &self.signer
     }
 
     /// The encapsulated content's octets (the pkcsPKIEnvelope), if any.
@@ -211,7 +207,7 @@ impl PkiMessage {
     /// The value of a signed attribute other than the SCEP ones (`None` if absent, `Err` if not
     /// single-valued).
     pub(crate) fn signed_attribute(&self, oid: ObjectIdentifier) -> Result<Option<&Any>, ()> {
-        let Some(attrs) = self.signer().signed_attrs.as_ref() else {
+        let Some(attrs) = self.signer.signed_attrs.as_ref() else {
             return Ok(None);
         };
         let mut found = attrs.iter().filter(|a| a.oid == oid);
@@ -225,9 +221,30 @@ impl PkiMessage {
     }
 }
 
-fn only_signer(sd: &SignedData) -> Result<&SignerInfo, MessageError> {
-    match sd.signer_infos.0.as_slice() {
-        [one] => Ok(one),
+fn decode_signed_data(bytes: &[u8]) -> Result<SignedData, MessageError> {
+    let info = ContentInfo::from_ber(bytes).map_err(|error| MessageError::Asn1 {
+        what: Structure::ContentInfo,
+        error,
+    })?;
+    if info.content_type != oid::SIGNED_DATA {
+        return Err(MessageError::NotSignedData(info.content_type));
+    }
+    info.content
+        .decode_as_encoding::<SignedData>(EncodingRules::Ber)
+        .map_err(|error| MessageError::Asn1 {
+            what: Structure::SignedData,
+            error,
+        })
+}
+
+fn only_signer(sd: &SignedData) -> Result<SignerInfo, MessageError> {
+    match sd.signer_infos.as_slice() {
+        [one] => one
+            .decode_as_encoding::<SignerInfo>(EncodingRules::Ber)
+            .map_err(|error| MessageError::Asn1 {
+                what: Structure::SignerInfo,
+                error,
+            }),
         other => Err(MessageError::SignerCount(other.len())),
     }
 }

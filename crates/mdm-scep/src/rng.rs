@@ -1,9 +1,4 @@
-//! The system random source (aws-lc-rs) as the `rand_core` generator the `cms` builder asks for.
-
-use std::convert::Infallible;
-
-/// Random bytes from aws-lc-rs's system source.
-pub(crate) struct SystemRng;
+//! Random bytes from aws-lc-rs's system source.
 
 /// Fills `out` with random bytes.
 pub(crate) fn fill(out: &mut [u8]) {
@@ -19,22 +14,3 @@ pub(crate) fn bytes<const N: usize>() -> [u8; N] {
     fill(&mut out);
     out
 }
-
-impl rand_core::TryRng for SystemRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(u32::from_le_bytes(bytes()))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(u64::from_le_bytes(bytes()))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        fill(dst);
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for SystemRng {}

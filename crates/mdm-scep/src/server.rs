@@ -4,12 +4,13 @@
 
 use std::time::SystemTime;
 
-use der::{Decode, Encode};
+use der::{Decode, Encode, EncodingRules, Tagged};
 use x509_cert::Certificate;
 
 use crate::certrep::{self, PkiStatus, ReplyTo};
 use crate::csr::Csr;
-use crate::envelope::{self, ContentEncryption, RsaRecipient};
+use crate::envelope::{self, ContentEncryption, Recipient};
+use crate::lax::{LaxCertificate, SignerId};
 use crate::error::{AlgorithmUse, ConfigError, MessageError, Refusal, ServiceError};
 use crate::identity::{ScepIdentity, subject_key_id};
 use crate::message::{DEFAULT_MAX_MESSAGE_LEN, MessageType, PkiMessage, TransactionId};
@@ -123,21 +124,20 @@ pub struct EnrollmentRequest {
     pub transaction_id: TransactionId,
     /// The sender nonce.
     pub sender_nonce: Vec<u8>,
-    /// The certificate that signed the message: self-signed for a PKCSReq, the certificate
-    /// being renewed for a RenewalReq. The reply is encrypted to it.
-    pub signer_certificate: Certificate,
+    /// The certificate that signed the message (DER): self-signed for a PKCSReq, the
+    /// certificate being renewed for a RenewalReq. The reply is encrypted to it.
+    pub signer_certificate: Vec<u8>,
+    /// For a RenewalReq, the certificate being renewed (this CA issued it; it is valid).
+    pub renewal_of: Option<Certificate>,
     /// The certificate request.
     pub csr: Csr,
     /// The request's content encryption (the reply uses the same, triple DES for single DES).
     pub content_encryption: ContentEncryption,
+    /// The signer's certificate, decoded.
+    pub(crate) signer: LaxCertificate,
 }
 
 impl EnrollmentRequest {
-    /// For a RenewalReq, the certificate being renewed.
-    pub fn renewal_of(&self) -> Option<&Certificate> {
-        (self.message_type == MessageType::RenewalReq).then_some(&self.signer_certificate)
-    }
-
     /// The request refused with `refusal`.
     pub fn refuse(&self, refusal: Refusal) -> RefusedRequest {
         RefusedRequest {
@@ -246,7 +246,7 @@ impl ScepServer {
         let digest = Digest::from_oid(&signer.digest_alg.oid).ok_or(
             Refusal::UnsupportedAlgorithm(AlgorithmUse::Digest, signer.digest_alg.oid),
         )?;
-        let signer_cert = self.find_signer_certificate(msg)?;
+        let (signer_der, signer_cert) = self.find_signer_certificate(msg)?;
 
         // messageDigest over the encapsulated content, then the signature over the attributes
         // (re-encoded as the SET they were signed as, in the order the client sent them).
@@ -281,10 +281,12 @@ impl ScepServer {
             VerifyError::Bad => Refusal::BadSignature,
         })?;
 
-        if msg.message_type == MessageType::RenewalReq {
-            self.check_renewal_certificate(&signer_cert, now)?;
-        }
-        if RsaRecipient::for_certificate(&signer_cert).is_none() {
+        let renewal_of = if msg.message_type == MessageType::RenewalReq {
+            Some(self.check_renewal_certificate(&signer_der, now)?)
+        } else {
+            None
+        };
+        if Recipient::new(&signer_cert).is_none() {
             return Err(Refusal::RequesterKeyNotRsa);
         }
 
@@ -304,44 +306,46 @@ impl ScepServer {
             message_type: msg.message_type,
             transaction_id: msg.transaction_id.clone(),
             sender_nonce: msg.sender_nonce.clone(),
-            signer_certificate: signer_cert,
+            signer_certificate: signer_der,
+            renewal_of,
             csr,
             content_encryption: opened.algorithm,
+            signer: signer_cert,
         })
     }
 
-    fn find_signer_certificate(&self, msg: &PkiMessage) -> Result<Certificate, Refusal> {
-        use cms::cert::CertificateChoices;
-        use cms::signed_data::SignerIdentifier;
-        let sid = &msg.signer().sid;
+    /// The certificate the signer identifier names, among the message's certificates (DER and
+    /// decoded without RFC 5280's serial-number limit).
+    fn find_signer_certificate(
+        &self,
+        msg: &PkiMessage,
+    ) -> Result<(Vec<u8>, LaxCertificate), Refusal> {
         let certs = msg
             .signed_data
             .certificates
             .as_ref()
             .ok_or(Refusal::SignerCertificateNotFound)?;
         certs
-            .0
             .iter()
-            .find_map(|choice| {
-                let CertificateChoices::Certificate(cert) = choice else {
-                    return None;
-                };
-                let tbs = cert.tbs_certificate();
-                let matches = match sid {
-                    SignerIdentifier::IssuerAndSerialNumber(ias) => {
-                        ias.issuer == *tbs.issuer() && ias.serial_number == *tbs.serial_number()
-                    }
-                    SignerIdentifier::SubjectKeyIdentifier(ski) => {
-                        subject_key_id(cert).is_some_and(|id| id == ski.0.as_bytes())
+            .filter(|any| any.tag() == der::Tag::Sequence)
+            .find_map(|any| {
+                let cert = any
+                    .decode_as_encoding::<LaxCertificate>(EncodingRules::Ber)
+                    .ok()?;
+                let matches = match &msg.signer().sid {
+                    SignerId::IssuerAndSerialNumber(id) => id.names(&cert),
+                    SignerId::SubjectKeyIdentifier(ski) => {
+                        subject_key_id(&cert).is_some_and(|id| id == ski.as_bytes())
                     }
                 };
-                matches.then(|| cert.clone())
+                matches.then(|| Some((any.to_der().ok()?, cert))).flatten()
             })
             .ok_or(Refusal::SignerCertificateNotFound)
     }
 
     /// A renewal must be signed with a certificate this CA issued that is valid now.
-    fn check_renewal_certificate(&self, cert: &Certificate, now: SystemTime) -> Result<(), Refusal> {
+    fn check_renewal_certificate(&self, der: &[u8], now: SystemTime) -> Result<Certificate, Refusal> {
+        let cert = Certificate::from_der(der).map_err(|_| Refusal::NotIssuedHere)?;
         let tbs = cert.tbs_certificate();
         if tbs.issuer() != self.issuer.tbs_certificate().subject() {
             return Err(Refusal::NotIssuedHere);
@@ -364,7 +368,7 @@ impl ScepServer {
         {
             return Err(Refusal::CertificateExpired);
         }
-        Ok(())
+        Ok(cert)
     }
 
     /// The CertRep SUCCESS for `request`, carrying `issued` (the new certificate, DER)
@@ -376,9 +380,8 @@ impl ScepServer {
     ) -> Result<Vec<u8>, ServiceError> {
         let cert = Certificate::from_der(issued).map_err(|_| ServiceError::IssuedCertificate)?;
         let inner = certrep::degenerate(&[cert]).map_err(|_| ServiceError::Reply)?;
-        let recipient =
-            RsaRecipient::for_certificate(&request.signer_certificate).ok_or(ServiceError::Reply)?;
-        let sealed = envelope::seal(&inner, recipient, request.content_encryption.for_reply())
+        let recipient = Recipient::new(&request.signer).ok_or(ServiceError::Reply)?;
+        let sealed = envelope::seal(&inner, &recipient, request.content_encryption.for_reply())
             .map_err(|_| ServiceError::Reply)?;
         certrep::cert_rep(
             &self.identity,

@@ -94,7 +94,8 @@ impl<'a> ScepRequest<'a> {
         max_message_len: usize,
     ) -> Result<Self, RequestError> {
         let operation = query_param(query, "operation").ok_or(RequestError::MissingOperation)?;
-        let operation = Operation::from_name(&String::from_utf8_lossy(&operation))
+        let operation = percent_decode(operation.as_bytes())
+            .and_then(|name| Operation::from_name(&String::from_utf8_lossy(&name)))
             .ok_or(RequestError::UnknownOperation)?;
         match (operation, method) {
             (Operation::GetNextCaCert, _) => Err(RequestError::UnsupportedOperation(operation)),
@@ -114,6 +115,8 @@ impl<'a> ScepRequest<'a> {
             }
             (Operation::PkiOperation, Method::Get) => {
                 let encoded = query_param(query, "message").ok_or(RequestError::MissingMessage)?;
+                let encoded =
+                    percent_decode(encoded.as_bytes()).ok_or(RequestError::MessageEncoding)?;
                 // base64 is 4/3 of the message: refuse what cannot decode to at most the limit.
                 let max_encoded = max_message_len.saturating_div(3).saturating_mul(4).saturating_add(1024);
                 if encoded.len() > max_encoded {
@@ -139,11 +142,11 @@ impl<'a> ScepRequest<'a> {
     }
 }
 
-/// The first value of `name` in a query string, percent-decoded (`+` kept as it is).
-fn query_param(query: Option<&str>, name: &str) -> Option<Vec<u8>> {
+/// The first value of `name` in a query string, still percent-encoded.
+fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k.as_bytes())? == name.as_bytes()).then(|| percent_decode(v.as_bytes()))?
+        (percent_decode(k.as_bytes())? == name.as_bytes()).then_some(v)
     })
 }
 
@@ -305,7 +308,7 @@ impl<P: ChallengePolicy, C: CertificateAuthority> Scep<P, C> {
                 transaction_id: &transaction_id,
                 public_key: &public_key,
                 subject: request.csr.subject(),
-                renewal_of: request.renewal_of(),
+                renewal_of: request.renewal_of.as_ref(),
                 now,
             })
             .await;
@@ -324,7 +327,7 @@ impl<P: ChallengePolicy, C: CertificateAuthority> Scep<P, C> {
                 message_type: request.message_type,
                 csr: request.csr.request(),
                 transaction_id: &transaction_id,
-                renewal_of: request.renewal_of(),
+                renewal_of: request.renewal_of.as_ref(),
                 now,
             })
             .await;
