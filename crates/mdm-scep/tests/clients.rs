@@ -4,7 +4,9 @@
 //! * micromdm's `scepclient` (Debian package `scep`): PKCSReq over POST with SHA-1 and single
 //!   DES (Go's `pkcs7` defaults), then a RenewalReq signed by the certificate it obtained;
 //! * certmonger (Debian package `certmonger`): the daemon on a private D-Bus session builds the
-//!   request and `/usr/lib/certmonger/scep-submit` sends it (GET, SHA-256, AES);
+//!   request and `/usr/lib/certmonger/scep-submit` sends it (GET, SHA-256, AES). certmonger
+//!   verifies a CertRep against the *CA* certificate of the GetCACert chain only, which it has
+//!   only when the chain has an RA distinct from the CA: the server here has one;
 //! * `openssl` (Debian package `openssl`).
 //!
 //! A test whose client is not installed says so and passes.
@@ -230,7 +232,7 @@ async fn certmonger_enrolls_and_is_refused_with_a_wrong_challenge() {
     ) {
         return;
     }
-    let pki = Pki::rsa();
+    let pki = Pki::rsa_with_ra();
     let url = serve(&pki).await;
     let home = tempfile::tempdir().unwrap();
     let h = home.path();

@@ -35,7 +35,16 @@ impl Pki {
 
     /// An ECDSA P-256 CA with an RSA-2048 RA it issued.
     pub fn ecdsa_with_ra() -> Self {
-        let ca_pem = client::test_ca_pem(KeyAlgorithm::EcP256, "CN=Rootstock Test EC CA,O=Rootstock").unwrap();
+        Self::with_ra(KeyAlgorithm::EcP256)
+    }
+
+    /// An RSA-2048 CA with a separate RSA-2048 RA it issued (what certmonger needs).
+    pub fn rsa_with_ra() -> Self {
+        Self::with_ra(KeyAlgorithm::Rsa2048)
+    }
+
+    fn with_ra(algorithm: KeyAlgorithm) -> Self {
+        let ca_pem = client::test_ca_pem(algorithm, "CN=Rootstock Test CA 2,O=Rootstock").unwrap();
         let ca = FileCa::from_pem(&ca_pem, IssueOptions::default()).unwrap();
         let ra_key = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
         let ra_der = ca
