@@ -324,11 +324,7 @@ impl BuilderProfile for LeafProfile {
         if self.kind == ProfileKind::Client {
             exts.push((&ExtendedKeyUsage(vec![oid::CLIENT_AUTH])).to_extension(subject, &exts)?);
         }
-        // Subject key identifier: SHA-1 of the public key bits (RFC 5280 §4.2.1.2, method 1).
-        let ski = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            spk.subject_public_key.raw_bytes(),
-        );
+        let ski = key_id(&spk);
         exts.push(
             (&SubjectKeyIdentifier(OctetString::new(ski.as_ref())?))
                 .to_extension(subject, &exts)?,
@@ -348,4 +344,81 @@ impl BuilderProfile for LeafProfile {
         }
         Ok(exts)
     }
+}
+
+/// A self-signed CA certificate for `key` and `subject` (RFC 4514) followed by the key, as one
+/// PEM text (see [`crate::client::test_ca_pem`], and the unit tests).
+pub(crate) fn self_signed_ca_pem(key: &PrivateKey, subject: &str) -> Result<String, IssueError> {
+    struct CaProfile {
+        name: Name,
+        rsa: bool,
+    }
+    impl BuilderProfile for CaProfile {
+        fn get_issuer(&self, subject: &Name) -> Name {
+            subject.clone()
+        }
+        fn get_subject(&self) -> Name {
+            self.name.clone()
+        }
+        fn build_extensions(
+            &self,
+            spk: SubjectPublicKeyInfoRef<'_>,
+            _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+            tbs: &TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<Extension>> {
+            let subject = tbs.subject();
+            let mut exts = Vec::new();
+            exts.push(
+                (&BasicConstraints {
+                    ca: true,
+                    path_len_constraint: None,
+                })
+                    .to_extension(subject, &exts)?,
+            );
+            let mut usage =
+                KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature;
+            if self.rsa {
+                usage |= KeyUsages::KeyEncipherment;
+            }
+            exts.push((&KeyUsage(usage)).to_extension(subject, &exts)?);
+            exts.push(
+                (&SubjectKeyIdentifier(OctetString::new(key_id(&spk).as_ref())?))
+                    .to_extension(subject, &exts)?,
+            );
+            Ok(exts)
+        }
+    }
+
+    let name = <Name as std::str::FromStr>::from_str(subject).map_err(|_| IssueError::Build)?;
+    let now = SystemTime::now();
+    let validity = Validity::new(
+        Time::try_from(now.checked_sub(Duration::from_secs(3600)).unwrap_or(now))
+            .map_err(|_| IssueError::Build)?,
+        Time::try_from(
+            now.checked_add(Duration::from_secs(10 * 365 * 86_400))
+                .unwrap_or(now),
+        )
+        .map_err(|_| IssueError::Build)?,
+    );
+    let spki =
+        SubjectPublicKeyInfoOwned::from_der(key.public_key_der()).map_err(|_| IssueError::Build)?;
+    let profile = CaProfile {
+        name,
+        rsa: key.can_decrypt(),
+    };
+    let cert = CertificateBuilder::new(profile, random_serial()?, validity, spki)
+        .map_err(|_| IssueError::Build)?
+        .build::<_, RawSignature>(&key.builder_signer())
+        .map_err(|_| IssueError::Build)?;
+    let der = cert.to_der().map_err(|_| IssueError::Build)?;
+    let key_pem = key.to_pkcs8_pem().map_err(|_| IssueError::Build)?;
+    Ok(format!("{}{key_pem}", crate::pem::encode("CERTIFICATE", &der)))
+}
+
+/// A subject key identifier: SHA-1 of the public key bits (RFC 5280 §4.2.1.2, method 1).
+fn key_id(spk: &SubjectPublicKeyInfoRef<'_>) -> aws_lc_rs::digest::Digest {
+    aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        spk.subject_public_key.raw_bytes(),
+    )
 }

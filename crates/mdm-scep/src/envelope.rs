@@ -327,3 +327,99 @@ impl From<der::Error> for SealError {
         SealError
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> ScepIdentity {
+        let pem = crate::client_test_support::ca_pem();
+        crate::FileCa::from_pem(&pem, Default::default())
+            .unwrap()
+            .scep_identity()
+            .unwrap()
+    }
+
+    #[test]
+    fn seal_then_open_with_every_algorithm() {
+        let id = identity();
+        let recipient = Recipient::new(id.certificate()).unwrap();
+        for alg in [
+            ContentEncryption::DesCbc,
+            ContentEncryption::DesEde3Cbc,
+            ContentEncryption::Aes128Cbc,
+            ContentEncryption::Aes192Cbc,
+            ContentEncryption::Aes256Cbc,
+        ] {
+            let sealed = seal(b"a PKCS #10 request", &recipient, alg).unwrap();
+            let opened = open(&sealed, &id, true).unwrap();
+            assert_eq!(opened.content, b"a PKCS #10 request");
+            assert_eq!(opened.algorithm, alg);
+        }
+    }
+
+    /// Every way the decryption can fail after the recipient and algorithms are known ends in
+    /// the same refusal: a broken key transport, a broken CBC padding, a truncated ciphertext.
+    #[test]
+    fn decryption_failures_are_indistinguishable() {
+        let id = identity();
+        let recipient = Recipient::new(id.certificate()).unwrap();
+        let sealed = seal(&[7; 40], &recipient, ContentEncryption::Aes128Cbc).unwrap();
+        let info = ContentInfo::from_der(&sealed).unwrap();
+        let env = info.content.decode_as::<lax::EnvelopedData>().unwrap();
+
+        let reseal = |env: &lax::EnvelopedData| {
+            ContentInfo {
+                content_type: oid::ENVELOPED_DATA,
+                content: Any::encode_from(env).unwrap(),
+            }
+            .to_der()
+            .unwrap()
+        };
+        // The last ciphertext byte changed: the padding no longer checks (almost always).
+        let mut bad_padding = env.clone();
+        let mut ct = bad_padding
+            .encrypted_content
+            .encrypted_content
+            .take()
+            .unwrap()
+            .into_bytes()
+            .into_vec();
+        let last = ct.len() - 17;
+        ct[last] ^= 0x55;
+        bad_padding.encrypted_content.encrypted_content = Some(OctetString::new(ct).unwrap());
+        // The wrapped key changed: PKCS #1 padding fails, a random key is used instead.
+        let mut bad_transport = env.clone();
+        let ri = bad_transport.recip_infos.as_slice()[0].clone();
+        let mut ktri = ri.decode_as::<KeyTransRecipient>().unwrap();
+        let mut wrapped = ktri.enc_key.as_bytes().to_vec();
+        wrapped[10] ^= 1;
+        ktri.enc_key = OctetString::new(wrapped).unwrap();
+        bad_transport.recip_infos = SetOfVec::try_from(vec![Any::encode_from(&ktri).unwrap()]).unwrap();
+        // A wrapped key that is not even the modulus' length.
+        let mut short_transport = env.clone();
+        ktri.enc_key = OctetString::new(vec![1; 12]).unwrap();
+        short_transport.recip_infos = SetOfVec::try_from(vec![Any::encode_from(&ktri).unwrap()]).unwrap();
+
+        for (what, env) in [
+            ("padding", bad_padding),
+            ("transport", bad_transport),
+            ("short transport", short_transport),
+        ] {
+            assert_eq!(
+                open(&reseal(&env), &id, true).err(),
+                Some(Refusal::Undecryptable),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn recovered_key_falls_back_to_random_on_failure() {
+        let id = identity();
+        let a = recover_key(id.key(), &[0; 256], 16);
+        let b = recover_key(id.key(), &[0; 256], 16);
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, b, "a fresh random key each time");
+    }
+}

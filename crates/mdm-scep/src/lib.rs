@@ -100,5 +100,21 @@ pub use server::{
 };
 pub use service::{Method, Operation, Outcome, Scep, ScepRequest, ScepResponse};
 
+/// A test CA for the unit tests, without the `client` feature.
+#[cfg(test)]
+pub(crate) mod client_test_support {
+    use std::sync::OnceLock;
+
+    /// An RSA-2048 CA (certificate and key, PEM), made once per test run.
+    pub(crate) fn ca_pem() -> String {
+        static PEM: OnceLock<String> = OnceLock::new();
+        PEM.get_or_init(|| {
+            let key = crate::PrivateKey::generate(crate::KeyAlgorithm::Rsa2048).unwrap();
+            crate::ca::self_signed_ca_pem(&key, "CN=Unit Test CA").unwrap()
+        })
+        .clone()
+    }
+}
+
 /// The `x509-cert` crate, whose [`x509_cert::Certificate`] this API hands out.
 pub use x509_cert;
