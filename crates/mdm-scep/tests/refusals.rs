@@ -365,3 +365,27 @@ fn undecryptable_key_transport_is_bad_message_check() {
     assert_eq!(refusal_of(&resp.outcome), &Refusal::Undecryptable);
     assert_eq!(read(&pki, &dev, &resp).status, CertRepStatus::Failed(FailInfo::BadMessageCheck));
 }
+
+#[test]
+fn hostile_nesting_and_lengths_are_http_400() {
+    let pki = Pki::rsa();
+    let scep = pki.scep(StaticChallenge::new(CHALLENGE), ServerOptions::default());
+    // ContentInfo { signedData, [0] { 1 MiB of nested indefinite-length SEQUENCEs } }.
+    let mut deep = vec![0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80];
+    for _ in 0..500_000 {
+        deep.extend_from_slice(&[0x30, 0x80]);
+    }
+    // The same nesting with definite lengths that claim more than there is.
+    let mut lying = vec![0x30, 0x84, 0x7f, 0xff, 0xff, 0xff];
+    lying.extend(std::iter::repeat_n(0x30, 1 << 20));
+    // A definite-length constructed OCTET STRING (takes the BER rewrite) nested 100,000 deep.
+    let mut chunked = vec![0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+    for _ in 0..100_000 {
+        chunked.extend_from_slice(&[0xa0, 0x80]);
+    }
+    chunked.extend_from_slice(&[0x24, 0x03, 0x04, 0x01, 0x00]);
+    for message in [deep, lying, chunked] {
+        let err = post(&scep, &message, SystemTime::now()).unwrap_err();
+        assert_eq!(err.http_status(), 400, "{err}");
+    }
+}
