@@ -48,9 +48,9 @@ fn header(input: &[u8]) -> Option<Header> {
             }
             let start = tag_len.checked_add(1)?;
             let bytes = input.get(start..start.checked_add(n)?)?;
-            let len = bytes
-                .iter()
-                .try_fold(0usize, |acc, &b| acc.checked_mul(256)?.checked_add(usize::from(b)))?;
+            let len = bytes.iter().try_fold(0usize, |acc, &b| {
+                acc.checked_mul(256)?.checked_add(usize::from(b))
+            })?;
             (Some(len), start.checked_add(n)?)
         }
     };
@@ -100,7 +100,7 @@ fn element(input: &[u8], out: &mut Vec<u8>, depth: usize) -> Option<usize> {
                 let used = element(rest, &mut children, depth.checked_add(1)?)?;
                 rest = rest.get(used..)?;
             }
-            if children == content && !(strings_only && !content.is_empty()) {
+            if (content.is_empty() || !strings_only) && children == content {
                 out.extend_from_slice(input.get(..end)?);
                 return Some(end);
             }
@@ -129,6 +129,13 @@ pub(crate) fn is_noncanonical(e: &der::Error) -> bool {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use der::{Decode, asn1::OctetString};
@@ -173,10 +180,16 @@ mod tests {
 
     #[test]
     fn hostile_inputs_are_refused_not_panics() {
-        assert_eq!(indefinite_constructed(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(
+            indefinite_constructed(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            None
+        );
         assert_eq!(indefinite_constructed(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
         assert_eq!(indefinite_constructed(&[0x30, 0x80, 0x04, 0x01]), None);
-        assert_eq!(indefinite_constructed(&[0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]), None);
+        assert_eq!(
+            indefinite_constructed(&[0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]),
+            None
+        );
         let deep: Vec<u8> = std::iter::repeat_n([0x30, 0x80], 1000).flatten().collect();
         assert_eq!(indefinite_constructed(&deep), None);
     }

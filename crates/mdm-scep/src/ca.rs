@@ -112,7 +112,10 @@ pub struct FileCa {
 impl std::fmt::Debug for FileCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileCa")
-            .field("subject", &self.cert.tbs_certificate().subject().to_string())
+            .field(
+                "subject",
+                &self.cert.tbs_certificate().subject().to_string(),
+            )
             .field("key", &self.key)
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -142,7 +145,11 @@ impl FileCa {
     }
 
     /// Reads a CA from separate PEM texts for the certificate(s) and the key.
-    pub fn from_pem_parts(cert_pem: &str, key_pem: &str, options: IssueOptions) -> Result<Self, ConfigError> {
+    pub fn from_pem_parts(
+        cert_pem: &str,
+        key_pem: &str,
+        options: IssueOptions,
+    ) -> Result<Self, ConfigError> {
         Self::from_pem(&format!("{cert_pem}\n{key_pem}"), options)
     }
 
@@ -191,7 +198,12 @@ impl FileCa {
             issuer_key_id: subject_key_id(&self.cert),
             subject_alt_names: san,
         };
-        self.sign(profile, csr.info.public_key.clone(), now, self.options.validity)
+        self.sign(
+            profile,
+            csr.info.public_key.clone(),
+            now,
+            self.options.validity,
+        )
     }
 
     /// Issues a registration-authority certificate for `ra_key` (which must be RSA) and
@@ -208,7 +220,8 @@ impl FileCa {
         if !ra_key.can_decrypt() {
             return Err(IssueError::Build);
         }
-        let subject = <Name as std::str::FromStr>::from_str(subject).map_err(|_| IssueError::Build)?;
+        let subject =
+            <Name as std::str::FromStr>::from_str(subject).map_err(|_| IssueError::Build)?;
         let spki = SubjectPublicKeyInfoOwned::from_der(ra_key.public_key_der())
             .map_err(|_| IssueError::Build)?;
         let profile = LeafProfile {
@@ -412,7 +425,10 @@ pub(crate) fn self_signed_ca_pem(key: &PrivateKey, subject: &str) -> Result<Stri
         .map_err(|_| IssueError::Build)?;
     let der = cert.to_der().map_err(|_| IssueError::Build)?;
     let key_pem = key.to_pkcs8_pem().map_err(|_| IssueError::Build)?;
-    Ok(format!("{}{key_pem}", crate::pem::encode("CERTIFICATE", &der)))
+    Ok(format!(
+        "{}{key_pem}",
+        crate::pem::encode("CERTIFICATE", &der)
+    ))
 }
 
 /// A subject key identifier: SHA-1 of the public key bits (RFC 5280 §4.2.1.2, method 1).

@@ -10,11 +10,11 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 
+use crate::error::FailInfo;
 use crate::identity::ScepIdentity;
 use crate::keys::RawSignature;
 use crate::message::TransactionId;
 use crate::oid;
-use crate::error::FailInfo;
 
 /// The `pkiStatus` of a CertRep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,7 +57,10 @@ impl<T: ChallengePolicy + ?Sized> ChallengePolicy for std::sync::Arc<T> {
     }
 }
 
-fn renewal_allowed(request: &ChallengeRequest<'_>, allow: bool) -> Option<Result<(), ChallengeError>> {
+fn renewal_allowed(
+    request: &ChallengeRequest<'_>,
+    allow: bool,
+) -> Option<Result<(), ChallengeError>> {
     (request.message_type == MessageType::RenewalReq).then(|| {
         if allow {
             Ok(())

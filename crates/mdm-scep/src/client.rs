@@ -11,8 +11,9 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier};
 use der::asn1::{OctetString, PrintableString, SetOfVec};
 use der::oid::ObjectIdentifier;
-use der::{Any, Decode, EncodingRules, Encode, Tag};
+use der::{Any, Decode, Encode, EncodingRules, Tag};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoRef};
+use x509_cert::attr::Attribute;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::ext::Extension;
@@ -23,7 +24,6 @@ use x509_cert::request::attributes::ChallengePassword;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate};
-use x509_cert::attr::Attribute;
 
 use crate::envelope::{self, ContentEncryption, Recipient};
 use crate::error::{FailInfo, KeyError};
@@ -95,7 +95,10 @@ pub struct Requester {
 impl std::fmt::Debug for Requester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Requester")
-            .field("subject", &self.cert.tbs_certificate().subject().to_string())
+            .field(
+                "subject",
+                &self.cert.tbs_certificate().subject().to_string(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -166,7 +169,11 @@ impl Requester {
 
 /// A PKCS #10 request (DER) for `key`'s public key and `subject` (RFC 4514), with the
 /// challenge password if one is given, signed with `key`.
-pub fn csr(key: &PrivateKey, subject: &str, challenge: Option<&str>) -> Result<Vec<u8>, ClientError> {
+pub fn csr(
+    key: &PrivateKey,
+    subject: &str,
+    challenge: Option<&str>,
+) -> Result<Vec<u8>, ClientError> {
     let name = Name::from_str(subject).map_err(|_| ClientError::Subject)?;
     let mut builder = RequestBuilder::new(name)?;
     if let Some(pw) = challenge {

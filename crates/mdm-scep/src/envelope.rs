@@ -4,9 +4,13 @@
 use aes::{Aes128, Aes192, Aes256};
 use aws_lc_rs::rsa::{Pkcs1PublicEncryptingKey, PublicEncryptingKey};
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
+use cbc::cipher::{
+    BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit,
+};
 use cms::content_info::{CmsVersion, ContentInfo};
-use cms::enveloped_data::{EncryptedContentInfo, EnvelopedData, RecipientIdentifier, RecipientInfo};
+use cms::enveloped_data::{
+    EncryptedContentInfo, EnvelopedData, RecipientIdentifier, RecipientInfo,
+};
 use der::asn1::{Null, OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Tag};
 use des::{Des, TdesEde3};
@@ -16,9 +20,9 @@ use x509_cert::Certificate;
 use x509_cert::certificate::{CertificateInner, Profile};
 
 use crate::error::{AlgorithmUse, Refusal};
-use crate::lax::{self, IssuerSerial, KeyTransRecipient};
 use crate::identity::ScepIdentity;
 use crate::keys::PrivateKey;
+use crate::lax::{self, IssuerSerial, KeyTransRecipient};
 use crate::oid;
 use crate::rng;
 
@@ -122,7 +126,11 @@ fn decrypt_content(alg: ContentEncryption, key: &[u8], iv: &[u8], data: &[u8]) -
 }
 
 /// Whether `rid` names `cert` (by issuer and serial number, or by subject key identifier).
-pub(crate) fn names_certificate(rid: &RecipientIdentifier, cert: &Certificate, ski: Option<&[u8]>) -> bool {
+pub(crate) fn names_certificate(
+    rid: &RecipientIdentifier,
+    cert: &Certificate,
+    ski: Option<&[u8]>,
+) -> bool {
     match rid {
         RecipientIdentifier::IssuerAndSerialNumber(ias) => {
             ias.issuer == *cert.tbs_certificate().issuer()
@@ -194,7 +202,10 @@ pub(crate) fn open(
         .content_enc_alg
         .parameters
         .as_ref()
-        .and_then(|p| p.decode_as_encoding::<OctetString>(der::EncodingRules::Ber).ok())
+        .and_then(|p| {
+            p.decode_as_encoding::<OctetString>(der::EncodingRules::Ber)
+                .ok()
+        })
         .filter(|iv| iv.as_bytes().len() == algorithm.block_len())
         .ok_or(Refusal::MalformedEnvelope)?;
     let ciphertext = eci
@@ -329,6 +340,13 @@ impl From<der::Error> for SealError {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -395,11 +413,13 @@ mod tests {
         let mut wrapped = ktri.enc_key.as_bytes().to_vec();
         wrapped[10] ^= 1;
         ktri.enc_key = OctetString::new(wrapped).unwrap();
-        bad_transport.recip_infos = SetOfVec::try_from(vec![Any::encode_from(&ktri).unwrap()]).unwrap();
+        bad_transport.recip_infos =
+            SetOfVec::try_from(vec![Any::encode_from(&ktri).unwrap()]).unwrap();
         // A wrapped key that is not even the modulus' length.
         let mut short_transport = env.clone();
         ktri.enc_key = OctetString::new(vec![1; 12]).unwrap();
-        short_transport.recip_infos = SetOfVec::try_from(vec![Any::encode_from(&ktri).unwrap()]).unwrap();
+        short_transport.recip_infos =
+            SetOfVec::try_from(vec![Any::encode_from(&ktri).unwrap()]).unwrap();
 
         for (what, env) in [
             ("padding", bad_padding),

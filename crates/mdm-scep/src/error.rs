@@ -340,9 +340,9 @@ impl Refusal {
     pub fn fail_info(&self) -> FailInfo {
         match self {
             Refusal::UnsupportedMessageType(_) | Refusal::Challenge(_) => FailInfo::BadRequest,
-            Refusal::UnsupportedAlgorithm(..) | Refusal::SingleDes | Refusal::RequesterKeyNotRsa => {
-                FailInfo::BadAlg
-            }
+            Refusal::UnsupportedAlgorithm(..)
+            | Refusal::SingleDes
+            | Refusal::RequesterKeyNotRsa => FailInfo::BadAlg,
             Refusal::SignerCertificateNotFound
             | Refusal::MalformedSignerCertificate
             | Refusal::MessageDigestMismatch

@@ -91,8 +91,7 @@ fn log(answer: &ScepResponse) {
 }
 
 fn error_response(e: &ScepError) -> Response {
-    let status =
-        StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() {
         tracing::error!(error = %e, "scep: request failed");
     } else {

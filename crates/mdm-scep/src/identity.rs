@@ -12,7 +12,9 @@ use crate::keys::PrivateKey;
 use crate::pem;
 
 /// The certificates of a PEM text, in order (DER and decoded).
-pub(crate) fn certificates_from_pem(text: &str) -> Result<Vec<(Vec<u8>, Certificate)>, ConfigError> {
+pub(crate) fn certificates_from_pem(
+    text: &str,
+) -> Result<Vec<(Vec<u8>, Certificate)>, ConfigError> {
     let mut out = Vec::new();
     for block in pem::blocks(text) {
         let block = block?;
@@ -74,7 +76,10 @@ struct IdentityInner {
 impl std::fmt::Debug for ScepIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScepIdentity")
-            .field("subject", &self.inner.cert.tbs_certificate().subject().to_string())
+            .field(
+                "subject",
+                &self.inner.cert.tbs_certificate().subject().to_string(),
+            )
             .finish_non_exhaustive()
     }
 }

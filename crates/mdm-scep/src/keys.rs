@@ -116,8 +116,8 @@ impl PrivateKey {
 
     fn from_rsa(signing: rsa::KeyPair) -> Result<Self, KeyError> {
         let pkcs8: Pkcs8V1Der<'static> = signing.as_der().map_err(|_| KeyError::Unsupported)?;
-        let decrypting = PrivateDecryptingKey::from_pkcs8(pkcs8.as_ref())
-            .map_err(|_| KeyError::Unsupported)?;
+        let decrypting =
+            PrivateDecryptingKey::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Unsupported)?;
         let decrypting =
             Pkcs1PrivateDecryptingKey::new(decrypting).map_err(|_| KeyError::Unsupported)?;
         let spki = signing
@@ -288,6 +288,13 @@ impl signature::Signer<RawSignature> for BuilderSigner<'_> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -304,7 +311,10 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_key() {
-        assert!(matches!(PrivateKey::from_pem("nothing"), Err(KeyError::NoKey)));
+        assert!(matches!(
+            PrivateKey::from_pem("nothing"),
+            Err(KeyError::NoKey)
+        ));
         assert!(matches!(
             PrivateKey::from_pkcs8_der(b"\x30\x03\x02\x01\x00"),
             Err(KeyError::Unsupported)

@@ -100,8 +100,12 @@ pub use server::{
 };
 pub use service::{Method, Operation, Outcome, Scep, ScepRequest, ScepResponse};
 
+/// The `x509-cert` crate, whose [`x509_cert::Certificate`] this API hands out.
+pub use x509_cert;
+
 /// A test CA for the unit tests, without the `client` feature.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod client_test_support {
     use std::sync::OnceLock;
 
@@ -115,6 +119,3 @@ pub(crate) mod client_test_support {
         .clone()
     }
 }
-
-/// The `x509-cert` crate, whose [`x509_cert::Certificate`] this API hands out.
-pub use x509_cert;

@@ -138,7 +138,12 @@ impl PkiMessage {
                 // A definite-length constructed string: read again in the indefinite form.
                 match crate::ber::indefinite_constructed(bytes) {
                     Some(rewritten) => decode_signed_data(&rewritten)?,
-                    None => return Err(MessageError::Asn1 { what: Structure::ContentInfo, error }),
+                    None => {
+                        return Err(MessageError::Asn1 {
+                            what: Structure::ContentInfo,
+                            error,
+                        });
+                    }
                 }
             }
             other => other?,
@@ -151,9 +156,8 @@ impl PkiMessage {
 
         let message_type = {
             let v = single_value(attrs, oid::SCEP_MESSAGE_TYPE, ScepAttribute::MessageType)?;
-            let text = printable_text(v).ok_or(MessageError::MalformedAttribute(
-                ScepAttribute::MessageType,
-            ))?;
+            let text = printable_text(v)
+                .ok_or(MessageError::MalformedAttribute(ScepAttribute::MessageType))?;
             match text.parse::<u32>() {
                 Ok(n) => MessageType::from_number(n),
                 Err(_) => {
@@ -162,9 +166,15 @@ impl PkiMessage {
             }
         };
         let transaction_id = {
-            let v = single_value(attrs, oid::SCEP_TRANSACTION_ID, ScepAttribute::TransactionId)?;
+            let v = single_value(
+                attrs,
+                oid::SCEP_TRANSACTION_ID,
+                ScepAttribute::TransactionId,
+            )?;
             if printable_text(v).is_none_or(str::is_empty) {
-                return Err(MessageError::MalformedAttribute(ScepAttribute::TransactionId));
+                return Err(MessageError::MalformedAttribute(
+                    ScepAttribute::TransactionId,
+                ));
             }
             TransactionId { value: v.clone() }
         };
@@ -249,11 +259,11 @@ fn only_signer(sd: &SignedData) -> Result<SignerInfo, MessageError> {
     }
 }
 
-fn single_value<'a>(
-    attrs: &'a cms::signed_data::SignedAttributes,
+fn single_value(
+    attrs: &cms::signed_data::SignedAttributes,
     oid: ObjectIdentifier,
     which: ScepAttribute,
-) -> Result<&'a Any, MessageError> {
+) -> Result<&Any, MessageError> {
     let mut found = attrs.iter().filter(|a| a.oid == oid);
     let attr = found.next().ok_or(MessageError::MissingAttribute(which))?;
     if found.next().is_some() || attr.values.len() != 1 {

@@ -16,26 +16,22 @@ pub(crate) struct PemBlock {
 pub(crate) fn blocks(text: &str) -> impl Iterator<Item = Result<PemBlock, PemError>> + '_ {
     let mut rest = text;
     std::iter::from_fn(move || {
-        let start = rest.find("-----BEGIN ")?;
-        let after = rest.get(start + "-----BEGIN ".len()..)?;
-        let Some(label_end) = after.find("-----") else {
+        let (_, after) = rest.split_once("-----BEGIN ")?;
+        let Some((label, body)) = after.split_once("-----") else {
             rest = "";
             return Some(Err(PemError::Unterminated));
         };
-        let label = after.get(..label_end).unwrap_or_default().to_owned();
-        let body = after.get(label_end + "-----".len()..).unwrap_or_default();
+        let label = label.to_owned();
         let end_marker = format!("-----END {label}-----");
-        let Some(body_end) = body.find(&end_marker) else {
+        let Some((encoded, after_end)) = body.split_once(end_marker.as_str()) else {
             rest = "";
             return Some(Err(PemError::Unterminated));
         };
-        let encoded: String = body
-            .get(..body_end)
-            .unwrap_or_default()
+        let encoded: String = encoded
             .chars()
             .filter(|c| !c.is_ascii_whitespace())
             .collect();
-        rest = body.get(body_end + end_marker.len()..).unwrap_or_default();
+        rest = after_end;
         if encoded.contains(':') {
             // RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`): an encrypted legacy key.
             return Some(Err(PemError::Headers));
@@ -62,6 +58,13 @@ pub(crate) fn encode(label: &str, der: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

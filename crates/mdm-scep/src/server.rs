@@ -10,9 +10,9 @@ use x509_cert::Certificate;
 use crate::certrep::{self, PkiStatus, ReplyTo};
 use crate::csr::Csr;
 use crate::envelope::{self, ContentEncryption, Recipient};
-use crate::lax::{LaxCertificate, SignerId};
 use crate::error::{AlgorithmUse, ConfigError, MessageError, Refusal, ServiceError};
 use crate::identity::{ScepIdentity, subject_key_id};
+use crate::lax::{LaxCertificate, SignerId};
 use crate::message::{DEFAULT_MAX_MESSAGE_LEN, MessageType, PkiMessage, TransactionId};
 use crate::oid;
 use crate::verify::{self, Digest, VerifyError};
@@ -50,7 +50,10 @@ impl Default for ServerOptions {
         Self {
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             accept_single_des: true,
-            capabilities: DEFAULT_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+            capabilities: DEFAULT_CAPABILITIES
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
         }
     }
 }
@@ -168,7 +171,10 @@ impl ScepServer {
             .unwrap_or_else(|| identity.certificate().clone());
         let identity_is_ca = chain.len() <= 1 && issuer == *identity.certificate();
         let (ca_cert_content_type, ca_cert_body) = if identity_is_ca {
-            ("application/x-x509-ca-cert", identity.certificate_der().to_vec())
+            (
+                "application/x-x509-ca-cert",
+                identity.certificate_der().to_vec(),
+            )
         } else {
             let mut certs = vec![identity.certificate().clone()];
             certs.extend(chain.into_iter().filter(|c| c != identity.certificate()));
@@ -344,13 +350,19 @@ impl ScepServer {
     }
 
     /// A renewal must be signed with a certificate this CA issued that is valid now.
-    fn check_renewal_certificate(&self, der: &[u8], now: SystemTime) -> Result<Certificate, Refusal> {
+    fn check_renewal_certificate(
+        &self,
+        der: &[u8],
+        now: SystemTime,
+    ) -> Result<Certificate, Refusal> {
         let cert = Certificate::from_der(der).map_err(|_| Refusal::NotIssuedHere)?;
         let tbs = cert.tbs_certificate();
         if tbs.issuer() != self.issuer.tbs_certificate().subject() {
             return Err(Refusal::NotIssuedHere);
         }
-        let tbs_der = tbs.to_der().map_err(|_| Refusal::MalformedSignerCertificate)?;
+        let tbs_der = tbs
+            .to_der()
+            .map_err(|_| Refusal::MalformedSignerCertificate)?;
         let signature = cert
             .signature()
             .as_bytes()
@@ -364,8 +376,7 @@ impl ScepServer {
         )
         .map_err(|_| Refusal::NotIssuedHere)?;
         let validity = tbs.validity();
-        if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time()
-        {
+        if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time() {
             return Err(Refusal::CertificateExpired);
         }
         Ok(cert)

@@ -118,7 +118,10 @@ impl<'a> ScepRequest<'a> {
                 let encoded =
                     percent_decode(encoded.as_bytes()).ok_or(RequestError::MessageEncoding)?;
                 // base64 is 4/3 of the message: refuse what cannot decode to at most the limit.
-                let max_encoded = max_message_len.saturating_div(3).saturating_mul(4).saturating_add(1024);
+                let max_encoded = max_message_len
+                    .saturating_div(3)
+                    .saturating_mul(4)
+                    .saturating_add(1024);
                 if encoded.len() > max_encoded {
                     return Err(RequestError::MessageTooLarge {
                         len: encoded.len().saturating_div(4).saturating_mul(3),
@@ -293,7 +296,11 @@ impl<P: ChallengePolicy, C: CertificateAuthority> Scep<P, C> {
         }
     }
 
-    async fn pki_operation(&self, message: &[u8], now: SystemTime) -> Result<ScepResponse, ScepError> {
+    async fn pki_operation(
+        &self,
+        message: &[u8],
+        now: SystemTime,
+    ) -> Result<ScepResponse, ScepError> {
         let request = match self.server.decode(message, now)? {
             Decoded::Request(request) => request,
             Decoded::Refused(refused) => return self.refuse(refused),
@@ -333,7 +340,9 @@ impl<P: ChallengePolicy, C: CertificateAuthority> Scep<P, C> {
             .await;
         let certificate = match issued {
             Ok(der) => der,
-            Err(IssueError::Refused(info)) => return self.refuse(request.refuse(Refusal::Ca(info))),
+            Err(IssueError::Refused(info)) => {
+                return self.refuse(request.refuse(Refusal::Ca(info)));
+            }
             Err(IssueError::Unavailable(e)) => return Err(ServiceError::CaUnavailable(e).into()),
             Err(IssueError::Build) => return Err(ServiceError::Issue.into()),
         };
@@ -359,16 +368,32 @@ impl<P: ChallengePolicy, C: CertificateAuthority> Scep<P, C> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
     #[test]
     fn operations_and_methods() {
         let r = |m, q| ScepRequest::from_http(m, q, b"", 1000);
-        assert_eq!(r(Method::Get, Some("operation=GetCACaps&message=x")), Ok(ScepRequest::GetCaCaps));
-        assert_eq!(r(Method::Get, Some("operation=GetCACert&message=0")), Ok(ScepRequest::GetCaCert));
+        assert_eq!(
+            r(Method::Get, Some("operation=GetCACaps&message=x")),
+            Ok(ScepRequest::GetCaCaps)
+        );
+        assert_eq!(
+            r(Method::Get, Some("operation=GetCACert&message=0")),
+            Ok(ScepRequest::GetCaCert)
+        );
         assert_eq!(r(Method::Get, None), Err(RequestError::MissingOperation));
-        assert_eq!(r(Method::Get, Some("operation=Nope")), Err(RequestError::UnknownOperation));
+        assert_eq!(
+            r(Method::Get, Some("operation=Nope")),
+            Err(RequestError::UnknownOperation)
+        );
         assert_eq!(
             r(Method::Get, Some("operation=GetNextCACert")),
             Err(RequestError::UnsupportedOperation(Operation::GetNextCaCert))
@@ -377,16 +402,30 @@ mod tests {
             r(Method::Post, Some("operation=GetCACert")),
             Err(RequestError::MethodNotAllowed(Operation::GetCaCert))
         );
-        assert_eq!(r(Method::Post, Some("operation=PKIOperation")), Err(RequestError::MissingMessage));
-        assert_eq!(r(Method::Get, Some("operation=PKIOperation")), Err(RequestError::MissingMessage));
+        assert_eq!(
+            r(Method::Post, Some("operation=PKIOperation")),
+            Err(RequestError::MissingMessage)
+        );
+        assert_eq!(
+            r(Method::Get, Some("operation=PKIOperation")),
+            Err(RequestError::MissingMessage)
+        );
     }
 
     #[test]
     fn get_message_decoding_is_lenient_about_escaping() {
         let msg = [0xfb_u8, 0xff, 0xbe, 0x01, 0x02];
         let std = base64::engine::general_purpose::STANDARD.encode(msg); // "+/++AQI="
-        let escaped = std.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
-        for form in [std.clone(), escaped, std.replace('+', " "), std.trim_end_matches('=').to_owned()] {
+        let escaped = std
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        for form in [
+            std.clone(),
+            escaped,
+            std.replace('+', " "),
+            std.trim_end_matches('=').to_owned(),
+        ] {
             let q = format!("operation=PKIOperation&message={form}");
             assert_eq!(
                 ScepRequest::from_http(Method::Get, Some(&q), b"", 1000),

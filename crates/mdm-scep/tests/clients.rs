@@ -81,15 +81,37 @@ fn text(out: &Output) -> String {
 async fn openssl_verify(ca_pem: &Path, cert_pem: &Path) -> String {
     let out = run(
         "openssl",
-        &["verify", "-CAfile", ca_pem.to_str().unwrap(), cert_pem.to_str().unwrap()],
+        &[
+            "verify",
+            "-CAfile",
+            ca_pem.to_str().unwrap(),
+            cert_pem.to_str().unwrap(),
+        ],
         &[],
     )
     .await;
-    assert!(out.status.success(), "openssl verify failed: {}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with(": OK"));
+    assert!(
+        out.status.success(),
+        "openssl verify failed: {}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end()
+            .ends_with(": OK")
+    );
     let out = run(
         "openssl",
-        &["x509", "-in", cert_pem.to_str().unwrap(), "-noout", "-subject", "-serial", "-ext", "extendedKeyUsage,keyUsage,basicConstraints"],
+        &[
+            "x509",
+            "-in",
+            cert_pem.to_str().unwrap(),
+            "-noout",
+            "-subject",
+            "-serial",
+            "-ext",
+            "extendedKeyUsage,keyUsage,basicConstraints",
+        ],
         &[],
     )
     .await;
@@ -99,7 +121,10 @@ async fn openssl_verify(ca_pem: &Path, cert_pem: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scepclient_enrolls_and_renews() {
-    if !have("scepclient_enrolls_and_renews", &[(SCEPCLIENT, "scep"), ("openssl", "openssl")]) {
+    if !have(
+        "scepclient_enrolls_and_renews",
+        &[(SCEPCLIENT, "scep"), ("openssl", "openssl")],
+    ) {
         return;
     }
     let pki = Pki::rsa();
@@ -115,29 +140,72 @@ async fn scepclient_enrolls_and_renews() {
     // PKCSReq: scepclient makes a key, a CSR and a self-signed certificate.
     let out = run(
         SCEPCLIENT,
-        &["-private-key", key_s, "-server-url", &url, "-challenge", CHALLENGE, "-cn", "scepclient-device", "-debug"],
+        &[
+            "-private-key",
+            key_s,
+            "-server-url",
+            &url,
+            "-challenge",
+            CHALLENGE,
+            "-cn",
+            "scepclient-device",
+            "-debug",
+        ],
         &[],
     )
     .await;
     assert!(out.status.success(), "scepclient PKCSReq: {}", text(&out));
     let first = openssl_verify(&ca_pem, &cert).await;
-    assert!(first.contains("CN=scepclient-device") || first.contains("CN = scepclient-device"), "{first}");
+    assert!(
+        first.contains("CN=scepclient-device") || first.contains("CN = scepclient-device"),
+        "{first}"
+    );
     assert!(first.contains("TLS Web Client Authentication"), "{first}");
-    assert!(first.contains("Digital Signature, Key Encipherment"), "{first}");
+    assert!(
+        first.contains("Digital Signature, Key Encipherment"),
+        "{first}"
+    );
     assert!(first.contains("CA:FALSE"), "{first}");
 
     // RenewalReq: with -certificate pointing at an existing certificate, scepclient signs the
     // request with it (and sends no challenge).
-    let out = run(SCEPCLIENT, &["-private-key", key_s, "-server-url", &url, "-certificate", cert_s], &[]).await;
-    assert!(out.status.success(), "scepclient RenewalReq: {}", text(&out));
+    let out = run(
+        SCEPCLIENT,
+        &[
+            "-private-key",
+            key_s,
+            "-server-url",
+            &url,
+            "-certificate",
+            cert_s,
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "scepclient RenewalReq: {}",
+        text(&out)
+    );
     let renewed = openssl_verify(&ca_pem, &cert).await;
-    let serial = |s: &str| s.lines().find(|l| l.starts_with("serial=")).map(str::to_owned);
-    assert_ne!(serial(&first), serial(&renewed), "the renewal is a new certificate");
+    let serial = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("serial="))
+            .map(str::to_owned)
+    };
+    assert_ne!(
+        serial(&first),
+        serial(&renewed),
+        "the renewal is a new certificate"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scepclient_with_a_wrong_challenge_is_refused() {
-    if !have("scepclient_with_a_wrong_challenge_is_refused", &[(SCEPCLIENT, "scep")]) {
+    if !have(
+        "scepclient_with_a_wrong_challenge_is_refused",
+        &[(SCEPCLIENT, "scep")],
+    ) {
         return;
     }
     let pki = Pki::rsa();
@@ -146,7 +214,14 @@ async fn scepclient_with_a_wrong_challenge_is_refused() {
     let key = dir.path().join("key.pem");
     let out = run(
         SCEPCLIENT,
-        &["-private-key", key.to_str().unwrap(), "-server-url", &url, "-challenge", "wrong"],
+        &[
+            "-private-key",
+            key.to_str().unwrap(),
+            "-server-url",
+            &url,
+            "-challenge",
+            "wrong",
+        ],
         &[],
     )
     .await;
@@ -158,7 +233,10 @@ async fn scepclient_with_a_wrong_challenge_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scepclient_enrolls_with_an_ecdsa_ca_through_its_ra() {
-    if !have("scepclient_enrolls_with_an_ecdsa_ca_through_its_ra", &[(SCEPCLIENT, "scep"), ("openssl", "openssl")]) {
+    if !have(
+        "scepclient_enrolls_with_an_ecdsa_ca_through_its_ra",
+        &[(SCEPCLIENT, "scep"), ("openssl", "openssl")],
+    ) {
         return;
     }
     let pki = Pki::ecdsa_with_ra();
@@ -169,10 +247,24 @@ async fn scepclient_enrolls_with_an_ecdsa_ca_through_its_ra() {
     let key = dir.path().join("key.pem");
     // scepclient 2.1 encrypts to every certificate GetCACert returns unless told which: the
     // RA's SHA-256 fingerprint picks it.
-    let fingerprint = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &pki.exchange_der));
+    let fingerprint = hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        &pki.exchange_der,
+    ));
     let out = run(
         SCEPCLIENT,
-        &["-private-key", key.to_str().unwrap(), "-server-url", &url, "-challenge", CHALLENGE, "-cn", "ec-device", "-ca-fingerprint", &fingerprint],
+        &[
+            "-private-key",
+            key.to_str().unwrap(),
+            "-server-url",
+            &url,
+            "-challenge",
+            CHALLENGE,
+            "-cn",
+            "ec-device",
+            "-ca-fingerprint",
+            &fingerprint,
+        ],
         &[],
     )
     .await;
@@ -182,7 +274,10 @@ async fn scepclient_enrolls_with_an_ecdsa_ca_through_its_ra() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scep_submit_reads_caps_and_ca_certificate() {
-    if !have("scep_submit_reads_caps_and_ca_certificate", &[(SCEP_SUBMIT, "certmonger")]) {
+    if !have(
+        "scep_submit_reads_caps_and_ca_certificate",
+        &[(SCEP_SUBMIT, "certmonger")],
+    ) {
         return;
     }
     let pki = Pki::rsa();
@@ -192,7 +287,9 @@ async fn scep_submit_reads_caps_and_ca_certificate() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("POSTPKIOperation"));
     let out = run(SCEP_SUBMIT, &["-u", &url, "-C"], &[]).await;
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(pki.ca_cert_pem().lines().nth(1).unwrap()));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(pki.ca_cert_pem().lines().nth(1).unwrap())
+    );
 }
 
 /// Runs `script` under a private D-Bus session with a certmonger daemon (`-s`), all its state
@@ -228,7 +325,13 @@ async fn certmonger_session(home: &Path, script: &str) -> Output {
 async fn certmonger_enrolls_and_is_refused_with_a_wrong_challenge() {
     if !have(
         "certmonger_enrolls_and_is_refused_with_a_wrong_challenge",
-        &[("certmonger", "certmonger"), ("getcert", "certmonger"), (SCEP_SUBMIT, "certmonger"), ("dbus-run-session", "dbus"), ("openssl", "openssl")],
+        &[
+            ("certmonger", "certmonger"),
+            ("getcert", "certmonger"),
+            (SCEP_SUBMIT, "certmonger"),
+            ("dbus-run-session", "dbus"),
+            ("openssl", "openssl"),
+        ],
     ) {
         return;
     }
@@ -249,12 +352,18 @@ async fn certmonger_enrolls_and_is_refused_with_a_wrong_challenge() {
     let out = certmonger_session(h, &script).await;
     let all = text(&out);
     let daemon = std::fs::read_to_string(h.join("daemon.log")).unwrap_or_default();
-    assert!(h.join("good.pem").exists(), "certmonger got no certificate:\n{all}\ndaemon:\n{daemon}");
+    assert!(
+        h.join("good.pem").exists(),
+        "certmonger got no certificate:\n{all}\ndaemon:\n{daemon}"
+    );
     let subject = openssl_verify(&ca_pem, &h.join("good.pem")).await;
     assert!(subject.contains("certmonger-device"), "{subject}");
     // The refused request: a CertRep FAILURE with badRequest, which certmonger reports and
     // does not retry.
     assert!(!h.join("bad.pem").exists());
     assert!(all.contains("CA_REJECTED"), "{all}");
-    assert!(all.contains("Transaction either is not permitted or is not supported by server"), "{all}");
+    assert!(
+        all.contains("Transaction either is not permitted or is not supported by server"),
+        "{all}"
+    );
 }

@@ -32,7 +32,14 @@ fn scepclient_pkcs_req() {
     assert_eq!(r.message_type, MessageType::PkcsReq);
     assert_eq!(r.content_encryption, ContentEncryption::DesCbc);
     assert_eq!(r.csr.challenge_password(), Some("fixture-challenge"));
-    assert!(r.csr.subject().to_string().contains("CN=scepclient-fixture"), "{}", r.csr.subject());
+    assert!(
+        r.csr
+            .subject()
+            .to_string()
+            .contains("CN=scepclient-fixture"),
+        "{}",
+        r.csr.subject()
+    );
     assert!(r.renewal_of.is_none());
 }
 
@@ -43,7 +50,13 @@ fn scepclient_renewal_req() {
     // scepclient sends its first request's CSR again, challenge and all.
     assert_eq!(r.csr.challenge_password(), Some("fixture-challenge"));
     let renewed = r.renewal_of.expect("the certificate being renewed");
-    assert!(renewed.tbs_certificate().subject().to_string().contains("CN=scepclient-fixture"));
+    assert!(
+        renewed
+            .tbs_certificate()
+            .subject()
+            .to_string()
+            .contains("CN=scepclient-fixture")
+    );
 }
 
 #[test]

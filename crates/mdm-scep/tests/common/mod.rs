@@ -23,7 +23,8 @@ pub struct Pki {
 impl Pki {
     /// An RSA-2048 CA that is its own exchange identity.
     pub fn rsa() -> Self {
-        let ca_pem = client::test_ca_pem(KeyAlgorithm::Rsa2048, "CN=Rootstock Test CA,O=Rootstock").unwrap();
+        let ca_pem =
+            client::test_ca_pem(KeyAlgorithm::Rsa2048, "CN=Rootstock Test CA,O=Rootstock").unwrap();
         let ca = FileCa::from_pem(&ca_pem, IssueOptions::default()).unwrap();
         let exchange_der = ca.scep_identity().unwrap().certificate_der().to_vec();
         Self {
@@ -64,7 +65,11 @@ impl Pki {
         }
     }
 
-    pub fn scep<P: ChallengePolicy>(&self, policy: P, options: ServerOptions) -> Scep<P, Arc<FileCa>> {
+    pub fn scep<P: ChallengePolicy>(
+        &self,
+        policy: P,
+        options: ServerOptions,
+    ) -> Scep<P, Arc<FileCa>> {
         Scep::new(
             self.ca.scep_identity().unwrap(),
             &self.ca.chain(),
@@ -98,7 +103,12 @@ pub fn pkcs_req(
     challenge: Option<&str>,
     options: &RequestOptions,
 ) -> PkiRequest {
-    let csr = client::csr(device.key(), &format!("CN={cn},O=Rootstock Devices"), challenge).unwrap();
+    let csr = client::csr(
+        device.key(),
+        &format!("CN={cn},O=Rootstock Devices"),
+        challenge,
+    )
+    .unwrap();
     client::pki_request(device, &pki.exchange_der, &csr, options).unwrap()
 }
 
