@@ -129,13 +129,6 @@ pub(crate) fn is_noncanonical(e: &der::Error) -> bool {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic
-)]
 mod tests {
     use super::*;
     use der::{Decode, asn1::OctetString};

@@ -295,9 +295,11 @@ enum ProfileKind {
     Client,
     /// A registration authority's certificate.
     Ra,
+    /// A self-signed CA certificate (for tests).
+    Ca,
 }
 
-/// The profile of the certificates [`FileCa`] issues.
+/// The profiles of the certificates this crate makes.
 struct LeafProfile {
     kind: ProfileKind,
     issuer: Name,
@@ -322,18 +324,23 @@ impl BuilderProfile for LeafProfile {
         tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
         let subject = tbs.subject();
-        let mut exts = Vec::new();
-        exts.push(
-            (&BasicConstraints {
-                ca: false,
-                path_len_constraint: None,
-            })
-                .to_extension(subject, &exts)?,
-        );
-        exts.push(
-            (&KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment))
-                .to_extension(subject, &exts)?,
-        );
+        let usage = match self.kind {
+            ProfileKind::Client | ProfileKind::Ra => {
+                KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+            }
+            // An RSA CA may be SCEP's exchange identity itself, so it may encipher keys too.
+            ProfileKind::Ca if spk.algorithm.oid == oid::RSA_ENCRYPTION => {
+                KeyUsages::KeyCertSign
+                    | KeyUsages::CRLSign
+                    | KeyUsages::DigitalSignature
+                    | KeyUsages::KeyEncipherment
+            }
+            ProfileKind::Ca => {
+                KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature
+            }
+        };
+        let mut exts =
+            constraints_and_usage(subject, self.kind == ProfileKind::Ca, KeyUsage(usage))?;
         if self.kind == ProfileKind::Client {
             exts.push((&ExtendedKeyUsage(vec![oid::CLIENT_AUTH])).to_extension(subject, &exts)?);
         }
@@ -362,46 +369,6 @@ impl BuilderProfile for LeafProfile {
 /// A self-signed CA certificate for `key` and `subject` (RFC 4514) followed by the key, as one
 /// PEM text (see [`crate::client::test_ca_pem`], and the unit tests).
 pub(crate) fn self_signed_ca_pem(key: &PrivateKey, subject: &str) -> Result<String, IssueError> {
-    struct CaProfile {
-        name: Name,
-        rsa: bool,
-    }
-    impl BuilderProfile for CaProfile {
-        fn get_issuer(&self, subject: &Name) -> Name {
-            subject.clone()
-        }
-        fn get_subject(&self) -> Name {
-            self.name.clone()
-        }
-        fn build_extensions(
-            &self,
-            spk: SubjectPublicKeyInfoRef<'_>,
-            _issuer_spk: SubjectPublicKeyInfoRef<'_>,
-            tbs: &TbsCertificate,
-        ) -> x509_cert::builder::Result<Vec<Extension>> {
-            let subject = tbs.subject();
-            let mut exts = Vec::new();
-            exts.push(
-                (&BasicConstraints {
-                    ca: true,
-                    path_len_constraint: None,
-                })
-                    .to_extension(subject, &exts)?,
-            );
-            let mut usage =
-                KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature;
-            if self.rsa {
-                usage |= KeyUsages::KeyEncipherment;
-            }
-            exts.push((&KeyUsage(usage)).to_extension(subject, &exts)?);
-            exts.push(
-                (&SubjectKeyIdentifier(OctetString::new(key_id(&spk).as_ref())?))
-                    .to_extension(subject, &exts)?,
-            );
-            Ok(exts)
-        }
-    }
-
     let name = <Name as std::str::FromStr>::from_str(subject).map_err(|_| IssueError::Build)?;
     let now = SystemTime::now();
     let validity = Validity::new(
@@ -415,9 +382,12 @@ pub(crate) fn self_signed_ca_pem(key: &PrivateKey, subject: &str) -> Result<Stri
     );
     let spki =
         SubjectPublicKeyInfoOwned::from_der(key.public_key_der()).map_err(|_| IssueError::Build)?;
-    let profile = CaProfile {
-        name,
-        rsa: key.can_decrypt(),
+    let profile = LeafProfile {
+        kind: ProfileKind::Ca,
+        issuer: name.clone(),
+        subject: name,
+        issuer_key_id: None,
+        subject_alt_names: None,
     };
     let cert = CertificateBuilder::new(profile, random_serial()?, validity, spki)
         .map_err(|_| IssueError::Build)?
@@ -429,6 +399,21 @@ pub(crate) fn self_signed_ca_pem(key: &PrivateKey, subject: &str) -> Result<Stri
         "{}{key_pem}",
         crate::pem::encode("CERTIFICATE", &der)
     ))
+}
+
+/// `basicConstraints` (critical) and `keyUsage` (critical) for a certificate of `subject`.
+fn constraints_and_usage(
+    subject: &Name,
+    ca: bool,
+    usage: KeyUsage,
+) -> Result<Vec<Extension>, der::Error> {
+    let constraints = BasicConstraints {
+        ca,
+        path_len_constraint: None,
+    };
+    let mut exts = vec![(&constraints).to_extension(subject, &[])?];
+    exts.push((&usage).to_extension(subject, &exts)?);
+    Ok(exts)
 }
 
 /// A subject key identifier: SHA-1 of the public key bits (RFC 5280 §4.2.1.2, method 1).

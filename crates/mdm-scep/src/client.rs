@@ -31,7 +31,7 @@ use crate::identity::ScepIdentity;
 use crate::keys::{PrivateKey, RawSignature};
 use crate::message::{MessageType, PkiMessage, TransactionId, printable_text};
 use crate::oid;
-use crate::verify::{self, Digest};
+use crate::verify::Digest;
 
 /// Why the client could not build a request or read a reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -348,34 +348,9 @@ pub fn read_cert_rep(
         return Err(ClientError::NotCertRep);
     }
     let server = Certificate::from_der(server_certificate).map_err(|_| ClientError::Certificate)?;
-    let signer = msg.signer();
-    let digest = Digest::from_oid(&signer.digest_alg.oid).ok_or(ClientError::ReplySignature)?;
     let content = msg
-        .content()
-        .transpose()
-        .map_err(|_| ClientError::ReplyEnvelope)?
-        .unwrap_or_default();
-    let claimed = msg
-        .signed_attribute(oid::MESSAGE_DIGEST)
-        .map_err(|()| ClientError::ReplySignature)?
-        .and_then(|v| v.decode_as::<OctetString>().ok())
-        .ok_or(ClientError::ReplySignature)?;
-    if claimed.as_bytes() != digest.digest(&content).as_ref() {
-        return Err(ClientError::ReplySignature);
-    }
-    let signed = signer
-        .signed_attrs
-        .as_ref()
-        .and_then(|a| a.to_der().ok())
-        .ok_or(ClientError::ReplySignature)?;
-    verify::verify(
-        server.tbs_certificate().subject_public_key_info(),
-        &signer.signature_algorithm,
-        Some(digest),
-        &signed,
-        signer.signature.as_bytes(),
-    )
-    .map_err(|_| ClientError::ReplySignature)?;
+        .verify_signer(server.tbs_certificate().subject_public_key_info())
+        .map_err(|_| ClientError::ReplySignature)?;
 
     let text = |oid| -> Option<String> {
         msg.signed_attribute(oid)

@@ -340,13 +340,6 @@ impl From<der::Error> for SealError {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

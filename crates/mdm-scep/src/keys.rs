@@ -1,7 +1,7 @@
 //! Private keys (RSA and ECDSA P-256, held by aws-lc-rs) and the signer that lets the `cms` and
 //! `x509-cert` builders sign with them.
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{self, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey};
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, KeyPair as _};
@@ -120,12 +120,7 @@ impl PrivateKey {
             PrivateDecryptingKey::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Unsupported)?;
         let decrypting =
             Pkcs1PrivateDecryptingKey::new(decrypting).map_err(|_| KeyError::Unsupported)?;
-        let spki = signing
-            .public_key()
-            .as_der()
-            .map_err(|_| KeyError::Unsupported)?
-            .as_ref()
-            .to_vec();
+        let spki = spki_der(signing.public_key())?;
         Ok(Self {
             inner: KeyInner::Rsa {
                 signing,
@@ -136,12 +131,7 @@ impl PrivateKey {
     }
 
     fn from_ec(pair: EcdsaKeyPair) -> Result<Self, KeyError> {
-        let spki = pair
-            .public_key()
-            .as_der()
-            .map_err(|_| KeyError::Unsupported)?
-            .as_ref()
-            .to_vec();
+        let spki = spki_der(pair.public_key())?;
         Ok(Self {
             inner: KeyInner::EcP256(pair),
             spki,
@@ -240,6 +230,15 @@ impl PrivateKey {
     }
 }
 
+/// An aws-lc-rs public key as an encoded SubjectPublicKeyInfo.
+fn spki_der(key: &impl AsDer<PublicKeyX509Der<'static>>) -> Result<Vec<u8>, KeyError> {
+    Ok(key
+        .as_der()
+        .map_err(|_| KeyError::Unsupported)?
+        .as_ref()
+        .to_vec())
+}
+
 /// A public key as encoded SubjectPublicKeyInfo: the builders' "verifying key".
 #[derive(Clone, Debug)]
 pub(crate) struct SpkiDer(Vec<u8>);
@@ -288,13 +287,6 @@ impl signature::Signer<RawSignature> for BuilderSigner<'_> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

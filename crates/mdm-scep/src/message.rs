@@ -7,11 +7,12 @@ use der::asn1::OctetString;
 #[cfg(feature = "client")]
 use der::asn1::PrintableStringRef;
 use der::oid::ObjectIdentifier;
-use der::{Any, Decode, EncodingRules, Tag, Tagged};
+use der::{Any, Decode, Encode, EncodingRules, Tag, Tagged};
 
 use crate::error::{MessageError, ScepAttribute, Structure};
 use crate::lax::{SignedData, SignerInfo};
 use crate::oid;
+use crate::verify::{self, Digest, VerifyError};
 
 /// A SCEP `messageType` (RFC 8894 §3.2.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -214,6 +215,49 @@ impl PkiMessage {
         )
     }
 
+    /// Checks the signer with the public key `spki`: its digest algorithm is supported, the
+    /// messageDigest attribute is the digest of the encapsulated content (absent content counts
+    /// as empty), and the signature over the signed attributes — re-encoded as the SET they
+    /// were signed as, in the order the sender wrote them — verifies. Returns the content.
+    pub(crate) fn verify_signer(
+        &self,
+        spki: &spki::SubjectPublicKeyInfoOwned,
+    ) -> Result<Vec<u8>, SignerCheck> {
+        let signer = &self.signer;
+        let digest = Digest::from_oid(&signer.digest_alg.oid)
+            .ok_or(SignerCheck::UnsupportedDigest(signer.digest_alg.oid))?;
+        let content = self
+            .content()
+            .transpose()
+            .map_err(|_| SignerCheck::MalformedContent)?
+            .unwrap_or_default();
+        let claimed = self
+            .signed_attribute(oid::MESSAGE_DIGEST)
+            .map_err(|()| SignerCheck::DigestMismatch)?
+            .and_then(|v| v.decode_as::<OctetString>().ok())
+            .ok_or(SignerCheck::DigestMismatch)?;
+        if claimed.as_bytes() != digest.digest(&content).as_ref() {
+            return Err(SignerCheck::DigestMismatch);
+        }
+        let signed = signer
+            .signed_attrs
+            .as_ref()
+            .and_then(|a| a.to_der().ok())
+            .ok_or(SignerCheck::BadSignature)?;
+        verify::verify(
+            spki,
+            &signer.signature_algorithm,
+            Some(digest),
+            &signed,
+            signer.signature.as_bytes(),
+        )
+        .map_err(|e| match e {
+            VerifyError::Unsupported(oid) => SignerCheck::UnsupportedSignature(oid),
+            VerifyError::Bad => SignerCheck::BadSignature,
+        })?;
+        Ok(content)
+    }
+
     /// The value of a signed attribute other than the SCEP ones (`None` if absent, `Err` if not
     /// single-valued).
     pub(crate) fn signed_attribute(&self, oid: ObjectIdentifier) -> Result<Option<&Any>, ()> {
@@ -229,6 +273,16 @@ impl PkiMessage {
         }
         Ok(attr.values.iter().next())
     }
+}
+
+/// Why [`PkiMessage::verify_signer`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignerCheck {
+    UnsupportedDigest(ObjectIdentifier),
+    MalformedContent,
+    DigestMismatch,
+    UnsupportedSignature(ObjectIdentifier),
+    BadSignature,
 }
 
 fn decode_signed_data(bytes: &[u8]) -> Result<SignedData, MessageError> {

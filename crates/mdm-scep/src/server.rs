@@ -13,9 +13,10 @@ use crate::envelope::{self, ContentEncryption, Recipient};
 use crate::error::{AlgorithmUse, ConfigError, MessageError, Refusal, ServiceError};
 use crate::identity::{ScepIdentity, subject_key_id};
 use crate::lax::{LaxCertificate, SignerId};
-use crate::message::{DEFAULT_MAX_MESSAGE_LEN, MessageType, PkiMessage, TransactionId};
-use crate::oid;
-use crate::verify::{self, Digest, VerifyError};
+use crate::message::{
+    DEFAULT_MAX_MESSAGE_LEN, MessageType, PkiMessage, SignerCheck, TransactionId,
+};
+use crate::verify;
 
 /// The capabilities micromdm's server advertises, in its order: a client that works with it sees
 /// the same list here.
@@ -248,44 +249,20 @@ impl ScepServer {
             };
             return Err(Refusal::UnsupportedMessageType(number));
         }
-        let signer = msg.signer();
-        let digest = Digest::from_oid(&signer.digest_alg.oid).ok_or(
-            Refusal::UnsupportedAlgorithm(AlgorithmUse::Digest, signer.digest_alg.oid),
-        )?;
         let (signer_der, signer_cert) = self.find_signer_certificate(msg)?;
-
-        // messageDigest over the encapsulated content, then the signature over the attributes
-        // (re-encoded as the SET they were signed as, in the order the client sent them).
-        let content = match msg.content() {
-            Some(Ok(content)) => content,
-            Some(Err(_)) | None => return Err(Refusal::MalformedEnvelope),
-        };
-        let claimed = msg
-            .signed_attribute(oid::MESSAGE_DIGEST)
-            .map_err(|()| Refusal::MessageDigestMismatch)?
-            .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
-            .ok_or(Refusal::MessageDigestMismatch)?;
-        if claimed.as_bytes() != digest.digest(&content).as_ref() {
-            return Err(Refusal::MessageDigestMismatch);
-        }
-        let signed = signer
-            .signed_attrs
-            .as_ref()
-            .and_then(|a| a.to_der().ok())
-            .ok_or(Refusal::BadSignature)?;
-        verify::verify(
-            signer_cert.tbs_certificate().subject_public_key_info(),
-            &signer.signature_algorithm,
-            Some(digest),
-            &signed,
-            signer.signature.as_bytes(),
-        )
-        .map_err(|e| match e {
-            VerifyError::Unsupported(oid) => {
-                Refusal::UnsupportedAlgorithm(AlgorithmUse::Signature, oid)
-            }
-            VerifyError::Bad => Refusal::BadSignature,
-        })?;
+        let content = msg
+            .verify_signer(signer_cert.tbs_certificate().subject_public_key_info())
+            .map_err(|e| match e {
+                SignerCheck::UnsupportedDigest(oid) => {
+                    Refusal::UnsupportedAlgorithm(AlgorithmUse::Digest, oid)
+                }
+                SignerCheck::UnsupportedSignature(oid) => {
+                    Refusal::UnsupportedAlgorithm(AlgorithmUse::Signature, oid)
+                }
+                SignerCheck::MalformedContent => Refusal::MalformedEnvelope,
+                SignerCheck::DigestMismatch => Refusal::MessageDigestMismatch,
+                SignerCheck::BadSignature => Refusal::BadSignature,
+            })?;
 
         let renewal_of = if msg.message_type == MessageType::RenewalReq {
             Some(self.check_renewal_certificate(&signer_der, now)?)

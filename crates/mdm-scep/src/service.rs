@@ -368,13 +368,6 @@ impl<P: ChallengePolicy, C: CertificateAuthority> Scep<P, C> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

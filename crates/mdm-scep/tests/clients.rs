@@ -46,6 +46,33 @@ fn have(test: &str, programs: &[(&str, &str)]) -> bool {
     true
 }
 
+/// A server on loopback and a temporary directory holding its CA certificate.
+struct Session {
+    pki: Pki,
+    url: String,
+    dir: tempfile::TempDir,
+    ca_pem: PathBuf,
+}
+
+impl Session {
+    async fn start(pki: Pki) -> Self {
+        let url = serve(&pki).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca_pem = dir.path().join("ca.pem");
+        std::fs::write(&ca_pem, pki.ca_cert_pem()).unwrap();
+        Self {
+            pki,
+            url,
+            dir,
+            ca_pem,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
 /// Serves `pki` with a static challenge at `/scep` on 127.0.0.1; returns the URL.
 async fn serve(pki: &Pki) -> String {
     let scep = Arc::new(pki.scep(StaticChallenge::new(CHALLENGE), ServerOptions::default()));
@@ -119,6 +146,14 @@ async fn openssl_verify(ca_pem: &Path, cert_pem: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `scepclient` with `args` (and `-server-url`, `-private-key key.pem`).
+async fn scepclient(s: &Session, args: &[&str]) -> Output {
+    let key = s.path("key.pem");
+    let mut all = vec!["-server-url", &s.url, "-private-key", key.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(SCEPCLIENT, &all, &[]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scepclient_enrolls_and_renews() {
     if !have(
@@ -127,35 +162,23 @@ async fn scepclient_enrolls_and_renews() {
     ) {
         return;
     }
-    let pki = Pki::rsa();
-    let url = serve(&pki).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, pki.ca_cert_pem()).unwrap();
-    let key = dir.path().join("key.pem");
-    let cert = dir.path().join("client.pem");
-    let key_s = key.to_str().unwrap();
-    let cert_s = cert.to_str().unwrap();
+    let s = Session::start(Pki::rsa()).await;
+    let cert = s.path("client.pem");
 
     // PKCSReq: scepclient makes a key, a CSR and a self-signed certificate.
-    let out = run(
-        SCEPCLIENT,
+    let out = scepclient(
+        &s,
         &[
-            "-private-key",
-            key_s,
-            "-server-url",
-            &url,
             "-challenge",
             CHALLENGE,
             "-cn",
             "scepclient-device",
             "-debug",
         ],
-        &[],
     )
     .await;
     assert!(out.status.success(), "scepclient PKCSReq: {}", text(&out));
-    let first = openssl_verify(&ca_pem, &cert).await;
+    let first = openssl_verify(&s.ca_pem, &cert).await;
     assert!(
         first.contains("CN=scepclient-device") || first.contains("CN = scepclient-device"),
         "{first}"
@@ -168,28 +191,16 @@ async fn scepclient_enrolls_and_renews() {
     assert!(first.contains("CA:FALSE"), "{first}");
 
     // RenewalReq: with -certificate pointing at an existing certificate, scepclient signs the
-    // request with it (and sends no challenge).
-    let out = run(
-        SCEPCLIENT,
-        &[
-            "-private-key",
-            key_s,
-            "-server-url",
-            &url,
-            "-certificate",
-            cert_s,
-        ],
-        &[],
-    )
-    .await;
+    // request with it.
+    let out = scepclient(&s, &["-certificate", cert.to_str().unwrap()]).await;
     assert!(
         out.status.success(),
         "scepclient RenewalReq: {}",
         text(&out)
     );
-    let renewed = openssl_verify(&ca_pem, &cert).await;
-    let serial = |s: &str| {
-        s.lines()
+    let renewed = openssl_verify(&s.ca_pem, &cert).await;
+    let serial = |t: &str| {
+        t.lines()
             .find(|l| l.starts_with("serial="))
             .map(str::to_owned)
     };
@@ -208,27 +219,11 @@ async fn scepclient_with_a_wrong_challenge_is_refused() {
     ) {
         return;
     }
-    let pki = Pki::rsa();
-    let url = serve(&pki).await;
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    let out = run(
-        SCEPCLIENT,
-        &[
-            "-private-key",
-            key.to_str().unwrap(),
-            "-server-url",
-            &url,
-            "-challenge",
-            "wrong",
-        ],
-        &[],
-    )
-    .await;
+    let s = Session::start(Pki::rsa()).await;
+    let out = scepclient(&s, &["-challenge", "wrong"]).await;
     assert!(!out.status.success());
-    let all = text(&out);
-    assert!(all.contains("badRequest"), "{all}");
-    assert!(!dir.path().join("client.pem").exists());
+    assert!(text(&out).contains("badRequest"), "{}", text(&out));
+    assert!(!s.path("client.pem").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,25 +234,16 @@ async fn scepclient_enrolls_with_an_ecdsa_ca_through_its_ra() {
     ) {
         return;
     }
-    let pki = Pki::ecdsa_with_ra();
-    let url = serve(&pki).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, pki.ca_cert_pem()).unwrap();
-    let key = dir.path().join("key.pem");
+    let s = Session::start(Pki::ecdsa_with_ra()).await;
     // scepclient 2.1 encrypts to every certificate GetCACert returns unless told which: the
     // RA's SHA-256 fingerprint picks it.
     let fingerprint = hex::encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
-        &pki.exchange_der,
+        &s.pki.exchange_der,
     ));
-    let out = run(
-        SCEPCLIENT,
+    let out = scepclient(
+        &s,
         &[
-            "-private-key",
-            key.to_str().unwrap(),
-            "-server-url",
-            &url,
             "-challenge",
             CHALLENGE,
             "-cn",
@@ -265,11 +251,10 @@ async fn scepclient_enrolls_with_an_ecdsa_ca_through_its_ra() {
             "-ca-fingerprint",
             &fingerprint,
         ],
-        &[],
     )
     .await;
     assert!(out.status.success(), "scepclient: {}", text(&out));
-    openssl_verify(&ca_pem, &dir.path().join("client.pem")).await;
+    openssl_verify(&s.ca_pem, &s.path("client.pem")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,15 +265,14 @@ async fn scep_submit_reads_caps_and_ca_certificate() {
     ) {
         return;
     }
-    let pki = Pki::rsa();
-    let url = serve(&pki).await;
-    let out = run(SCEP_SUBMIT, &["-u", &url, "-c"], &[]).await;
+    let s = Session::start(Pki::rsa()).await;
+    let out = run(SCEP_SUBMIT, &["-u", &s.url, "-c"], &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("POSTPKIOperation"));
-    let out = run(SCEP_SUBMIT, &["-u", &url, "-C"], &[]).await;
+    let out = run(SCEP_SUBMIT, &["-u", &s.url, "-C"], &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(pki.ca_cert_pem().lines().nth(1).unwrap())
+        String::from_utf8_lossy(&out.stdout).contains(s.pki.ca_cert_pem().lines().nth(1).unwrap())
     );
 }
 
@@ -335,12 +319,8 @@ async fn certmonger_enrolls_and_is_refused_with_a_wrong_challenge() {
     ) {
         return;
     }
-    let pki = Pki::rsa_with_ra();
-    let url = serve(&pki).await;
-    let home = tempfile::tempdir().unwrap();
-    let h = home.path();
-    let ca_pem = h.join("ca.pem");
-    std::fs::write(&ca_pem, pki.ca_cert_pem()).unwrap();
+    let s = Session::start(Pki::rsa_with_ra()).await;
+    let (url, h, ca_pem) = (&s.url, s.dir.path(), &s.ca_pem);
     let script = format!(
         "set -x\n\
          getcert add-scep-ca -s -c rootstock -u {url} || exit 1\n\
@@ -356,7 +336,7 @@ async fn certmonger_enrolls_and_is_refused_with_a_wrong_challenge() {
         h.join("good.pem").exists(),
         "certmonger got no certificate:\n{all}\ndaemon:\n{daemon}"
     );
-    let subject = openssl_verify(&ca_pem, &h.join("good.pem")).await;
+    let subject = openssl_verify(ca_pem, &h.join("good.pem")).await;
     assert!(subject.contains("certmonger-device"), "{subject}");
     // The refused request: a CertRep FAILURE with badRequest, which certmonger reports and
     // does not retry.

@@ -134,3 +134,109 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// A SCEP service over a test PKI, and the moves a test makes against it.
+pub struct Harness<P> {
+    pub pki: Pki,
+    pub scep: Scep<P, Arc<FileCa>>,
+}
+
+impl Harness<mdm_scep::StaticChallenge> {
+    /// An RSA CA with the static challenge [`CHALLENGE`] and default options.
+    pub fn rsa() -> Self {
+        Self::new(
+            Pki::rsa(),
+            mdm_scep::StaticChallenge::new(CHALLENGE),
+            ServerOptions::default(),
+        )
+    }
+}
+
+impl<P: ChallengePolicy> Harness<P> {
+    pub fn new(pki: Pki, policy: P, options: ServerOptions) -> Self {
+        let scep = pki.scep(policy, options);
+        Self { pki, scep }
+    }
+
+    /// A PKCSReq from `device` for its own key.
+    pub fn request(
+        &self,
+        device: &Requester,
+        challenge: Option<&str>,
+        options: &RequestOptions,
+    ) -> PkiRequest {
+        pkcs_req(&self.pki, device, "device", challenge, options)
+    }
+
+    /// A PKIMessage carrying `csr` (DER) from `requester`, encrypted to this server.
+    pub fn message(&self, requester: &Requester, csr: &[u8], options: &RequestOptions) -> Vec<u8> {
+        client::pki_request(requester, &self.pki.exchange_der, csr, options)
+            .unwrap()
+            .message
+    }
+
+    /// Posts `message` now.
+    pub fn send(&self, message: &[u8]) -> ScepResponse {
+        self.send_at(message, SystemTime::now())
+    }
+
+    /// Posts `message` at `now`.
+    pub fn send_at(&self, message: &[u8], now: SystemTime) -> ScepResponse {
+        post(&self.scep, message, now).unwrap()
+    }
+
+    /// Sends `message` at `now` and expects a refusal: returns it, after checking the CertRep
+    /// `device` reads carries its failInfo and answers the request.
+    pub fn refused_at(
+        &self,
+        device: &Requester,
+        message: &[u8],
+        now: SystemTime,
+    ) -> mdm_scep::Refusal {
+        let response = self.send_at(message, now);
+        let mdm_scep::Outcome::Refused(refused) = &response.outcome else {
+            panic!("expected a refusal, got {:?}", response.outcome);
+        };
+        let rep = read(&self.pki, device, &response);
+        assert_eq!(
+            rep.status,
+            client::CertRepStatus::Failed(refused.refusal.fail_info())
+        );
+        assert_eq!(rep.recipient_nonce, refused.sender_nonce);
+        refused.refusal.clone()
+    }
+
+    /// [`Harness::refused_at`] now.
+    pub fn refused(&self, device: &Requester, message: &[u8]) -> mdm_scep::Refusal {
+        self.refused_at(device, message, SystemTime::now())
+    }
+
+    /// Sends `message` as `device` and expects a certificate: returns it (DER).
+    pub fn issued(&self, device: &Requester, message: &[u8]) -> Vec<u8> {
+        let response = self.send(message);
+        assert!(
+            matches!(response.outcome, mdm_scep::Outcome::Issued { .. }),
+            "{:?}",
+            response.outcome
+        );
+        match read(&self.pki, device, &response).status {
+            client::CertRepStatus::Issued(mut certs) => certs.swap_remove(0),
+            other => panic!("expected a certificate, got {other:?}"),
+        }
+    }
+
+    /// Enrolls a new RSA-2048 device: the requester holding its issued certificate.
+    pub fn enroll(&self, cn: &str) -> Requester {
+        let dev = device(cn);
+        let req = pkcs_req(
+            &self.pki,
+            &dev,
+            cn,
+            Some(CHALLENGE),
+            &RequestOptions::default(),
+        );
+        let cert = self.issued(&dev, &req.message);
+        let key = PrivateKey::from_pkcs8_der(&dev.key().to_pkcs8_der().unwrap()).unwrap();
+        Requester::with_certificate(key, cert).unwrap()
+    }
+}
