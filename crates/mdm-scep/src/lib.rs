@@ -114,6 +114,11 @@ pub use server::{
 };
 pub use service::{Method, Operation, Outcome, Scep, ScepRequest, ScepResponse};
 
+/// The README's example, compiled as a doctest.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The `x509-cert` crate, whose [`x509_cert::Certificate`] this API hands out.
 pub use x509_cert;
 
