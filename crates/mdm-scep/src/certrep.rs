@@ -61,12 +61,15 @@ pub(crate) struct ReplyTo<'a> {
 ///
 /// `envelope` is the pkcsPKIEnvelope of a success. A failure carries an empty content instead, so
 /// that the messageDigest and contentType attributes CMS requires beside signed attributes have
-/// something to cover (Go's `pkcs7` and OpenSSL both insist on them).
+/// something to cover (Go's `pkcs7` and OpenSSL both insist on them). The certificates are the
+/// signer's and `also` (a success carries the issued certificate there too, as micromdm's server
+/// does, for clients that look for it outside the envelope).
 pub(crate) fn cert_rep(
     identity: &ScepIdentity,
     reply_to: &ReplyTo<'_>,
     status: PkiStatus,
     envelope: Option<&[u8]>,
+    also: &[Certificate],
 ) -> Result<Vec<u8>, cms::builder::Error> {
     let eci = EncapsulatedContentInfo {
         econtent_type: oid::DATA,
@@ -106,6 +109,9 @@ pub(crate) fn cert_rep(
     let mut builder = SignedDataBuilder::new(&eci);
     builder.add_digest_algorithm(digest)?;
     builder.add_certificate(CertificateChoices::Certificate(cert.clone()))?;
+    for extra in also {
+        builder.add_certificate(CertificateChoices::Certificate(extra.clone()))?;
+    }
     builder.add_signer_info::<_, RawSignature>(signer_info, &identity.key().builder_signer())?;
     Ok(builder.build()?.to_der()?)
 }

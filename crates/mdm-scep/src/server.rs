@@ -367,7 +367,8 @@ impl ScepServer {
         issued: &[u8],
     ) -> Result<Vec<u8>, ServiceError> {
         let cert = Certificate::from_der(issued).map_err(|_| ServiceError::IssuedCertificate)?;
-        let inner = certrep::degenerate(&[cert]).map_err(|_| ServiceError::Reply)?;
+        let inner =
+            certrep::degenerate(std::slice::from_ref(&cert)).map_err(|_| ServiceError::Reply)?;
         let recipient = Recipient::new(&request.signer).ok_or(ServiceError::Reply)?;
         let sealed = envelope::seal(&inner, &recipient, request.content_encryption.for_reply())
             .map_err(|_| ServiceError::Reply)?;
@@ -379,6 +380,7 @@ impl ScepServer {
             },
             PkiStatus::Success,
             Some(&sealed),
+            &[cert],
         )
         .map_err(|_| ServiceError::Reply)
     }
@@ -393,6 +395,7 @@ impl ScepServer {
             },
             PkiStatus::Failure(refused.refusal.fail_info()),
             None,
+            &[],
         )
         .map_err(|_| ServiceError::Reply)
     }
