@@ -34,8 +34,9 @@ fn server() -> &'static ScepServer {
             IssueOptions::default(),
         )
         .unwrap();
-        let ra = ScepIdentity::from_pem(include_str!("../../crates/mdm-scep/tests/fixtures/ra.pem"))
-            .unwrap();
+        let ra =
+            ScepIdentity::from_pem(include_str!("../../crates/mdm-scep/tests/fixtures/ra.pem"))
+                .unwrap();
         ScepServer::new(ra, &ca.chain(), ServerOptions::default()).unwrap()
     })
 }

@@ -296,6 +296,7 @@ enum ProfileKind {
     /// A registration authority's certificate.
     Ra,
     /// A self-signed CA certificate (for tests).
+    #[cfg(any(test, feature = "client"))]
     Ca,
 }
 
@@ -306,6 +307,16 @@ struct LeafProfile {
     subject: Name,
     issuer_key_id: Option<Vec<u8>>,
     subject_alt_names: Option<Extension>,
+}
+
+impl LeafProfile {
+    fn is_ca(&self) -> bool {
+        #[cfg(any(test, feature = "client"))]
+        if self.kind == ProfileKind::Ca {
+            return true;
+        }
+        false
+    }
 }
 
 impl BuilderProfile for LeafProfile {
@@ -329,18 +340,19 @@ impl BuilderProfile for LeafProfile {
                 KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
             }
             // An RSA CA may be SCEP's exchange identity itself, so it may encipher keys too.
+            #[cfg(any(test, feature = "client"))]
             ProfileKind::Ca if spk.algorithm.oid == oid::RSA_ENCRYPTION => {
                 KeyUsages::KeyCertSign
                     | KeyUsages::CRLSign
                     | KeyUsages::DigitalSignature
                     | KeyUsages::KeyEncipherment
             }
+            #[cfg(any(test, feature = "client"))]
             ProfileKind::Ca => {
                 KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature
             }
         };
-        let mut exts =
-            constraints_and_usage(subject, self.kind == ProfileKind::Ca, KeyUsage(usage))?;
+        let mut exts = constraints_and_usage(subject, self.is_ca(), KeyUsage(usage))?;
         if self.kind == ProfileKind::Client {
             exts.push((&ExtendedKeyUsage(vec![oid::CLIENT_AUTH])).to_extension(subject, &exts)?);
         }
@@ -367,7 +379,8 @@ impl BuilderProfile for LeafProfile {
 }
 
 /// A self-signed CA certificate for `key` and `subject` (RFC 4514) followed by the key, as one
-/// PEM text (see [`crate::client::test_ca_pem`], and the unit tests).
+/// PEM text (for `client::test_ca_pem` and the unit tests).
+#[cfg(any(test, feature = "client"))]
 pub(crate) fn self_signed_ca_pem(key: &PrivateKey, subject: &str) -> Result<String, IssueError> {
     let name = <Name as std::str::FromStr>::from_str(subject).map_err(|_| IssueError::Build)?;
     let now = SystemTime::now();
