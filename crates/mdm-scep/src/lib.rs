@@ -13,12 +13,19 @@
 //! * [`Scep`] drives the three for requests as an HTTP stack delivers them; with the `axum`
 //!   feature, `http::router` serves it.
 //!
+//! An enrollment, end to end (the device is simulated with the `client` feature):
+//!
 //! ```
 //! use std::time::SystemTime;
-//! use mdm_scep::{FileCa, IssueOptions, Method, Scep, ServerOptions, StaticChallenge};
+//! use mdm_scep::client::{self, CertRepStatus, RequestOptions, Requester};
+//! use mdm_scep::{FileCa, IssueOptions, KeyAlgorithm, Method, PrivateKey, Scep};
+//! use mdm_scep::{ServerOptions, StaticChallenge};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let ca_pem = mdm_scep::client::test_ca_pem(mdm_scep::KeyAlgorithm::Rsa2048, "CN=Example CA")?;
+//! # let ca_pem = client::test_ca_pem(KeyAlgorithm::Rsa2048, "CN=Example CA")?;
+//! # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! # rt.block_on(async {
+//! // The server: a CA from a PEM file (certificate and key), one shared challenge.
 //! let ca = FileCa::from_pem(&ca_pem, IssueOptions::default())?;
 //! let scep = Scep::new(
 //!     ca.scep_identity()?,
@@ -27,18 +34,32 @@
 //!     ca,
 //!     ServerOptions::default(),
 //! )?;
-//! # let rt = tokio::runtime::Builder::new_current_thread().build()?;
-//! # rt.block_on(async {
-//! let caps = scep
-//!     .handle_http(Method::Get, Some("operation=GetCACaps"), b"", SystemTime::now())
+//! let now = SystemTime::now();
+//!
+//! // The device fetches the certificate to encrypt to...
+//! let ca_cert = scep.handle_http(Method::Get, Some("operation=GetCACert"), b"", now).await?;
+//! // ...and sends a PKCSReq: its key, a self-signed certificate, a CSR with the challenge.
+//! let device = Requester::self_signed(PrivateKey::generate(KeyAlgorithm::Rsa2048)?, "CN=device")?;
+//! let csr = client::csr(device.key(), "CN=device", Some("a shared secret"))?;
+//! let request = client::pki_request(&device, &ca_cert.body, &csr, &RequestOptions::default())?;
+//! let reply = scep
+//!     .handle_http(Method::Post, Some("operation=PKIOperation"), &request.message, now)
 //!     .await?;
-//! assert_eq!(caps.content_type, "text/plain");
-//! assert!(String::from_utf8_lossy(&caps.body).contains("POSTPKIOperation"));
-//! # Ok::<(), mdm_scep::ScepError>(())
+//! assert_eq!(reply.content_type, "application/x-pki-message");
+//!
+//! // The CertRep, read as the device reads it: the new certificate, encrypted to its key.
+//! let cert_rep = client::read_cert_rep(&reply.body, &device, &ca_cert.body)?;
+//! assert!(matches!(cert_rep.status, CertRepStatus::Issued(_)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Features: `axum` adds the HTTP adapter (`http`), `client` the client used above (`client`).
+//! SCEP clients encrypt to the certificate GetCACert returns, so it must have an RSA key: an RSA
+//! CA can be its own exchange identity, an ECDSA CA needs an RSA RA ([`FileCa::with_ra`]);
+//! certmonger needs an RA distinct from the CA in any case (see the README).
 //!
 //! Refusals are CertReps with `pkiStatus` FAILURE and the `failInfo` of [`Refusal::fail_info`];
 //! a message that cannot be decoded far enough to address a CertRep is a [`RequestError`] (HTTP
