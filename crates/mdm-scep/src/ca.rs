@@ -20,7 +20,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate};
 
-use crate::error::{ConfigError, IssueError};
+use crate::error::{ConfigError, FailInfo, IssueError};
 use crate::identity::{ScepIdentity, certificates_from_pem, check_key_matches, subject_key_id};
 use crate::keys::{PrivateKey, RawSignature};
 use crate::message::MessageType;
@@ -74,6 +74,10 @@ pub struct IssueOptions {
     /// copied into the certificate (default `true`, as micromdm copies DNS names, e-mail
     /// addresses, IP addresses and URIs).
     pub copy_subject_alt_names: bool,
+    /// Whether a RenewalReq must ask for the subject of the certificate it renews (default
+    /// `true`): a device renews its own identity and cannot turn it into another's. Refused
+    /// with badRequest otherwise.
+    pub renewal_keeps_subject: bool,
 }
 
 impl Default for IssueOptions {
@@ -82,6 +86,7 @@ impl Default for IssueOptions {
             validity: Duration::from_secs(365 * 24 * 60 * 60),
             backdate: Duration::from_secs(600),
             copy_subject_alt_names: true,
+            renewal_keeps_subject: true,
         }
     }
 }
@@ -258,6 +263,12 @@ impl FileCa {
 
 impl CertificateAuthority for FileCa {
     async fn issue(&self, request: &IssueRequest<'_>) -> Result<Vec<u8>, IssueError> {
+        if let Some(old) = request.renewal_of
+            && self.options.renewal_keeps_subject
+            && old.tbs_certificate().subject() != &request.csr.info.subject
+        {
+            return Err(IssueError::Refused(FailInfo::BadRequest));
+        }
         self.issue_now(request.csr, request.now)
     }
 }

@@ -275,10 +275,10 @@ impl std::fmt::Display for AlgorithmUse {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// The messageType is not PKCSReq or RenewalReq (its number is given; `None` when it is not
-    /// a number). badRequest.
-    #[error("unsupported messageType {0:?}")]
-    UnsupportedMessageType(Option<u32>),
+    /// The messageType is not PKCSReq or RenewalReq (CertPoll, GetCert, GetCRL, CertRep or an
+    /// unknown number). badRequest.
+    #[error("unsupported messageType {0}")]
+    UnsupportedMessageType(crate::MessageType),
     /// An algorithm this server does not accept (slot and OID given). badAlg.
     #[error("unsupported {0} algorithm {1}")]
     UnsupportedAlgorithm(AlgorithmUse, ObjectIdentifier),

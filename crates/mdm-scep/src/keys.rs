@@ -11,7 +11,7 @@ use spki::{
     SignatureBitStringEncoding,
 };
 
-use crate::error::KeyError;
+use crate::error::{KeyError, PemError};
 use crate::oid;
 use crate::pem;
 
@@ -75,10 +75,15 @@ impl PrivateKey {
     }
 
     /// Reads the first private key of a PEM text: `PRIVATE KEY` (PKCS #8), `RSA PRIVATE KEY`
-    /// (PKCS #1) or `EC PRIVATE KEY` (SEC 1, P-256). Other blocks (certificates) are skipped.
+    /// (PKCS #1) or `EC PRIVATE KEY` (SEC 1, P-256). Other blocks (certificates) are skipped;
+    /// an encrypted key (PKCS #8 or legacy PEM encryption) is [`KeyError::Encrypted`].
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
         for block in pem::blocks(text) {
-            let block = block.map_err(KeyError::Pem)?;
+            let block = block.map_err(|e| match e {
+                // RFC 1421 headers on a key: `Proc-Type: 4,ENCRYPTED`.
+                PemError::Headers => KeyError::Encrypted,
+                other => KeyError::Pem(other),
+            })?;
             match block.label.as_str() {
                 "PRIVATE KEY" => return Self::from_pkcs8_der(&block.der),
                 "RSA PRIVATE KEY" => return Self::from_pkcs1_der(&block.der),

@@ -243,11 +243,7 @@ impl ScepServer {
             msg.message_type,
             MessageType::PkcsReq | MessageType::RenewalReq
         ) {
-            let number = match msg.message_type {
-                MessageType::Other(n) => Some(n),
-                t => Some(t.number()),
-            };
-            return Err(Refusal::UnsupportedMessageType(number));
+            return Err(Refusal::UnsupportedMessageType(msg.message_type));
         }
         let (signer_der, signer_cert) = self.find_signer_certificate(msg)?;
         let content = msg

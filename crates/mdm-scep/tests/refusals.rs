@@ -244,6 +244,14 @@ fn renewal_signed_by_an_issued_certificate_succeeds() {
         new_key.public_key_der()
     );
 
+    // A renewal asking for another subject: the CA refuses it.
+    let csr = client::csr(enrolled.key(), "CN=someone-else,O=Rootstock Devices", None).unwrap();
+    let other = h.message(&enrolled, &csr, &RequestOptions::renewal());
+    assert_eq!(
+        h.refused(&enrolled, &other),
+        Refusal::Ca(mdm_scep::FailInfo::BadRequest)
+    );
+
     // The same renewal after the old certificate expired: badTime.
     let later = SystemTime::now() + Duration::from_secs(400 * 86_400);
     assert_eq!(
