@@ -29,6 +29,7 @@
 //! assert_eq!(id.device_channel_id(), "5B6A1C2D-8E9F-4A0B-9C1D-2E3F4A5B6C7D");
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::fmt;
@@ -512,3 +513,8 @@ mod tests {
         assert_eq!(format!("{:?}", EnrollmentId::new("a\nb")), r#""a\nb""#);
     }
 }
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

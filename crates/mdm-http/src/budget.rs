@@ -68,8 +68,9 @@ fn units(bytes: usize) -> usize {
     bytes.div_ceil(UNIT)
 }
 
-/// Applies a [`BodyBudget`] to the bodies of every request: see the
-/// [module documentation](self).
+/// Applies a [`BodyBudget`] to the bodies of every request: each request reserves the bytes it
+/// brings (its `Content-Length` before anything is read, or each chunk as it arrives) and gives
+/// them back when its response is ready; one that does not fit gets `503` with `Retry-After`.
 #[derive(Clone, Debug)]
 pub struct BudgetedBodiesLayer {
     budget: BodyBudget,

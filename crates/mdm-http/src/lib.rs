@@ -22,23 +22,49 @@
 //! request). Devices are never answered 401: certificate problems are 400, binding problems 500,
 //! a declined UserAuthenticate 410, a body over the limit 413.
 //!
-//! ```no_run
-//! # async fn demo(store: mdm_storage::DynStorage, core: mdm_service::BoxMdmService,
-//! #               verifier: std::sync::Arc<dyn mdm_signature::CertVerifier>) -> std::io::Result<()> {
+//! ```
+//! use std::sync::Arc;
+//!
 //! use mdm_http::{MdmHttp, ServeOptions, serve};
+//! use mdm_service::{MdmService, StackBuilder};
+//! use mdm_signature::{CaPool, CachedVerifier, CertVerifier};
+//! use mdm_storage::{DynStorage, MemoryStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let ca = mdm_signature::test_pki::TestCa::generate(
+//! #     mdm_signature::test_pki::KeyKind::P256, "docs CA")?;
+//! # let device_ca_pem = ca.cert_pem();
+//! // The store, the MDM core in NanoMDM's stack, and the CAs that issue device identities.
+//! let store = DynStorage::new(MemoryStore::new());
+//! let core = StackBuilder::new(MdmService::new(store.clone())).build().service;
+//! let verifier: Arc<dyn CertVerifier> =
+//!     Arc::new(CachedVerifier::new(CaPool::from_pem(device_ca_pem)?, 10_000));
 //!
 //! let router = MdmHttp::builder(store)
 //!     .mdm(core, verifier)
 //!     .api("an API key")
 //!     .build();
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9000").await?;
-//! serve(listener, router, ServeOptions::default(), std::future::pending()).await
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let address = listener.local_addr()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(serve(listener, router, ServeOptions::default(), async {
+//!     let _ = stopped.await;
+//! }));
+//!
+//! let version = reqwest::get(format!("http://{address}/version")).await?.text().await?;
+//! assert!(version.starts_with(r#"{"version":"#));
+//! let _ = stop.send(());
+//! server.await??;
+//! # Ok(())
 //! # }
 //! ```
 //!
 //! The reference server — NanoMDM's command line and environment variables on top of this
 //! router — is the `rootstock-server` crate.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Requests are untrusted: no panics, no indexing and no unchecked arithmetic outside tests, except
 // where a comment proves it cannot fail.
@@ -416,3 +442,8 @@ impl MdmHttpBuilder {
 async fn not_found() -> Response {
     response::plain_text(StatusCode::NOT_FOUND, "404 page not found")
 }
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

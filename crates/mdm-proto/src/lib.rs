@@ -27,6 +27,7 @@
 //! assert_eq!(check_in.bytes().as_ref(), &body[..]);
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Everything here reads untrusted bytes: no panics, no indexing and no unchecked arithmetic,
 // except where a comment proves it cannot fail.
@@ -101,3 +102,8 @@ pub const MDM_SIGNATURE_HEADER: &str = "Mdm-Signature";
 /// Re-exported so users can build and inspect property-list values (command payloads,
 /// `TokenParameters`) with the same version this crate uses.
 pub use plist;
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -15,6 +15,7 @@
 //! nothing of enrollments or storage: pushing to enrollment ids (push info and certificates read
 //! from storage, a client per topic) is `mdm-service`'s `Pusher`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod cert;
@@ -29,3 +30,8 @@ pub use client::{
     PRODUCTION_URL,
 };
 pub use error::{PushError, Reason};
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

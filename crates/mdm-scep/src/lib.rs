@@ -69,6 +69,7 @@
 //! `x509-cert`'s builder; RSA and ECDSA operations are aws-lc-rs's; DES, triple DES and AES-CBC
 //! are RustCrypto's.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 // No panic on input: everything here reads bytes from the network (PKIMessages, envelopes,

@@ -13,10 +13,51 @@
 //! | [`CertAuthLayer`] | binds identity certificates to device channels and enforces the binding |
 //! | [`WebhookLayer`] | MicroMDM-compatible webhook events, delivered in the background |
 //!
-//! [`nanomdm_stack`] composes them in NanoMDM's order. Nothing here parses HTTP: the service is
-//! usable without a network (the HTTP adapter is `mdm-http`). The outbound calls some features
-//! make (webhooks, Declarative Management forwarding) use an HTTP client.
+//! [`StackBuilder`] composes them in NanoMDM's order, with room for layers of your own at named
+//! [`StackPosition`]s. Nothing here parses HTTP: the service is usable without a network (the
+//! HTTP adapter is `mdm-http`). The outbound calls some features make (webhooks, Declarative
+//! Management forwarding, APNs pushes through [`Enqueuer`]) use an HTTP client.
+//!
+//! A core with a layer of its own — here one that refuses a device by its enrollment id, with
+//! the status and JSON body Apple's enrollment service uses — answering a device with no HTTP in
+//! between:
+//!
+//! ```
+//! use mdm_proto::CheckIn;
+//! use mdm_service::{MdmError, MdmRequest, MdmService, StackBuilder, StackPosition};
+//! use mdm_storage::MemoryStore;
+//! use tower::{ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // A block list as a tower layer: refuse one device before certauth runs.
+//! let block_list = tower::layer::layer_fn(|inner: mdm_service::BoxMdmService| {
+//!     service_fn(move |request: MdmRequest| {
+//!         let inner = inner.clone();
+//!         async move {
+//!             if request.enroll_id.id() == "BLOCKED-UDID" {
+//!                 let body = serde_json::json!({"code": "com.apple.unrecognized.device"});
+//!                 return Err(MdmError::refused_json(403, &body));
+//!             }
+//!             inner.oneshot(request).await
+//!         }
+//!     })
+//! });
+//! let store = std::sync::Arc::new(MemoryStore::new());
+//! let stack = StackBuilder::new(MdmService::new(store))
+//!     .layer(StackPosition::BeforeCertAuth, block_list)
+//!     .build();
+//!
+//! let body = b"<plist><dict><key>MessageType</key><string>Authenticate</string>\
+//!     <key>Topic</key><string>com.apple.mgmt.External.1</string>\
+//!     <key>UDID</key><string>BLOCKED-UDID</string></dict></plist>";
+//! let request = MdmRequest::check_in(CheckIn::decode(&body[..]).unwrap()).unwrap();
+//! let refused = stack.service.oneshot(request).await.unwrap_err();
+//! assert_eq!(refused.status(), 403);
+//! # }
+//! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod certauth;
@@ -88,3 +129,8 @@ pub fn take_ready<S: Clone>(inner: &mut S) -> S {
     let clone = inner.clone();
     std::mem::replace(inner, clone)
 }
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -34,6 +34,7 @@
 //! The `signer` feature adds [`signer`] (detached CMS in the layouts devices send) and
 //! [`test_pki`] (a CA that issues device identities), for tests and the device simulator.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 // No panic on untrusted input: every module here reads bytes from the network (headers, CMS,
@@ -80,3 +81,8 @@ pub use signature::{VerifyOptions, verify_mdm_signature, verify_mdm_signature_wi
 /// The `x509-cert` crate, whose [`x509_cert::Certificate`] [`IdentityCertificate::certificate`]
 /// returns.
 pub use x509_cert;
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

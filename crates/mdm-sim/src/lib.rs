@@ -43,6 +43,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod client;
@@ -73,3 +74,8 @@ pub use mdm_proto as proto;
 /// The signature crate, for [`signer::SignOptions`](mdm_signature::signer::SignOptions) and
 /// verifying what a simulated device sends.
 pub use mdm_signature as signature;
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Without a backend feature the shared helpers have no user; that build only checks the crate.
 #![cfg_attr(

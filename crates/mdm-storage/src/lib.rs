@@ -28,6 +28,7 @@
 //! Backends: [`MemoryStore`] here; SQL in `mdm-storage-sql`. [`MultiStore`] writes to several.
 //! With the `conformance` feature, [`conformance`] holds the test suite every backend runs.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod certauth;
@@ -67,3 +68,8 @@ pub mod __private {
     pub use bytes::Bytes;
     pub use futures_util::stream::BoxStream;
 }
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

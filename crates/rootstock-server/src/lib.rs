@@ -19,6 +19,7 @@
 //! request id; APNs and the escrow-unlock upstream can be redirected (`-apns-url`,
 //! `-apns-root-ca`, `-escrow-url`).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
@@ -525,3 +526,8 @@ mod tests {
         assert!(log.contains(r"status=200\u{0}\u{1b}[2J"), "{log}");
     }
 }
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
