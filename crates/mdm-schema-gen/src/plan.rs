@@ -132,7 +132,12 @@ pub struct Plan {
     pub types: Vec<TypeDef>,
     names: Names,
     structs: HashMap<(Vec<KeyId>, Side, Option<String>), usize>,
+    /// Structs by name and shape: two keys that define the same dictionary under the same name
+    /// (each `alert` of a content cache's parents and peers) share one type.
+    shapes: HashMap<(String, String, Side, Option<String>), usize>,
     enums: HashMap<(KeyId, Side), usize>,
+    /// Enums by name and values, likewise.
+    enum_shapes: HashMap<(String, Vec<String>, bool), usize>,
     unions: HashMap<(KeyId, Side), usize>,
     /// Structs whose fields are being planned (a reference back to one is boxed).
     planning: Vec<usize>,
@@ -160,7 +165,9 @@ impl Plan {
             types: Vec::new(),
             names: Names::with_reserved(reserved),
             structs: HashMap::new(),
+            shapes: HashMap::new(),
             enums: HashMap::new(),
+            enum_shapes: HashMap::new(),
             unions: HashMap::new(),
             planning: Vec::new(),
             notes: Vec::new(),
@@ -209,6 +216,16 @@ impl Plan {
                 Ty::Named(id)
             };
         }
+        let shape = (
+            candidates.first().cloned().unwrap_or_default(),
+            shape(schema, keys, &mut Vec::new()),
+            side,
+            tag.map(str::to_owned),
+        );
+        if let Some(&id) = self.shapes.get(&shape) {
+            self.structs.insert(memo, id);
+            return Ty::Named(id);
+        }
         let id = self.types.len();
         let name = self.claim(candidates);
         self.types.push(TypeDef::Struct(StructDef {
@@ -217,6 +234,7 @@ impl Plan {
             fields: Vec::new(),
         }));
         self.structs.insert(memo, id);
+        self.shapes.insert(shape, id);
         self.plan_fields(schema, id, keys, side, tag);
         Ty::Named(id)
     }
@@ -285,7 +303,7 @@ impl Plan {
         let key = schema.key(key_id);
         let candidates = name.unwrap_or_else(|| {
             let own = type_name(key.subkey_type.as_deref().unwrap_or(&key.key));
-            nested_names(parent, &own)
+            nested_names(parent, &own, key)
         });
         match &key.ty {
             KeyType::String if !key.rangelist.is_empty() => {
@@ -351,7 +369,7 @@ impl Plan {
                 [item] => {
                     let item_key = schema.key(*item);
                     let own = type_name(item_key.subkey_type.as_deref().unwrap_or(&item_key.key));
-                    let names = nested_names(parent, &own);
+                    let names = nested_names(parent, &own, item_key);
                     let mut item_ty = self.key_ty(schema, *item, side, parent, Some(names));
                     if let Ty::Boxed(inner) = item_ty {
                         // A Vec already breaks the cycle.
@@ -405,6 +423,16 @@ impl Plan {
             });
         }
         let other = names.claim(&["Other".into(), "Unlisted".into()]);
+        let shape = (
+            candidates.first().cloned().unwrap_or_default(),
+            variants.iter().map(|v| v.value.clone()).collect(),
+            open,
+        );
+        if let Some(&id) = self.enum_shapes.get(&shape) {
+            self.enums.insert((key_id, side), id);
+            return Ty::Named(id);
+        }
+        self.enum_shapes.insert(shape, self.types.len());
         let id = self.types.len();
         let name = self.claim(candidates);
         self.types.push(TypeDef::Enum(EnumDef {
@@ -495,14 +523,39 @@ impl Plan {
     }
 }
 
+/// What makes two lists of keys the same dictionary: names, types, presence, allowed values
+/// and subkeys, recursively (a key met again inside itself stands for itself).
+fn shape(schema: &Schema, keys: &[KeyId], open: &mut Vec<KeyId>) -> String {
+    let mut out = String::from("{");
+    for &id in keys {
+        let key = schema.key(id);
+        let values: Vec<&str> = key.rangelist.iter().map(|v| v.text.as_str()).collect();
+        out.push_str(&format!(
+            "{:?}:{:?}:{}:{:?}:{:?}",
+            key.key, key.ty, key.required, values, key.subkey_type
+        ));
+        if open.contains(&id) {
+            out.push_str("@self");
+        } else {
+            open.push(id);
+            out.push_str(&shape(schema, &key.subkeys, open));
+            open.pop();
+        }
+        out.push(',');
+    }
+    out.push('}');
+    out
+}
+
 /// The names a type defined under `parent` may take: its own, then (when another type has it)
-/// its own qualified by the parent's (`OrganizationInfoValue` for an `OrganizationInfo` field of
-/// an `OrganizationInfo` struct).
-fn nested_names(parent: &str, own: &str) -> Vec<String> {
-    if parent == own {
-        vec![own.to_owned(), format!("{own}Value")]
+/// its own qualified by the parent's (`PeersItemAlert`) — or, when that would repeat the name
+/// (the `SecurityInfo` dictionary of `SecurityInfoResponse`), its own with `Dictionary`.
+fn nested_names(parent: &str, own: &str, key: &Key) -> Vec<String> {
+    let qualified = format!("{parent}{own}");
+    if key.ty == KeyType::Dictionary && parent.starts_with(own) {
+        vec![own.to_owned(), format!("{own}Dictionary"), qualified]
     } else {
-        vec![own.to_owned(), format!("{parent}{own}")]
+        vec![own.to_owned(), qualified]
     }
 }
 

@@ -1206,7 +1206,7 @@ pub struct PeersItem {
     /// A dictionary that describes an alert related to the peer content cache.
     pub alert: Option<PeersItemAlert>,
     /// A dictionary that contains additional details about the peer content cache.
-    pub details: PeersItemDetails,
+    pub details: Details,
     /// If `true`, the peer content cache is able to respond to requests from the content cache.
     pub friendly: bool,
     /// The unique identifier of the peer content cache.
@@ -1223,7 +1223,7 @@ impl PeersItem {
     /// A value with the required keys, and none of the optional ones.
     pub fn new(
         address: String,
-        details: PeersItemDetails,
+        details: Details,
         friendly: bool,
         guid: String,
         healthy: bool,
@@ -1404,178 +1404,6 @@ impl Decode for PeersItemAlertClassName {
 impl Encode for PeersItemAlertClassName {
     fn encode(&self) -> plist::Value {
         codec::encode_enum(self)
-    }
-}
-
-/// A dictionary that contains additional details about the peer content cache.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PeersItemDetails {
-    /// If `true`, the peer content cache power source is AC; otherwise, an internal battery
-    /// provides its power.
-    ///
-    /// Default: `false`.
-    pub ac_power: Option<bool>,
-    /// The maximum amount of disk space, in bytes, available to the peer content cache.
-    pub cache_size: Option<i64>,
-    /// A dictionary that describes the capabilities of the peer content cache.
-    pub capabilities: Option<PeersItemDetailsCapabilities>,
-    /// If `true`, the peer content cache computer is portable; for example, a laptop.
-    ///
-    /// Default: `false`.
-    pub is_portable: Option<bool>,
-    /// A dictionary that describes the peer content cache's connection to its local network.
-    pub local_network: Option<PeersItemDetailsLocalNetwork>,
-}
-
-impl Decode for PeersItemDetails {
-    fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
-        let mut ac_power = None;
-        let mut cache_size = None;
-        let mut capabilities = None;
-        let mut is_portable = None;
-        let mut local_network = None;
-        d.dictionary(|key, d| {
-            match key {
-                "ac-power" => ac_power = Some(d.decode()?),
-                "cache-size" => cache_size = Some(d.decode()?),
-                "capabilities" => capabilities = Some(d.decode()?),
-                "is-portable" => is_portable = Some(d.decode()?),
-                "local-network" => local_network = Some(d.decode()?),
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(Self {
-            ac_power,
-            cache_size,
-            capabilities,
-            is_portable,
-            local_network,
-        })
-    }
-}
-
-impl Encode for PeersItemDetails {
-    fn encode(&self) -> plist::Value {
-        Fields::new()
-            .field("ac-power", &self.ac_power)
-            .field("cache-size", &self.cache_size)
-            .field("capabilities", &self.capabilities)
-            .field("is-portable", &self.is_portable)
-            .field("local-network", &self.local_network)
-            .into_value()
-    }
-}
-
-/// A dictionary that describes the capabilities of the peer content cache.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PeersItemDetailsCapabilities {
-    /// If `true`, the peer content cache is capable of imports and uploads.
-    ///
-    /// Default: `false`.
-    pub im: Option<bool>,
-    /// If `true`, the peer content cache is capable of handling namespaces, which is an aspect
-    /// of personal caching.
-    ///
-    /// Default: `false`.
-    pub ns: Option<bool>,
-    /// If `true`, the peer content cache is capable of caching personal iCloud content.
-    ///
-    /// Default: `false`.
-    pub pc: Option<bool>,
-    /// If `true`, the peer content cache is capable of handling query parameters in URLs.
-    ///
-    /// Default: `false`.
-    pub query_parameters: Option<bool>,
-    /// If `true`, the peer content cache is capable of caching shared non-iCloud content.
-    ///
-    /// Default: `false`.
-    pub sc: Option<bool>,
-    /// If `true`, the peer content cache is capable of prioritizing imports and uploads.
-    ///
-    /// Default: `false`.
-    pub ur: Option<bool>,
-}
-
-impl Decode for PeersItemDetailsCapabilities {
-    fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
-        let mut im = None;
-        let mut ns = None;
-        let mut pc = None;
-        let mut query_parameters = None;
-        let mut sc = None;
-        let mut ur = None;
-        d.dictionary(|key, d| {
-            match key {
-                "im" => im = Some(d.decode()?),
-                "ns" => ns = Some(d.decode()?),
-                "pc" => pc = Some(d.decode()?),
-                "query-parameters" => query_parameters = Some(d.decode()?),
-                "sc" => sc = Some(d.decode()?),
-                "ur" => ur = Some(d.decode()?),
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(Self {
-            im,
-            ns,
-            pc,
-            query_parameters,
-            sc,
-            ur,
-        })
-    }
-}
-
-impl Encode for PeersItemDetailsCapabilities {
-    fn encode(&self) -> plist::Value {
-        Fields::new()
-            .field("im", &self.im)
-            .field("ns", &self.ns)
-            .field("pc", &self.pc)
-            .field("query-parameters", &self.query_parameters)
-            .field("sc", &self.sc)
-            .field("ur", &self.ur)
-            .into_value()
-    }
-}
-
-/// A dictionary that describes the peer content cache's connection to its local network.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PeersItemDetailsLocalNetwork {
-    /// The transfer speed, in megabits per second, of the peer content cache's connection to
-    /// its local network.
-    pub speed: Option<i64>,
-    /// If `true`, the peer content cache has a wired connection to its local network. If
-    /// `false`, it has a wireless connection; for example, Wi-Fi.
-    ///
-    /// Default: `false`.
-    pub wired: Option<bool>,
-}
-
-impl Decode for PeersItemDetailsLocalNetwork {
-    fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
-        let mut speed = None;
-        let mut wired = None;
-        d.dictionary(|key, d| {
-            match key {
-                "speed" => speed = Some(d.decode()?),
-                "wired" => wired = Some(d.decode()?),
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(Self { speed, wired })
-    }
-}
-
-impl Encode for PeersItemDetailsLocalNetwork {
-    fn encode(&self) -> plist::Value {
-        Fields::new()
-            .field("speed", &self.speed)
-            .field("wired", &self.wired)
-            .into_value()
     }
 }
 

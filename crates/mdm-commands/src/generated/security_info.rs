@@ -124,7 +124,7 @@ impl MdmCommand for SecurityInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecurityInfoResponse {
     /// A dictionary that contains security-related information.
-    pub security_info: SecurityInfoResponseSecurityInfo,
+    pub security_info: SecurityInfoDictionary,
 }
 
 impl Decode for SecurityInfoResponse {
@@ -153,7 +153,7 @@ impl Encode for SecurityInfoResponse {
 
 /// A dictionary that contains security-related information.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SecurityInfoResponseSecurityInfo {
+pub struct SecurityInfoDictionary {
     /// An integer that indicates the underlying hardware encryption capabilities of the device,
     /// which is one of the following values:
     /// * `1`: Block-level encryption
@@ -249,7 +249,7 @@ pub struct SecurityInfoResponseSecurityInfo {
     pub is_recovery_lock_enabled: Option<bool>,
 }
 
-impl Decode for SecurityInfoResponseSecurityInfo {
+impl Decode for SecurityInfoDictionary {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut hardware_encryption_caps = None;
         let mut passcode_present = None;
@@ -349,7 +349,7 @@ impl Decode for SecurityInfoResponseSecurityInfo {
     }
 }
 
-impl Encode for SecurityInfoResponseSecurityInfo {
+impl Encode for SecurityInfoDictionary {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("HardwareEncryptionCaps", &self.hardware_encryption_caps)

@@ -160,7 +160,7 @@ impl MdmCommand for SetFirmwarePassword {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetFirmwarePasswordResponse {
     /// Command result.
-    pub set_firmware_password: SetFirmwarePasswordResponseSetFirmwarePassword,
+    pub set_firmware_password: SetFirmwarePasswordDictionary,
 }
 
 impl Decode for SetFirmwarePasswordResponse {
@@ -189,12 +189,12 @@ impl Encode for SetFirmwarePasswordResponse {
 
 /// Command result.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SetFirmwarePasswordResponseSetFirmwarePassword {
+pub struct SetFirmwarePasswordDictionary {
     /// If `true`, the password change succeeded.
     pub password_changed: bool,
 }
 
-impl Decode for SetFirmwarePasswordResponseSetFirmwarePassword {
+impl Decode for SetFirmwarePasswordDictionary {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut password_changed = None;
         d.dictionary(|key, d| {
@@ -210,7 +210,7 @@ impl Decode for SetFirmwarePasswordResponseSetFirmwarePassword {
     }
 }
 
-impl Encode for SetFirmwarePasswordResponseSetFirmwarePassword {
+impl Encode for SetFirmwarePasswordDictionary {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("PasswordChanged", &self.password_changed)

@@ -753,7 +753,7 @@ impl Encode for HostName {
 pub struct OrganizationInfo {
     /// A dictionary that contains information about the organization operating the MDM server.
     /// Omit this setting to remove existing information.
-    pub organization_info: Option<OrganizationInfoValue>,
+    pub organization_info: Option<OrganizationInfoDictionary>,
 }
 
 impl Decode for OrganizationInfo {
@@ -781,7 +781,7 @@ impl Encode for OrganizationInfo {
 /// A dictionary that contains information about the organization operating the MDM server. Omit
 /// this setting to remove existing information.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrganizationInfoValue {
+pub struct OrganizationInfoDictionary {
     /// A string that describes the organization operating the MDM server for display to the
     /// user during certain operations, such as purchasing or installing apps.
     pub organization_name: String,
@@ -798,7 +798,7 @@ pub struct OrganizationInfoValue {
     pub organization_magic: Option<String>,
 }
 
-impl OrganizationInfoValue {
+impl OrganizationInfoDictionary {
     /// A value with the required keys, and none of the optional ones.
     pub fn new(organization_name: String) -> Self {
         Self {
@@ -812,7 +812,7 @@ impl OrganizationInfoValue {
     }
 }
 
-impl Decode for OrganizationInfoValue {
+impl Decode for OrganizationInfoDictionary {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut organization_name = None;
         let mut organization_short_name = None;
@@ -843,7 +843,7 @@ impl Decode for OrganizationInfoValue {
     }
 }
 
-impl Encode for OrganizationInfoValue {
+impl Encode for OrganizationInfoDictionary {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("OrganizationName", &self.organization_name)
@@ -861,7 +861,7 @@ impl Encode for OrganizationInfoValue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MdmOptions {
     /// A dictionary of MDM options.
-    pub mdm_options: MdmOptionsValue,
+    pub mdm_options: MdmOptionsDictionary,
 }
 
 impl Decode for MdmOptions {
@@ -890,7 +890,7 @@ impl Encode for MdmOptions {
 
 /// A dictionary of MDM options.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MdmOptionsValue {
+pub struct MdmOptionsDictionary {
     /// If `true`, a supervised device registers itself with Activation Lock when the user
     /// enables Find My. This setting is available for supervised devices in iOS 7 and later,
     /// and macOS 10.15 and later.
@@ -914,7 +914,7 @@ pub struct MdmOptionsValue {
     pub prompt_user_to_allow_bootstrap_token_for_authentication: Option<bool>,
 }
 
-impl Decode for MdmOptionsValue {
+impl Decode for MdmOptionsDictionary {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut activation_lock_allowed_while_supervised = None;
         let mut bootstrap_token_allowed = None;
@@ -940,7 +940,7 @@ impl Decode for MdmOptionsValue {
     }
 }
 
-impl Encode for MdmOptionsValue {
+impl Encode for MdmOptionsDictionary {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field(
@@ -1513,7 +1513,7 @@ impl Encode for AccessibilitySettings {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SettingsResponse {
     /// A dictionary that describes the results of configuring settings.
-    pub settings: Option<SettingsResponseSettings>,
+    pub settings: Option<SettingsDictionary>,
 }
 
 impl Decode for SettingsResponse {
@@ -1538,7 +1538,7 @@ impl Encode for SettingsResponse {
 
 /// A dictionary that describes the results of configuring settings.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SettingsResponseSettings {
+pub struct SettingsDictionary {
     /// The status of the setting, which is one of the following values:
     /// * `Acknowledged`: The device processed the command successfully.
     /// * `Error`: An error occurred. See the `ErrorChain` for more details.
@@ -1551,7 +1551,7 @@ pub struct SettingsResponseSettings {
     pub identifier: Option<String>,
 }
 
-impl SettingsResponseSettings {
+impl SettingsDictionary {
     /// A value with the required keys, and none of the optional ones.
     pub fn new(status: String) -> Self {
         Self {
@@ -1562,7 +1562,7 @@ impl SettingsResponseSettings {
     }
 }
 
-impl Decode for SettingsResponseSettings {
+impl Decode for SettingsDictionary {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut status = None;
         let mut error_chain = None;
@@ -1584,7 +1584,7 @@ impl Decode for SettingsResponseSettings {
     }
 }
 
-impl Encode for SettingsResponseSettings {
+impl Encode for SettingsDictionary {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("Status", &self.status)

@@ -132,7 +132,7 @@ impl MdmCommand for VerifyFirmwarePassword {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyFirmwarePasswordResponse {
     /// Command result.
-    pub verify_firmware_password: VerifyFirmwarePasswordResponseVerifyFirmwarePassword,
+    pub verify_firmware_password: VerifyFirmwarePasswordDictionary,
 }
 
 impl Decode for VerifyFirmwarePasswordResponse {
@@ -164,12 +164,12 @@ impl Encode for VerifyFirmwarePasswordResponse {
 
 /// Command result.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
+pub struct VerifyFirmwarePasswordDictionary {
     /// If `true`, the provided password matched the firmware password set for the device.
     pub password_verified: bool,
 }
 
-impl Decode for VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
+impl Decode for VerifyFirmwarePasswordDictionary {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut password_verified = None;
         d.dictionary(|key, d| {
@@ -185,7 +185,7 @@ impl Decode for VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
     }
 }
 
-impl Encode for VerifyFirmwarePasswordResponseVerifyFirmwarePassword {
+impl Encode for VerifyFirmwarePasswordDictionary {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("PasswordVerified", &self.password_verified)
