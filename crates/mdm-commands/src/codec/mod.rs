@@ -104,6 +104,8 @@ pub struct Decoder<'a, 's> {
     skip_key: Option<&'static str>,
     /// Offered every key of the next dictionary read first.
     intercept: Option<&'s mut dyn Intercept<'a>>,
+    /// The stack `skip` uses, kept between skips.
+    skipping: Vec<Option<bool>>,
 }
 
 impl<'a, 's> Decoder<'a, 's> {
@@ -117,6 +119,7 @@ impl<'a, 's> Decoder<'a, 's> {
             budget: settings.budget,
             skip_key: None,
             intercept: None,
+            skipping: Vec::new(),
         }
     }
 
@@ -306,20 +309,46 @@ impl<'a, 's> Decoder<'a, 's> {
         result
     }
 
-    /// Skips one value, however deep, without recursion.
+    /// Skips one value, however deep, without recursion, checking it as strictly as a value
+    /// that is kept: every dictionary key a string, every key with a value.
     pub(crate) fn skip(&mut self) -> Result<()> {
-        let mut open = 0usize;
+        // The open containers: for a dictionary, whether its next event is a key (or its end).
+        let mut open = std::mem::take(&mut self.skipping);
+        open.clear();
+        let result = self.skip_with(&mut open);
+        self.skipping = open;
+        result
+    }
+
+    fn skip_with(&mut self, open: &mut Vec<Option<bool>>) -> Result<()> {
         loop {
-            match self.next_event()? {
-                Event::StartDictionary | Event::StartArray => open = open.saturating_add(1),
+            let event = self.next_event()?;
+            if let Some(Some(awaiting_key)) = open.last_mut() {
+                if *awaiting_key {
+                    match event {
+                        Event::String(_) => {
+                            *awaiting_key = false;
+                            continue;
+                        }
+                        Event::End => {}
+                        _ => return Err(Error::malformed("a dictionary key is not a string")),
+                    }
+                } else if matches!(event, Event::End) {
+                    return Err(Error::malformed("a dictionary key has no value"));
+                } else {
+                    *awaiting_key = true;
+                }
+            }
+            match event {
+                Event::StartDictionary => open.push(Some(true)),
+                Event::StartArray => open.push(None),
                 Event::End => {
-                    open = open
-                        .checked_sub(1)
+                    open.pop()
                         .ok_or_else(|| Error::malformed("a container ends that never began"))?;
                 }
                 _ => {}
             }
-            if open == 0 {
+            if open.is_empty() {
                 return Ok(());
             }
         }

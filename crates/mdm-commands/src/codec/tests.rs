@@ -304,3 +304,23 @@ fn trailing_values_and_truncated_documents_are_malformed() {
     assert!(decode_xml::<Vec<bool>>("<plist><array><true/>", true).is_err());
     assert!(decode_xml::<Vec<bool>>("<plist><array><true/></dict></plist>", true).is_err());
 }
+
+#[test]
+fn skipped_values_are_checked_as_strictly_as_kept_ones() {
+    for body in [
+        "<dict><key>x</key><dict><key>a</key><key>b</key><true/><true/></dict></dict>",
+        "<dict><key>x</key><dict><key>a</key></dict></dict>",
+        "<dict><key>x</key><array><dict><true/></dict></array></dict>",
+    ] {
+        let error = decode_xml::<()>(&plist(body), false).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::Plist(mdm_proto::DecodeError::Malformed(_))
+            ),
+            "{body}: {error}"
+        );
+    }
+    let fine = "<dict><key>x</key><dict><key>a</key><array><dict/></array><key>b</key><true/></dict></dict>";
+    decode_xml::<()>(&plist(fine), false).unwrap();
+}

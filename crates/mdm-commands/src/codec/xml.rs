@@ -103,23 +103,37 @@ impl<'a> XmlSource<'a> {
             self.skip_past(b"?>", "a processing instruction")?;
         } else if rest.starts_with(b"<![CDATA[") {
             return Err(self.error("text outside a value"));
-        } else if rest.starts_with(b"<!") {
-            // A document type, perhaps with an internal subset in brackets.
+        } else if rest.starts_with(b"<!DOCTYPE") && rest.get(9).is_some_and(u8::is_ascii_whitespace)
+        {
+            // A document type: quoted literals, perhaps an internal subset in brackets.
             let mut depth = 0usize;
-            let end = rest.iter().position(|&b| match b {
-                b'[' => {
+            let mut quote = None;
+            let end = rest.iter().position(|&b| match (quote, b) {
+                (Some(q), b) => {
+                    if b == q {
+                        quote = None;
+                    }
+                    false
+                }
+                (None, b'"' | b'\'') => {
+                    quote = Some(b);
+                    false
+                }
+                (None, b'[') => {
                     depth = depth.saturating_add(1);
                     false
                 }
-                b']' => {
+                (None, b']') => {
                     depth = depth.saturating_sub(1);
                     false
                 }
-                b'>' => depth == 0,
-                _ => false,
+                (None, b'>') => depth == 0,
+                (None, _) => false,
             });
             let end = end.ok_or_else(|| self.error("a document type never ends"))?;
             self.pos = self.pos.saturating_add(end).saturating_add(1);
+        } else if rest.starts_with(b"<!") {
+            return Err(self.error("markup that is not a comment or a document type"));
         } else {
             return Ok(false);
         }
@@ -525,6 +539,9 @@ mod tests {
             "<plist><string a=\">",
             "<plist></string></plist>",
             "<>",
+            "<!Ddtd\"><plist><true/></plist>",
+            "<!DOC TYPE plist><plist><true/></plist>",
+            "<!DOCTYPE plist \"x.dtd'><plist><true/></plist>",
         ] {
             assert!(events(body).is_err(), "{body}");
         }
