@@ -5,6 +5,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "commands")]
+pub use mdm_commands as commands;
 #[cfg(feature = "enrollment")]
 pub use mdm_enrollment as enrollment;
 #[cfg(feature = "http")]
