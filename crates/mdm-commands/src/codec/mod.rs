@@ -204,6 +204,14 @@ impl<'a, 's> Decoder<'a, 's> {
         &mut self,
         mut field: impl FnMut(&str, &mut Self) -> Result<bool>,
     ) -> Result<()> {
+        // One loop for every struct, not one per closure: the generated code stays small to build.
+        self.dictionary_dyn(&mut field)
+    }
+
+    fn dictionary_dyn(
+        &mut self,
+        field: &mut dyn FnMut(&str, &mut Self) -> Result<bool>,
+    ) -> Result<()> {
         let skip_key = self.skip_key.take();
         let mut intercept = self.intercept.take();
         match self.next_event()? {
