@@ -187,6 +187,13 @@ pub fn command_from_json(body: &[u8]) -> Result<(CommandEnvelope, Raw<Command>),
 }
 
 impl AnyCommand {
+    /// Reads a whole command property list (XML or binary, as queued: `CommandUUID` and
+    /// `Command`) and returns the typed command; [`CommandEnvelope::from_plist`] keeps the
+    /// `CommandUUID` too.
+    pub fn from_plist(body: impl Into<Bytes>) -> Result<Self, DecodeError> {
+        CommandEnvelope::from_plist(body).map(|envelope| envelope.command)
+    }
+
     /// Reads a command from its `Command` dictionary: `RequestType` and the payload keys. Every
     /// key must be one the schema defines.
     pub fn from_dictionary(command: &Dictionary) -> Result<Self, DecodeError> {

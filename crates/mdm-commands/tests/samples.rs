@@ -81,6 +81,10 @@ fn json_commands_become_the_schema_plist_and_round_trip() {
             let back = CommandEnvelope::from_plist(queued.bytes().clone())
                 .unwrap_or_else(|e| panic!("{sample}: {e}"));
             assert_eq!(back, envelope, "{sample}: plist → typed");
+            assert_eq!(
+                AnyCommand::from_plist(queued.bytes().clone()).unwrap(),
+                envelope.command
+            );
             let mut with_type = expected.clone();
             with_type.insert(
                 "RequestType".into(),

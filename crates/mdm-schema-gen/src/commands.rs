@@ -140,7 +140,7 @@ pub fn plan(schema: &Schema) -> Result<Vec<Command<'_>>, String> {
 
 fn request_doc(file: &SchemaFile, request_type: &str) -> String {
     let mut doc = file.title.trim().trim_end_matches('.').to_owned();
-    doc.push_str(&format!(": the `{request_type}` command."));
+    doc.push_str(&format!(" (`{request_type}`)."));
     let content = file
         .payload
         .content
@@ -201,7 +201,7 @@ pub fn module(command: &Command<'_>, release: &Release) -> String {
         &format!("schema/apple-device-management/{}", command.file.path),
     );
     let mut module_doc = format!(
-        "{}: the `{}` command.",
+        "{} (`{}`).",
         command.file.title.trim().trim_end_matches('.'),
         command.request_type
     );
@@ -615,11 +615,11 @@ fn write_union(out: &mut String, plan: &Plan, u: &UnionDef) {
         .iter()
         .position(|t| t.name() == u.name)
         .unwrap_or_default();
-    let mut doc = if u.doc.trim().is_empty() {
-        format!("An item of `{}`.", u.name)
-    } else {
-        format!("An item of: {}", u.doc.trim())
-    };
+    let mut doc = format!("An item of `{}`.", u.key);
+    if !u.doc.trim().is_empty() {
+        doc.push_str("\n\n");
+        doc.push_str(u.doc.trim());
+    }
     doc.push_str(&format!(
         "\n\nOne variant per kind of item, told apart by its '{}' value.",
         u.tag_key
@@ -701,7 +701,7 @@ pub fn root_module(commands: &[Command<'_>], release: &Release) -> String {
             "{}pub mod {};",
             comment(
                 &format!(
-                    "{}: the `{}` command.",
+                    "{} (`{}`).",
                     c.file.title.trim().trim_end_matches('.'),
                     c.request_type
                 ),

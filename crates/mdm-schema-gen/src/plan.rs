@@ -112,6 +112,8 @@ pub struct VariantDef {
 #[derive(Debug)]
 pub struct UnionDef {
     pub name: String,
+    /// The array key whose items it is.
+    pub key: String,
     pub doc: String,
     pub tag_key: String,
     pub variants: Vec<UnionVariant>,
@@ -489,6 +491,7 @@ impl Plan {
         let id = self.types.len();
         self.types.push(TypeDef::Union(UnionDef {
             name: union_name.clone(),
+            key: key.key.clone(),
             doc: key_doc(key),
             tag_key: tag_key.clone(),
             variants: Vec::new(),

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Account Configuration Command: the `AccountConfiguration` command.
+//! Account Configuration Command (`AccountConfiguration`).
 //!
 //! This command can be sent to the device to have it create the local administrator account
 //! (thereby skipping the page to create this account in Setup Assistant)
@@ -90,7 +90,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Account Configuration Command: the `AccountConfiguration` command.
+/// Account Configuration Command (`AccountConfiguration`).
 ///
 /// When a macOS (v10.11 and later) device is configured via DEP to enroll in an MDM server and
 /// the DEP profile has the await_device_configuration flag set to true, the

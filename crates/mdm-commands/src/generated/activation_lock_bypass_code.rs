@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Activation Lock Bypass Code Command: the `ActivationLockBypassCode` command.
+//! Activation Lock Bypass Code Command (`ActivationLockBypassCode`).
 //!
 //! Retrieves the Activation Lock bypass code from the device.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Activation Lock Bypass Code Command: the `ActivationLockBypassCode` command.
+/// Activation Lock Bypass Code Command (`ActivationLockBypassCode`).
 ///
 /// Retrieves the Activation Lock bypass code from the device. This bypass code is only
 /// available for 15 days after supervision.

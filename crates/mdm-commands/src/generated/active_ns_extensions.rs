@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Active NSExtensions Command: the `ActiveNSExtensions` command.
+//! Active NSExtensions Command (`ActiveNSExtensions`).
 //!
 //! Returns information about the active NSExtensions for a particular user.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Active NSExtensions Command: the `ActiveNSExtensions` command.
+/// Active NSExtensions Command (`ActiveNSExtensions`).
 ///
 /// Returns information about the active NSExtensions for a particular user. NSExtensions are
 /// installed and enabled at the user level. There is no concept of "device" NSExtensions.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Apply Redemption Code Command: the `ApplyRedemptionCode` command.
+//! Apply Redemption Code Command (`ApplyRedemptionCode`).
 //!
 //! If a redemption code is needed during app installation, the server can use this command to
 //! complete the app installation.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Apply Redemption Code Command: the `ApplyRedemptionCode` command.
+/// Apply Redemption Code Command (`ApplyRedemptionCode`).
 ///
 /// If a redemption code is needed during app installation, the server can use this command to
 /// complete the app installation.

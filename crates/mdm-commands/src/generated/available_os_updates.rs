@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Available OS Updates Command: the `AvailableOSUpdates` command.
+//! Available OS Updates Command (`AvailableOSUpdates`).
 //!
 //! Queries the device for a list of available OS updates. On OS X, a ScheduleOSUpdateScan must
 //! be performed to update the results returned by this query.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Available OS Updates Command: the `AvailableOSUpdates` command.
+/// Available OS Updates Command (`AvailableOSUpdates`).
 ///
 /// Queries the device for a list of available OS updates. On OS X, a ScheduleOSUpdateScan must
 /// be performed to update the results returned by this query.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Certificate List Command: the `CertificateList` command.
+//! Certificate List Command (`CertificateList`).
 //!
 //! This command allows the server to retrieve the list of installed certificates on the device.
 //! The command requires that the server has the Inspect Profile Manifest privilege. For
@@ -99,7 +99,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Certificate List Command: the `CertificateList` command.
+/// Certificate List Command (`CertificateList`).
 ///
 /// This command allows the server to retrieve the list of installed certificates on the device.
 /// The command requires that the server has the Inspect Profile Manifest privilege. For

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Clear Activation Lock Bypass Code Command: the `ClearActivationLockBypassCode` command.
+//! Clear Activation Lock Bypass Code Command (`ClearActivationLockBypassCode`).
 //!
 //! Clears the Activation Lock bypass code from the device.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Clear Activation Lock Bypass Code Command: the `ClearActivationLockBypassCode` command.
+/// Clear Activation Lock Bypass Code Command (`ClearActivationLockBypassCode`).
 ///
 /// Clears the Activation Lock bypass code from the device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Clear Passcode Command: the `ClearPasscode` command.
+//! Clear Passcode Command (`ClearPasscode`).
 //!
 //! This command allows the server to clear the passcode on the device. This command requires
 //! the Device Lock and Passcode Removal right.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Clear Passcode Command: the `ClearPasscode` command.
+/// Clear Passcode Command (`ClearPasscode`).
 ///
 /// This command allows the server to clear the passcode on the device. This command requires
 /// the Device Lock and Passcode Removal right.

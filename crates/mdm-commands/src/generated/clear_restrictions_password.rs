@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Clear Restrictions Password Command: the `ClearRestrictionsPassword` command.
+//! Clear Restrictions Password Command (`ClearRestrictionsPassword`).
 //!
 //! This command clears the restrictions passcode, either disabling parental controls or
 //! allowing you to edit them.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Clear Restrictions Password Command: the `ClearRestrictionsPassword` command.
+/// Clear Restrictions Password Command (`ClearRestrictionsPassword`).
 ///
 /// This command clears the restrictions passcode, either disabling parental controls or
 /// allowing you to edit them.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Content Caching Information Command: the `ContentCachingInformation` command.
+//! Content Caching Information Command (`ContentCachingInformation`).
 //!
 //! This command allows the server to query for information about Content Caching.
 
@@ -91,7 +91,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Content Caching Information Command: the `ContentCachingInformation` command.
+/// Content Caching Information Command (`ContentCachingInformation`).
 ///
 /// This command allows the server to query for information about Content Caching.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Declarative Management Command: the `DeclarativeManagement` command.
+//! Declarative Management Command (`DeclarativeManagement`).
 //!
 //! This command allows the server to turn on the Declarative Management engine on the device
 //! (the first time it is used), or to trigger a Declarative Management synchronization
@@ -95,7 +95,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Declarative Management Command: the `DeclarativeManagement` command.
+/// Declarative Management Command (`DeclarativeManagement`).
 ///
 /// This command allows the server to turn on the Declarative Management engine on the device
 /// (the first time it is used), or to trigger a Declarative Management synchronization

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Delete User Command: the `DeleteUser` command.
+//! Delete User Command (`DeleteUser`).
 //!
 //! This command allows the server to delete a user that has an active account on the device.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Delete User Command: the `DeleteUser` command.
+/// Delete User Command (`DeleteUser`).
 ///
 /// This command allows the server to delete a user that has an active account on the device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Device Configured Command: the `DeviceConfigured` command.
+//! Device Configured Command (`DeviceConfigured`).
 //!
 //! Informs the device that it can continue past DEP enrollment. Only works on devices in DEP
 //! that have their cloud configuration set to await configuration.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Device Configured Command: the `DeviceConfigured` command.
+/// Device Configured Command (`DeviceConfigured`).
 ///
 /// Informs the device that it can continue past DEP enrollment. Only works on devices in DEP
 /// that have their cloud configuration set to await configuration.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Device Information Command: the `DeviceInformation` command.
+//! Device Information Command (`DeviceInformation`).
 //!
 //! This command allows the server to query for specific device information. It's supported in
 //! the user channel.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Device Information Command: the `DeviceInformation` command.
+/// Device Information Command (`DeviceInformation`).
 ///
 /// This command allows the server to query for specific device information. It's supported in
 /// the user channel.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Device Location Command: the `DeviceLocation` command.
+//! Device Location Command (`DeviceLocation`).
 //!
 //! This command allows the server to ask for the device's location if it is in MDM lost mode.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Device Location Command: the `DeviceLocation` command.
+/// Device Location Command (`DeviceLocation`).
 ///
 /// This command allows the server to ask for the device's location if it is in MDM lost mode.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Device Lock Command: the `DeviceLock` command.
+//! Device Lock Command (`DeviceLock`).
 //!
 //! This command allows the server to immediately lock the device. This command requires the
 //! Device Lock and Passcode Removal right.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Device Lock Command: the `DeviceLock` command.
+/// Device Lock Command (`DeviceLock`).
 ///
 /// This command allows the server to immediately lock the device. This command requires the
 /// Device Lock and Passcode Removal right.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Disable Lost Mode Command: the `DisableLostMode` command.
+//! Disable Lost Mode Command (`DisableLostMode`).
 //!
 //! This command allows the server to take the device out of MDM lost mode.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Disable Lost Mode Command: the `DisableLostMode` command.
+/// Disable Lost Mode Command (`DisableLostMode`).
 ///
 /// This command allows the server to take the device out of MDM lost mode.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Disable Remote Desktop Command: the `DisableRemoteDesktop` command.
+//! Disable Remote Desktop Command (`DisableRemoteDesktop`).
 //!
 //! Disable Remote Desktop on the device.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Disable Remote Desktop Command: the `DisableRemoteDesktop` command.
+/// Disable Remote Desktop Command (`DisableRemoteDesktop`).
 ///
 /// Disable Remote Desktop.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

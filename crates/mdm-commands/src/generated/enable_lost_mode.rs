@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Enable Lost Mode Command: the `EnableLostMode` command.
+//! Enable Lost Mode Command (`EnableLostMode`).
 //!
 //! This command allows the server to put the device in MDM lost mode, with a message, phone
 //! number, and footnote text. A message or phone number must be provided.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Enable Lost Mode Command: the `EnableLostMode` command.
+/// Enable Lost Mode Command (`EnableLostMode`).
 ///
 /// This command allows the server to put the device in MDM lost mode, with a message, phone
 /// number, and footnote text. A message or phone number must be provided.

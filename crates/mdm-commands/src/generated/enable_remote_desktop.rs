@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Enable Remote Desktop Command: the `EnableRemoteDesktop` command.
+//! Enable Remote Desktop Command (`EnableRemoteDesktop`).
 //!
 //! Enable Remote Desktop on the device.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Enable Remote Desktop Command: the `EnableRemoteDesktop` command.
+/// Enable Remote Desktop Command (`EnableRemoteDesktop`).
 ///
 /// Enable Remote Desktop.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Erase Device Command: the `EraseDevice` command.
+//! Erase Device Command (`EraseDevice`).
 //!
 //! This command allows the server to remotely erase the device. This command requires the
 //! Device Erase right.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Erase Device Command: the `EraseDevice` command.
+/// Erase Device Command (`EraseDevice`).
 ///
 /// This command allows the server to remotely erase the device. This command requires the
 /// Device Erase right.

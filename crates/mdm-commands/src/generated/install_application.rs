@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Install Application Command: the `InstallApplication` command.
+//! Install Application Command (`InstallApplication`).
 //!
 //! This command allows the server to install an application on a device. If the app is already
 //! being managed, this command will update the app. Prior to iOS 16.0 and tvOS 16.0, this
@@ -99,7 +99,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Install Application Command: the `InstallApplication` command.
+/// Install Application Command (`InstallApplication`).
 ///
 /// This command allows the server to install an application on a device. If the app is already
 /// being managed, this command will update the app. This command will fail for apps that are

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Install Enterprise Application Command: the `InstallEnterpriseApplication` command.
+//! Install Enterprise Application Command (`InstallEnterpriseApplication`).
 //!
 //! This command allows the server to install enterprise applications on a device. It provides a
 //! more secure version of `InstallApplication` that specifies a `ManifestURL`.
@@ -90,7 +90,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Install Enterprise Application Command: the `InstallEnterpriseApplication` command.
+/// Install Enterprise Application Command (`InstallEnterpriseApplication`).
 ///
 /// This command allows the server to install an application on a device. It provides a more
 /// secure version of `InstallApplication` that specifies a `ManifestURL`.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Install Media Command: the `InstallMedia` command.
+//! Install Media Command (`InstallMedia`).
 //!
 //! This command allows the server to install a book on a device. If the book is already being
 //! managed, this command will update the book.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Install Media Command: the `InstallMedia` command.
+/// Install Media Command (`InstallMedia`).
 ///
 /// This command allows the server to install a book on a device. If the book is already being
 /// managed, this command will update the book.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Install Profile Command: the `InstallProfile` command.
+//! Install Profile Command (`InstallProfile`).
 //!
 //! This command allows the host to install a configuration profile. The profile may be
 //! encrypted using any installed identity certificate. The profile may also be signed. This
@@ -96,7 +96,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Install Profile Command: the `InstallProfile` command.
+/// Install Profile Command (`InstallProfile`).
 ///
 /// This command allows the host to install a configuration profile. The profile may be
 /// encrypted using any installed identity certificate. The profile may also be signed. This

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Install Provisioning Profile Command: the `InstallProvisioningProfile` command.
+//! Install Provisioning Profile Command (`InstallProvisioningProfile`).
 //!
 //! This command allows the server to install a provisioning profile. No error occurs if the
 //! provisioning profile is already installed. This command requires the Provisioning Profile
@@ -96,7 +96,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Install Provisioning Profile Command: the `InstallProvisioningProfile` command.
+/// Install Provisioning Profile Command (`InstallProvisioningProfile`).
 ///
 /// This command allows the server to install a provisioning profile. No error occurs if the
 /// provisioning profile is already installed. This command requires the Provisioning Profile

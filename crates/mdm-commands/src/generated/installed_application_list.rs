@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Installed Application List Command: the `InstalledApplicationList` command.
+//! Installed Application List Command (`InstalledApplicationList`).
 //!
 //! This command allows the server to query for installed 3rd party applications.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Installed Application List Command: the `InstalledApplicationList` command.
+/// Installed Application List Command (`InstalledApplicationList`).
 ///
 /// This command allows the server to query for installed 3rd party applications.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

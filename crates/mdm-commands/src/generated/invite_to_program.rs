@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Invite To Program Command: the `InviteToProgram` command.
+//! Invite To Program Command (`InviteToProgram`).
 //!
 //! This command allows a server to invite a user to join a program.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Invite To Program Command: the `InviteToProgram` command.
+/// Invite To Program Command (`InviteToProgram`).
 ///
 /// This command allows a server to invite a user to join a program. This command issues the
 /// invitation, but does not allow the server to monitor whether the user has joined the

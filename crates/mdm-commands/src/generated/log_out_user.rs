@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Log Out User Command: the `LogOutUser` command.
+//! Log Out User Command (`LogOutUser`).
 //!
 //! This command allows the server to force the current user to logout.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Log Out User Command: the `LogOutUser` command.
+/// Log Out User Command (`LogOutUser`).
 ///
 /// This command allows the server to force the current user to logout.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

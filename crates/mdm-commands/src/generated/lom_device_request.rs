@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! LOM Device Request Command: the `LOMDeviceRequest` command.
+//! LOM Device Request Command (`LOMDeviceRequest`).
 //!
 //! Issues LOM requests to devices.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// LOM Device Request Command: the `LOMDeviceRequest` command.
+/// LOM Device Request Command (`LOMDeviceRequest`).
 ///
 /// Used to send LOM requests ("PowerON", "PowerOFF", "Reset") to LOM Controller which then
 /// forwards the request to LOM Devices.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! LOM Setup Request Command: the `LOMSetupRequest` command.
+//! LOM Setup Request Command (`LOMSetupRequest`).
 //!
 //! Queries the device for LOM setup information such as IP addresses, protocol version, etc.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// LOM Setup Request Command: the `LOMSetupRequest` command.
+/// LOM Setup Request Command (`LOMSetupRequest`).
 ///
 /// Queries the device for LOM setup information such as IP addresses, protocol version, etc.
 /// The MDM server must send this command prior to sending the LOMDeviceRequest command.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Managed Application Attributes Command: the `ManagedApplicationAttributes` command.
+//! Managed Application Attributes Command (`ManagedApplicationAttributes`).
 //!
 //! Queries managed application attributes. Attributes can be set on managed apps. These
 //! attributes can be changed over time.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Managed Application Attributes Command: the `ManagedApplicationAttributes` command.
+/// Managed Application Attributes Command (`ManagedApplicationAttributes`).
 ///
 /// Queries managed application attributes. Attributes can be set on managed apps. These
 /// attributes can be changed over time. The response will not include apps that are managed by

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Managed Application Configuration Command: the `ManagedApplicationConfiguration` command.
+//! Managed Application Configuration Command (`ManagedApplicationConfiguration`).
 //!
 //! This command queries the device for the current configuration of managed applications. This
 //! command requires the App Management right. macOS supports this command as of 10.15, on the
@@ -97,7 +97,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Managed Application Configuration Command: the `ManagedApplicationConfiguration` command.
+/// Managed Application Configuration Command (`ManagedApplicationConfiguration`).
 ///
 /// This command queries the device for the current configuration of managed applications. This
 /// command requires the App Management right. The response will not include apps that are

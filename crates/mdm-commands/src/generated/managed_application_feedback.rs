@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Managed Application Feedback Command: the `ManagedApplicationFeedback` command.
+//! Managed Application Feedback Command (`ManagedApplicationFeedback`).
 //!
 //! This command queries the device for application feedback information. This command requires
 //! the App Management right.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Managed Application Feedback Command: the `ManagedApplicationFeedback` command.
+/// Managed Application Feedback Command (`ManagedApplicationFeedback`).
 ///
 /// This command queries the device for application feedback information. This command requires
 /// the App Management right. The response will not include apps that are managed by Declarative

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Managed Application List Command: the `ManagedApplicationList` command.
+//! Managed Application List Command (`ManagedApplicationList`).
 //!
 //! This command allows the server to query the status of managed apps. Certain statuses are
 //! transient. Once they are reported to the server, the entries for the apps are removed from
@@ -97,7 +97,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Managed Application List Command: the `ManagedApplicationList` command.
+/// Managed Application List Command (`ManagedApplicationList`).
 ///
 /// This command allows the server to query the status of managed apps. Certain statuses are
 /// transient. Once they are reported to the server, the entries for the apps are removed from

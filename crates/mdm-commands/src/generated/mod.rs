@@ -16,137 +16,137 @@ use crate::command::wrap;
 use crate::error::Error;
 use crate::{Availability, DecodeError, MdmCommand, Response};
 
-/// Account Configuration Command: the `AccountConfiguration` command.
+/// Account Configuration Command (`AccountConfiguration`).
 pub mod account_configuration;
-/// Activation Lock Bypass Code Command: the `ActivationLockBypassCode` command.
+/// Activation Lock Bypass Code Command (`ActivationLockBypassCode`).
 pub mod activation_lock_bypass_code;
-/// Active NSExtensions Command: the `ActiveNSExtensions` command.
+/// Active NSExtensions Command (`ActiveNSExtensions`).
 pub mod active_ns_extensions;
-/// Apply Redemption Code Command: the `ApplyRedemptionCode` command.
+/// Apply Redemption Code Command (`ApplyRedemptionCode`).
 pub mod apply_redemption_code;
-/// Available OS Updates Command: the `AvailableOSUpdates` command.
+/// Available OS Updates Command (`AvailableOSUpdates`).
 pub mod available_os_updates;
-/// Certificate List Command: the `CertificateList` command.
+/// Certificate List Command (`CertificateList`).
 pub mod certificate_list;
-/// Clear Activation Lock Bypass Code Command: the `ClearActivationLockBypassCode` command.
+/// Clear Activation Lock Bypass Code Command (`ClearActivationLockBypassCode`).
 pub mod clear_activation_lock_bypass_code;
-/// Clear Passcode Command: the `ClearPasscode` command.
+/// Clear Passcode Command (`ClearPasscode`).
 pub mod clear_passcode;
-/// Clear Restrictions Password Command: the `ClearRestrictionsPassword` command.
+/// Clear Restrictions Password Command (`ClearRestrictionsPassword`).
 pub mod clear_restrictions_password;
-/// Content Caching Information Command: the `ContentCachingInformation` command.
+/// Content Caching Information Command (`ContentCachingInformation`).
 pub mod content_caching_information;
-/// Declarative Management Command: the `DeclarativeManagement` command.
+/// Declarative Management Command (`DeclarativeManagement`).
 pub mod declarative_management;
-/// Delete User Command: the `DeleteUser` command.
+/// Delete User Command (`DeleteUser`).
 pub mod delete_user;
-/// Device Configured Command: the `DeviceConfigured` command.
+/// Device Configured Command (`DeviceConfigured`).
 pub mod device_configured;
-/// Device Information Command: the `DeviceInformation` command.
+/// Device Information Command (`DeviceInformation`).
 pub mod device_information;
-/// Device Location Command: the `DeviceLocation` command.
+/// Device Location Command (`DeviceLocation`).
 pub mod device_location;
-/// Device Lock Command: the `DeviceLock` command.
+/// Device Lock Command (`DeviceLock`).
 pub mod device_lock;
-/// Disable Lost Mode Command: the `DisableLostMode` command.
+/// Disable Lost Mode Command (`DisableLostMode`).
 pub mod disable_lost_mode;
-/// Disable Remote Desktop Command: the `DisableRemoteDesktop` command.
+/// Disable Remote Desktop Command (`DisableRemoteDesktop`).
 pub mod disable_remote_desktop;
-/// Enable Lost Mode Command: the `EnableLostMode` command.
+/// Enable Lost Mode Command (`EnableLostMode`).
 pub mod enable_lost_mode;
-/// Enable Remote Desktop Command: the `EnableRemoteDesktop` command.
+/// Enable Remote Desktop Command (`EnableRemoteDesktop`).
 pub mod enable_remote_desktop;
-/// Erase Device Command: the `EraseDevice` command.
+/// Erase Device Command (`EraseDevice`).
 pub mod erase_device;
-/// Install Application Command: the `InstallApplication` command.
+/// Install Application Command (`InstallApplication`).
 pub mod install_application;
-/// Install Enterprise Application Command: the `InstallEnterpriseApplication` command.
+/// Install Enterprise Application Command (`InstallEnterpriseApplication`).
 pub mod install_enterprise_application;
-/// Install Media Command: the `InstallMedia` command.
+/// Install Media Command (`InstallMedia`).
 pub mod install_media;
-/// Install Profile Command: the `InstallProfile` command.
+/// Install Profile Command (`InstallProfile`).
 pub mod install_profile;
-/// Install Provisioning Profile Command: the `InstallProvisioningProfile` command.
+/// Install Provisioning Profile Command (`InstallProvisioningProfile`).
 pub mod install_provisioning_profile;
-/// Installed Application List Command: the `InstalledApplicationList` command.
+/// Installed Application List Command (`InstalledApplicationList`).
 pub mod installed_application_list;
-/// Invite To Program Command: the `InviteToProgram` command.
+/// Invite To Program Command (`InviteToProgram`).
 pub mod invite_to_program;
-/// Log Out User Command: the `LogOutUser` command.
+/// Log Out User Command (`LogOutUser`).
 pub mod log_out_user;
-/// LOM Device Request Command: the `LOMDeviceRequest` command.
+/// LOM Device Request Command (`LOMDeviceRequest`).
 pub mod lom_device_request;
-/// LOM Setup Request Command: the `LOMSetupRequest` command.
+/// LOM Setup Request Command (`LOMSetupRequest`).
 pub mod lom_setup_request;
-/// Managed Application Attributes Command: the `ManagedApplicationAttributes` command.
+/// Managed Application Attributes Command (`ManagedApplicationAttributes`).
 pub mod managed_application_attributes;
-/// Managed Application Configuration Command: the `ManagedApplicationConfiguration` command.
+/// Managed Application Configuration Command (`ManagedApplicationConfiguration`).
 pub mod managed_application_configuration;
-/// Managed Application Feedback Command: the `ManagedApplicationFeedback` command.
+/// Managed Application Feedback Command (`ManagedApplicationFeedback`).
 pub mod managed_application_feedback;
-/// Managed Application List Command: the `ManagedApplicationList` command.
+/// Managed Application List Command (`ManagedApplicationList`).
 pub mod managed_application_list;
-/// Managed Media List Command: the `ManagedMediaList` command.
+/// Managed Media List Command (`ManagedMediaList`).
 pub mod managed_media_list;
-/// NSExtension Mappings Command: the `NSExtensionMappings` command.
+/// NSExtension Mappings Command (`NSExtensionMappings`).
 pub mod ns_extension_mappings;
-/// OS Update Status Command: the `OSUpdateStatus` command.
+/// OS Update Status Command (`OSUpdateStatus`).
 pub mod os_update_status;
-/// Play Lost Mode Sound Command: the `PlayLostModeSound` command.
+/// Play Lost Mode Sound Command (`PlayLostModeSound`).
 pub mod play_lost_mode_sound;
-/// Profile List Command: the `ProfileList` command.
+/// Profile List Command (`ProfileList`).
 pub mod profile_list;
-/// Provisioning Profile List Command: the `ProvisioningProfileList` command.
+/// Provisioning Profile List Command (`ProvisioningProfileList`).
 pub mod provisioning_profile_list;
-/// Refresh Cellular Plans Command: the `RefreshCellularPlans` command.
+/// Refresh Cellular Plans Command (`RefreshCellularPlans`).
 pub mod refresh_cellular_plans;
-/// Remove Application Command: the `RemoveApplication` command.
+/// Remove Application Command (`RemoveApplication`).
 pub mod remove_application;
-/// Remove Media Command: the `RemoveMedia` command.
+/// Remove Media Command (`RemoveMedia`).
 pub mod remove_media;
-/// Remove Profile Command: the `RemoveProfile` command.
+/// Remove Profile Command (`RemoveProfile`).
 pub mod remove_profile;
-/// Remove Provisioning Profile Command: the `RemoveProvisioningProfile` command.
+/// Remove Provisioning Profile Command (`RemoveProvisioningProfile`).
 pub mod remove_provisioning_profile;
-/// Request Mirroring Command: the `RequestMirroring` command.
+/// Request Mirroring Command (`RequestMirroring`).
 pub mod request_mirroring;
-/// Request Unlock Token Command: the `RequestUnlockToken` command.
+/// Request Unlock Token Command (`RequestUnlockToken`).
 pub mod request_unlock_token;
-/// Restart Device Command: the `RestartDevice` command.
+/// Restart Device Command (`RestartDevice`).
 pub mod restart_device;
-/// Restrictions Command: the `Restrictions` command.
+/// Restrictions Command (`Restrictions`).
 pub mod restrictions;
-/// Rotate FileVault Key Command: the `RotateFileVaultKey` command.
+/// Rotate FileVault Key Command (`RotateFileVaultKey`).
 pub mod rotate_file_vault_key;
-/// Schedule OS Update Command: the `ScheduleOSUpdate` command.
+/// Schedule OS Update Command (`ScheduleOSUpdate`).
 pub mod schedule_os_update;
-/// Schedule OS Update Scan Command: the `ScheduleOSUpdateScan` command.
+/// Schedule OS Update Scan Command (`ScheduleOSUpdateScan`).
 pub mod schedule_os_update_scan;
-/// Security Info Command: the `SecurityInfo` command.
+/// Security Info Command (`SecurityInfo`).
 pub mod security_info;
-/// Set Auto Admin Password Command: the `SetAutoAdminPassword` command.
+/// Set Auto Admin Password Command (`SetAutoAdminPassword`).
 pub mod set_auto_admin_password;
-/// Set Firmware Password Command: the `SetFirmwarePassword` command.
+/// Set Firmware Password Command (`SetFirmwarePassword`).
 pub mod set_firmware_password;
-/// Set Recovery Lock Command: the `SetRecoveryLock` command.
+/// Set Recovery Lock Command (`SetRecoveryLock`).
 pub mod set_recovery_lock;
-/// Settings Command: the `Settings` command.
+/// Settings Command (`Settings`).
 pub mod settings;
-/// Shut Down Device Command: the `ShutDownDevice` command.
+/// Shut Down Device Command (`ShutDownDevice`).
 pub mod shut_down_device;
-/// Stop Mirroring Command: the `StopMirroring` command.
+/// Stop Mirroring Command (`StopMirroring`).
 pub mod stop_mirroring;
-/// Unlock User Account Command: the `UnlockUserAccount` command.
+/// Unlock User Account Command (`UnlockUserAccount`).
 pub mod unlock_user_account;
-/// User Configured Command: the `UserConfigured` command.
+/// User Configured Command (`UserConfigured`).
 pub mod user_configured;
-/// User List Command: the `UserList` command.
+/// User List Command (`UserList`).
 pub mod user_list;
-/// Validate Applications Command: the `ValidateApplications` command.
+/// Validate Applications Command (`ValidateApplications`).
 pub mod validate_applications;
-/// Verify Firmware Password Command: the `VerifyFirmwarePassword` command.
+/// Verify Firmware Password Command (`VerifyFirmwarePassword`).
 pub mod verify_firmware_password;
-/// Verify Recovery Lock Command: the `VerifyRecoveryLock` command.
+/// Verify Recovery Lock Command (`VerifyRecoveryLock`).
 pub mod verify_recovery_lock;
 
 pub use account_configuration::AccountConfiguration;

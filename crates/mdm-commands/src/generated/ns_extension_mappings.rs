@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! NSExtension Mappings Command: the `NSExtensionMappings` command.
+//! NSExtension Mappings Command (`NSExtensionMappings`).
 //!
 //! This command returns information about installed extensions for a user.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// NSExtension Mappings Command: the `NSExtensionMappings` command.
+/// NSExtension Mappings Command (`NSExtensionMappings`).
 ///
 /// This command returns information about installed extensions for a user. The purpose of this
 /// command is to allow the server to build a mapping of extension identifiers to extension

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! OS Update Status Command: the `OSUpdateStatus` command.
+//! OS Update Status Command (`OSUpdateStatus`).
 //!
 //! Queries the device for the status of software updates.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// OS Update Status Command: the `OSUpdateStatus` command.
+/// OS Update Status Command (`OSUpdateStatus`).
 ///
 /// Queries the device for the status of software updates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Play Lost Mode Sound Command: the `PlayLostModeSound` command.
+//! Play Lost Mode Sound Command (`PlayLostModeSound`).
 //!
 //! This command allows the server to tell the device to play a sound if it is in MDM Lost Mode.
 //! The sound will play until the device is either removed from Lost Mode or a user disables the
@@ -95,7 +95,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Play Lost Mode Sound Command: the `PlayLostModeSound` command.
+/// Play Lost Mode Sound Command (`PlayLostModeSound`).
 ///
 /// This command allows the server to tell the device to play a sound if it is in MDM Lost Mode.
 /// The sound will play until the device is either removed from Lost Mode or a user disables the

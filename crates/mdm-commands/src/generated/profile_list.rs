@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Profile List Command: the `ProfileList` command.
+//! Profile List Command (`ProfileList`).
 //!
 //! This command allows the MDM server to query for the profiles installed on the device. This
 //! command requires the Inspect Profile Manifest right. It's supported on the user channel.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Profile List Command: the `ProfileList` command.
+/// Profile List Command (`ProfileList`).
 ///
 /// This command allows the MDM server to query for the profiles installed on the device. This
 /// command requires the Inspect Profile Manifest right. It's supported on the user channel.

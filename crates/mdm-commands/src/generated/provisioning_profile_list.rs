@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Provisioning Profile List Command: the `ProvisioningProfileList` command.
+//! Provisioning Profile List Command (`ProvisioningProfileList`).
 //!
 //! This command allows the server to retrieve the list of installed provisioning profiles on
 //! the device. This command requires the Inspect Provisioning Profiles right. On macOS, this
@@ -95,7 +95,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Provisioning Profile List Command: the `ProvisioningProfileList` command.
+/// Provisioning Profile List Command (`ProvisioningProfileList`).
 ///
 /// This command allows the server to retrieve the list of installed provisioning profiles on
 /// the device. This command requires the Inspect Provisioning Profiles right. On macOS, this

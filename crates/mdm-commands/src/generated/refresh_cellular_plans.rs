@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Refresh Cellular Plans Command: the `RefreshCellularPlans` command.
+//! Refresh Cellular Plans Command (`RefreshCellularPlans`).
 //!
 //! Instructs the device to query for active cellular plan eSIM "profiles" at the designated
 //! carrier eSIM server URL.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Refresh Cellular Plans Command: the `RefreshCellularPlans` command.
+/// Refresh Cellular Plans Command (`RefreshCellularPlans`).
 ///
 /// Instructs the device to query for active cellular plan eSIM "profiles" (not a profile in the
 /// MDM sense) at the designated carrier eSIM server URL. This command is only supported on

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Remove Application Command: the `RemoveApplication` command.
+//! Remove Application Command (`RemoveApplication`).
 //!
 //! This command allows a server to remove a managed app.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Remove Application Command: the `RemoveApplication` command.
+/// Remove Application Command (`RemoveApplication`).
 ///
 /// This command allows a server to remove a managed app. This command will fail for apps that
 /// are managed by Declarative Device Management.

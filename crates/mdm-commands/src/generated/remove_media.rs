@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Remove Media Command: the `RemoveMedia` command.
+//! Remove Media Command (`RemoveMedia`).
 //!
 //! This command allows an MDM server to remove managed media. This command returns Acknowledged
 //! even if the item is not found.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Remove Media Command: the `RemoveMedia` command.
+/// Remove Media Command (`RemoveMedia`).
 ///
 /// This command allows an MDM server to remove managed media. This command returns Acknowledged
 /// even if the item is not found.

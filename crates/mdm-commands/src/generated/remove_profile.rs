@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Remove Profile Command: the `RemoveProfile` command.
+//! Remove Profile Command (`RemoveProfile`).
 //!
 //! This command allows the server to remove a profile. This command requires the Profile
 //! Installation and Removal Right. It's supported in the user channel.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Remove Profile Command: the `RemoveProfile` command.
+/// Remove Profile Command (`RemoveProfile`).
 ///
 /// This command allows the server to remove a profile. This command requires the Profile
 /// Installation and Removal Right. It's supported in the user channel.

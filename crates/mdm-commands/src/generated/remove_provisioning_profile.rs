@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Remove Provisioning Profile Command: the `RemoveProvisioningProfile` command.
+//! Remove Provisioning Profile Command (`RemoveProvisioningProfile`).
 //!
 //! This command allows the server to remove a provisioning profile. This command requires the
 //! Provisioning Profile Installation and Removal right. On macOS, this command is for iOS and
@@ -95,7 +95,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Remove Provisioning Profile Command: the `RemoveProvisioningProfile` command.
+/// Remove Provisioning Profile Command (`RemoveProvisioningProfile`).
 ///
 /// This command allows the server to remove a provisioning profile. This command requires the
 /// Provisioning Profile Installation and Removal right. On macOS, this command is for iOS and

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Request Mirroring Command: the `RequestMirroring` command.
+//! Request Mirroring Command (`RequestMirroring`).
 //!
 //! This command prompts the user to share their screen using AirPlay mirroring.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Request Mirroring Command: the `RequestMirroring` command.
+/// Request Mirroring Command (`RequestMirroring`).
 ///
 /// This command prompts the user to share their screen using AirPlay Mirroring.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Request Unlock Token Command: the `RequestUnlockToken` command.
+//! Request Unlock Token Command (`RequestUnlockToken`).
 //!
 //! This command requests an UnlockToken from the device.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Request Unlock Token Command: the `RequestUnlockToken` command.
+/// Request Unlock Token Command (`RequestUnlockToken`).
 ///
 /// This command requests an UnlockToken from the device. Pass this token to the ClearPasscode
 /// command to unlock the device.

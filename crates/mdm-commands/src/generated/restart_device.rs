@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Restart Device Command: the `RestartDevice` command.
+//! Restart Device Command (`RestartDevice`).
 //!
 //! This command requires the Device Lock access right. The device will restart immediately.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Restart Device Command: the `RestartDevice` command.
+/// Restart Device Command (`RestartDevice`).
 ///
 /// This command requires the Device Lock access right. The device will restart immediately.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

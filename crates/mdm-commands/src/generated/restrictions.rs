@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Restrictions Command: the `Restrictions` command.
+//! Restrictions Command (`Restrictions`).
 //!
 //! This command allows the server to determine what restrictions are being enforced on the
 //! device, and the total sum of all restrictions. This command requires the Restrictions Query
@@ -97,7 +97,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Restrictions Command: the `Restrictions` command.
+/// Restrictions Command (`Restrictions`).
 ///
 /// This command allows the server to determine what restrictions are being enforced on the
 /// device, and the total sum of all restrictions. This command requires the Restrictions Query

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Rotate FileVault Key Command: the `RotateFileVaultKey` command.
+//! Rotate FileVault Key Command (`RotateFileVaultKey`).
 //!
 //! This command allows for changing a device's FileVaultMaster password.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Rotate FileVault Key Command: the `RotateFileVaultKey` command.
+/// Rotate FileVault Key Command (`RotateFileVaultKey`).
 ///
 /// This command allows for changing a device's FileVaultMaster password.
 #[derive(Clone, Debug, PartialEq, Eq)]

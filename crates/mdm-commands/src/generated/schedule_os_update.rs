@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Schedule OS Update Command: the `ScheduleOSUpdate` command.
+//! Schedule OS Update Command (`ScheduleOSUpdate`).
 //!
 //! This command allows the server to schedule an OS update.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Schedule OS Update Command: the `ScheduleOSUpdate` command.
+/// Schedule OS Update Command (`ScheduleOSUpdate`).
 ///
 /// This command allows the server to schedule an OS update.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Schedule OS Update Scan Command: the `ScheduleOSUpdateScan` command.
+//! Schedule OS Update Scan Command (`ScheduleOSUpdateScan`).
 //!
 //! Requests that the device perform a background scan for OS updates.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Schedule OS Update Scan Command: the `ScheduleOSUpdateScan` command.
+/// Schedule OS Update Scan Command (`ScheduleOSUpdateScan`).
 ///
 /// Requests that the device perform a background scan for OS updates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Security Info Command: the `SecurityInfo` command.
+//! Security Info Command (`SecurityInfo`).
 //!
 //! This command queries the device for security-related information. Queries are available if
 //! the MDM host has the Security Query right.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Security Info Command: the `SecurityInfo` command.
+/// Security Info Command (`SecurityInfo`).
 ///
 /// This command queries the device for security-related information. Queries are available if
 /// the MDM host has the Security Query right.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Set Auto Admin Password Command: the `SetAutoAdminPassword` command.
+//! Set Auto Admin Password Command (`SetAutoAdminPassword`).
 //!
 //! Allows changing the password of a local admin account that was created by Setup Assistant
 //! during DEP enrollment via the AccountConfiguration command.
@@ -90,7 +90,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Set Auto Admin Password Command: the `SetAutoAdminPassword` command.
+/// Set Auto Admin Password Command (`SetAutoAdminPassword`).
 ///
 /// Allows changing the password of a local admin account that was created by Setup Assistant
 /// during DEP enrollment via the AccountConfiguration command.

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Set Firmware Password Command: the `SetFirmwarePassword` command.
+//! Set Firmware Password Command (`SetFirmwarePassword`).
 //!
 //! Changes or clears the firmware password for the device.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Set Firmware Password Command: the `SetFirmwarePassword` command.
+/// Set Firmware Password Command (`SetFirmwarePassword`).
 ///
 /// Changes or clears the firmware password for the device. Requires the "Device lock and
 /// passcode removal right". This command is not available on Apple silicon devices.

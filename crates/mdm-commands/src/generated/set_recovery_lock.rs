@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Set Recovery Lock Command: the `SetRecoveryLock` command.
+//! Set Recovery Lock Command (`SetRecoveryLock`).
 //!
 //! Sets or clears the recovery lock password (AppleSilicon devices only)
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Set Recovery Lock Command: the `SetRecoveryLock` command.
+/// Set Recovery Lock Command (`SetRecoveryLock`).
 ///
 /// Sets or clears the recovery lock password (Apple Silicon devices only). Requires the "Device
 /// lock and passcode removal right".

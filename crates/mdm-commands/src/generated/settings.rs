@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Settings Command: the `Settings` command.
+//! Settings Command (`Settings`).
 //!
 //! This command allows the server to set settings on the device.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Settings Command: the `Settings` command.
+/// Settings Command (`Settings`).
 ///
 /// This command allows the server to set settings on the device. These settings take effect on
 /// a one-time basis. The user may still be able to change the settings at a later time. This
@@ -132,7 +132,9 @@ impl MdmCommand for Settings {
     type Response = SettingsResponse;
 }
 
-/// An item of: An array of dictionaries that contains the settings.
+/// An item of `Settings`.
+///
+/// An array of dictionaries that contains the settings.
 ///
 /// One variant per kind of item, told apart by its `Item` value.
 #[derive(Clone, Debug, PartialEq)]

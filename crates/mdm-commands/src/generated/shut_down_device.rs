@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Shut Down Device Command: the `ShutDownDevice` command.
+//! Shut Down Device Command (`ShutDownDevice`).
 //!
 //! This command requires the Device Lock access right. The device will shut down immediately.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Shut Down Device Command: the `ShutDownDevice` command.
+/// Shut Down Device Command (`ShutDownDevice`).
 ///
 /// This command requires the Device Lock access right. The device will shut down immediately.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

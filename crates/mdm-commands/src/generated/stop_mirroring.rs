@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Stop Mirroring Command: the `StopMirroring` command.
+//! Stop Mirroring Command (`StopMirroring`).
 //!
 //! This command stops AirPlay mirroring.
 
@@ -93,7 +93,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Stop Mirroring Command: the `StopMirroring` command.
+/// Stop Mirroring Command (`StopMirroring`).
 ///
 /// This command stops AirPlay mirroring.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Unlock User Account Command: the `UnlockUserAccount` command.
+//! Unlock User Account Command (`UnlockUserAccount`).
 //!
 //! This command allows the server to unlock a local user account.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Unlock User Account Command: the `UnlockUserAccount` command.
+/// Unlock User Account Command (`UnlockUserAccount`).
 ///
 /// This command allows the server to unlock a local user account that has been locked due to
 /// too many failed password attempts. Requires "Device lock and passcode removal right".

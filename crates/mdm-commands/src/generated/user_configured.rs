@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! User Configured Command: the `UserConfigured` command.
+//! User Configured Command (`UserConfigured`).
 //!
 //! Informs the device that it can continue past Setup Assistant and finish login. Only works on
 //! Shared iPads that have the AwaitUserConfiguration feature enabled.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// User Configured Command: the `UserConfigured` command.
+/// User Configured Command (`UserConfigured`).
 ///
 /// Informs the device that it can continue past Setup Assistant and finish login. Only works on
 /// Shared iPads that have the AwaitUserConfiguration feature enabled.

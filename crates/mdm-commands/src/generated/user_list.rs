@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! User List Command: the `UserList` command.
+//! User List Command (`UserList`).
 //!
 //! This command allows the server to query for a list of users that have an active account on
 //! the device.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// User List Command: the `UserList` command.
+/// User List Command (`UserList`).
 ///
 /// This command allows the server to query for a list of users that have an active account on
 /// the device.

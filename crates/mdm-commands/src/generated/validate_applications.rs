@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Validate Applications Command: the `ValidateApplications` command.
+//! Validate Applications Command (`ValidateApplications`).
 //!
 //! This commands allows the server to force validation of the free developer and universal
 //! provisioning profiles associated with an enterprise app.
@@ -94,7 +94,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Validate Applications Command: the `ValidateApplications` command.
+/// Validate Applications Command (`ValidateApplications`).
 ///
 /// This command allows the server to query for installed 3rd party applications.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Verify Firmware Password Command: the `VerifyFirmwarePassword` command.
+//! Verify Firmware Password Command (`VerifyFirmwarePassword`).
 //!
 //! Verifies the device's firmware password.
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Verify Firmware Password Command: the `VerifyFirmwarePassword` command.
+/// Verify Firmware Password Command (`VerifyFirmwarePassword`).
 ///
 /// Verifies the device's firmware password. This command is not available on Apple silicon
 /// devices.

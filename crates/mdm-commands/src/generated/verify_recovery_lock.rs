@@ -6,7 +6,7 @@
 // The schema is Copyright © 2022-2024 Apple Inc., published under the MIT License
 // (schema/apple-device-management/LICENSE.txt).
 
-//! Verify Recovery Lock Command: the `VerifyRecoveryLock` command.
+//! Verify Recovery Lock Command (`VerifyRecoveryLock`).
 //!
 //! Verifies the device's recovery lock password. (AppleSilicon devices only)
 
@@ -89,7 +89,7 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// Verify Recovery Lock Command: the `VerifyRecoveryLock` command.
+/// Verify Recovery Lock Command (`VerifyRecoveryLock`).
 ///
 /// Verifies the device's recovery lock password. (AppleSilicon devices only)
 #[derive(Clone, Debug, PartialEq, Eq)]
