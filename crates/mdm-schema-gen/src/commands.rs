@@ -244,6 +244,10 @@ fn availability(out: &mut String, command: &Command<'_>) {
     );
     for (os, support) in &command.file.payload.supported_os.0 {
         let Some(os) = os_variant(os) else {
+            eprintln!(
+                "mdm-schema-gen: {}: OS {os:?} is not in mdm_commands::Os; left out of AVAILABILITY",
+                command.request_type
+            );
             continue;
         };
         platform(out, os, support);
