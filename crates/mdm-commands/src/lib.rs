@@ -35,7 +35,7 @@
 //! </dict></plist>"#;
 //! let response = DeviceInformation::decode_response(&report[..]).unwrap();
 //! assert_eq!(response.report.enrollment.udid.as_deref(), Some("00008120-0012345678901234"));
-//! let answers = &response.result().unwrap().query_responses;
+//! let answers = response.result().and_then(|r| r.query_responses.as_ref()).unwrap();
 //! assert_eq!(answers.device_name.as_deref(), Some("Front Desk iPad"));
 //! // The bytes the device sent stay available, unchanged.
 //! assert_eq!(response.bytes().as_ref(), &report[..]);
@@ -60,7 +60,10 @@
 //! `Vec<u8>`, `<date>` [`plist::Date`], `<any>` [`plist::Value`]; a dictionary with keys is a
 //! struct, one whose keys are names (app identifiers, profile identifiers) a `BTreeMap`, one
 //! without keys a [`plist::Dictionary`]; an array whose items are several kinds of dictionary is
-//! an enum told apart by its tag (`Settings`' `Item`). An optional key is an `Option`.
+//! an enum told apart by its tag (`Settings`' `Item`). An optional key is an `Option`, and so is
+//! every key of a report: Apple's schema calls some report keys required that devices leave out
+//! (keys sent only for App Store apps, only when the command asked for them, only by a later OS),
+//! and a report must not fail to decode for a key its device did not send.
 //!
 //! A string with a closed list of values is an enum. In a command the list is exact (a value
 //! outside it is an error); in a report, and for lists Apple grows every year (`DeviceInformation`

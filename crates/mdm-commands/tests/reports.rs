@@ -51,7 +51,7 @@ fn decode<C: MdmCommand>(name: &str) -> C::Response {
 #[test]
 fn device_information() {
     let result = decode::<DeviceInformation>("device_information.plist");
-    let q = result.query_responses;
+    let q = result.query_responses.unwrap();
     assert_eq!(q.device_name.as_deref(), Some("Front Desk iPhone"));
     assert_eq!(q.os_version.as_deref(), Some("18.1"));
     assert_eq!(q.product_name.as_deref(), Some("iPhone16,1"));
@@ -84,7 +84,9 @@ fn device_information() {
 
 #[test]
 fn security_info() {
-    let info = decode::<SecurityInfo>("security_info.plist").security_info;
+    let info = decode::<SecurityInfo>("security_info.plist")
+        .security_info
+        .unwrap();
     assert_eq!(info.fde_enabled, Some(true));
     assert_eq!(info.fde_has_personal_recovery_key, Some(true));
     assert_eq!(info.system_integrity_protection_enabled, Some(true));
@@ -118,7 +120,8 @@ fn security_info() {
 #[test]
 fn installed_application_list() {
     let apps = decode::<InstalledApplicationList>("installed_application_list.plist")
-        .installed_application_list;
+        .installed_application_list
+        .unwrap();
     assert_eq!(apps.len(), 2);
     assert_eq!(apps[0].identifier.as_deref(), Some("com.microsoft.Outlook"));
     assert_eq!(apps[0].bundle_size, Some(219_754_496));
@@ -131,11 +134,19 @@ fn installed_application_list() {
 
 #[test]
 fn profile_list() {
-    let profiles = decode::<ProfileList>("profile_list.plist").profile_list;
+    let profiles = decode::<ProfileList>("profile_list.plist")
+        .profile_list
+        .unwrap();
     assert_eq!(profiles.len(), 1);
     let profile = &profiles[0];
-    assert_eq!(profile.payload_identifier, "com.example.mdm.enroll");
-    assert_eq!(profile.payload_uuid, "1A6E1C3B-1F0D-4D2E-8B5A-6C7D8E9FA0B1");
+    assert_eq!(
+        profile.payload_identifier.as_deref(),
+        Some("com.example.mdm.enroll")
+    );
+    assert_eq!(
+        profile.payload_uuid.as_deref(),
+        Some("1A6E1C3B-1F0D-4D2E-8B5A-6C7D8E9FA0B1")
+    );
     assert_eq!(
         profile.payload_display_name.as_deref(),
         Some("Example MDM enrollment")
@@ -144,55 +155,88 @@ fn profile_list() {
     assert_eq!(profile.signer_certificates.as_ref().map(Vec::len), Some(1));
     let content = profile.payload_content.as_ref().unwrap();
     assert_eq!(content.len(), 2);
-    assert_eq!(content[0].payload_type, "com.apple.mdm");
-    assert_eq!(content[1].payload_type, "com.apple.security.scep");
-    assert_eq!(content[1].payload_version, 1);
+    assert_eq!(content[0].payload_type.as_deref(), Some("com.apple.mdm"));
+    assert_eq!(
+        content[1].payload_type.as_deref(),
+        Some("com.apple.security.scep")
+    );
+    assert_eq!(content[1].payload_version, Some(1));
 }
 
 #[test]
 fn certificate_list() {
-    let certificates = decode::<CertificateList>("certificate_list.plist").certificate_list;
+    let certificates = decode::<CertificateList>("certificate_list.plist")
+        .certificate_list
+        .unwrap();
     assert_eq!(certificates.len(), 2);
-    assert_eq!(certificates[0].common_name, "Example MDM Device Identity");
-    assert!(certificates[0].is_identity);
-    assert!(certificates[0].data.starts_with(&[0x30, 0x82]));
-    assert!(!certificates[1].is_identity);
+    assert_eq!(
+        certificates[0].common_name.as_deref(),
+        Some("Example MDM Device Identity")
+    );
+    assert_eq!(certificates[0].is_identity, Some(true));
+    assert!(
+        certificates[0]
+            .data
+            .as_ref()
+            .unwrap()
+            .starts_with(&[0x30, 0x82])
+    );
+    assert_eq!(certificates[1].is_identity, Some(false));
 }
 
 #[test]
 fn managed_application_list() {
-    let apps =
-        decode::<ManagedApplicationList>("managed_application_list.plist").managed_application_list;
+    let apps = decode::<ManagedApplicationList>("managed_application_list.plist")
+        .managed_application_list
+        .unwrap();
     assert_eq!(apps.len(), 2);
     let expenses = &apps["com.example.expenses"];
-    assert_eq!(expenses.status, AppStatus::Managed);
-    assert_eq!(expenses.management_flags, 1);
+    assert_eq!(expenses.status, Some(AppStatus::Managed));
+    assert_eq!(expenses.management_flags, Some(1));
     assert_eq!(expenses.has_configuration, Some(true));
+    // The schema calls HasConfiguration required; a device sends it only for some apps.
+    let new_app = &apps["com.example.newapp"];
+    assert_eq!(new_app.has_configuration, None);
     assert_eq!(
-        apps["com.example.newapp"].status,
-        AppStatus::Other("WaitingForNetwork".into())
+        new_app.status,
+        Some(AppStatus::Other("WaitingForNetwork".into()))
     );
 }
 
 #[test]
 fn user_list() {
-    let users = decode::<UserList>("user_list.plist").users;
+    let users = decode::<UserList>("user_list.plist").users.unwrap();
     assert_eq!(users.len(), 2);
-    assert_eq!(users[0].user_name, "robin");
+    assert_eq!(users[0].user_name.as_deref(), Some("robin"));
     assert_eq!(users[0].full_name.as_deref(), Some("Robin Appleseed"));
     assert_eq!(users[0].uid, Some(501));
-    assert!(users[0].is_logged_in);
+    assert_eq!(users[0].is_logged_in, Some(true));
     assert_eq!(users[0].has_secure_token, Some(true));
-    assert_eq!(users[1].user_name, "kiosk");
+    assert_eq!(users[1].user_name.as_deref(), Some("kiosk"));
     assert_eq!(users[1].full_name, None);
 }
 
 #[test]
-fn a_report_missing_a_required_key_is_an_error_that_names_it() {
+fn a_report_without_a_key_the_schema_calls_required_still_decodes() {
+    let body = report("user_list.plist");
+    let without = String::from_utf8(body.to_vec())
+        .unwrap()
+        .replace("<key>UserName</key>\n\t\t\t<string>kiosk</string>", "");
+    let response = UserList::decode_response(without.into_bytes()).unwrap();
+    let users = response.result().unwrap().users.as_ref().unwrap();
+    assert_eq!(users[1].user_name, None);
+    assert_eq!(users[1].is_logged_in, Some(false));
+}
+
+#[test]
+fn a_report_with_a_value_of_the_wrong_type_is_an_error_that_names_it() {
     let body = report("user_list.plist");
     let broken = String::from_utf8(body.to_vec())
         .unwrap()
-        .replace("<key>UserName</key>\n\t\t\t<string>kiosk</string>", "");
+        .replace("<integer>501</integer>", "<string>501</string>");
     let error = UserList::decode_response(broken.into_bytes()).unwrap_err();
-    assert_eq!(error.to_string(), "Users[1].UserName: missing required key");
+    assert_eq!(
+        error.to_string(),
+        "Users[0].UID: expected an integer, found a string"
+    );
 }

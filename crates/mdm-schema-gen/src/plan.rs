@@ -16,8 +16,10 @@
 //! * `<array>` with one item type: a `Vec`; with several dictionaries told apart by a string key
 //!   that has one value in each (`Settings` items and their `Item`): a union enum; anything else
 //!   untyped.
-//! * A key is required only if the schema says `presence: required`; in a response, also only
-//!   if it has no `introduced` version of its own (an older OS does not send it).
+//! * A request key is required if the schema says `presence: required`. Response keys are all
+//!   optional: the schema calls required keys that devices leave out (present "only for App
+//!   Store apps", "only when `ProfileRestrictions` is true in the command", keys introduced by a
+//!   later OS), and a report must not fail to decode for a key its device did not send.
 
 use std::collections::HashMap;
 
@@ -152,13 +154,6 @@ pub fn is_placeholder(key: &Key) -> bool {
     key.key.starts_with("ANY") || key.key.contains(char::is_whitespace)
 }
 
-/// Whether a key has an `introduced` version of its own.
-fn introduced_later(key: &Key) -> bool {
-    key.supported_os
-        .as_ref()
-        .is_some_and(|os| os.0.iter().any(|(_, s)| s.introduced.is_some()))
-}
-
 impl Plan {
     /// A module where `reserved` names are taken (imports, the prelude, the module's own
     /// top-level types).
@@ -281,7 +276,7 @@ impl Plan {
                 key: key.key.clone(),
                 name: names.claim(&[field_name(&key.key)]),
                 ty,
-                required: key.required && (side == Side::Request || !introduced_later(key)),
+                required: key.required && side == Side::Request,
                 doc: key_doc(key),
                 default: key.default.clone(),
                 allowed,
@@ -729,7 +724,7 @@ responsekeys:
     }
 
     #[test]
-    fn a_response_rangelist_is_open_and_late_keys_are_optional() {
+    fn a_response_rangelist_is_open_and_response_keys_are_optional() {
         let (_, plan) = plan(KEYS, Side::Response);
         let fields = &root(&plan).fields;
         let Ty::Named(id) = fields[0].ty else {
@@ -740,8 +735,11 @@ responsekeys:
         };
         assert!(e.open);
         assert_eq!(e.other, "Other");
-        assert!(fields[0].required);
-        assert!(!fields[1].required, "introduced after the command");
+        assert!(
+            !fields[0].required,
+            "required in the schema, optional in a report"
+        );
+        assert!(!fields[1].required);
     }
 
     #[test]

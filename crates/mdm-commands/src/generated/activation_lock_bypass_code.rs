@@ -122,10 +122,10 @@ impl MdmCommand for ActivationLockBypassCode {
 
 /// The result keys of an acknowledged `ActivationLockBypassCode` report
 /// (\[`ActivationLockBypassCode`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ActivationLockBypassCodeResponse {
     /// The Activation Lock bypass code if it's available.
-    pub activation_lock_bypass_code: String,
+    pub activation_lock_bypass_code: Option<String>,
 }
 
 impl Decode for ActivationLockBypassCodeResponse {
@@ -139,10 +139,7 @@ impl Decode for ActivationLockBypassCodeResponse {
             Ok(true)
         })?;
         Ok(Self {
-            activation_lock_bypass_code: codec::required(
-                activation_lock_bypass_code,
-                "ActivationLockBypassCode",
-            )?,
+            activation_lock_bypass_code,
         })
     }
 }

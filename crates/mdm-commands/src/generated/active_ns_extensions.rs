@@ -133,11 +133,11 @@ impl MdmCommand for ActiveNsExtensions {
 }
 
 /// The result keys of an acknowledged `ActiveNSExtensions` report (\[`ActiveNsExtensions`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ActiveNsExtensionsResponse {
     /// An array of dictionaries that contains information about active extensions on the
     /// device.
-    pub extensions: Vec<ExtensionsItem>,
+    pub extensions: Option<Vec<ExtensionsItem>>,
 }
 
 impl Decode for ActiveNsExtensionsResponse {
@@ -150,9 +150,7 @@ impl Decode for ActiveNsExtensionsResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            extensions: codec::required(extensions, "Extensions")?,
-        })
+        Ok(Self { extensions })
     }
 }
 
@@ -165,48 +163,25 @@ impl Encode for ActiveNsExtensionsResponse {
 }
 
 /// The `ExtensionsItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtensionsItem {
     /// The identifier of the extension.
-    pub identifier: String,
+    pub identifier: Option<String>,
     /// The NSExtensionPointIdentifier for the extension.
-    pub extension_point: String,
+    pub extension_point: Option<String>,
     /// The extension's display name.
-    pub display_name: String,
+    pub display_name: Option<String>,
     /// The display name of the container.
     pub container_display_name: Option<String>,
     /// The identifier of the container.
     pub container_identifier: Option<String>,
     /// The path to the extension.
-    pub path: String,
+    pub path: Option<String>,
     /// The version of the extension.
-    pub version: String,
+    pub version: Option<String>,
     /// The user-selected state of the extension, which a user sets in the Extensions preference
     /// pane in System Preferences.
-    pub user_election: UserElection,
-}
-
-impl ExtensionsItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(
-        identifier: String,
-        extension_point: String,
-        display_name: String,
-        path: String,
-        version: String,
-        user_election: UserElection,
-    ) -> Self {
-        Self {
-            identifier,
-            extension_point,
-            display_name,
-            container_display_name: None,
-            container_identifier: None,
-            path,
-            version,
-            user_election,
-        }
-    }
+    pub user_election: Option<UserElection>,
 }
 
 impl Decode for ExtensionsItem {
@@ -234,14 +209,14 @@ impl Decode for ExtensionsItem {
             Ok(true)
         })?;
         Ok(Self {
-            identifier: codec::required(identifier, "Identifier")?,
-            extension_point: codec::required(extension_point, "ExtensionPoint")?,
-            display_name: codec::required(display_name, "DisplayName")?,
+            identifier,
+            extension_point,
+            display_name,
             container_display_name,
             container_identifier,
-            path: codec::required(path, "Path")?,
-            version: codec::required(version, "Version")?,
-            user_election: codec::required(user_election, "UserElection")?,
+            path,
+            version,
+            user_election,
         })
     }
 }

@@ -122,7 +122,7 @@ impl MdmCommand for AvailableOsUpdates {
 }
 
 /// The result keys of an acknowledged `AvailableOSUpdates` report (\[`AvailableOsUpdates`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AvailableOsUpdatesResponse {
     /// An array of dictionaries that contains only the most recent available updates in iOS and
     /// tvOS, and possibly multiple available updates in macOS. Follow the instructions in the
@@ -136,7 +136,7 @@ pub struct AvailableOsUpdatesResponse {
     /// unmanaged updates such as System Applications and Configuration Data. For actively
     /// available updates in conjunction with a declarative configuration, please reference the
     /// Apple Software Lookup Service.
-    pub available_os_updates: Vec<AvailableOsUpdatesItem>,
+    pub available_os_updates: Option<Vec<AvailableOsUpdatesItem>>,
 }
 
 impl Decode for AvailableOsUpdatesResponse {
@@ -150,7 +150,7 @@ impl Decode for AvailableOsUpdatesResponse {
             Ok(true)
         })?;
         Ok(Self {
-            available_os_updates: codec::required(available_os_updates, "AvailableOSUpdates")?,
+            available_os_updates,
         })
     }
 }
@@ -164,12 +164,12 @@ impl Encode for AvailableOsUpdatesResponse {
 }
 
 /// The `AvailableOsUpdatesItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AvailableOsUpdatesItem {
     /// The product key that represents the update.
-    pub product_key: String,
+    pub product_key: Option<String>,
     /// The human-readable name of the update in the current user's current locale.
-    pub human_readable_name: String,
+    pub human_readable_name: Option<String>,
     /// The locale, in IOS639-1 Alpha-2 code format, of the `HumanReadableName` value. This
     /// value is available in macOS 10.11 and later.
     pub human_readable_name_locale: Option<String>,
@@ -181,9 +181,9 @@ pub struct AvailableOsUpdatesItem {
     /// tvOS 12.0 and later.
     pub product_name: Option<String>,
     /// The version of the update.
-    pub version: String,
+    pub version: Option<String>,
     /// The build number of the update.
-    pub build: String,
+    pub build: Option<String>,
     /// The storage size necessary to download the software update. Prior to macOS 10.14, this
     /// only includes major operating-system updates. In macOS 10.14 and later, this also
     /// includes minor updates.
@@ -242,40 +242,6 @@ pub struct AvailableOsUpdatesItem {
     pub supplemental_os_version_extra: Option<String>,
 }
 
-impl AvailableOsUpdatesItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(
-        product_key: String,
-        human_readable_name: String,
-        version: String,
-        build: String,
-    ) -> Self {
-        Self {
-            product_key,
-            human_readable_name,
-            human_readable_name_locale: None,
-            metadata_url: None,
-            product_name: None,
-            version,
-            build,
-            download_size: None,
-            install_size: None,
-            app_identifiers_to_close: None,
-            is_critical: None,
-            is_config_data_update: None,
-            is_firmware_update: None,
-            is_major_os_update: None,
-            restart_required: None,
-            allows_install_later: None,
-            deferred_until: None,
-            requires_bootstrap_token: None,
-            is_security_response: None,
-            supplemental_build_version: None,
-            supplemental_os_version_extra: None,
-        }
-    }
-}
-
 impl Decode for AvailableOsUpdatesItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut product_key = None;
@@ -327,13 +293,13 @@ impl Decode for AvailableOsUpdatesItem {
             Ok(true)
         })?;
         Ok(Self {
-            product_key: codec::required(product_key, "ProductKey")?,
-            human_readable_name: codec::required(human_readable_name, "HumanReadableName")?,
+            product_key,
+            human_readable_name,
             human_readable_name_locale,
             metadata_url,
             product_name,
-            version: codec::required(version, "Version")?,
-            build: codec::required(build, "Build")?,
+            version,
+            build,
             download_size,
             install_size,
             app_identifiers_to_close,

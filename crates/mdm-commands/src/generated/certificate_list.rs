@@ -145,10 +145,10 @@ impl MdmCommand for CertificateList {
 }
 
 /// The result keys of an acknowledged `CertificateList` report (\[`CertificateList`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CertificateListResponse {
     /// An array of certificate list items that describes each certificate.
-    pub certificate_list: Vec<CertificateListItem>,
+    pub certificate_list: Option<Vec<CertificateListItem>>,
 }
 
 impl Decode for CertificateListResponse {
@@ -161,9 +161,7 @@ impl Decode for CertificateListResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            certificate_list: codec::required(certificate_list, "CertificateList")?,
-        })
+        Ok(Self { certificate_list })
     }
 }
 
@@ -176,14 +174,14 @@ impl Encode for CertificateListResponse {
 }
 
 /// The `CertificateListItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CertificateListItem {
     /// The certificate's common name.
-    pub common_name: String,
+    pub common_name: Option<String>,
     /// If `true`, this is an identity certificate.
-    pub is_identity: bool,
+    pub is_identity: Option<bool>,
     /// The certificate in DER-encoded X.509 format.
-    pub data: Vec<u8>,
+    pub data: Option<Vec<u8>>,
 }
 
 impl Decode for CertificateListItem {
@@ -201,9 +199,9 @@ impl Decode for CertificateListItem {
             Ok(true)
         })?;
         Ok(Self {
-            common_name: codec::required(common_name, "CommonName")?,
-            is_identity: codec::required(is_identity, "IsIdentity")?,
-            data: codec::required(data, "Data")?,
+            common_name,
+            is_identity,
+            data,
         })
     }
 }

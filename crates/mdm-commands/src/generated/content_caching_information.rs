@@ -119,10 +119,10 @@ impl MdmCommand for ContentCachingInformation {
 
 /// The result keys of an acknowledged `ContentCachingInformation` report
 /// (\[`ContentCachingInformation`\]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ContentCachingInformationResponse {
     /// A dictionary that contains the status of content caching on a device.
-    pub status_response: StatusResponse,
+    pub status_response: Option<StatusResponse>,
 }
 
 impl Decode for ContentCachingInformationResponse {
@@ -135,9 +135,7 @@ impl Decode for ContentCachingInformationResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            status_response: codec::required(status_response, "StatusResponse")?,
-        })
+        Ok(Self { status_response })
     }
 }
 
@@ -486,17 +484,17 @@ impl Encode for StatusResponse {
 
 /// A dictionary that describes the alerts for the peer filter ranges. The key name is the index
 /// into the PeerFilterRanges array in the installed com.apple.AssetCache.managed payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertsForPeerFilterRangesValue {
     /// The type of the alert.
-    pub class_name: ClassName,
+    pub class_name: Option<ClassName>,
     /// The date of the alert.
-    pub post_date: plist::Date,
+    pub post_date: Option<plist::Date>,
     /// The index into the `PeerFilterRanges` in the installed ContentCaching payload.
-    pub peer_filter_range_index: i64,
+    pub peer_filter_range_index: Option<i64>,
     /// An array of local IP addresses of peer content caches that rejected requests from the
     /// content cache.
-    pub addresses: Vec<String>,
+    pub addresses: Option<Vec<String>>,
 }
 
 impl Decode for AlertsForPeerFilterRangesValue {
@@ -516,13 +514,10 @@ impl Decode for AlertsForPeerFilterRangesValue {
             Ok(true)
         })?;
         Ok(Self {
-            class_name: codec::required(class_name, "className")?,
-            post_date: codec::required(post_date, "postDate")?,
-            peer_filter_range_index: codec::required(
-                peer_filter_range_index,
-                "peerFilterRangeIndex",
-            )?,
-            addresses: codec::required(addresses, "addresses")?,
+            class_name,
+            post_date,
+            peer_filter_range_index,
+            addresses,
         })
     }
 }
@@ -589,12 +584,12 @@ impl Encode for ClassName {
 }
 
 /// The `AlertsItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertsItem {
     /// The type of the alert.
-    pub class_name: AlertsItemClassName,
+    pub class_name: Option<AlertsItemClassName>,
     /// The date of the alert.
-    pub post_date: plist::Date,
+    pub post_date: Option<plist::Date>,
     /// The limit, in bytes, for the content cache at the time of the alert. This value only
     /// applies to `AssetCacheLowSpaceAlert` and `AssetCacheNoSpaceAlert` types.
     pub cache_limit: Option<i64>,
@@ -607,20 +602,6 @@ pub struct AlertsItem {
     /// The subpath of the resource that was missing or inaccessible at the time of the alert.
     /// This value only applies to the `AssetCacheResourceMissingAlert` type.
     pub path_preventing_access: Option<String>,
-}
-
-impl AlertsItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(class_name: AlertsItemClassName, post_date: plist::Date) -> Self {
-        Self {
-            class_name,
-            post_date,
-            cache_limit: None,
-            reserved_volume_space: None,
-            resource: None,
-            path_preventing_access: None,
-        }
-    }
 }
 
 impl Decode for AlertsItem {
@@ -644,8 +625,8 @@ impl Decode for AlertsItem {
             Ok(true)
         })?;
         Ok(Self {
-            class_name: codec::required(class_name, "className")?,
-            post_date: codec::required(post_date, "postDate")?,
+            class_name,
+            post_date,
             cache_limit,
             reserved_volume_space,
             resource,
@@ -790,25 +771,14 @@ impl Encode for CacheStatus {
 }
 
 /// The error that occurred while the content cache moved from one volume to another.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DataMigrationError {
     /// The error domain.
-    pub domain: String,
+    pub domain: Option<String>,
     /// The error code.
-    pub code: i64,
+    pub code: Option<i64>,
     /// A dictionary that contains additional information about the error.
     pub user_info: Option<plist::Dictionary>,
-}
-
-impl DataMigrationError {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(domain: String, code: i64) -> Self {
-        Self {
-            domain,
-            code,
-            user_info: None,
-        }
-    }
 }
 
 impl Decode for DataMigrationError {
@@ -826,8 +796,8 @@ impl Decode for DataMigrationError {
             Ok(true)
         })?;
         Ok(Self {
-            domain: codec::required(domain, "domain")?,
-            code: codec::required(code, "code")?,
+            domain,
+            code,
             user_info,
         })
     }
@@ -844,45 +814,23 @@ impl Encode for DataMigrationError {
 }
 
 /// The `ParentsItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ParentsItem {
     /// The local IP address of the parent content cache.
-    pub address: String,
+    pub address: Option<String>,
     /// A dictionary that describes an alert related to the parent content cache.
     pub alert: Option<Alert>,
     /// A dictionary that contains additional details about the parent content cache.
-    pub details: Details,
+    pub details: Option<Details>,
     /// The unique identifier of the parent content cache.
-    pub guid: String,
+    pub guid: Option<String>,
     /// If `true,` the parent content cache is able to respond to requests from this content
     /// cache.
-    pub healthy: bool,
+    pub healthy: Option<bool>,
     /// The IP port number the parent content cache listens to for requests.
-    pub port: i64,
+    pub port: Option<i64>,
     /// The version number of the parent content cache software.
-    pub version: String,
-}
-
-impl ParentsItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(
-        address: String,
-        details: Details,
-        guid: String,
-        healthy: bool,
-        port: i64,
-        version: String,
-    ) -> Self {
-        Self {
-            address,
-            alert: None,
-            details,
-            guid,
-            healthy,
-            port,
-            version,
-        }
-    }
+    pub version: Option<String>,
 }
 
 impl Decode for ParentsItem {
@@ -908,13 +856,13 @@ impl Decode for ParentsItem {
             Ok(true)
         })?;
         Ok(Self {
-            address: codec::required(address, "address")?,
+            address,
             alert,
-            details: codec::required(details, "details")?,
-            guid: codec::required(guid, "guid")?,
-            healthy: codec::required(healthy, "healthy")?,
-            port: codec::required(port, "port")?,
-            version: codec::required(version, "version")?,
+            details,
+            guid,
+            healthy,
+            port,
+            version,
         })
     }
 }
@@ -934,14 +882,14 @@ impl Encode for ParentsItem {
 }
 
 /// A dictionary that describes an alert related to the parent content cache.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Alert {
     /// The type of the alert.
-    pub class_name: AlertClassName,
+    pub class_name: Option<AlertClassName>,
     /// The date of the alert.
-    pub post_date: plist::Date,
+    pub post_date: Option<plist::Date>,
     /// An array of local IP addresses of parent content caches.
-    pub addresses: Vec<String>,
+    pub addresses: Option<Vec<String>>,
 }
 
 impl Decode for Alert {
@@ -959,9 +907,9 @@ impl Decode for Alert {
             Ok(true)
         })?;
         Ok(Self {
-            class_name: codec::required(class_name, "className")?,
-            post_date: codec::required(post_date, "postDate")?,
-            addresses: codec::required(addresses, "addresses")?,
+            class_name,
+            post_date,
+            addresses,
         })
     }
 }
@@ -1200,48 +1148,24 @@ impl Encode for LocalNetwork {
 }
 
 /// The `PeersItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeersItem {
     /// The local IP address of the peer content cache.
-    pub address: String,
+    pub address: Option<String>,
     /// A dictionary that describes an alert related to the peer content cache.
     pub alert: Option<PeersItemAlert>,
     /// A dictionary that contains additional details about the peer content cache.
-    pub details: Details,
+    pub details: Option<Details>,
     /// If `true`, the peer content cache is able to respond to requests from the content cache.
-    pub friendly: bool,
+    pub friendly: Option<bool>,
     /// The unique identifier of the peer content cache.
-    pub guid: String,
+    pub guid: Option<String>,
     /// If `true`, the peer content cache is able to respond to requests from the content cache.
-    pub healthy: bool,
+    pub healthy: Option<bool>,
     /// The IP port number the peer content cache listens to for requests.
-    pub port: i64,
+    pub port: Option<i64>,
     /// The version number of the peer content cache software.
-    pub version: String,
-}
-
-impl PeersItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(
-        address: String,
-        details: Details,
-        friendly: bool,
-        guid: String,
-        healthy: bool,
-        port: i64,
-        version: String,
-    ) -> Self {
-        Self {
-            address,
-            alert: None,
-            details,
-            friendly,
-            guid,
-            healthy,
-            port,
-            version,
-        }
-    }
+    pub version: Option<String>,
 }
 
 impl Decode for PeersItem {
@@ -1269,14 +1193,14 @@ impl Decode for PeersItem {
             Ok(true)
         })?;
         Ok(Self {
-            address: codec::required(address, "address")?,
+            address,
             alert,
-            details: codec::required(details, "details")?,
-            friendly: codec::required(friendly, "friendly")?,
-            guid: codec::required(guid, "guid")?,
-            healthy: codec::required(healthy, "healthy")?,
-            port: codec::required(port, "port")?,
-            version: codec::required(version, "version")?,
+            details,
+            friendly,
+            guid,
+            healthy,
+            port,
+            version,
         })
     }
 }
@@ -1297,28 +1221,16 @@ impl Encode for PeersItem {
 }
 
 /// A dictionary that describes an alert related to the peer content cache.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeersItemAlert {
     /// The type of the alert.
-    pub class_name: PeersItemAlertClassName,
+    pub class_name: Option<PeersItemAlertClassName>,
     /// The date of the alert.
-    pub post_date: plist::Date,
+    pub post_date: Option<plist::Date>,
     /// An array of local IP addresses of peer content caches.
     pub addresses: Option<Vec<String>>,
     /// The local IP address of a peer content cache.
     pub peer_address: Option<String>,
-}
-
-impl PeersItemAlert {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(class_name: PeersItemAlertClassName, post_date: plist::Date) -> Self {
-        Self {
-            class_name,
-            post_date,
-            addresses: None,
-            peer_address: None,
-        }
-    }
 }
 
 impl Decode for PeersItemAlert {
@@ -1338,8 +1250,8 @@ impl Decode for PeersItemAlert {
             Ok(true)
         })?;
         Ok(Self {
-            class_name: codec::required(class_name, "className")?,
-            post_date: codec::required(post_date, "postDate")?,
+            class_name,
+            post_date,
             addresses,
             peer_address,
         })

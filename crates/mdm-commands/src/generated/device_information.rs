@@ -741,10 +741,10 @@ impl Encode for QueriesItem {
 }
 
 /// The result keys of an acknowledged `DeviceInformation` report (\[`DeviceInformation`\]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeviceInformationResponse {
     /// A dictionary that contains information about the device.
-    pub query_responses: QueryResponses,
+    pub query_responses: Option<QueryResponses>,
 }
 
 impl Decode for DeviceInformationResponse {
@@ -757,9 +757,7 @@ impl Decode for DeviceInformationResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            query_responses: codec::required(query_responses, "QueryResponses")?,
-        })
+        Ok(Self { query_responses })
     }
 }
 
@@ -1500,11 +1498,11 @@ impl Encode for QueryResponses {
 }
 
 /// The contents of SettingsCommand.Command.Settings.OrganizationInfo.OrganizationInfo.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrganizationInfo {
     /// A string that describes the organization operating the MDM server. This value is
     /// available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
-    pub organization_name: String,
+    pub organization_name: Option<String>,
     /// The organization's address. Use the LF character (`&#10`) to insert line breaks. This
     /// value is available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
     pub organization_address: Option<String>,
@@ -1517,19 +1515,6 @@ pub struct OrganizationInfo {
     /// A unique identifier for the various services a single organization manages. This value
     /// is available in iOS 7 and later, macOS 10.11 and later, and tvOS 9 and later.
     pub organization_magic: Option<String>,
-}
-
-impl OrganizationInfo {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(organization_name: String) -> Self {
-        Self {
-            organization_name,
-            organization_address: None,
-            organization_phone: None,
-            organization_email: None,
-            organization_magic: None,
-        }
-    }
 }
 
 impl Decode for OrganizationInfo {
@@ -1551,7 +1536,7 @@ impl Decode for OrganizationInfo {
             Ok(true)
         })?;
         Ok(Self {
-            organization_name: codec::required(organization_name, "OrganizationName")?,
+            organization_name,
             organization_address,
             organization_phone,
             organization_email,

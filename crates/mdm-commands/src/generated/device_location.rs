@@ -120,12 +120,12 @@ impl MdmCommand for DeviceLocation {
 }
 
 /// The result keys of an acknowledged `DeviceLocation` report (\[`DeviceLocation`\]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeviceLocationResponse {
     /// The latitude of the device's location.
-    pub latitude: f64,
+    pub latitude: Option<f64>,
     /// The longitude of the device's location.
-    pub longitude: f64,
+    pub longitude: Option<f64>,
     /// The radius of uncertainty for the location in meters, which is a negative value if the
     /// horizontal accuracy is unknown.
     pub horizontal_accuracy: Option<f64>,
@@ -143,22 +143,6 @@ pub struct DeviceLocationResponse {
     pub course: Option<f64>,
     /// The RFC 3339 timestamp of when the server determined the location of the device.
     pub timestamp: Option<String>,
-}
-
-impl DeviceLocationResponse {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(latitude: f64, longitude: f64) -> Self {
-        Self {
-            latitude,
-            longitude,
-            horizontal_accuracy: None,
-            vertical_accuracy: None,
-            altitude: None,
-            speed: None,
-            course: None,
-            timestamp: None,
-        }
-    }
 }
 
 impl Decode for DeviceLocationResponse {
@@ -186,8 +170,8 @@ impl Decode for DeviceLocationResponse {
             Ok(true)
         })?;
         Ok(Self {
-            latitude: codec::required(latitude, "Latitude")?,
-            longitude: codec::required(longitude, "Longitude")?,
+            latitude,
+            longitude,
             horizontal_accuracy,
             vertical_accuracy,
             altitude,

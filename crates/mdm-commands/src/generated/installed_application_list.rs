@@ -281,10 +281,10 @@ impl Encode for ItemsItem {
 
 /// The result keys of an acknowledged `InstalledApplicationList` report
 /// (\[`InstalledApplicationList`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InstalledApplicationListResponse {
     /// An array of dictionaries that describes each installed app.
-    pub installed_application_list: Vec<InstalledApplicationListItem>,
+    pub installed_application_list: Option<Vec<InstalledApplicationListItem>>,
 }
 
 impl Decode for InstalledApplicationListResponse {
@@ -298,10 +298,7 @@ impl Decode for InstalledApplicationListResponse {
             Ok(true)
         })?;
         Ok(Self {
-            installed_application_list: codec::required(
-                installed_application_list,
-                "InstalledApplicationList",
-            )?,
+            installed_application_list,
         })
     }
 }

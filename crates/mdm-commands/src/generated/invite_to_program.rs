@@ -187,10 +187,10 @@ impl Encode for ProgramId {
 }
 
 /// The result keys of an acknowledged `InviteToProgram` report (\[`InviteToProgram`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InviteToProgramResponse {
     /// The result of the command.
-    pub invitation_result: InvitationResult,
+    pub invitation_result: Option<InvitationResult>,
 }
 
 impl Decode for InviteToProgramResponse {
@@ -203,9 +203,7 @@ impl Decode for InviteToProgramResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            invitation_result: codec::required(invitation_result, "InvitationResult")?,
-        })
+        Ok(Self { invitation_result })
     }
 }
 

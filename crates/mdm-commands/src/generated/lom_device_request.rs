@@ -256,10 +256,10 @@ impl Encode for DeviceRequestType {
 }
 
 /// The result keys of an acknowledged `LOMDeviceRequest` report (\[`LomDeviceRequest`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LomDeviceRequestResponse {
     /// An array of dictionaries that describes the status of each request.
-    pub response_list: Vec<ResponseListItem>,
+    pub response_list: Option<Vec<ResponseListItem>>,
 }
 
 impl Decode for LomDeviceRequestResponse {
@@ -272,9 +272,7 @@ impl Decode for LomDeviceRequestResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            response_list: codec::required(response_list, "ResponseList")?,
-        })
+        Ok(Self { response_list })
     }
 }
 
@@ -287,25 +285,14 @@ impl Encode for LomDeviceRequestResponse {
 }
 
 /// The `ResponseListItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResponseListItem {
     /// If `true`, the request was successful.
-    pub device_request_success: bool,
+    pub device_request_success: Option<bool>,
     /// The unique identifier of the request for this response list item.
-    pub device_request_uuid: String,
+    pub device_request_uuid: Option<String>,
     /// If present, a description of the error for a failed request.
     pub device_request_return_error: Option<String>,
-}
-
-impl ResponseListItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(device_request_success: bool, device_request_uuid: String) -> Self {
-        Self {
-            device_request_success,
-            device_request_uuid,
-            device_request_return_error: None,
-        }
-    }
 }
 
 impl Decode for ResponseListItem {
@@ -323,11 +310,8 @@ impl Decode for ResponseListItem {
             Ok(true)
         })?;
         Ok(Self {
-            device_request_success: codec::required(
-                device_request_success,
-                "DeviceRequestSuccess",
-            )?,
-            device_request_uuid: codec::required(device_request_uuid, "DeviceRequestUUID")?,
+            device_request_success,
+            device_request_uuid,
             device_request_return_error,
         })
     }

@@ -117,16 +117,16 @@ impl MdmCommand for LomSetupRequest {
 }
 
 /// The result keys of an acknowledged `LOMSetupRequest` report (\[`LomSetupRequest`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LomSetupRequestResponse {
     /// An array that contains the IPv6 addresses for primary LOM-compatible Ethernet interfaces
     /// for the device.
-    pub primary_ipv6_address_list: Vec<String>,
+    pub primary_ipv6_address_list: Option<Vec<String>>,
     /// An array that contains the IPv6 addresses for secondary LOM-compatible Ethernet
     /// interfaces for the device.
-    pub secondary_ipv6_address_list: Vec<String>,
+    pub secondary_ipv6_address_list: Option<Vec<String>>,
     /// The LOM protocol version that the device supports.
-    pub lom_protocol_version: i64,
+    pub lom_protocol_version: Option<i64>,
 }
 
 impl Decode for LomSetupRequestResponse {
@@ -144,15 +144,9 @@ impl Decode for LomSetupRequestResponse {
             Ok(true)
         })?;
         Ok(Self {
-            primary_ipv6_address_list: codec::required(
-                primary_ipv6_address_list,
-                "PrimaryIPv6AddressList",
-            )?,
-            secondary_ipv6_address_list: codec::required(
-                secondary_ipv6_address_list,
-                "SecondaryIPv6AddressList",
-            )?,
-            lom_protocol_version: codec::required(lom_protocol_version, "LOMProtocolVersion")?,
+            primary_ipv6_address_list,
+            secondary_ipv6_address_list,
+            lom_protocol_version,
         })
     }
 }

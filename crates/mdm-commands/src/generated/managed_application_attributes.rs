@@ -143,10 +143,10 @@ impl MdmCommand for ManagedApplicationAttributes {
 
 /// The result keys of an acknowledged `ManagedApplicationAttributes` report
 /// (\[`ManagedApplicationAttributes`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ManagedApplicationAttributesResponse {
     /// An array of app attributes items.
-    pub application_attributes: Vec<ApplicationAttributesItem>,
+    pub application_attributes: Option<Vec<ApplicationAttributesItem>>,
 }
 
 impl Decode for ManagedApplicationAttributesResponse {
@@ -160,10 +160,7 @@ impl Decode for ManagedApplicationAttributesResponse {
             Ok(true)
         })?;
         Ok(Self {
-            application_attributes: codec::required(
-                application_attributes,
-                "ApplicationAttributes",
-            )?,
+            application_attributes,
         })
     }
 }
@@ -177,24 +174,14 @@ impl Encode for ManagedApplicationAttributesResponse {
 }
 
 /// The `ApplicationAttributesItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplicationAttributesItem {
     /// The app's bundle identifier. For a watchOS app, the identifier is the watch's bundle
     /// identifier, which differs from the main bundle identifier for the iPhone to which the
     /// watch is paired.
-    pub identifier: String,
+    pub identifier: Option<String>,
     /// The app's attributes.
     pub attributes: Option<Attributes>,
-}
-
-impl ApplicationAttributesItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(identifier: String) -> Self {
-        Self {
-            identifier,
-            attributes: None,
-        }
-    }
 }
 
 impl Decode for ApplicationAttributesItem {
@@ -210,7 +197,7 @@ impl Decode for ApplicationAttributesItem {
             Ok(true)
         })?;
         Ok(Self {
-            identifier: codec::required(identifier, "Identifier")?,
+            identifier,
             attributes,
         })
     }

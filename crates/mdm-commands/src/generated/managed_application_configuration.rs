@@ -146,10 +146,10 @@ impl MdmCommand for ManagedApplicationConfiguration {
 
 /// The result keys of an acknowledged `ManagedApplicationConfiguration` report
 /// (\[`ManagedApplicationConfiguration`\]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ManagedApplicationConfigurationResponse {
     /// An array of app configurations items.
-    pub application_configurations: Vec<ApplicationConfigurationsItem>,
+    pub application_configurations: Option<Vec<ApplicationConfigurationsItem>>,
 }
 
 impl Decode for ManagedApplicationConfigurationResponse {
@@ -163,10 +163,7 @@ impl Decode for ManagedApplicationConfigurationResponse {
             Ok(true)
         })?;
         Ok(Self {
-            application_configurations: codec::required(
-                application_configurations,
-                "ApplicationConfigurations",
-            )?,
+            application_configurations,
         })
     }
 }
@@ -183,24 +180,14 @@ impl Encode for ManagedApplicationConfigurationResponse {
 }
 
 /// The `ApplicationConfigurationsItem` dictionary.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ApplicationConfigurationsItem {
     /// The app's bundle identifier. For a watchOS app, the identifier is the watch's bundle
     /// identifier, which differs from the main bundle identifier for the iPhone to which the
     /// watch is paired.
-    pub identifier: String,
+    pub identifier: Option<String>,
     /// The app's configurations.
     pub configuration: Option<plist::Dictionary>,
-}
-
-impl ApplicationConfigurationsItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(identifier: String) -> Self {
-        Self {
-            identifier,
-            configuration: None,
-        }
-    }
 }
 
 impl Decode for ApplicationConfigurationsItem {
@@ -216,7 +203,7 @@ impl Decode for ApplicationConfigurationsItem {
             Ok(true)
         })?;
         Ok(Self {
-            identifier: codec::required(identifier, "Identifier")?,
+            identifier,
             configuration,
         })
     }

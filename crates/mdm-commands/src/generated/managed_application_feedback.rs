@@ -157,10 +157,10 @@ impl MdmCommand for ManagedApplicationFeedback {
 
 /// The result keys of an acknowledged `ManagedApplicationFeedback` report
 /// (\[`ManagedApplicationFeedback`\]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ManagedApplicationFeedbackResponse {
     /// An array of managed app feedback items.
-    pub managed_application_feedback: Vec<ManagedApplicationFeedbackItem>,
+    pub managed_application_feedback: Option<Vec<ManagedApplicationFeedbackItem>>,
 }
 
 impl Decode for ManagedApplicationFeedbackResponse {
@@ -174,10 +174,7 @@ impl Decode for ManagedApplicationFeedbackResponse {
             Ok(true)
         })?;
         Ok(Self {
-            managed_application_feedback: codec::required(
-                managed_application_feedback,
-                "ManagedApplicationFeedback",
-            )?,
+            managed_application_feedback,
         })
     }
 }
@@ -194,22 +191,12 @@ impl Encode for ManagedApplicationFeedbackResponse {
 }
 
 /// The `ManagedApplicationFeedbackItem` dictionary.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ManagedApplicationFeedbackItem {
     /// The app's bundle identifier.
-    pub identifier: String,
+    pub identifier: Option<String>,
     /// The app's feedback.
     pub feedback: Option<plist::Dictionary>,
-}
-
-impl ManagedApplicationFeedbackItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(identifier: String) -> Self {
-        Self {
-            identifier,
-            feedback: None,
-        }
-    }
 }
 
 impl Decode for ManagedApplicationFeedbackItem {
@@ -225,7 +212,7 @@ impl Decode for ManagedApplicationFeedbackItem {
             Ok(true)
         })?;
         Ok(Self {
-            identifier: codec::required(identifier, "Identifier")?,
+            identifier,
             feedback,
         })
     }

@@ -144,11 +144,11 @@ impl MdmCommand for ManagedApplicationList {
 
 /// The result keys of an acknowledged `ManagedApplicationList` report
 /// (\[`ManagedApplicationList`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ManagedApplicationListResponse {
     /// A dictionary that contains status information about each managed app. The response will
     /// not include apps that are managed by Declarative Device Management.
-    pub managed_application_list: BTreeMap<String, ManagedApplicationItem>,
+    pub managed_application_list: Option<BTreeMap<String, ManagedApplicationItem>>,
 }
 
 impl Decode for ManagedApplicationListResponse {
@@ -162,10 +162,7 @@ impl Decode for ManagedApplicationListResponse {
             Ok(true)
         })?;
         Ok(Self {
-            managed_application_list: codec::required(
-                managed_application_list,
-                "ManagedApplicationList",
-            )?,
+            managed_application_list,
         })
     }
 }
@@ -179,7 +176,7 @@ impl Encode for ManagedApplicationListResponse {
 }
 
 /// The bundle identifier of the managed app.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ManagedApplicationItem {
     /// The status of the managed app, which is one of the following values:
     /// * `Queued`: The app is scheduled for installation.
@@ -207,11 +204,11 @@ pub struct ManagedApplicationItem {
     /// * `UpdateRejected`: The user rejected the offer to update the app.
     /// * `ManagementRejected`:The user rejected management of an installed app.
     /// * `Failed`: The app installation failed.
-    pub status: Status,
+    pub status: Option<Status>,
     /// The bitwise OR of the following management flags:
     /// * `1`: Remove app upon removal of MDM profile.
     /// * `4`: Prevent backup of app data.
-    pub management_flags: i64,
+    pub management_flags: Option<i64>,
     /// If the user already purchased a paid app, this code is available for use by another
     /// user. This code reports only once. This value is available in iOS 5 and later.
     pub unused_redemption_code: Option<String>,
@@ -239,21 +236,6 @@ pub struct ManagedApplicationItem {
     pub external_version_identifier: Option<i64>,
 }
 
-impl ManagedApplicationItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(status: Status, management_flags: i64) -> Self {
-        Self {
-            status,
-            management_flags,
-            unused_redemption_code: None,
-            has_configuration: None,
-            has_feedback: None,
-            is_validated: None,
-            external_version_identifier: None,
-        }
-    }
-}
-
 impl Decode for ManagedApplicationItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut status = None;
@@ -277,8 +259,8 @@ impl Decode for ManagedApplicationItem {
             Ok(true)
         })?;
         Ok(Self {
-            status: codec::required(status, "Status")?,
-            management_flags: codec::required(management_flags, "ManagementFlags")?,
+            status,
+            management_flags,
             unused_redemption_code,
             has_configuration,
             has_feedback,

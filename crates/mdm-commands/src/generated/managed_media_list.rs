@@ -120,10 +120,10 @@ impl MdmCommand for ManagedMediaList {
 }
 
 /// The result keys of an acknowledged `ManagedMediaList` report (\[`ManagedMediaList`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ManagedMediaListResponse {
     /// An array of dictionaries that describes managed books.
-    pub books: Vec<BooksItem>,
+    pub books: Option<Vec<BooksItem>>,
 }
 
 impl Decode for ManagedMediaListResponse {
@@ -136,9 +136,7 @@ impl Decode for ManagedMediaListResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            books: codec::required(books, "Books")?,
-        })
+        Ok(Self { books })
     }
 }
 
@@ -149,10 +147,10 @@ impl Encode for ManagedMediaListResponse {
 }
 
 /// The `BooksItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BooksItem {
     /// The book's iTunes Store identifier.
-    pub itunes_store_id: i64,
+    pub itunes_store_id: Option<i64>,
     /// The installation state of this book, which is one of the following values:
     /// * `Queued`
     /// * `PromptingForLogin`
@@ -184,21 +182,6 @@ pub struct BooksItem {
     pub title: Option<String>,
 }
 
-impl BooksItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(itunes_store_id: i64) -> Self {
-        Self {
-            itunes_store_id,
-            state: None,
-            persistent_id: None,
-            kind: None,
-            version: None,
-            author: None,
-            title: None,
-        }
-    }
-}
-
 impl Decode for BooksItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut itunes_store_id = None;
@@ -222,7 +205,7 @@ impl Decode for BooksItem {
             Ok(true)
         })?;
         Ok(Self {
-            itunes_store_id: codec::required(itunes_store_id, "iTunesStoreID")?,
+            itunes_store_id,
             state,
             persistent_id,
             kind,

@@ -119,10 +119,10 @@ impl MdmCommand for NsExtensionMappings {
 }
 
 /// The result keys of an acknowledged `NSExtensionMappings` report (\[`NsExtensionMappings`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NsExtensionMappingsResponse {
     /// An array of dictionaries that contains information about extensions on the device.
-    pub extensions: Vec<ExtensionsItem>,
+    pub extensions: Option<Vec<ExtensionsItem>>,
 }
 
 impl Decode for NsExtensionMappingsResponse {
@@ -135,9 +135,7 @@ impl Decode for NsExtensionMappingsResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            extensions: codec::required(extensions, "Extensions")?,
-        })
+        Ok(Self { extensions })
     }
 }
 
@@ -150,14 +148,14 @@ impl Encode for NsExtensionMappingsResponse {
 }
 
 /// The `ExtensionsItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtensionsItem {
     /// The identifier of the extension.
-    pub identifier: String,
+    pub identifier: Option<String>,
     /// The NSExtensionPointIdentifier for the extension.
-    pub extension_point: String,
+    pub extension_point: Option<String>,
     /// The display name of the extension.
-    pub display_name: String,
+    pub display_name: Option<String>,
 }
 
 impl Decode for ExtensionsItem {
@@ -175,9 +173,9 @@ impl Decode for ExtensionsItem {
             Ok(true)
         })?;
         Ok(Self {
-            identifier: codec::required(identifier, "Identifier")?,
-            extension_point: codec::required(extension_point, "ExtensionPoint")?,
-            display_name: codec::required(display_name, "DisplayName")?,
+            identifier,
+            extension_point,
+            display_name,
         })
     }
 }

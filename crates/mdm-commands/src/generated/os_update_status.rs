@@ -120,13 +120,13 @@ impl MdmCommand for OsUpdateStatus {
 }
 
 /// The result keys of an acknowledged `OSUpdateStatus` report (\[`OsUpdateStatus`\]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OsUpdateStatusResponse {
     /// An array of dictionaries that describes the statuses of software updates. This command
     /// only returns the status for System Applications and Configuration Data updates if a
     /// Software Update is actively managed via a Declarative Device Management 'Software Update
     /// Enforcement Policy' configuration.
-    pub os_update_status: Vec<OsUpdateStatusItem>,
+    pub os_update_status: Option<Vec<OsUpdateStatusItem>>,
 }
 
 impl Decode for OsUpdateStatusResponse {
@@ -139,9 +139,7 @@ impl Decode for OsUpdateStatusResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            os_update_status: codec::required(os_update_status, "OSUpdateStatus")?,
-        })
+        Ok(Self { os_update_status })
     }
 }
 
@@ -154,20 +152,20 @@ impl Encode for OsUpdateStatusResponse {
 }
 
 /// The `OsUpdateStatusItem` dictionary.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OsUpdateStatusItem {
     /// The product key that represents the update.
-    pub product_key: String,
+    pub product_key: Option<String>,
     /// If `true`, the update has finished downloading.
-    pub is_downloaded: bool,
+    pub is_downloaded: Option<bool>,
     /// A floating-point number between `0.0` and `1.0` that indicates the download progress as
     /// a percentage.
-    pub download_percent_complete: f64,
+    pub download_percent_complete: Option<f64>,
     /// The status of the update, which is one of the following values:
     /// * `Idle`: The update is idle.
     /// * `Downloading`: The software update is downloading and subsequently preparing.
     /// * `Installing`: The software update is installing.
-    pub status: String,
+    pub status: Option<String>,
     /// The number of times a user can defer this OS update. Available in macOS 12.3 and later.
     pub max_deferrals: Option<i64>,
     /// The number of remaining user deferrals for this OS update. Available in macOS 12.3 and
@@ -179,27 +177,6 @@ pub struct OsUpdateStatusItem {
     /// The dates/times when the OS notified the user about installing this OS update. Available
     /// in macOS 12.3 and later.
     pub past_notifications: Option<Vec<plist::Date>>,
-}
-
-impl OsUpdateStatusItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(
-        product_key: String,
-        is_downloaded: bool,
-        download_percent_complete: f64,
-        status: String,
-    ) -> Self {
-        Self {
-            product_key,
-            is_downloaded,
-            download_percent_complete,
-            status,
-            max_deferrals: None,
-            deferrals_remaining: None,
-            next_scheduled_install: None,
-            past_notifications: None,
-        }
-    }
 }
 
 impl Decode for OsUpdateStatusItem {
@@ -227,13 +204,10 @@ impl Decode for OsUpdateStatusItem {
             Ok(true)
         })?;
         Ok(Self {
-            product_key: codec::required(product_key, "ProductKey")?,
-            is_downloaded: codec::required(is_downloaded, "IsDownloaded")?,
-            download_percent_complete: codec::required(
-                download_percent_complete,
-                "DownloadPercentComplete",
-            )?,
-            status: codec::required(status, "Status")?,
+            product_key,
+            is_downloaded,
+            download_percent_complete,
+            status,
             max_deferrals,
             deferrals_remaining,
             next_scheduled_install,

@@ -138,10 +138,10 @@ impl MdmCommand for ProfileList {
 }
 
 /// The result keys of an acknowledged `ProfileList` report (\[`ProfileList`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProfileListResponse {
     /// An array of dictionaries that describes each installed profile.
-    pub profile_list: Vec<ProfileListItem>,
+    pub profile_list: Option<Vec<ProfileListItem>>,
 }
 
 impl Decode for ProfileListResponse {
@@ -154,9 +154,7 @@ impl Decode for ProfileListResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            profile_list: codec::required(profile_list, "ProfileList")?,
-        })
+        Ok(Self { profile_list })
     }
 }
 
@@ -169,12 +167,12 @@ impl Encode for ProfileListResponse {
 }
 
 /// The `ProfileListItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProfileListItem {
     /// The unique identifier for the profile.
-    pub payload_uuid: String,
+    pub payload_uuid: Option<String>,
     /// The reverse-DNS-style identifier of the profile; for example, `com.example.myprofile`.
-    pub payload_identifier: String,
+    pub payload_identifier: Option<String>,
     /// The version of the configuration profile as a whole, not of the individual profiles
     /// within it. The value should be `1`.
     pub payload_version: Option<i64>,
@@ -212,27 +210,6 @@ pub struct ProfileListItem {
     pub payload_content: Option<Vec<PayloadContentItem>>,
 }
 
-impl ProfileListItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(payload_uuid: String, payload_identifier: String) -> Self {
-        Self {
-            payload_uuid,
-            payload_identifier,
-            payload_version: None,
-            payload_display_name: None,
-            payload_organization: None,
-            payload_description: None,
-            payload_removal_disallowed: None,
-            has_removal_passcode: None,
-            is_encrypted: None,
-            signer_certificates: None,
-            is_managed: None,
-            source: None,
-            payload_content: None,
-        }
-    }
-}
-
 impl Decode for ProfileListItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut payload_uuid = None;
@@ -268,8 +245,8 @@ impl Decode for ProfileListItem {
             Ok(true)
         })?;
         Ok(Self {
-            payload_uuid: codec::required(payload_uuid, "PayloadUUID")?,
-            payload_identifier: codec::required(payload_identifier, "PayloadIdentifier")?,
+            payload_uuid,
+            payload_identifier,
             payload_version,
             payload_display_name,
             payload_organization,
@@ -306,14 +283,14 @@ impl Encode for ProfileListItem {
 }
 
 /// The `PayloadContentItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PayloadContentItem {
     /// The type of payload, such as `com.apple.wifi.managed`.
-    pub payload_type: String,
+    pub payload_type: Option<String>,
     /// The version of the payload. The value should be `1`.
-    pub payload_version: i64,
+    pub payload_version: Option<i64>,
     /// The reverse-DNS-style identifier of the payload, such as `com.example.mypayload`.
-    pub payload_identifier: String,
+    pub payload_identifier: Option<String>,
     /// The unique identifier of the payload.
     pub payload_uuid: Option<String>,
     /// The human-readable name of the payload.
@@ -322,21 +299,6 @@ pub struct PayloadContentItem {
     pub payload_description: Option<String>,
     /// The human-readable name of the organization that provided the payload.
     pub payload_organization: Option<String>,
-}
-
-impl PayloadContentItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(payload_type: String, payload_version: i64, payload_identifier: String) -> Self {
-        Self {
-            payload_type,
-            payload_version,
-            payload_identifier,
-            payload_uuid: None,
-            payload_display_name: None,
-            payload_description: None,
-            payload_organization: None,
-        }
-    }
 }
 
 impl Decode for PayloadContentItem {
@@ -362,9 +324,9 @@ impl Decode for PayloadContentItem {
             Ok(true)
         })?;
         Ok(Self {
-            payload_type: codec::required(payload_type, "PayloadType")?,
-            payload_version: codec::required(payload_version, "PayloadVersion")?,
-            payload_identifier: codec::required(payload_identifier, "PayloadIdentifier")?,
+            payload_type,
+            payload_version,
+            payload_identifier,
             payload_uuid,
             payload_display_name,
             payload_description,

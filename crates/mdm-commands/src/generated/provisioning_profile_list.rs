@@ -141,10 +141,10 @@ impl MdmCommand for ProvisioningProfileList {
 
 /// The result keys of an acknowledged `ProvisioningProfileList` report
 /// (\[`ProvisioningProfileList`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProvisioningProfileListResponse {
     /// An array of dictionaries that describes each installed profile.
-    pub provisioning_profile_list: Vec<ProvisioningProfileListItem>,
+    pub provisioning_profile_list: Option<Vec<ProvisioningProfileListItem>>,
 }
 
 impl Decode for ProvisioningProfileListResponse {
@@ -158,10 +158,7 @@ impl Decode for ProvisioningProfileListResponse {
             Ok(true)
         })?;
         Ok(Self {
-            provisioning_profile_list: codec::required(
-                provisioning_profile_list,
-                "ProvisioningProfileList",
-            )?,
+            provisioning_profile_list,
         })
     }
 }
@@ -175,25 +172,14 @@ impl Encode for ProvisioningProfileListResponse {
 }
 
 /// The `ProvisioningProfileListItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProvisioningProfileListItem {
     /// The display name of the provisioning profile.
-    pub name: String,
+    pub name: Option<String>,
     /// The unique identifier for the provisioning profile.
-    pub uuid: String,
+    pub uuid: Option<String>,
     /// The expiry date of the provisioning profile.
     pub expiry_date: Option<plist::Date>,
-}
-
-impl ProvisioningProfileListItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(name: String, uuid: String) -> Self {
-        Self {
-            name,
-            uuid,
-            expiry_date: None,
-        }
-    }
 }
 
 impl Decode for ProvisioningProfileListItem {
@@ -211,8 +197,8 @@ impl Decode for ProvisioningProfileListItem {
             Ok(true)
         })?;
         Ok(Self {
-            name: codec::required(name, "Name")?,
-            uuid: codec::required(uuid, "UUID")?,
+            name,
+            uuid,
             expiry_date,
         })
     }

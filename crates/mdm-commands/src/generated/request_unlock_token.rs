@@ -121,10 +121,10 @@ impl MdmCommand for RequestUnlockToken {
 }
 
 /// The result keys of an acknowledged `RequestUnlockToken` report (\[`RequestUnlockToken`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestUnlockTokenResponse {
     /// The unlock token. Erasing the user partition invalidates this token.
-    pub unlock_token: Vec<u8>,
+    pub unlock_token: Option<Vec<u8>>,
 }
 
 impl Decode for RequestUnlockTokenResponse {
@@ -137,9 +137,7 @@ impl Decode for RequestUnlockTokenResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            unlock_token: codec::required(unlock_token, "UnlockToken")?,
-        })
+        Ok(Self { unlock_token })
     }
 }
 

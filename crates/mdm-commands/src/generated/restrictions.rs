@@ -144,16 +144,16 @@ impl MdmCommand for Restrictions {
 }
 
 /// The result keys of an acknowledged `Restrictions` report (\[`Restrictions`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RestrictionsResponse {
     /// A dictionary that contains the global restrictions in effect. This value is available in
     /// iOS 4 and later, and tvOS 6.1 and later.
-    pub global_restrictions: RestrictionsDictionary,
+    pub global_restrictions: Option<RestrictionsDictionary>,
     /// A dictionary that contains dictionaries of restrictions from each profile. This value is
     /// only available when `ProfileRestrictions` is `true` in the command. The keys are the
     /// identifiers of the profiles. This value is available in iOS 4 and later, and tvOS 6.1
     /// and later.
-    pub profile_restrictions: BTreeMap<String, RestrictionsDictionary>,
+    pub profile_restrictions: Option<BTreeMap<String, RestrictionsDictionary>>,
 }
 
 impl Decode for RestrictionsResponse {
@@ -169,8 +169,8 @@ impl Decode for RestrictionsResponse {
             Ok(true)
         })?;
         Ok(Self {
-            global_restrictions: codec::required(global_restrictions, "GlobalRestrictions")?,
-            profile_restrictions: codec::required(profile_restrictions, "ProfileRestrictions")?,
+            global_restrictions,
+            profile_restrictions,
         })
     }
 }
@@ -237,10 +237,10 @@ impl Encode for RestrictionsDictionary {
 }
 
 /// The Boolean restriction parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RestrictedBoolValue {
     /// The value of the restriction.
-    pub value: bool,
+    pub value: Option<bool>,
 }
 
 impl Decode for RestrictedBoolValue {
@@ -253,9 +253,7 @@ impl Decode for RestrictedBoolValue {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            value: codec::required(value, "value")?,
-        })
+        Ok(Self { value })
     }
 }
 
@@ -266,10 +264,10 @@ impl Encode for RestrictedBoolValue {
 }
 
 /// The numeric restriction parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RestrictedValueValue {
     /// The value of the restriction.
-    pub value: i64,
+    pub value: Option<i64>,
 }
 
 impl Decode for RestrictedValueValue {
@@ -282,9 +280,7 @@ impl Decode for RestrictedValueValue {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            value: codec::required(value, "value")?,
-        })
+        Ok(Self { value })
     }
 }
 
@@ -295,10 +291,10 @@ impl Encode for RestrictedValueValue {
 }
 
 /// The intersected restriction parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IntersectionValue {
     /// The values of the restriction.
-    pub values: Vec<String>,
+    pub values: Option<Vec<String>>,
 }
 
 impl Decode for IntersectionValue {
@@ -311,9 +307,7 @@ impl Decode for IntersectionValue {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            values: codec::required(values, "values")?,
-        })
+        Ok(Self { values })
     }
 }
 
@@ -324,10 +318,10 @@ impl Encode for IntersectionValue {
 }
 
 /// The unioned restriction parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UnionValue {
     /// The values of the restriction.
-    pub values: Vec<String>,
+    pub values: Option<Vec<String>>,
 }
 
 impl Decode for UnionValue {
@@ -340,9 +334,7 @@ impl Decode for UnionValue {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            values: codec::required(values, "values")?,
-        })
+        Ok(Self { values })
     }
 }
 

@@ -375,11 +375,11 @@ impl Encode for Priority {
 }
 
 /// The result keys of an acknowledged `ScheduleOSUpdate` report (\[`ScheduleOsUpdate`\]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScheduleOsUpdateResponse {
     /// An array of dictionaries that describes the results of processing operating-system
     /// updates.
-    pub update_results: Vec<UpdateResultsItem>,
+    pub update_results: Option<Vec<UpdateResultsItem>>,
 }
 
 impl Decode for ScheduleOsUpdateResponse {
@@ -392,9 +392,7 @@ impl Decode for ScheduleOsUpdateResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            update_results: codec::required(update_results, "UpdateResults")?,
-        })
+        Ok(Self { update_results })
     }
 }
 
@@ -407,10 +405,10 @@ impl Encode for ScheduleOsUpdateResponse {
 }
 
 /// The `UpdateResultsItem` dictionary.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpdateResultsItem {
     /// The product key that represents the update.
-    pub product_key: String,
+    pub product_key: Option<String>,
     /// The install action that the device scheduled, which is one of the following values:
     /// * `Error`: An error occurred during scheduling.
     /// * `DownloadOnly`: Download the software update without installing it.
@@ -421,7 +419,7 @@ pub struct UpdateResultsItem {
     ///   value is available in macOS 10.11 and later.
     /// * `InstallForceRestart`: Perform the `Default` action, and then force a restart if the
     ///   update requires it. This value is available in macOS 11 and later.
-    pub install_action: UpdateResultsItemInstallAction,
+    pub install_action: Option<UpdateResultsItemInstallAction>,
     /// The status of the update, which is one of the following values:
     /// * `Idle`: The update is idle.
     /// * `Downloading`: The software update is downloading.
@@ -438,25 +436,9 @@ pub struct UpdateResultsItem {
     /// * `InstallPhoneCallInProgress`: Installation couldn't occur because a phone call is in
     ///   progress.
     /// * `InstallFailed`: Installation failed due to an unspecified reason.
-    pub status: Status,
+    pub status: Option<Status>,
     /// A dictionary that describes an error chain.
     pub error_chain: Option<Vec<plist::Dictionary>>,
-}
-
-impl UpdateResultsItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(
-        product_key: String,
-        install_action: UpdateResultsItemInstallAction,
-        status: Status,
-    ) -> Self {
-        Self {
-            product_key,
-            install_action,
-            status,
-            error_chain: None,
-        }
-    }
 }
 
 impl Decode for UpdateResultsItem {
@@ -476,9 +458,9 @@ impl Decode for UpdateResultsItem {
             Ok(true)
         })?;
         Ok(Self {
-            product_key: codec::required(product_key, "ProductKey")?,
-            install_action: codec::required(install_action, "InstallAction")?,
-            status: codec::required(status, "Status")?,
+            product_key,
+            install_action,
+            status,
             error_chain,
         })
     }

@@ -130,10 +130,10 @@ impl MdmCommand for ScheduleOsUpdateScan {
 
 /// The result keys of an acknowledged `ScheduleOSUpdateScan` report
 /// (\[`ScheduleOsUpdateScan`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScheduleOsUpdateScanResponse {
     /// If `true`, the scan started successfully.
-    pub scan_initiated: bool,
+    pub scan_initiated: Option<bool>,
 }
 
 impl Decode for ScheduleOsUpdateScanResponse {
@@ -146,9 +146,7 @@ impl Decode for ScheduleOsUpdateScanResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            scan_initiated: codec::required(scan_initiated, "ScanInitiated")?,
-        })
+        Ok(Self { scan_initiated })
     }
 }
 

@@ -122,10 +122,10 @@ impl MdmCommand for SecurityInfo {
 }
 
 /// The result keys of an acknowledged `SecurityInfo` report (\[`SecurityInfo`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecurityInfoResponse {
     /// A dictionary that contains security-related information.
-    pub security_info: SecurityInfoDictionary,
+    pub security_info: Option<SecurityInfoDictionary>,
 }
 
 impl Decode for SecurityInfoResponse {
@@ -138,9 +138,7 @@ impl Decode for SecurityInfoResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            security_info: codec::required(security_info, "SecurityInfo")?,
-        })
+        Ok(Self { security_info })
     }
 }
 

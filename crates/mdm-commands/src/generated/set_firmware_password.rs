@@ -158,10 +158,10 @@ impl MdmCommand for SetFirmwarePassword {
 }
 
 /// The result keys of an acknowledged `SetFirmwarePassword` report (\[`SetFirmwarePassword`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetFirmwarePasswordResponse {
     /// Command result.
-    pub set_firmware_password: SetFirmwarePasswordDictionary,
+    pub set_firmware_password: Option<SetFirmwarePasswordDictionary>,
 }
 
 impl Decode for SetFirmwarePasswordResponse {
@@ -175,7 +175,7 @@ impl Decode for SetFirmwarePasswordResponse {
             Ok(true)
         })?;
         Ok(Self {
-            set_firmware_password: codec::required(set_firmware_password, "SetFirmwarePassword")?,
+            set_firmware_password,
         })
     }
 }
@@ -189,10 +189,10 @@ impl Encode for SetFirmwarePasswordResponse {
 }
 
 /// Command result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetFirmwarePasswordDictionary {
     /// If `true`, the password change succeeded.
-    pub password_changed: bool,
+    pub password_changed: Option<bool>,
 }
 
 impl Decode for SetFirmwarePasswordDictionary {
@@ -205,9 +205,7 @@ impl Decode for SetFirmwarePasswordDictionary {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            password_changed: codec::required(password_changed, "PasswordChanged")?,
-        })
+        Ok(Self { password_changed })
     }
 }
 

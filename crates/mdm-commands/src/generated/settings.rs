@@ -1540,29 +1540,18 @@ impl Encode for SettingsResponse {
 }
 
 /// A dictionary that describes the results of configuring settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SettingsDictionary {
     /// The status of the setting, which is one of the following values:
     /// * `Acknowledged`: The device processed the command successfully.
     /// * `Error`: An error occurred. See the `ErrorChain` for more details.
-    pub status: String,
+    pub status: Option<String>,
     /// An array of dictionaries that describes any errors that occurred.
     pub error_chain: Option<Vec<plist::Dictionary>>,
     /// The app identifier to which this error applies. For a watchOS app, the identifier is the
     /// watch's bundle identifier, which differs from the main bundle identifier for the iPhone
     /// to which the watch is paired.
     pub identifier: Option<String>,
-}
-
-impl SettingsDictionary {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(status: String) -> Self {
-        Self {
-            status,
-            error_chain: None,
-            identifier: None,
-        }
-    }
 }
 
 impl Decode for SettingsDictionary {
@@ -1580,7 +1569,7 @@ impl Decode for SettingsDictionary {
             Ok(true)
         })?;
         Ok(Self {
-            status: codec::required(status, "Status")?,
+            status,
             error_chain,
             identifier,
         })

@@ -122,10 +122,10 @@ impl MdmCommand for UserList {
 }
 
 /// The result keys of an acknowledged `UserList` report (\[`UserList`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserListResponse {
     /// An array of user dictionaries that contains information about the active accounts.
-    pub users: Vec<UsersItem>,
+    pub users: Option<Vec<UsersItem>>,
 }
 
 impl Decode for UserListResponse {
@@ -138,9 +138,7 @@ impl Decode for UserListResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            users: codec::required(users, "Users")?,
-        })
+        Ok(Self { users })
     }
 }
 
@@ -151,11 +149,11 @@ impl Encode for UserListResponse {
 }
 
 /// The `UsersItem` dictionary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UsersItem {
     /// The user name for the account. In macOS, this is the short name of the user account.
     /// This value is available in iOS 9.3 and later, and macOS 10.13 and later.
-    pub user_name: String,
+    pub user_name: Option<String>,
     /// The user's full name. This value is available in macOS 10.13 and later.
     pub full_name: Option<String>,
     /// The user's unique identifier. This value is available in macOS 10.13 and later.
@@ -164,7 +162,7 @@ pub struct UsersItem {
     pub user_guid: Option<String>,
     /// If `true`, the user is currently logged in on the device. This value is available in iOS
     /// 9.3 and later, and macOS 10.13 and later.
-    pub is_logged_in: bool,
+    pub is_logged_in: Option<bool>,
     /// If `true`, the user has data to sync to the cloud. This value is available in iOS 9.3
     /// and later.
     pub has_data_to_sync: Option<bool>,
@@ -180,24 +178,6 @@ pub struct UsersItem {
     /// If `true`, the user currently has a secure token set. This value is available in macOS
     /// 11 and later.
     pub has_secure_token: Option<bool>,
-}
-
-impl UsersItem {
-    /// A value with the required keys, and none of the optional ones.
-    pub fn new(user_name: String, is_logged_in: bool) -> Self {
-        Self {
-            user_name,
-            full_name: None,
-            uid: None,
-            user_guid: None,
-            is_logged_in,
-            has_data_to_sync: None,
-            data_quota: None,
-            data_used: None,
-            mobile_account: None,
-            has_secure_token: None,
-        }
-    }
 }
 
 impl Decode for UsersItem {
@@ -229,11 +209,11 @@ impl Decode for UsersItem {
             Ok(true)
         })?;
         Ok(Self {
-            user_name: codec::required(user_name, "UserName")?,
+            user_name,
             full_name,
             uid,
             user_guid,
-            is_logged_in: codec::required(is_logged_in, "IsLoggedIn")?,
+            is_logged_in,
             has_data_to_sync,
             data_quota,
             data_used,

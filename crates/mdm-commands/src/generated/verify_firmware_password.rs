@@ -130,10 +130,10 @@ impl MdmCommand for VerifyFirmwarePassword {
 
 /// The result keys of an acknowledged `VerifyFirmwarePassword` report
 /// (\[`VerifyFirmwarePassword`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyFirmwarePasswordResponse {
     /// Command result.
-    pub verify_firmware_password: VerifyFirmwarePasswordDictionary,
+    pub verify_firmware_password: Option<VerifyFirmwarePasswordDictionary>,
 }
 
 impl Decode for VerifyFirmwarePasswordResponse {
@@ -147,10 +147,7 @@ impl Decode for VerifyFirmwarePasswordResponse {
             Ok(true)
         })?;
         Ok(Self {
-            verify_firmware_password: codec::required(
-                verify_firmware_password,
-                "VerifyFirmwarePassword",
-            )?,
+            verify_firmware_password,
         })
     }
 }
@@ -164,10 +161,10 @@ impl Encode for VerifyFirmwarePasswordResponse {
 }
 
 /// Command result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyFirmwarePasswordDictionary {
     /// If `true`, the provided password matched the firmware password set for the device.
-    pub password_verified: bool,
+    pub password_verified: Option<bool>,
 }
 
 impl Decode for VerifyFirmwarePasswordDictionary {
@@ -180,9 +177,7 @@ impl Decode for VerifyFirmwarePasswordDictionary {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            password_verified: codec::required(password_verified, "PasswordVerified")?,
-        })
+        Ok(Self { password_verified })
     }
 }
 

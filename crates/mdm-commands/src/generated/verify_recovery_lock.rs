@@ -128,10 +128,10 @@ impl MdmCommand for VerifyRecoveryLock {
 }
 
 /// The result keys of an acknowledged `VerifyRecoveryLock` report (\[`VerifyRecoveryLock`\]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyRecoveryLockResponse {
     /// If `true`, the device verified the password.
-    pub password_verified: bool,
+    pub password_verified: Option<bool>,
 }
 
 impl Decode for VerifyRecoveryLockResponse {
@@ -144,9 +144,7 @@ impl Decode for VerifyRecoveryLockResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            password_verified: codec::required(password_verified, "PasswordVerified")?,
-        })
+        Ok(Self { password_verified })
     }
 }
 
