@@ -22,6 +22,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+#[cfg(feature = "commands")]
+pub use mdm_commands as commands;
 #[cfg(feature = "enrollment")]
 pub use mdm_enrollment as enrollment;
 #[cfg(feature = "http")]
