@@ -22,8 +22,8 @@ use tower::{Layer, Service};
 use crate::body::{BodyError, declared_length, drain, read_body};
 use crate::response::status_error;
 
-/// The `Mdm-Signature` header.
-pub const MDM_SIGNATURE: HeaderName = HeaderName::from_static("mdm-signature");
+/// The `Mdm-Signature` header ([`mdm_proto::MDM_SIGNATURE_HEADER`]).
+pub const MDM_SIGNATURE: HeaderName = HeaderName::from_static(mdm_proto::MDM_SIGNATURE_HEADER);
 
 /// Where the device identity certificate comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,8 +17,7 @@ use crate::body::read_body;
 use crate::cert::VerifiedCert;
 use crate::response::{sniffed, status_error};
 
-/// The `Content-Type` devices send check-ins with.
-pub const CHECK_IN_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm-checkin";
+pub use mdm_proto::CHECK_IN_CONTENT_TYPE;
 
 /// Which messages an endpoint takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -50,6 +50,7 @@ mod error;
 mod fields;
 mod limits;
 mod parse;
+pub mod pem;
 mod push;
 mod raw;
 mod report;
@@ -94,10 +95,13 @@ pub use secret::{RedactedDebug, Secret};
 /// channel.
 pub const CHECK_IN_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm-checkin";
 
+/// The `Content-Type` devices send command-channel reports with.
+pub const COMMAND_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm";
+
 /// The request header carrying the device's detached CMS signature over the body (base64), when
-/// its MDM profile sets `SignMessage`. HTTP header names are case-insensitive; this is Apple's
-/// spelling.
-pub const MDM_SIGNATURE_HEADER: &str = "Mdm-Signature";
+/// its MDM profile sets `SignMessage`: `Mdm-Signature` in Apple's spelling, lowercase here as
+/// HTTP/2 and `http::HeaderName` write header names (they are case-insensitive).
+pub const MDM_SIGNATURE_HEADER: &str = "mdm-signature";
 
 /// Re-exported so users can build and inspect property-list values (command payloads,
 /// `TokenParameters`) with the same version this crate uses.

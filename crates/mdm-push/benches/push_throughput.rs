@@ -65,11 +65,8 @@ async fn run(rounds: u64, pushes: u64, concurrency: u64, workers: usize) {
         .issue_push_certificate(TOPIC)
         .expect("push certificate");
     let cert = PushCertificate::from_pem(&issued.cert_pem, &issued.key_pem).expect("parse");
-    let client = ApnsClient::new(
-        &cert,
-        &mock.config().with_max_in_flight(concurrency as usize),
-    )
-    .expect("client");
+    let client =
+        ApnsClient::new(&cert, &mock.config().max_in_flight(concurrency as usize)).expect("client");
 
     println!(
         "push_throughput: {rounds} round(s) x {pushes} pushes, {concurrency} in flight, \

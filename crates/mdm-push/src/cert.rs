@@ -7,7 +7,6 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use base64::Engine as _;
 use der::asn1::ObjectIdentifier;
 use der::{Decode as _, Encode as _, Tag, Tagged as _};
 use rustls::pki_types::{
@@ -204,14 +203,14 @@ impl PushCertificate {
     pub(crate) fn identity_pem(&self) -> Vec<u8> {
         let mut out = String::new();
         for cert in &self.chain {
-            push_pem(&mut out, "CERTIFICATE", cert.as_ref());
+            out.push_str(&mdm_proto::pem::encode("CERTIFICATE", cert.as_ref()));
         }
         let label = match &self.key {
             PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
             PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
             _ => "PRIVATE KEY",
         };
-        push_pem(&mut out, label, self.key.secret_der());
+        out.push_str(&mdm_proto::pem::encode(label, self.key.secret_der()));
         out.into_bytes()
     }
 }
@@ -265,77 +264,33 @@ fn check_key_matches(key: &PrivateKeyDer<'static>, cert_spki: &[u8]) -> Result<(
 
 struct PemBlock {
     label: String,
-    /// RFC 1421 `Proc-Type: 4,ENCRYPTED` header (OpenSSL's legacy encrypted keys).
+    /// An encrypted key (its body is ciphertext, and `der` empty).
     encrypted: bool,
     der: Vec<u8>,
 }
 
-/// A lenient PEM reader: it keeps every block's label so encrypted keys can be recognised and
-/// refused by name (general-purpose readers silently skip labels they do not know).
+/// The blocks of `input`, with every label kept so encrypted keys can be recognised and refused
+/// by name (general-purpose readers silently skip labels they do not know).
 fn pem_blocks(input: &[u8]) -> Result<Vec<PemBlock>, PushCertError> {
-    let text = std::str::from_utf8(input)
+    std::str::from_utf8(input)
         .map_err(|_| PushCertError::InvalidPem("the input is not UTF-8 text".into()))?;
-    let mut blocks = Vec::new();
-    let mut lines = text.lines().map(str::trim);
-    while let Some(line) = lines.next() {
-        let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let end = format!("-----END {label}-----");
-        let mut body = String::new();
-        let mut encrypted = false;
-        let mut terminated = false;
-        for line in lines.by_ref() {
-            if line == end {
-                terminated = true;
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.trim().eq_ignore_ascii_case("Proc-Type") && value.contains("ENCRYPTED") {
-                    encrypted = true;
-                }
-                continue;
-            }
-            body.push_str(line);
-        }
-        if !terminated {
-            return Err(PushCertError::InvalidPem(format!(
-                "the {label} block has no END line"
-            )));
-        }
-        let der = if encrypted {
-            // The body is ciphertext; its bytes are of no use.
-            Vec::new()
-        } else {
-            base64::engine::general_purpose::STANDARD
-                .decode(body.as_bytes())
-                .map_err(|e| PushCertError::InvalidPem(format!("the {label} block: {e}")))?
-        };
-        blocks.push(PemBlock {
-            label: label.to_owned(),
-            encrypted,
-            der,
-        });
-    }
-    Ok(blocks)
-}
-
-fn push_pem(out: &mut String, label: &str, der: &[u8]) {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    out.push_str("-----BEGIN ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        // base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str("-----\n");
+    let invalid = |e: mdm_proto::pem::PemError| PushCertError::InvalidPem(e.to_string());
+    mdm_proto::pem::sections(input)
+        .map(|section| {
+            let section = section.map_err(invalid)?;
+            let encrypted = section.is_encrypted();
+            let der = if encrypted {
+                Vec::new()
+            } else {
+                section.decode().map_err(invalid)?
+            };
+            Ok(PemBlock {
+                label: section.label,
+                encrypted,
+                der,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -381,7 +336,7 @@ mod tests {
         let (cert, key) = self_signed(Some(TOPIC), &rcgen::PKCS_ECDSA_P256_SHA256);
         let sec1 = sec1_from_pkcs8_p256(&key.serialize_der());
         let mut pem = String::new();
-        push_pem(&mut pem, "EC PRIVATE KEY", &sec1);
+        pem.push_str(&mdm_proto::pem::encode("EC PRIVATE KEY", &sec1));
         let pc = PushCertificate::from_pem(&cert, &pem).unwrap();
         assert_eq!(pc.topic(), TOPIC);
         assert!(
@@ -396,7 +351,7 @@ mod tests {
         let (cert, key) = self_signed(Some(TOPIC), &rcgen::PKCS_RSA_SHA256);
         let pkcs1 = pkcs1_from_pkcs8(&key.serialize_der());
         let mut pem = String::new();
-        push_pem(&mut pem, "RSA PRIVATE KEY", &pkcs1);
+        pem.push_str(&mdm_proto::pem::encode("RSA PRIVATE KEY", &pkcs1));
         let pc = PushCertificate::from_pem(&cert, &pem).unwrap();
         assert_eq!(pc.topic(), TOPIC);
     }

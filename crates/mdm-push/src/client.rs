@@ -90,32 +90,32 @@ impl ApnsConfig {
 
     /// Trust the CA certificates in `pem` for the server, *instead of* the platform's roots.
     /// Meant for a mock APNs or a test proxy; may be called more than once.
-    pub fn with_trusted_root_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+    pub fn trusted_root_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.trusted_roots_pem.push(pem.into());
         self
     }
 
     /// Time allowed for TCP and TLS connection set-up.
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// Time allowed for one push, from sending the request to reading the answer.
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
     /// Most pushes one client has in flight at once; further pushes wait for a slot. This
     /// bounds memory and keeps a huge fan-out from queueing without limit inside HTTP/2.
-    pub fn with_max_in_flight(mut self, max: usize) -> Self {
+    pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max.max(1);
         self
     }
 
     /// Send `apns-expiration` with every push.
-    pub fn with_expiration(mut self, expiration: Expiration) -> Self {
+    pub fn expiration(mut self, expiration: Expiration) -> Self {
         self.expiration = Some(expiration);
         self
     }
@@ -133,7 +133,7 @@ pub enum ClientError {
         /// What is wrong with it.
         detail: String,
     },
-    /// A trusted root given with [`ApnsConfig::with_trusted_root_pem`] is not a PEM certificate.
+    /// A trusted root given with [`ApnsConfig::trusted_root_pem`] is not a PEM certificate.
     #[error("invalid trusted root certificate: {0}")]
     InvalidTrustedRoot(String),
     /// The TLS/HTTP client could not be set up with the push certificate.

@@ -340,8 +340,7 @@ impl MockApns {
 
     /// An [`ApnsConfig`] pointing at this mock and trusting its CA.
     pub fn config(&self) -> ApnsConfig {
-        ApnsConfig::new(Environment::Custom(self.base_url()))
-            .with_trusted_root_pem(self.ca_pem.clone())
+        ApnsConfig::new(Environment::Custom(self.base_url())).trusted_root_pem(self.ca_pem.clone())
     }
 
     /// Issues a push certificate for `topic` (Subject UID) from the mock's CA, valid from an
@@ -426,8 +425,8 @@ impl MockApns {
 }
 
 fn pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, MockError> {
-    use rustls::pki_types::pem::PemObject as _;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
+    mdm_proto::pem::certificates(pem.as_bytes())
+        .map(|der| der.map(CertificateDer::from))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| MockError::Tls(e.to_string()))
 }

@@ -32,7 +32,7 @@ async fn success_returns_apns_id_and_sends_what_apns_expects() {
     let (mock, cert) = mock_and_cert().await;
     let config = mock
         .config()
-        .with_expiration(Expiration::After(Duration::from_secs(3600)));
+        .expiration(Expiration::After(Duration::from_secs(3600)));
     let client = ApnsClient::new(&cert, &config).unwrap();
     assert_eq!(client.topic(), TOPIC);
 
@@ -283,9 +283,7 @@ async fn goaway_before_any_answer_is_reported_as_goaway() {
 #[tokio::test]
 async fn unanswered_push_times_out() {
     let (mock, cert) = mock_and_cert().await;
-    let config = mock
-        .config()
-        .with_request_timeout(Duration::from_millis(300));
+    let config = mock.config().request_timeout(Duration::from_millis(300));
     let client = ApnsClient::new(&cert, &config).unwrap();
     mock.set_reply(MockReply::Hold);
     let err = client.push(&token(1), "m").await.unwrap_err();
@@ -321,7 +319,7 @@ async fn thousand_concurrent_pushes_share_one_connection() {
 #[tokio::test]
 async fn in_flight_pushes_are_bounded() {
     let (mock, cert) = mock_and_cert().await;
-    let client = ApnsClient::new(&cert, &mock.config().with_max_in_flight(8)).unwrap();
+    let client = ApnsClient::new(&cert, &mock.config().max_in_flight(8)).unwrap();
     let results = join_all((0..300).map(|i| {
         let client = client.clone();
         async move { client.push(&token(i), "m").await }
@@ -350,8 +348,7 @@ async fn bad_base_url_or_trusted_root_is_refused() {
     )
     .unwrap_err();
     assert!(matches!(err, mdm_push::ClientError::InvalidBaseUrl { .. }));
-    let err =
-        ApnsClient::new(&cert, &mock.config().with_trusted_root_pem("no pem here")).unwrap_err();
+    let err = ApnsClient::new(&cert, &mock.config().trusted_root_pem("no pem here")).unwrap_err();
     assert!(
         matches!(err, mdm_push::ClientError::InvalidTrustedRoot(_)),
         "{err}"
@@ -377,7 +374,7 @@ async fn nothing_listening_is_a_connect_error() {
         l.local_addr().unwrap().port()
     };
     let config = ApnsConfig::new(Environment::Custom(format!("https://127.0.0.1:{port}")))
-        .with_trusted_root_pem(mock.ca_certificate_pem());
+        .trusted_root_pem(mock.ca_certificate_pem());
     let client = ApnsClient::new(&cert, &config).unwrap();
     let err = client.push(&token(1), "m").await.unwrap_err();
     assert!(matches!(err, PushError::Connect { .. }), "{err:?}");

@@ -126,7 +126,7 @@ impl<S: PushStore + PushCertStore> Pusher<S> {
     }
 
     /// Pushes to every id, all topics and ids concurrently (bounded per topic by
-    /// [`ApnsConfig::with_max_in_flight`]).
+    /// [`ApnsConfig::max_in_flight`]).
     ///
     /// Every requested id gets an entry; unknown ids get [`PushFailure::NoPushInfo`]. The call
     /// as a whole fails only when the push info cannot be read at all.

@@ -70,35 +70,23 @@ fn checked(value: &[u8]) -> Result<&[u8], Error> {
     Ok(value)
 }
 
-/// Decodes `%XX` escapes; any other byte (including `+`) is kept as it is.
+/// Decodes `%XX` escapes; any other byte (including `+`) is kept as it is. A `%` not followed by
+/// two hex digits is an error (`percent-encoding` would pass it through).
 fn percent_decode(value: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut rest = value;
-    while let Some((&byte, after)) = rest.split_first() {
-        if byte != b'%' {
-            out.push(byte);
-            rest = after;
-            continue;
+    let mut at = 0usize;
+    for (i, piece) in value.split(|&b| b == b'%').enumerate() {
+        let well_formed = piece
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+        if i > 0 && !well_formed {
+            // `at` is the offset of this piece's `%`: the pieces before it and their `%`s.
+            return Err(Error::CertificateHeader(HeaderError::PercentEscape {
+                at: at.saturating_sub(1),
+            }));
         }
-        // Two hex digits (checked first: `from_str_radix` would also take a sign).
-        let decoded = match after {
-            [hi, lo, tail @ ..] if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
-                std::str::from_utf8(&[*hi, *lo])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .map(|b| (b, tail))
-            }
-            _ => None,
-        };
-        let Some((decoded, tail)) = decoded else {
-            // `rest` is a suffix of `value`, so this is the escape's offset (no underflow).
-            let at = value.len().saturating_sub(rest.len());
-            return Err(Error::CertificateHeader(HeaderError::PercentEscape { at }));
-        };
-        out.push(decoded);
-        rest = tail;
+        at = at.saturating_add(piece.len()).saturating_add(1);
     }
-    Ok(out)
+    Ok(percent_encoding::percent_decode(value).collect())
 }
 
 #[cfg(test)]

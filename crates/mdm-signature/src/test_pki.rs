@@ -179,10 +179,11 @@ pub fn self_signed(request: &LeafRequest) -> Result<SigningIdentity, SignerError
 }
 
 /// A certificate authority that issues device identities (a root, or an intermediate made by
-/// [`TestCa::intermediate`]).
+/// [`TestCa::intermediate`]). Clones share the CA's key.
+#[derive(Clone)]
 pub struct TestCa {
     cert: IdentityCertificate,
-    issuer: Issuer<'static, KeyPair>,
+    issuer: std::sync::Arc<Issuer<'static, KeyPair>>,
 }
 
 impl TestCa {
@@ -209,7 +210,7 @@ impl TestCa {
         let cert = params.self_signed(&key).map_err(key_err)?;
         Ok(TestCa {
             cert: IdentityCertificate::from_der(cert.der().to_vec())?,
-            issuer: Issuer::new(params, key),
+            issuer: std::sync::Arc::new(Issuer::new(params, key)),
         })
     }
 
@@ -221,7 +222,7 @@ impl TestCa {
         let cert = params.signed_by(&key, &self.issuer).map_err(key_err)?;
         Ok(TestCa {
             cert: IdentityCertificate::from_der(cert.der().to_vec())?,
-            issuer: Issuer::new(params, key),
+            issuer: std::sync::Arc::new(Issuer::new(params, key)),
         })
     }
 
@@ -230,7 +231,10 @@ impl TestCa {
         let cert = IdentityCertificate::from_pem(cert_pem)?;
         let key = KeyPair::from_pem(key_pem).map_err(key_err)?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(key_err)?;
-        Ok(TestCa { cert, issuer })
+        Ok(TestCa {
+            cert,
+            issuer: std::sync::Arc::new(issuer),
+        })
     }
 
     /// Issues a device identity certificate with a fresh key.

@@ -531,3 +531,15 @@ fn the_cache_is_bounded_and_keeps_no_failures() {
     assert_eq!(stranger.inner().calls.load(Ordering::SeqCst), 2);
     assert!(stranger.is_empty());
 }
+
+#[test]
+fn a_cloned_ca_issues_identities_the_original_trusts() {
+    let ca = TestCa::generate(KeyKind::P256, "Cloned CA").unwrap();
+    let clone = ca.clone();
+    let device = clone
+        .issue(&LeafRequest::new(KeyKind::P256, "from the clone"))
+        .unwrap();
+    pool(&[&ca])
+        .verify_cert(device.certificate(), now())
+        .unwrap();
+}

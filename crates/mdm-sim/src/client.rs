@@ -136,6 +136,12 @@ impl MdmClient {
         &self.payload
     }
 
+    /// Replaces the MDM payload, as a device does when a new profile for another server URL (or
+    /// check-in URL) is installed over the old one; what the client had queued is kept.
+    pub fn set_payload(&mut self, payload: MdmPayload) {
+        self.payload = payload;
+    }
+
     /// The identity requests are signed with, if any.
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()

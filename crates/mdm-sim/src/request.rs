@@ -8,12 +8,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 
 use crate::device::Channel;
 
-/// `Content-Type` of check-in messages.
-pub const CHECK_IN_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm-checkin";
-/// `Content-Type` of command-channel reports.
-pub const COMMAND_CONTENT_TYPE: &str = "application/x-apple-aspen-mdm";
-/// The header carrying the detached CMS signature over the body.
-pub const MDM_SIGNATURE: HeaderName = HeaderName::from_static("mdm-signature");
+pub use mdm_proto::{CHECK_IN_CONTENT_TYPE, COMMAND_CONTENT_TYPE};
+/// The header carrying the detached CMS signature over the body
+/// ([`mdm_proto::MDM_SIGNATURE_HEADER`]).
+pub const MDM_SIGNATURE: HeaderName = HeaderName::from_static(mdm_proto::MDM_SIGNATURE_HEADER);
 
 /// The settings of the enrollment profile's `com.apple.mdm` payload that decide where a device
 /// sends what.

@@ -579,3 +579,12 @@ fn certificate_list_shows_the_identity_and_results_cannot_replace_report_keys() 
     assert_eq!(r.enrollment.udid, c.device().udid);
     assert_eq!(report_dict(&answer)["Extra"].as_boolean(), Some(true));
 }
+
+#[test]
+fn a_replaced_payload_sends_to_the_new_server() {
+    let mut c = client(DeviceKind::Ios);
+    c.set_payload(mdm_sim::MdmPayload::new("https://new.example/mdm", TOPIC));
+    c.check_in(Channel::Device);
+    let request = c.poll_request().unwrap().unwrap();
+    assert_eq!(request.url(), "https://new.example/mdm");
+}

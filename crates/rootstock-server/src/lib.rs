@@ -395,7 +395,7 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         ApnsConfig::new(Environment::Custom(flags.apns_url.clone()))
     };
     if !flags.apns_root_ca.is_empty() {
-        apns = apns.with_trusted_root_pem(read_file("-apns-root-ca", &flags.apns_root_ca)?);
+        apns = apns.trusted_root_pem(read_file("-apns-root-ca", &flags.apns_root_ca)?);
     }
 
     let mut builder = MdmHttp::builder(store)

@@ -233,8 +233,10 @@ pub fn device_client(
 /// URL) instead.
 pub fn repointed(client: &MdmClient, payload: MdmPayload) -> MdmClient {
     let identity = client.identity().unwrap().clone();
-    MdmClient::new(client.device().clone(), payload)
-        .with_identity(identity, CertPresentation::MdmSignature)
+    let mut client = MdmClient::new(client.device().clone(), client.payload().clone())
+        .with_identity(identity, CertPresentation::MdmSignature);
+    client.set_payload(payload);
+    client
 }
 
 /// An API request to the server at `base` with `api_key` as the password.

@@ -106,27 +106,19 @@ fn rfc3339(t: SystemTime) -> String {
 /// `PRIVATE KEY` or `… PRIVATE KEY` is the key, which must not be encrypted; any other block is
 /// an error. Text outside blocks is skipped.
 pub(crate) fn split_pem(text: &str) -> Result<(String, String), String> {
-    let text = text.replace("----------", "-----\n-----");
     let mut cert = None;
     let mut key = None;
-    let mut rest = text.as_str();
-    while let Some((_, after)) = rest.split_once("-----BEGIN ") {
-        let Some((label, _)) = after.split_once("-----") else {
-            break;
-        };
-        let end_marker = format!("-----END {label}-----");
-        let Some((body, after_block)) = after.split_once(&end_marker) else {
-            break;
-        };
-        let block = format!("-----BEGIN {body}{end_marker}");
-        rest = after_block;
+    // A block that does not close ends the reading, as NanoMDM's splitter stops there.
+    for section in mdm_proto::pem::sections(text.as_bytes()).map_while(Result::ok) {
+        let block = format!("{}\n", String::from_utf8_lossy(section.text));
+        let label = section.label.as_str();
         if label == "CERTIFICATE" {
-            cert = Some(format!("{block}\n"));
+            cert = Some(block);
         } else if label == "PRIVATE KEY" || label.ends_with(" PRIVATE KEY") {
-            if label.starts_with("ENCRYPTED") || block.contains("Proc-Type: 4,ENCRYPTED") {
+            if section.is_encrypted() {
                 return Err("private key PEM appears to be encrypted".into());
             }
-            key = Some(format!("{block}\n"));
+            key = Some(block);
         } else {
             return Err(format!("unrecognized PEM type: {label:?}"));
         }
