@@ -139,6 +139,8 @@ async fn from_signature(request: Request<Body>, limit: usize) -> Result<Request<
             parts.extensions.insert(ExtractedCert(cert));
         }
         Err(e) => {
+            metrics::counter!("mdm_certificate_refusals_total", "reason" => "signature")
+                .increment(1);
             tracing::info!(error = %e, "Mdm-Signature refused");
             tracing::debug!(mdm_signature = ?header, "the refused Mdm-Signature");
             return Err(status_error(StatusCode::BAD_REQUEST));
@@ -158,7 +160,10 @@ fn from_header(mut request: Request<Body>, name: &HeaderName) -> Request<Body> {
         }
         // As NanoMDM: an unreadable header is only logged; without a certificate the
         // verification layer refuses the request.
-        Err(e) => tracing::info!(header = %name, error = %e, "certificate header unreadable"),
+        Err(e) => {
+            metrics::counter!("mdm_certificate_refusals_total", "reason" => "header").increment(1);
+            tracing::info!(header = %name, error = %e, "certificate header unreadable")
+        }
     }
     request
 }
@@ -238,6 +243,8 @@ where
                 Box::pin(async move { inner.call(request).await })
             }
             Err(error) => {
+                metrics::counter!("mdm_certificate_refusals_total", "reason" => "untrusted")
+                    .increment(1);
                 tracing::info!(%error, "device certificate refused");
                 Box::pin(std::future::ready(Ok(status_error(
                     StatusCode::BAD_REQUEST,

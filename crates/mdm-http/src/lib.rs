@@ -159,6 +159,7 @@ impl MdmHttp {
             limits: DecodeLimits::default(),
             body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             version: concat!("v", env!("CARGO_PKG_VERSION")).to_owned(),
+            routes: Vec::new(),
             // A constant, tested below.
             #[allow(clippy::expect_used)]
             escrow_url: Url::parse(ESCROW_KEY_UNLOCK_URL).expect("a valid constant URL"),
@@ -183,6 +184,7 @@ pub struct MdmHttpBuilder {
     limits: DecodeLimits,
     body_budget: BodyBudget,
     version: String,
+    routes: Vec<Router>,
     escrow_url: Url,
     escrow_timeout: Duration,
 }
@@ -290,6 +292,14 @@ impl MdmHttpBuilder {
     /// [`body_limit`](Self::body_limit)'s.
     pub fn decode_limits(mut self, limits: DecodeLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Adds routes of your own (an admin page, `/metrics`): they are served beside the MDM
+    /// routes and get what those get — path cleaning, the request log and id, the body budget.
+    /// Their paths must not be the MDM routes'.
+    pub fn merge(mut self, routes: Router) -> Self {
+        self.routes.push(routes);
         self
     }
 
@@ -426,6 +436,9 @@ impl MdmHttpBuilder {
             subtrees.extend(["/v1/push/", "/v1/enqueue/"]);
         } else if self.migration.is_some() {
             tracing::warn!("/migration needs the API (an API key); not enabled");
+        }
+        for routes in self.routes {
+            router = router.merge(routes);
         }
         let version = self.version;
         let routes = router

@@ -67,21 +67,85 @@ where
             enrollment_id = tracing::field::Empty,
             message_type = tracing::field::Empty,
         );
+        let endpoint = endpoint(&crate::target::path(request.uri(), request.extensions()));
+        let method = method_label(request.method());
         let start = Instant::now();
         let future = self.inner.call(request);
         Box::pin(
             async move {
                 let response = future.await;
                 if let Ok(response) = &response {
+                    let elapsed = start.elapsed();
                     tracing::info!(
                         status = response.status().as_u16(),
-                        elapsed = ?start.elapsed(),
+                        elapsed = ?elapsed,
                         "request"
                     );
+                    metrics::counter!(
+                        "http_requests_total",
+                        "endpoint" => endpoint,
+                        "method" => method,
+                        "status" => status_class(response.status().as_u16()),
+                    )
+                    .increment(1);
+                    metrics::histogram!("http_request_duration_seconds", "endpoint" => endpoint)
+                        .record(elapsed.as_secs_f64());
                 }
                 response
             }
             .instrument(span),
         )
+    }
+}
+
+/// The endpoint a path is for, as a metrics label from a closed set: enrollment ids and other
+/// path parameters never become labels.
+fn endpoint(path: &str) -> &'static str {
+    const PREFIXES: &[&str] = &["/v1/enqueue/", "/v1/push/", "/v1/commands/", "/authproxy/"];
+    const EXACT: &[&str] = &[
+        "/mdm",
+        "/checkin",
+        "/v1/pushcert",
+        "/v1/escrowkeyunlock",
+        "/migration",
+        "/version",
+        "/metrics",
+    ];
+    PREFIXES
+        .iter()
+        .find(|p| path.starts_with(**p))
+        .or_else(|| EXACT.iter().find(|e| path == **e))
+        .copied()
+        .unwrap_or("other")
+}
+
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::PUT => "PUT",
+        http::Method::POST => "POST",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        201..=299 => "2xx",
+        301 => "301",
+        300..=399 => "3xx",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        410 => "410",
+        413 => "413",
+        400..=499 => "4xx",
+        500 => "500",
+        503 => "503",
+        _ => "5xx",
     }
 }

@@ -135,6 +135,12 @@ impl Reason {
             .unwrap_or_else(|| Reason::Other(s.to_owned()))
     }
 
+    /// The string APNs uses for this reason, when it is one this crate knows: a `'static` name,
+    /// from a closed set (for metrics labels and the like).
+    pub fn known_name(&self) -> Option<&'static str> {
+        KNOWN.iter().find(|(r, _)| r == self).map(|(_, name)| *name)
+    }
+
     /// The string APNs uses for this reason.
     pub fn as_str(&self) -> &str {
         match self {

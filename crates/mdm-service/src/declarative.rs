@@ -174,6 +174,12 @@ impl DeclarativeManagementHandler for DeclarativeManagementForwarder {
         request: &'a MdmRequest,
         msg: &'a DeclarativeManagementMessage,
     ) -> BoxFuture<'a, Result<Bytes, DeclarativeManagementError>> {
-        Box::pin(self.forward(request, msg))
+        Box::pin(async move {
+            let result = self.forward(request, msg).await;
+            if result.is_err() {
+                metrics::counter!("mdm_dm_forward_failures_total").increment(1);
+            }
+            result
+        })
     }
 }

@@ -67,6 +67,7 @@ mod dump;
 mod error;
 mod get_token;
 mod hmac_sig;
+pub mod metrics;
 mod push;
 mod request;
 mod stack;
@@ -82,6 +83,7 @@ pub use declarative::{
 pub use dump::{Dump, DumpLayer};
 pub use error::{MdmError, Refusal};
 pub use get_token::{GetTokenError, GetTokenHandler, GetTokenMux, StaticToken};
+pub use metrics::{Metrics, MetricsLayer};
 pub use push::{Enqueued, Enqueuer, PushFailure, PushResults, Pusher};
 pub use request::{DeviceIdentity, MdmMessage, MdmRequest, MdmResponse, MessageKind, RequestId};
 pub use stack::{BoxMdmService, Stack, StackBuilder, StackPosition};

@@ -78,6 +78,23 @@ impl From<PushError> for PushFailure {
 /// The outcome of [`Pusher::push`] for each requested id: APNs' id, or why not.
 pub type PushResults = HashMap<EnrollmentId, Result<ApnsId, PushFailure>>;
 
+/// Why a push failed, from a closed set (a metrics label): APNs' own reason when it refused.
+fn failure_reason(failure: &PushFailure) -> &'static str {
+    match failure {
+        PushFailure::NoPushInfo => "no_push_info",
+        PushFailure::NoPushCert { .. } => "no_push_cert",
+        PushFailure::InvalidPushCert { .. } => "invalid_push_cert",
+        PushFailure::TopicMismatch { .. } => "topic_mismatch",
+        PushFailure::Storage { .. } => "storage",
+        PushFailure::Client { .. } => "client",
+        PushFailure::Push(e) => match &**e {
+            PushError::Rejected { reason, .. } => reason.known_name().unwrap_or("other"),
+            PushError::Timeout(_) => "timeout",
+            _ => "transport",
+        },
+    }
+}
+
 struct Provider {
     client: ApnsClient,
     stale_token: i64,
@@ -155,6 +172,14 @@ impl<S: PushStore + PushCertStore> Pusher<S> {
             .map(|(topic, targets)| self.push_topic(topic, targets));
         for topic_results in join_all(per_topic).await {
             results.extend(topic_results);
+        }
+        for outcome in results.values() {
+            let (label, reason) = match outcome {
+                Ok(_) => ("sent", "ok"),
+                Err(failure) => ("failed", failure_reason(failure)),
+            };
+            metrics::counter!("mdm_pushes_total", "outcome" => label, "reason" => reason)
+                .increment(1);
         }
         Ok(results)
     }
@@ -343,6 +368,8 @@ where
         let targets: Vec<EnrollmentId> =
             ids.iter().filter(|id| seen.insert(*id)).cloned().collect();
         let not_queued = self.store.enqueue_command(&targets, command, 0).await?;
+        let queued = targets.len().saturating_sub(not_queued.len());
+        metrics::counter!("mdm_commands_enqueued_total").increment(queued as u64);
         tracing::info!(
             command_uuid = %command.command_uuid,
             request_type = %command.request_type,

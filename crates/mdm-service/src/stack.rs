@@ -10,7 +10,7 @@ use tower::{Layer, Service};
 
 use crate::{
     CertAuthLayer, DumpLayer, MdmError, MdmRequest, MdmResponse, MdmService, MdmTraceLayer,
-    WebhookConfig, WebhookLayer, WebhookWorker,
+    MetricsLayer, WebhookConfig, WebhookLayer, WebhookWorker,
 };
 
 /// A type-erased MDM service stack, as [`StackBuilder`] builds it.
@@ -35,10 +35,10 @@ pub enum StackPosition {
     AroundCore,
 }
 
-/// Composes the core the way NanoMDM's server does — tracing, then dump (which sees even
-/// requests certauth refuses), then certauth, then the webhook around the core (so it sees the
-/// core's outcome, and nothing certauth refused) — plus the user's layers at the positions they
-/// name.
+/// Composes the core the way NanoMDM's server does — tracing (and [`MetricsLayer`]'s counters),
+/// then dump (which sees even requests certauth refuses), then certauth, then the webhook around
+/// the core (so it sees the core's outcome, and nothing certauth refused) — plus the user's
+/// layers at the positions they name.
 ///
 /// ```
 /// use mdm_service::{MdmService, StackBuilder, StackPosition};
@@ -175,7 +175,7 @@ where
         if let Some(dump) = dump {
             service = BoxCloneSyncService::new(dump.layer(service));
         }
-        service = BoxCloneSyncService::new(MdmTraceLayer.layer(service));
+        service = BoxCloneSyncService::new(MdmTraceLayer.layer(MetricsLayer.layer(service)));
         service = at(StackPosition::Outermost, service);
         Stack {
             service,

@@ -156,11 +156,20 @@ fn deliver(
             request = request.header(hmac_sig::HEADER, hmac_sig::sign(key, &body));
         }
         match request.body(body).send().await {
-            Ok(response) if response.status() == reqwest::StatusCode::OK => {}
+            Ok(response) if response.status() == reqwest::StatusCode::OK => {
+                metrics::counter!("mdm_webhook_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
+            }
             Ok(response) => {
+                metrics::counter!("mdm_webhook_deliveries_total", "outcome" => "failed")
+                    .increment(1);
                 tracing::warn!(status = %response.status(), "webhook: unexpected HTTP status")
             }
-            Err(e) => tracing::warn!(error = %e, "webhook: delivery failed"),
+            Err(e) => {
+                metrics::counter!("mdm_webhook_deliveries_total", "outcome" => "failed")
+                    .increment(1);
+                tracing::warn!(error = %e, "webhook: delivery failed")
+            }
         }
         drop(permit);
     });
@@ -220,6 +229,8 @@ where
                 }
             }
             if layer.sender.try_send(event.to_json()).is_err() {
+                metrics::counter!("mdm_webhook_deliveries_total", "outcome" => "dropped")
+                    .increment(1);
                 tracing::warn!("webhook: delivery queue full or closed; event dropped");
             }
             result

@@ -1,7 +1,9 @@
 //! PEM through `mdm_proto::pem` (the workspace's one reader), with its errors as this crate's.
 
+#[cfg(feature = "signer")]
+pub(crate) use mdm_proto::pem::Block;
 use mdm_proto::pem::PemError;
-pub(crate) use mdm_proto::pem::{Block, LENIENT_BASE64, encode};
+pub(crate) use mdm_proto::pem::{LENIENT_BASE64, encode};
 
 use crate::{Error, HeaderError};
 
@@ -20,6 +22,7 @@ impl From<PemError> for Error {
 }
 
 /// The PEM blocks of `input`.
+#[cfg(feature = "signer")]
 pub(crate) fn blocks(input: &[u8]) -> impl Iterator<Item = Result<Block, Error>> + '_ {
     mdm_proto::pem::blocks(input).map(|block| block.map_err(Error::from))
 }

@@ -50,6 +50,10 @@ pub struct Flags {
     pub listen: Option<String>,
     /// `-migration`: enable `/migration`.
     pub migration: bool,
+    /// `-metrics`: serve `GET /metrics` (Prometheus text format) on the listener.
+    pub metrics: bool,
+    /// `-metrics-auth`: `/metrics` needs the API key, as the API does.
+    pub metrics_auth: bool,
     /// `-retro`: retroactive certificate binding.
     pub retro: bool,
     /// `-storage` (repeatable): backend names.
@@ -106,6 +110,8 @@ impl Default for Flags {
             intermediate: String::new(),
             listen: None,
             migration: false,
+            metrics: false,
+            metrics_auth: false,
             retro: false,
             storage: Vec::new(),
             storage_dsn: Vec::new(),
@@ -230,6 +236,16 @@ const DEFS: &[Def] = &[
         "listen",
         Kind::Text,
         "HTTP listen address (default \":9000\"; \"127.0.0.1:9000\" with -dev)",
+    ),
+    def(
+        "metrics",
+        Kind::Bool,
+        "serve Prometheus metrics at /metrics (Rootstock)",
+    ),
+    def(
+        "metrics-auth",
+        Kind::Bool,
+        "require the API key for /metrics (Rootstock)",
     ),
     def(
         "migration",
@@ -404,6 +420,8 @@ fn set(flags: &mut Flags, def: &Def, value: &str) -> Result<(), String> {
                 "disable-mdm" => flags.disable_mdm = b,
                 "dump" => flags.dump = b,
                 "migration" => flags.migration = b,
+                "metrics" => flags.metrics = b,
+                "metrics-auth" => flags.metrics_auth = b,
                 "retro" => flags.retro = b,
                 "ua-zl-dc" => flags.ua_zl_dc = b,
                 "version" => flags.version = b,

@@ -67,6 +67,9 @@ pub enum StartupError {
     /// No `-ca` (and no `-dev`).
     #[error("must supply CA cert path flag (-ca), or run with -dev")]
     MissingCa,
+    /// `-metrics-auth` without an API key to check.
+    #[error("-metrics-auth needs -api (the key /metrics asks for)")]
+    MetricsAuthWithoutApi,
     /// A PEM file could not be read.
     #[error("reading {flag} file {path:?}: {source}")]
     Read {
@@ -420,6 +423,20 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
     if flags.migration {
         builder = builder.migration(migration_core);
     }
+    if flags.metrics {
+        let render = metrics_handle();
+        let mut route = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(render.render())),
+        );
+        if flags.metrics_auth {
+            if api_key.is_empty() {
+                return Err(StartupError::MetricsAuthWithoutApi);
+            }
+            route = route.route_layer(mdm_http::BasicAuthLayer::new(api_key.clone()));
+        }
+        builder = builder.merge(route);
+    }
     if !flags.escrow_url.is_empty() {
         builder = builder.escrow_key_unlock_url(parse_url("-escrow-url", &flags.escrow_url)?);
     }
@@ -531,3 +548,20 @@ mod tests {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The process's Prometheus recorder, installed the first time a server asks for metrics: the
+/// `metrics` facade has one global recorder, so servers started in one process (tests) share it.
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+            }
+            handle
+        })
+        .clone()
+}

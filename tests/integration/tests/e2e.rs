@@ -1035,3 +1035,26 @@ async fn ca_certificates_are_not_device_identities() {
     assert_eq!((status, &body[..]), (400, &b"Bad Request\n"[..]));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_api_key_when_asked_and_count_devices() {
+    let mut h = Harness::start(&["-metrics", "-metrics-auth"]).await;
+    let _device = h.enrolled(DeviceKind::Ios).await;
+    let anonymous = h.http.get(h.url("/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let scraped = h.call(Method::GET, "/metrics").await;
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.unwrap();
+    // Servers in this test process share one recorder, so counts are at least this one's.
+    let authenticates = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                r#"mdm_requests_total{kind="check_in",message="Authenticate",status="200"}"#,
+            )
+        })
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(authenticates >= 1.0, "{text}");
+    h.stop().await;
+}

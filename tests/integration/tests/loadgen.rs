@@ -32,7 +32,7 @@ fn setup() -> (tempfile::TempDir, ServerProcess) {
         server_binary!(),
         dir.path(),
         API_KEY,
-        &["-storage", "inmem"],
+        &["-storage", "inmem", "-metrics"],
     );
     (dir, server)
 }
@@ -96,6 +96,65 @@ fn a_bounded_run_completes_every_round_trip_and_reports_server_cpu() {
         );
         assert!(stdout.contains("server CPU: "), "{stdout}");
     }
+
+    // The server counted what the load generator sent: both runs, every message by kind.
+    let metrics = scrape(&server.base);
+    for (series, expected) in [
+        (
+            r#"mdm_requests_total{kind="check_in",message="Authenticate",status="200"}"#,
+            12,
+        ),
+        (
+            r#"mdm_requests_total{kind="check_in",message="TokenUpdate",status="200"}"#,
+            18,
+        ),
+        (
+            r#"mdm_requests_total{kind="report",message="Idle",status="200"}"#,
+            36,
+        ),
+        (
+            r#"mdm_requests_total{kind="report",message="Acknowledged",status="200"}"#,
+            36,
+        ),
+        (r#"mdm_command_reports_total{outcome="final"}"#, 36),
+        (r#"mdm_commands_enqueued_total"#, 36),
+        (
+            r#"http_requests_total{endpoint="/v1/enqueue/",method="PUT",status="200"}"#,
+            36,
+        ),
+        (
+            r#"http_requests_total{endpoint="/mdm",method="PUT",status="200"}"#,
+            12 + 18 + 36 + 36,
+        ),
+    ] {
+        let value = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"));
+        assert_eq!(value, f64::from(expected), "{series}");
+    }
+}
+
+/// `GET /metrics`, the body.
+fn scrape(base: &str) -> String {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    body.to_owned()
 }
 
 #[test]
