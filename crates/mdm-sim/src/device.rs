@@ -85,7 +85,7 @@ pub struct PushCredentials {
 }
 
 impl std::fmt::Debug for PushCredentials {
-    // The token and magic wake the device: keep them out of logs (DESIGN §7).
+    // The token and magic wake the device: keep them out of logs (docs/ARCHITECTURE.md §5).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushCredentials").finish_non_exhaustive()
     }
@@ -352,7 +352,7 @@ impl Device {
         Some(keys)
     }
 
-    /// The enrollment id a server files `channel` under (DESIGN §1), or `None` if the device has
+    /// The enrollment id a server files `channel` under (docs/ARCHITECTURE.md §1), or `None` if the device has
     /// no such channel.
     pub fn enroll_id(&self, channel: Channel) -> Option<EnrollId> {
         // A generated device always has a device id; one edited to have none has no enrollment id.

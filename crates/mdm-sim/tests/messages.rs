@@ -1,5 +1,5 @@
 //! Every message a simulated device builds decodes with `mdm-proto`, names the enrollment
-//! DESIGN.md §1 gives, and carries an identity that `mdm-signature` accepts.
+//! docs/ARCHITECTURE.md §1 gives, and carries an identity that `mdm-signature` accepts.
 
 use std::sync::OnceLock;
 use std::time::SystemTime;
