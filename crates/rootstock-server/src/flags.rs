@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mdm_http::DEFAULT_BODY_LIMIT;
+use mdm_proto::Secret;
 
 /// The prefix of the environment variables.
 pub const ENV_PREFIX: &str = "NANOMDM_";
@@ -22,7 +23,7 @@ pub const ENV_PREFIX: &str = "NANOMDM_";
 #[non_exhaustive]
 pub struct Flags {
     /// `-api`: the API key (Basic-auth password of user `nanomdm`); empty disables the API.
-    pub api: String,
+    pub api: Secret<String>,
     /// `-auth-proxy-url`: enables `/authproxy/` to this URL.
     pub auth_proxy_url: String,
     /// `-ca`: PEM file of the CAs that issue device identities.
@@ -38,9 +39,9 @@ pub struct Flags {
     /// `-dm`: Declarative Management base URL.
     pub dm: String,
     /// `-dm-recv-hmac-key`: verify `X-Hmac-Signature` on DM responses.
-    pub dm_recv_hmac_key: String,
+    pub dm_recv_hmac_key: Secret<String>,
     /// `-dm-send-hmac-key`: sign DM requests.
-    pub dm_send_hmac_key: String,
+    pub dm_send_hmac_key: Secret<String>,
     /// `-dump`: write device requests and responses to stdout.
     pub dump: bool,
     /// `-intermediate`: PEM file of intermediate CAs.
@@ -67,7 +68,7 @@ pub struct Flags {
     /// `-version`: print the version and exit.
     pub version: bool,
     /// `-webhook-hmac-key`: sign webhook bodies.
-    pub webhook_hmac_key: String,
+    pub webhook_hmac_key: Secret<String>,
     /// `-webhook-url`: send webhook events here.
     pub webhook_url: String,
 
@@ -96,7 +97,7 @@ pub struct Flags {
 impl Default for Flags {
     fn default() -> Self {
         Flags {
-            api: String::new(),
+            api: Secret::default(),
             auth_proxy_url: String::new(),
             ca: String::new(),
             cert_header: String::new(),
@@ -104,8 +105,8 @@ impl Default for Flags {
             debug: false,
             disable_mdm: false,
             dm: String::new(),
-            dm_recv_hmac_key: String::new(),
-            dm_send_hmac_key: String::new(),
+            dm_recv_hmac_key: Secret::default(),
+            dm_send_hmac_key: Secret::default(),
             dump: false,
             intermediate: String::new(),
             listen: None,
@@ -118,7 +119,7 @@ impl Default for Flags {
             storage_options: Vec::new(),
             ua_zl_dc: false,
             version: false,
-            webhook_hmac_key: String::new(),
+            webhook_hmac_key: Secret::default(),
             webhook_url: String::new(),
             dev: false,
             data_dir: "rootstock-dev".into(),
@@ -430,16 +431,16 @@ fn set(flags: &mut Flags, def: &Def, value: &str) -> Result<(), String> {
             }
         }
         Kind::Text => match def.name {
-            "api" => flags.api = text(),
+            "api" => flags.api = Secret::new(text()),
             "auth-proxy-url" => flags.auth_proxy_url = text(),
             "ca" => flags.ca = text(),
             "cert-header" => flags.cert_header = text(),
             "dm" => flags.dm = text(),
-            "dm-recv-hmac-key" => flags.dm_recv_hmac_key = text(),
-            "dm-send-hmac-key" => flags.dm_send_hmac_key = text(),
+            "dm-recv-hmac-key" => flags.dm_recv_hmac_key = Secret::new(text()),
+            "dm-send-hmac-key" => flags.dm_send_hmac_key = Secret::new(text()),
             "intermediate" => flags.intermediate = text(),
             "listen" => flags.listen = Some(text()),
-            "webhook-hmac-key" => flags.webhook_hmac_key = text(),
+            "webhook-hmac-key" => flags.webhook_hmac_key = Secret::new(text()),
             "webhook-url" => flags.webhook_url = text(),
             "data-dir" => flags.data_dir = text(),
             "apns-url" => flags.apns_url = text(),
@@ -599,7 +600,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(f.api, "KEY");
+        assert_eq!(f.api.expose(), "KEY");
         assert_eq!(f.ca, "ca.pem");
         assert_eq!(f.listen.as_deref(), Some("127.0.0.1:9000"));
         assert_eq!(f.storage, ["sqlite"]);
@@ -626,7 +627,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!((f.api.as_str(), f.ca.as_str()), ("K", "c"));
+        assert_eq!((f.api.expose().as_str(), f.ca.as_str()), ("K", "c"));
         assert_eq!(f.listen.as_deref(), Some(":1"));
         assert!(f.retro && f.checkin && f.dump && f.debug && !f.ua_zl_dc);
         assert_eq!(f.storage_dsn, ["a", "b"]);
@@ -645,7 +646,7 @@ mod tests {
             ("NANOMDM_WEBHOOK_URL", ""),
         ];
         let f = run(&["-api", "from-cli", "-storage", "inmem"], &env).unwrap();
-        assert_eq!(f.api, "from-cli");
+        assert_eq!(f.api.expose(), "from-cli");
         assert_eq!(f.ca, "env-ca.pem");
         assert_eq!(f.storage, ["sqlite", "inmem"]);
         assert_eq!(f.storage_dsn, ["env.sqlite"]);
@@ -677,12 +678,12 @@ mod tests {
     #[test]
     fn stops_at_first_non_flag() {
         let f = run(&["-api", "k", "extra", "-ca", "x"], &[]).unwrap();
-        assert_eq!(f.api, "k");
+        assert_eq!(f.api.expose(), "k");
         assert_eq!(f.ca, "");
         // A boolean takes no separate value: `false` ends the flags.
         let f = run(&["-retro", "false", "-api", "k"], &[]).unwrap();
         assert!(f.retro);
-        assert_eq!(f.api, "");
+        assert_eq!(f.api.expose(), "");
     }
 
     #[test]

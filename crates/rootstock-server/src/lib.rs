@@ -7,6 +7,20 @@
 //! server --dev        # first run: creates a development CA and API key, never for production
 //! ```
 //!
+//! ```
+//! use std::collections::HashMap;
+//! use rootstock_server::{Invocation, parse};
+//!
+//! let args = ["-api", "s3cret", "-ca", "ca.pem", "-storage", "inmem", "-metrics"];
+//! let Invocation::Run(flags) = parse(args.map(String::from).to_vec(), &HashMap::new()).unwrap()
+//! else {
+//!     unreachable!("a command line that runs the server")
+//! };
+//! assert!(flags.metrics);
+//! // The API key and the HMAC keys never print.
+//! assert!(!format!("{flags:?}").contains("s3cret"));
+//! ```
+//!
 //! [`main`] is the whole program (what the `rootstock-server` binary and `examples/server.rs`
 //! call); [`parse`], [`start`] and [`Server::run`] are its steps, for running the server
 //! in-process (tests, embedding). It is a crate of its own, apart from the `mdm-http` library,
@@ -304,18 +318,18 @@ fn parse_url(flag: &'static str, value: &str) -> Result<Url, StartupError> {
 /// `-intermediate`, storage, Declarative Management, routes, listen. Must run inside a tokio
 /// runtime.
 pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
-    if flags.disable_mdm && flags.api.is_empty() && !flags.dev {
+    if flags.disable_mdm && flags.api.expose().is_empty() && !flags.dev {
         return Err(StartupError::NothingToDo);
     }
     let dev = if flags.dev {
         tracing::warn!("development mode (-dev): never use it in production");
-        Some(dev::prepare(Path::new(&flags.data_dir), &flags.api)?)
+        Some(dev::prepare(Path::new(&flags.data_dir), flags.api.expose())?)
     } else {
         None
     };
     let api_key = dev
         .as_ref()
-        .map_or(flags.api.clone(), |d| d.api_key.clone());
+        .map_or(flags.api.expose().clone(), |d| d.api_key.clone());
 
     let ca_path = match (&dev, flags.ca.as_str()) {
         (_, path) if !path.is_empty() => path.to_owned(),
@@ -365,11 +379,11 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
             );
         }
         let mut forwarder = DeclarativeManagementForwarder::new(base);
-        if !flags.dm_send_hmac_key.is_empty() {
-            forwarder = forwarder.send_hmac_key(flags.dm_send_hmac_key.as_bytes());
+        if !flags.dm_send_hmac_key.expose().is_empty() {
+            forwarder = forwarder.send_hmac_key(flags.dm_send_hmac_key.expose().as_bytes());
         }
-        if !flags.dm_recv_hmac_key.is_empty() {
-            forwarder = forwarder.recv_hmac_key(flags.dm_recv_hmac_key.as_bytes());
+        if !flags.dm_recv_hmac_key.expose().is_empty() {
+            forwarder = forwarder.recv_hmac_key(flags.dm_recv_hmac_key.expose().as_bytes());
         }
         core = core.declarative_management(forwarder);
     }
@@ -377,8 +391,8 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         None
     } else {
         let mut config = WebhookConfig::new(parse_url("-webhook-url", &flags.webhook_url)?);
-        if !flags.webhook_hmac_key.is_empty() {
-            config.hmac_key = Some(flags.webhook_hmac_key.as_bytes().to_vec());
+        if !flags.webhook_hmac_key.expose().is_empty() {
+            config.hmac_key = Some(flags.webhook_hmac_key.expose().as_bytes().to_vec());
         }
         Some(config)
     };
