@@ -323,7 +323,10 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
     }
     let dev = if flags.dev {
         tracing::warn!("development mode (-dev): never use it in production");
-        Some(dev::prepare(Path::new(&flags.data_dir), flags.api.expose())?)
+        Some(dev::prepare(
+            Path::new(&flags.data_dir),
+            flags.api.expose(),
+        )?)
     } else {
         None
     };
