@@ -229,6 +229,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn encodes_64_column_lines_in_a_frame_that_reads_back() {
+        let der: Vec<u8> = (0..=255).collect();
+        let pem = encode("CERTIFICATE", &der);
+        let lines: Vec<&str> = pem.lines().collect();
+        assert_eq!(lines.first(), Some(&"-----BEGIN CERTIFICATE-----"));
+        assert_eq!(lines.last(), Some(&"-----END CERTIFICATE-----"));
+        let body = &lines[1..lines.len() - 1];
+        assert!(body[..body.len() - 1].iter().all(|l| l.len() == 64));
+        assert!(pem.ends_with("-----\n"));
+        assert_eq!(certificates(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap(), [der]);
+    }
+
+    #[test]
     fn reads_blocks_with_plus_armor_and_odd_whitespace() {
         let input = b"junk\n-----BEGIN+CERTIFICATE-----\nAQID\r\nBA==\n-----END+CERTIFICATE-----\n\
                       -----BEGIN PRIVATE KEY-----\t/w==-----END PRIVATE KEY-----";

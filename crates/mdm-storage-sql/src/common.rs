@@ -96,20 +96,6 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// The device identity certificate as NanoMDM stores it in `devices.identity_cert`: PEM.
-pub(crate) fn pem_certificate(der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut pem = String::with_capacity(b64.len() + b64.len() / 64 + 60);
-    pem.push_str("-----BEGIN CERTIFICATE-----\n");
-    // base64 is ASCII, so 64-byte chunks are whole characters.
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
-}
-
 /// `devices.bootstrap_token_b64`: standard base64, NULL for none (or an empty token).
 pub(crate) fn encode_bootstrap_token(token: Option<&[u8]>) -> Option<String> {
     token.filter(|t| !t.is_empty()).map(|t| STANDARD.encode(t))
@@ -201,18 +187,6 @@ pub(crate) fn plist_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pem_lines_are_64_characters_and_framed() {
-        let der: Vec<u8> = (0..=255).collect();
-        let pem = pem_certificate(&der);
-        let lines: Vec<&str> = pem.lines().collect();
-        assert_eq!(lines.first(), Some(&"-----BEGIN CERTIFICATE-----"));
-        assert_eq!(lines.last(), Some(&"-----END CERTIFICATE-----"));
-        let body = &lines[1..lines.len() - 1];
-        assert!(body[..body.len() - 1].iter().all(|l| l.len() == 64));
-        assert_eq!(STANDARD.decode(body.concat()).unwrap(), der);
-    }
 
     #[test]
     fn bootstrap_token_round_trips_and_empty_is_none() {

@@ -107,7 +107,8 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     R: for<'q> Encode<'q, DB> + Type<DB>,
 {
-    let identity_cert = identity_cert_der.map(common::pem_certificate);
+    // `devices.identity_cert` holds PEM, as NanoMDM stores it.
+    let identity_cert = identity_cert_der.map(|der| mdm_proto::pem::encode("CERTIFICATE", der));
     sqlx::query(upsert_sql)
         .bind(id)
         .bind(identity_cert.as_deref())

@@ -2,15 +2,13 @@
 //! store (a schema on PostgreSQL, a database on MySQL), dropped when the test ends, and the test
 //! bodies that read the same on both. Each test file describes its server with [`Server`].
 
-#[path = "proxy.rs"]
-mod proxy;
-
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mdm_proto::Status;
+use rootstock_test_support::proxy;
 use mdm_storage::conformance::{
     self,
     fixtures::{Device, command, report},
