@@ -13,10 +13,7 @@ use mdm_commands::{AnyCommand, AnyResponse};
 use mdm_proto::{CommandReport, DecodeLimits, Status};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = DecodeLimits {
-        max_body_bytes: 4 << 20,
-        ..Default::default()
-    };
+    let limits = DecodeLimits::default().max_body_bytes(4 << 20);
     let envelope = CommandReport::decode_with(data.to_vec(), &limits);
     for request_type in AnyCommand::REQUEST_TYPES {
         let Ok(response) = AnyResponse::decode_with(request_type, data.to_vec(), &limits) else {
