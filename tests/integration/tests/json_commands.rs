@@ -1,7 +1,7 @@
 //! `POST /v1/commands/<ids>`: JSON commands typed by Apple's schema, end to end — what a
-//! simulated device receives is byte for byte the property list the typed command builds, for
-//! every command of the schema; a wrong body is a 400 naming the key and enqueues nothing; the
-//! answer is `/v1/enqueue/`'s.
+//! simulated device receives is byte for byte the property list the typed command builds, and
+//! its answer decodes to the command's typed response, for every command of the schema; a wrong
+//! body is a 400 naming the key and enqueues nothing; the answer is `/v1/enqueue/`'s.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use mdm_commands::plist::{Dictionary, Value};
 use mdm_commands::{AnyCommand, AnyResponse, CommandEnvelope};
 use mdm_http::{ApiResult, CommandBodyError};
 use mdm_sim::proto::{Command, CommandReport, Raw, Status};
-use mdm_sim::{Channel, DeviceKind, MdmClient};
+use mdm_sim::{Channel, DeviceKind, Event, MdmClient};
 use reqwest::{Method, StatusCode};
 use rootstock_integration_tests::harness::*;
 
@@ -65,26 +65,36 @@ async fn refused(h: &Harness, target: &str, json: &str) -> CommandBodyError {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
-/// Has the device check in until nothing is queued; returns the commands it received.
-async fn drain(h: &Harness, client: &mut MdmClient) -> Vec<Raw<Command>> {
-    let events = h.check_in(client, Channel::Device).await;
-    delivered_raw(&events).cloned().collect()
-}
-
-/// Has the device check in and answer what it gets; returns the bodies of its reports on a
-/// command (not `Idle`), as sent.
-async fn answers(h: &Harness, client: &mut MdmClient) -> Vec<Bytes> {
+/// Has the device check in and answer what it gets until nothing is queued; returns the
+/// commands it received and the bodies of its reports on them (not `Idle`), as sent.
+async fn exchange(h: &Harness, client: &mut MdmClient) -> (Vec<Raw<Command>>, Vec<Bytes>) {
     client.check_in(Channel::Device);
-    let mut bodies = Vec::new();
+    let (mut received, mut bodies) = (Vec::new(), Vec::new());
     while let Some(request) = client.poll_request().unwrap() {
         let report = CommandReport::decode(request.body().clone()).unwrap();
         if report.status != Status::Idle {
             bodies.push(request.body().clone());
         }
         let response = h.driver.send(&request).await.unwrap();
-        client.handle_response(response).unwrap();
+        if let Event::Report {
+            next_command: Some(command),
+            ..
+        } = client.handle_response(response).unwrap()
+        {
+            received.push(command);
+        }
     }
-    bodies
+    (received, bodies)
+}
+
+/// The commands the device received on checking in.
+async fn drain(h: &Harness, client: &mut MdmClient) -> Vec<Raw<Command>> {
+    exchange(h, client).await.0
+}
+
+/// The device's reports on the commands it received on checking in.
+async fn answers(h: &Harness, client: &mut MdmClient) -> Vec<Bytes> {
+    exchange(h, client).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,8 +117,17 @@ async fn every_command_reaches_the_device_as_the_typed_command_builds_it() {
             assert_eq!(result.request_type, *request_type);
             assert!(result.no_push);
 
-            let received = drain(&h, &mut client).await;
+            let (received, answered) = exchange(&h, &mut client).await;
             assert_eq!(received.len(), 1, "{name}");
+            // The simulated device answers with a report of the command's typed response.
+            let answer = AnyResponse::decode(request_type, answered[0].clone())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                answer.value().report().status,
+                Status::Acknowledged,
+                "{name}"
+            );
+            assert!(answer.value().result_plist().is_some(), "{name}");
             // Byte for byte what the typed command builds, whose payload is the generator's.
             assert_eq!(received[0].bytes(), expected.bytes(), "{name}");
             let mut payload = received[0].payload().unwrap();
