@@ -12,7 +12,8 @@
 //!
 //! Before criterion's wall-clock figures it prints the CPU time per command of this thread
 //! (the runtime is single-threaded, so the server's work is all on it), JSON and property list
-//! alternating in blocks: the figure other processes on a loaded machine do not inflate.
+//! alternating in blocks: the figure other processes on a loaded machine do not inflate. A
+//! filter that names no benchmark (`-- only-cpu-figures`) leaves only those figures.
 
 use std::sync::Arc;
 
