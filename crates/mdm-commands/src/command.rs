@@ -120,6 +120,29 @@ impl<R> Response<R> {
     }
 }
 
+#[cfg(feature = "examples")]
+impl crate::AnyResponse {
+    /// Example result keys of an acknowledged report of `request_type`: every key the schema
+    /// gives the command's response, with placeholder values of the schema's types (`Example`,
+    /// `7`, the first value of a closed list, every kind of a union), made from the schema by
+    /// the generator; an empty dictionary for a command without result keys; `None` for a
+    /// request type the schema does not have. Simulated devices (`mdm-sim`) answer with them.
+    ///
+    /// ```
+    /// let keys = mdm_commands::AnyResponse::example("SecurityInfo").unwrap();
+    /// assert!(keys.contains_key("SecurityInfo"));
+    /// assert!(mdm_commands::AnyResponse::example("RestartDevice").unwrap().is_empty());
+    /// assert!(mdm_commands::AnyResponse::example("MakeCoffee").is_none());
+    /// ```
+    pub fn example(request_type: &str) -> Option<Dictionary> {
+        let xml = crate::examples::example_xml(request_type)?;
+        // Generated, and each one is read in this crate's tests: reading cannot fail.
+        Value::from_reader_xml(xml.as_bytes())
+            .ok()
+            .and_then(Value::into_dictionary)
+    }
+}
+
 /// A decoded response with its result wrapped (into an `AnyResponse` variant).
 pub(crate) fn wrap<R, T>(raw: Raw<Response<R>>, variant: impl FnOnce(Response<R>) -> T) -> Raw<T> {
     let (response, bytes) = raw.into_parts();

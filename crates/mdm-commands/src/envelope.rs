@@ -61,11 +61,26 @@ impl CommandEnvelope {
     /// key, a wrong type, a missing required key, a value outside a closed list, invalid base64,
     /// an invalid date.
     pub fn from_json(body: &[u8]) -> Result<Self, DecodeError> {
-        let limits = DecodeLimits::default();
+        Self::from_json_with(body, &DecodeLimits::default())
+    }
+
+    /// [`from_json`](Self::from_json) with explicit limits: the body size, the nesting depth,
+    /// and the number of values and keys ([`DecodeLimits::max_objects`], checked by a scan of
+    /// the bytes before any value is built, so a body of many tiny values cannot make the
+    /// parsed tree many times its size). This is the entry point a server uses
+    /// (`POST /v1/commands` of `mdm-http`), and the one the `json_command` fuzz target feeds.
+    pub fn from_json_with(body: &[u8], limits: &DecodeLimits) -> Result<Self, DecodeError> {
         if body.len() > limits.max_body_bytes {
             return Err(mdm_proto::DecodeError::TooLarge {
                 size: body.len(),
                 limit: limits.max_body_bytes,
+            }
+            .into());
+        }
+        let values = count_json_values(body);
+        if values > limits.max_objects {
+            return Err(mdm_proto::DecodeError::TooManyObjects {
+                limit: limits.max_objects,
             }
             .into());
         }
@@ -120,7 +135,7 @@ impl CommandEnvelope {
             }
         };
         let mut source = TreeSource::new(command);
-        let settings = Settings::new(true, &limits, body.len());
+        let settings = Settings::new(true, limits, body.len());
         let command = decode_command(&mut source, settings, |d| {
             AnyCommand::decode_request(request_type, d)
         })
@@ -216,6 +231,31 @@ impl AnyCommand {
         })
         .map_err(|e| e.in_key("Command"))?)
     }
+}
+
+/// An upper bound on the values and keys a JSON document holds, without parsing it: one for the
+/// document, and one more per `,`, `:`, `[` and `{` outside strings (each starts at most one
+/// value or key). Bytes that are not JSON only make the count larger; the parser refuses them.
+fn count_json_values(body: &[u8]) -> usize {
+    let mut count = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if matches!(byte, b',' | b':' | b'[' | b'{') {
+            count = count.saturating_add(1);
+        }
+    }
+    count
 }
 
 fn new_command_uuid() -> String {

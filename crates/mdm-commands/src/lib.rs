@@ -89,6 +89,8 @@ pub mod codec;
 mod command;
 mod envelope;
 mod error;
+#[cfg(feature = "examples")]
+mod examples;
 mod generated;
 
 pub use availability::{Availability, Mode, Os, Platform, SharedIpad, compare_versions};

@@ -145,3 +145,35 @@ fn each_kind_of_error_names_what_and_where() {
     assert!(matches!(e, DecodeError::WrongType { found: "null", .. }));
     assert_eq!(path(&e), "Command.PIN");
 }
+
+#[test]
+fn limits_bound_the_parsed_tree_before_it_is_built() {
+    use mdm_commands::CommandEnvelope;
+    use mdm_commands::plist::Value;
+    use mdm_proto::DecodeLimits;
+
+    let limits = DecodeLimits::default().max_objects(64);
+    let many = format!(
+        r#"{{"Command": {{"RequestType": "DeviceInformation", "Queries": [{}]}}}}"#,
+        vec!["0"; 100].join(",")
+    );
+    let e = CommandEnvelope::from_json_with(many.as_bytes(), &limits).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DecodeError::Plist(mdm_proto::DecodeError::TooManyObjects { limit: 64 })
+        ),
+        "{e}"
+    );
+    // Separators inside strings (escaped quotes included) are not values.
+    let quoted = r#"{"Command": {"RequestType": "DeviceLock", "Message": "a,b:[{\",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"}}"#;
+    let envelope = CommandEnvelope::from_json_with(quoted.as_bytes(), &limits).unwrap();
+    let payload = envelope.to_plist().payload().unwrap();
+    assert!(matches!(&payload["Message"], Value::String(s) if s.starts_with("a,b:[{\",")));
+    let e =
+        CommandEnvelope::from_json_with(quoted.as_bytes(), &limits.max_body_bytes(10)).unwrap_err();
+    assert!(matches!(
+        e,
+        DecodeError::Plist(mdm_proto::DecodeError::TooLarge { limit: 10, .. })
+    ));
+}

@@ -12,6 +12,7 @@
 //! | `/v1/pushcert` | store (`PUT`) or read (`GET ?topic=`) the push certificate | API key |
 //! | `/v1/push/<ids>` | push to enrollments | API key |
 //! | `/v1/enqueue/<ids>` | enqueue a command and push | API key |
+//! | `/v1/commands/<ids>` | `POST` a command as JSON, typed by `mdm-commands`; enqueue and push as `/v1/enqueue/` | API key |
 //! | `/v1/escrowkeyunlock` | Apple's escrow key unlock, with the push certificate | API key |
 //! | `/migration` | replay check-ins from another server into the core | API key |
 //! | `/version` | `{"version":"…"}` | — |
@@ -84,7 +85,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, post};
 use http::{HeaderName, StatusCode};
 use mdm_proto::DecodeLimits;
 use mdm_push::ApnsConfig;
@@ -108,7 +109,7 @@ mod response;
 mod serve;
 mod target;
 
-pub use api::{ApiResult, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};
+pub use api::{ApiResult, CommandBodyError, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};
 pub use auth::{API_USER, BasicAuth, BasicAuthLayer};
 pub use authproxy::{X_ENROLLMENT_ID, X_TRACE_ID};
 pub use body::BodyError;
@@ -420,6 +421,9 @@ impl MdmHttpBuilder {
                 .route("/v1/push/{*ids}", any(api::push))
                 .route("/v1/enqueue/", any(api::enqueue))
                 .route("/v1/enqueue/{*ids}", any(api::enqueue))
+                // Ours, not NanoMDM's: only `POST` (any other method is 405).
+                .route("/v1/commands/", post(api::commands))
+                .route("/v1/commands/{*ids}", post(api::commands))
                 .route("/v1/escrowkeyunlock", any(api::escrow_key_unlock))
                 .with_state(state);
             if let Some(core) = self.migration {
@@ -433,7 +437,7 @@ impl MdmHttpBuilder {
                 );
             }
             router = router.merge(api.route_layer(BasicAuthLayer::new(key)));
-            subtrees.extend(["/v1/push/", "/v1/enqueue/"]);
+            subtrees.extend(["/v1/push/", "/v1/enqueue/", "/v1/commands/"]);
         } else if self.migration.is_some() {
             tracing::warn!("/migration needs the API (an API key); not enabled");
         }

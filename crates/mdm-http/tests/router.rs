@@ -163,6 +163,7 @@ fn openapi_lists_the_served_paths() {
         "checkin",
         "mdm",
         "migration",
+        "v1/commands/{ids}",
         "v1/enqueue/{ids}",
         "v1/escrowkeyunlock",
         "v1/push/{ids}",

@@ -8,7 +8,8 @@
 //! Reads `schema/apple-device-management` (Apple's YAML, with its `SOURCE.md` naming the
 //! release and `LICENSE.txt`) into one model of the schema format (`model`), plans Rust types
 //! from it (`plan`), and writes one output per kind of schema file: today the commands
-//! (`crates/mdm-commands/src/generated/` and the test samples in
+//! (`crates/mdm-commands/src/generated/`, the example results in
+//! `crates/mdm-commands/src/examples.rs`, and the test samples in
 //! `crates/mdm-commands/tests/samples/`). Every Rust file goes through `rustfmt`, so the output
 //! is what `cargo fmt` keeps, and is the same bytes for the same YAML.
 
@@ -38,6 +39,8 @@ pub const SCHEMA_DIR: &str = "schema/apple-device-management";
 pub const COMMANDS_DIR: &str = "crates/mdm-commands/src/generated";
 /// Where the command test samples go.
 pub const SAMPLES_DIR: &str = "crates/mdm-commands/tests/samples";
+/// The example results of every command (`AnyResponse::example`).
+pub const EXAMPLES_FILE: &str = "crates/mdm-commands/src/examples.rs";
 
 fn main() -> ExitCode {
     let mut check = false;
@@ -53,7 +56,8 @@ fn main() -> ExitCode {
             "-h" | "--help" => {
                 println!(
                     "usage: mdm-schema-gen [--check] [--workspace DIR]\n\n\
-                     Regenerates {COMMANDS_DIR} and {SAMPLES_DIR} from {SCHEMA_DIR};\n\
+                     Regenerates {COMMANDS_DIR}, {EXAMPLES_FILE} and {SAMPLES_DIR} from\n\
+                     {SCHEMA_DIR};\n\
                      with --check, writes nothing and exits 1 when the checked-in files differ."
                 );
                 return ExitCode::SUCCESS;
@@ -137,6 +141,11 @@ pub fn generate(workspace: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     files.push((
         Path::new(COMMANDS_DIR).join("mod.rs"),
         output::rustfmt(workspace, &commands::root_module(&commands, &release))?,
+    ));
+    let header = commands::header(&release, "schema/apple-device-management/mdm/commands");
+    files.push((
+        PathBuf::from(EXAMPLES_FILE),
+        output::rustfmt(workspace, &samples::examples_module(&commands, &header))?,
     ));
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)

@@ -87,6 +87,47 @@ pub fn files(command: &Command<'_>) -> Vec<(String, String)> {
     files
 }
 
+/// `mdm-commands`' `examples.rs`: for every command, the result keys of an acknowledged report
+/// with every key the schema gives them filled in (`Fill::Full`; an empty dictionary for a
+/// command without result keys), as an XML property list in a `&'static str`. Simulated devices
+/// answer with them, so that every command has an answer of its own type.
+pub fn examples_module(commands: &[Command<'_>], header: &str) -> String {
+    let mut out = String::from(header);
+    out.push_str(
+        "//! Example results of every command's acknowledged report, made from the schema.\n\n\
+         /// The result keys of an acknowledged report of `request_type`, as an XML property \
+         list\n/// of a dictionary; `None` for a request type the schema does not have.\n\
+         pub(crate) fn example_xml(request_type: &str) -> Option<&'static str> {\n\
+         Some(match request_type {\n",
+    );
+    for command in commands {
+        let keys = match command.response_id {
+            Some(response) => value(
+                &command.plan,
+                &Ty::Named(response),
+                Fill::Full,
+                &mut Vec::new(),
+            ),
+            None => Sample::Dictionary(Vec::new()),
+        };
+        let mut xml = String::from("<plist version=\"1.0\">\n");
+        plist(&keys, 0, &mut xml);
+        xml.push_str("</plist>\n");
+        // A raw string delimiter the contents do not hold.
+        let mut hashes = String::from("#");
+        while xml.contains(&format!("\"{hashes}")) {
+            hashes.push('#');
+        }
+        let _ = writeln!(
+            out,
+            "{:?} => r{hashes}\"{xml}\"{hashes},",
+            command.request_type
+        );
+    }
+    out.push_str("_ => return None,\n})\n}\n");
+    out
+}
+
 /// A sample of `ty`; `open` holds the structs being filled (a recursive type stops there).
 pub fn value(plan: &Plan, ty: &Ty, fill: Fill, open: &mut Vec<usize>) -> Sample {
     match ty {

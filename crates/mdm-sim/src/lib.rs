@@ -11,7 +11,8 @@
 //! * [`MdmClient`]: the device's MDM client as a state machine without I/O. It produces
 //!   [`Request`]s (method, URL, headers including `Content-Type` and `Mdm-Signature`, body) and
 //!   consumes [`Response`]s: enroll (`Authenticate`, `TokenUpdate`), check in, answer commands
-//!   ([`Answer`]), re-enroll, check out.
+//!   ([`Answer`]), re-enroll, check out. Every command of Apple's schema is answered with a
+//!   report that decodes to the command's typed response in `mdm-commands`.
 //! * `HttpDriver` (feature `http`, on by default): sends those requests with `reqwest`.
 //!
 //! Signing is a separate step ([`MdmClient::build_request`] then [`MdmClient::sign`]), so a load

@@ -1,7 +1,9 @@
-//! What a device answers to a command it runs: the result keys of common `RequestType`s, shaped
-//! after Apple's schema (device-management `mdm/commands/*.yaml`), and the side effects a later
-//! command can observe (an installed profile shows up in `ProfileList`).
+//! What a device answers to a command it runs: the result keys of every `RequestType` of Apple's
+//! schema (device-management `mdm/commands/*.yaml`) — from the device for the common ones, the
+//! schema's examples for the rest — and the side effects a later command can observe (an
+//! installed profile shows up in `ProfileList`).
 
+use mdm_commands::AnyResponse;
 use mdm_proto::plist::{Dictionary, Value};
 use mdm_proto::{Command, DecodeLimits, ErrorChainEntry, Raw};
 use mdm_signature::IdentityCertificate;
@@ -35,45 +37,14 @@ pub(crate) struct Context<'a> {
     pub(crate) record: &'a mut ChannelRecord,
 }
 
-/// Commands a device runs without result keys beyond `Status`.
-const NO_RESULT_KEYS: &[&str] = &[
-    "AccountConfiguration",
-    "ApplyRedemptionCode",
-    "ClearPasscode",
-    "ClearRestrictionsPassword",
-    "DeclarativeManagement",
-    "DeleteUser",
-    "DeviceConfigured",
-    "DeviceLock",
-    "DisableLostMode",
-    "DisableRemoteDesktop",
-    "EnableLostMode",
-    "EnableRemoteDesktop",
-    "EraseDevice",
-    "InstallApplication",
-    "InstallEnterpriseApplication",
-    "InstallMedia",
-    "InstallProvisioningProfile",
-    "LogOutUser",
-    "ManagedApplicationAttributes",
-    "PlayLostModeSound",
-    "RefreshCellularPlans",
-    "RemoveApplication",
-    "RemoveMedia",
-    "RemoveProvisioningProfile",
-    "RestartDevice",
-    "ScheduleOSUpdateScan",
-    "SetAutoAdminPassword",
-    "SetFirmwarePassword",
-    "SetRecoveryLock",
-    "Settings",
-    "ShutDownDevice",
-    "UnlockUserAccount",
-    "ValidateApplications",
-];
-
 /// How a device answers `command` when it runs it: `Acknowledged` with the result keys of the
 /// `RequestType`, or `Error` for a `RequestType` it does not know.
+///
+/// The commands whose answers tests look into (device facts, installed profiles and apps,
+/// the identity certificate) are answered from the device; every other command of Apple's
+/// schema with the schema's own example result keys (`mdm-commands`' `AnyResponse::example`,
+/// generated with the typed commands), so that each is answered with a report that decodes to
+/// its typed response.
 pub(crate) fn run(ctx: &mut Context<'_>, command: &Raw<Command>) -> Report {
     let uuid = command.command_uuid.clone();
     // The envelope decoded already, so the payload parses too; an empty payload is the fallback
@@ -113,21 +84,6 @@ pub(crate) fn run(ctx: &mut Context<'_>, command: &Raw<Command>) -> Report {
             }
             results.insert("CertificateList".into(), Value::Array(list));
         }
-        "ProvisioningProfileList" => {
-            results.insert("ProvisioningProfileList".into(), Value::Array(Vec::new()));
-        }
-        "ManagedApplicationList" => {
-            results.insert(
-                "ManagedApplicationList".into(),
-                Value::Dictionary(Dictionary::new()),
-            );
-        }
-        "AvailableOSUpdates" => {
-            results.insert("AvailableOSUpdates".into(), Value::Array(Vec::new()));
-        }
-        "OSUpdateStatus" => {
-            results.insert("OSUpdateStatus".into(), Value::Array(Vec::new()));
-        }
         "UserList" if d.kind.is_mac() => {
             results.insert("Users".into(), Value::Array(user_list(d)));
         }
@@ -153,17 +109,19 @@ pub(crate) fn run(ctx: &mut Context<'_>, command: &Raw<Command>) -> Report {
                 ctx.record.profiles.retain(|p| p.identifier != id);
             }
         }
-        other if NO_RESULT_KEYS.contains(&other) => {}
-        other => {
+        other => match AnyResponse::example(other) {
+            Some(keys) => results = keys,
             // mdmclient's answer to a RequestType it does not implement.
-            return Report::error(
-                uuid,
-                vec![
-                    ErrorChainEntry::new(12021, "MCMDMErrorDomain")
-                        .description(format!("Unknown command “{other}”.")),
-                ],
-            );
-        }
+            None => {
+                return Report::error(
+                    uuid,
+                    vec![
+                        ErrorChainEntry::new(12021, "MCMDMErrorDomain")
+                            .description(format!("Unknown command “{other}”.")),
+                    ],
+                );
+            }
+        },
     }
     Report::acknowledged(uuid, results)
 }

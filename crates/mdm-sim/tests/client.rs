@@ -588,3 +588,43 @@ fn a_replaced_payload_sends_to_the_new_server() {
     let request = c.poll_request().unwrap().unwrap();
     assert_eq!(request.url(), "https://new.example/mdm");
 }
+
+/// Every command of Apple's schema is answered with a report that decodes to the command's own
+/// typed response (`mdm-commands`), with its result: not a hand-picked few.
+#[test]
+fn every_command_of_the_schema_is_answered_with_its_typed_response() {
+    use mdm_commands::{AnyCommand, AnyResponse};
+
+    for kind in [DeviceKind::MacOs, DeviceKind::Ios] {
+        let mut c = client(kind);
+        for (i, request_type) in AnyCommand::REQUEST_TYPES.iter().enumerate() {
+            let uuid = format!("S-{i}");
+            let answer = run_command(
+                &mut c,
+                Channel::Device,
+                &command(&uuid, request_type, Dictionary::new()),
+            );
+            let decoded = AnyResponse::decode(request_type, answer.body().clone())
+                .unwrap_or_else(|e| panic!("{kind:?} {request_type}: {e}"));
+            let response = decoded.value();
+            assert_eq!(response.request_type(), *request_type);
+            assert_eq!(
+                response.report().status,
+                Status::Acknowledged,
+                "{kind:?} {request_type}"
+            );
+            assert_eq!(response.report().command_uuid.as_deref(), Some(&*uuid));
+            let result = response
+                .result_plist()
+                .unwrap_or_else(|| panic!("{kind:?} {request_type}: no result"));
+            // A command with result keys in the schema gets some.
+            let example = AnyResponse::example(request_type).unwrap();
+            if !example.is_empty() {
+                let Value::Dictionary(keys) = result else {
+                    panic!("{request_type}: {result:?}")
+                };
+                assert!(!keys.is_empty(), "{kind:?} {request_type}: empty result");
+            }
+        }
+    }
+}

@@ -131,10 +131,13 @@ Simulate devices (in another terminal):
   cargo run --example simulate --features sim -- \\
       --server {base_url}/mdm --ca {ca} --ca-key {ca_key} --devices 4 --interval 5
 
-Enqueue a command for one of them (its id is the enrollment_id in this server's log; with no
+Send one of them a command as JSON (its id is the enrollment_id in this server's log; with no
 push certificate stored, nopush=1 leaves the command for the device's next check-in):
 
-  curl -u nanomdm:{key} -T command.plist '{base_url}/v1/enqueue/<enrollment id>?nopush=1'
+  curl -u nanomdm:{key} -d '{{\"Command\": {{\"RequestType\": \"ProfileList\"}}}}' \\
+      '{base_url}/v1/commands/<enrollment id>?nopush=1'
+
+(/v1/enqueue/<enrollment id> takes a command plist instead, as NanoMDM does.)
 "
     )
 }
@@ -167,5 +170,7 @@ mod tests {
         let text = banner(&first, "http://127.0.0.1:9000");
         assert!(text.contains("NEVER USE THIS IN PRODUCTION"));
         assert!(text.contains("--ca-key"));
+        assert!(text.contains(r#"-d '{"Command": {"RequestType": "ProfileList"}}' \"#));
+        assert!(text.contains("http://127.0.0.1:9000/v1/commands/<enrollment id>?nopush=1"));
     }
 }

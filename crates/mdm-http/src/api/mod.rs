@@ -1,5 +1,5 @@
 //! NanoMDM's API: `/v1/pushcert`, `/v1/push/`, `/v1/enqueue/`, `/v1/escrowkeyunlock`, and the
-//! unauthenticated `/version`.
+//! unauthenticated `/version`; and ours: `/v1/commands/` (JSON commands).
 
 use std::time::Duration;
 
@@ -11,11 +11,14 @@ use mdm_service::Enqueuer;
 use mdm_storage::DynStorage;
 use url::Url;
 
+mod commands;
 mod escrow;
 mod push;
 mod pushcert;
 mod result;
 
+pub use commands::CommandBodyError;
+pub(crate) use commands::commands;
 pub use escrow::ESCROW_KEY_UNLOCK_URL;
 pub(crate) use escrow::escrow_key_unlock;
 pub(crate) use push::{addressable, enqueue, push};

@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use mdm_proto::Command;
+use http::request::Parts;
+use mdm_proto::{Command, Raw};
 use mdm_push::PushError;
 use mdm_service::{PushFailure, PushResults};
 use mdm_storage::{EnrollmentId, StorageError};
@@ -61,57 +62,101 @@ pub(crate) async fn push(State(api): State<ApiState>, request: Request) -> Respo
 /// to them; with an empty body, only pushes.
 pub(crate) async fn enqueue(State(api): State<ApiState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let mut result = ApiResult::default();
-    // NanoMDM: any non-empty value disables the push, `nopush=0` included.
-    let no_push = query_params(target::query(&parts.uri, &parts.extensions))
-        .get("nopush")
-        .is_some_and(|v| !v.is_empty());
-    let ids = match path_ids(&target::path(&parts.uri, &parts.extensions), "/v1/enqueue/") {
-        Ok(ids) => ids,
-        Err(e) => {
-            result.command_error = Some(e);
-            return respond(&result, 0);
-        }
+    let target = match EnqueueTarget::from_parts(&parts, "/v1/enqueue/") {
+        Ok(target) => target,
+        Err(e) => return EnqueueTarget::refuse(e),
     };
     let body = match read_body(&parts.headers, body, api.limits.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),
     };
     if body.is_empty() {
-        if no_push {
+        let mut result = ApiResult::default();
+        if target.no_push {
             result.no_push = true;
             result.command_error = Some("must enqueue or push".into());
         } else {
-            api.push_into(&ids, &mut result).await;
+            api.push_into(&target.ids, &mut result).await;
         }
-        return respond(&result, ids.len());
+        return respond(&result, target.ids.len());
     }
     let command = match Command::decode_with(body, &api.limits) {
         Ok(command) => command,
         Err(e) => {
             // NanoMDM echoes the whole body after the parse error; the error alone says enough.
-            result.command_error = Some(format!("decoding command: {e}"));
-            return respond(&result, ids.len());
+            let result = ApiResult {
+                command_error: Some(format!("decoding command: {e}")),
+                ..ApiResult::default()
+            };
+            return respond(&result, target.ids.len());
         }
     };
-    result.command_uuid = command.command_uuid.clone();
-    result.request_type = command.request_type.clone();
-    match api.enqueuer.enqueue(&ids, &command, !no_push).await {
-        Ok(enqueued) => {
-            for (id, error) in enqueued.not_queued {
-                result.entry(id.as_str()).command_error = Some(error.to_string());
-            }
-            match enqueued.pushed {
-                Some(pushed) => record_pushes(pushed, &mut result),
-                None => result.no_push = true,
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, command_uuid = %command.command_uuid, "enqueue failed");
-            result.command_error = Some(e.to_string());
-        }
+    api.enqueue_and_respond(&target, &command).await
+}
+
+/// Where an enqueue goes: the enrollment ids of the path and whether to push (`?nopush=`), read
+/// the same way for `/v1/enqueue/` and `/v1/commands/`.
+pub(crate) struct EnqueueTarget {
+    pub(crate) ids: Vec<EnrollmentId>,
+    pub(crate) no_push: bool,
+}
+
+impl EnqueueTarget {
+    /// Reads the target from a request under `prefix`. The error is the text NanoMDM answers a
+    /// path without ids with; [`EnqueueTarget::refuse`] makes the response.
+    pub(crate) fn from_parts(parts: &Parts, prefix: &str) -> Result<Self, String> {
+        // NanoMDM: any non-empty value disables the push, `nopush=0` included.
+        let no_push = query_params(target::query(&parts.uri, &parts.extensions))
+            .get("nopush")
+            .is_some_and(|v| !v.is_empty());
+        let ids = path_ids(&target::path(&parts.uri, &parts.extensions), prefix)?;
+        Ok(Self { ids, no_push })
     }
-    respond(&result, ids.len())
+
+    /// NanoMDM's answer to a path without ids: `500` with `command_error`.
+    pub(crate) fn refuse(error: String) -> Response {
+        let result = ApiResult {
+            command_error: Some(error),
+            ..ApiResult::default()
+        };
+        respond(&result, 0)
+    }
+}
+
+impl ApiState {
+    /// Enqueues `command` for the target's ids, pushes unless told not to, and answers with
+    /// NanoMDM's `APIResult`: the one code path of `/v1/enqueue/` and `/v1/commands/`.
+    pub(crate) async fn enqueue_and_respond(
+        &self,
+        target: &EnqueueTarget,
+        command: &Raw<Command>,
+    ) -> Response {
+        let mut result = ApiResult {
+            command_uuid: command.command_uuid.clone(),
+            request_type: command.request_type.clone(),
+            ..ApiResult::default()
+        };
+        match self
+            .enqueuer
+            .enqueue(&target.ids, command, !target.no_push)
+            .await
+        {
+            Ok(enqueued) => {
+                for (id, error) in enqueued.not_queued {
+                    result.entry(id.as_str()).command_error = Some(error.to_string());
+                }
+                match enqueued.pushed {
+                    Some(pushed) => record_pushes(pushed, &mut result),
+                    None => result.no_push = true,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, command_uuid = %command.command_uuid, "enqueue failed");
+                result.command_error = Some(e.to_string());
+            }
+        }
+        respond(&result, target.ids.len())
+    }
 }
 
 fn respond(result: &ApiResult, requested: usize) -> Response {
