@@ -14,15 +14,7 @@ pub(crate) const NOT_NOW: &str = "NotNow";
 
 /// How many ids go in one `IN (…)` lookup: far below every dialect's bound-parameter limit,
 /// large enough that a push to thousands of ids takes a handful of queries.
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) const IN_LIST_CHUNK: usize = 500;
-
-/// `?, ?, …` for an `IN` list: only placeholders are formatted into statements, values are
-/// bound.
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
-pub(crate) fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
 
 /// A dialect's schema, `(version, description, SQL)` each, as the versioned migrations sqlx runs
 /// on open (tracked in `_sqlx_migrations`).
@@ -80,7 +72,6 @@ pub(crate) fn device_only(id: &mdm_enrollment::EnrollId) -> Result<(), StorageEr
 /// Whether a transaction failed only because it lost a conflict with another one — SQLSTATE
 /// `40P01` (PostgreSQL deadlock) or `40001` (serialization failure; also MySQL's deadlock) —
 /// and may simply run again.
-#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) fn is_conflict(e: &StorageError) -> bool {
     let StorageError::Backend(source) = e else {
         return false;
@@ -120,13 +111,13 @@ pub(crate) fn push_info(
 
 /// A queued command as read back: its envelope from the `commands` columns, its bytes exactly
 /// as enqueued.
-pub(crate) fn command(command_uuid: String, request_type: String, bytes: Vec<u8>) -> Raw<Command> {
+pub(crate) fn command(command_uuid: String, request_type: String, bytes: Bytes) -> Raw<Command> {
     Raw::new(
         Command {
             command_uuid,
             request_type,
         },
-        Bytes::from(bytes),
+        bytes,
     )
 }
 

@@ -1,0 +1,263 @@
+//! What a SQL dialect supplies: its SQL text, its placeholder style, the column types that differ,
+//! and the few steps that are genuinely its own (how a certificate binding is serialized). The
+//! flows in [`crate::flows`] are written once against this trait; see the crate documentation for
+//! why it is shaped this way.
+
+use std::future::Future;
+
+use mdm_storage::{CertBindMode, CertBinding, StorageError};
+use sqlx::{Database, Decode, Encode, Pool, Type};
+
+/// How a dialect writes the n-th bind parameter (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placeholder {
+    /// `$1`, `$2` … (PostgreSQL).
+    Dollar,
+    /// `?1`, `?2` … (SQLite).
+    NumberedQuestion,
+    /// `?` in the order the values are bound (MySQL): a value used twice is bound twice.
+    Question,
+}
+
+impl Placeholder {
+    /// `n` placeholders for an `IN (…)` list whose first value is bind parameter `first`.
+    pub(crate) fn list(self, first: usize, n: usize) -> String {
+        let mut list = String::with_capacity(n * 5);
+        for i in first..first + n {
+            if i > first {
+                list.push_str(", ");
+            }
+            match self {
+                Placeholder::Dollar => {
+                    list.push('$');
+                    list.push_str(&i.to_string());
+                }
+                Placeholder::NumberedQuestion => {
+                    list.push('?');
+                    list.push_str(&i.to_string());
+                }
+                Placeholder::Question => list.push('?'),
+            }
+        }
+        list
+    }
+}
+
+/// A value a report statement binds, named so that each dialect can bind them in the order (and
+/// as often) its placeholders need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arg {
+    /// The enrollment id (the channel's).
+    Id,
+    /// The CommandUUID.
+    Uuid,
+    /// The report's `Status`.
+    Status,
+    /// The raw report, as the dialect stores it ([`Dialect::Raw`]).
+    Result,
+}
+
+/// What the flow learns from a [`Step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Run for its effect alone.
+    Run,
+    /// Run; when it changes no row there is nothing to do: the flow stops with "not queued".
+    Guard,
+    /// The last step: returns a row exactly when the result was stored.
+    Stored,
+}
+
+/// One statement of a multi-statement flow: its text, the values it binds in placeholder order,
+/// and what its outcome means.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    /// The statement (on SQLite possibly a batch of several, run in one hand-off).
+    pub sql: &'static str,
+    /// The values bound, in placeholder order.
+    pub args: &'static [Arg],
+    /// What the flow reads from it.
+    pub effect: Effect,
+}
+
+impl Step {
+    /// A step run for its effect.
+    pub(crate) const fn run(sql: &'static str, args: &'static [Arg]) -> Self {
+        Self {
+            sql,
+            args,
+            effect: Effect::Run,
+        }
+    }
+
+    /// A step that stops the flow when it changes nothing.
+    pub(crate) const fn guard(sql: &'static str, args: &'static [Arg]) -> Self {
+        Self {
+            sql,
+            args,
+            effect: Effect::Guard,
+        }
+    }
+
+    /// The closing step, returning a row exactly when the result was stored.
+    pub(crate) const fn stored(sql: &'static str, args: &'static [Arg]) -> Self {
+        Self {
+            sql,
+            args,
+            effect: Effect::Stored,
+        }
+    }
+}
+
+/// certauth's statements (`cert_auth_associations` as NanoMDM has it), used by the lookups and
+/// by [`crate::flows::bind_cert_hash`].
+pub(crate) struct CertAuthSql {
+    /// A row if any channel holds the hash (binds: hash).
+    pub has_hash: &'static str,
+    /// A row if the hash is bound to the channel (binds: device-channel id, hash).
+    pub associated: &'static str,
+    /// A row if the channel holds any hash (binds: device-channel id).
+    pub enrollment_bound: &'static str,
+    /// The id of a channel the hash is bound to (binds: hash).
+    pub bound_to: &'static str,
+    /// Writes the binding (binds: device-channel id, hash).
+    pub associate: &'static str,
+}
+
+/// A SQL backend: the store type itself implements it, supplying its connections, its SQL and
+/// what genuinely differs. Every statement's binds are listed with it; a dialect with numbered
+/// placeholders may use a value twice or not at all, MySQL's `?` takes them in order (the binds
+/// are listed in the order its statements need).
+///
+/// The value types that differ between dialects are associated types, whose bounds travel with
+/// the trait (no flow has to repeat them).
+pub(crate) trait Dialect: Send + Sync + 'static {
+    /// The sqlx driver.
+    type DB: Database;
+    /// A raw property list as stored and read back: bytes in SQLite's BLOB columns, XML text in
+    /// NanoMDM's PostgreSQL and MySQL TEXT columns.
+    type Raw: for<'q> Encode<'q, Self::DB>
+        + for<'r> Decode<'r, Self::DB>
+        + Type<Self::DB>
+        + Into<bytes::Bytes>
+        + Default
+        + Send
+        + Sync;
+    /// An INTEGER column read back (`token_update_tally`, `stale_token`): 64-bit on SQLite,
+    /// 32-bit in NanoMDM's PostgreSQL and MySQL schemas.
+    type Int: for<'r> Decode<'r, Self::DB> + Type<Self::DB> + Into<i64> + Send;
+    /// `enrollment_queue.priority` as bound: the column's own width, so no dialect casts.
+    type Priority: for<'q> Encode<'q, Self::DB> + Type<Self::DB> + From<i8> + Send + Sync;
+
+    /// How bind parameters are written in an `IN (…)` list the flow builds.
+    const PLACEHOLDER: Placeholder;
+    /// How a write transaction starts (`BEGIN IMMEDIATE` on SQLite: the busy timeout applies
+    /// when it starts, rather than a read lock failing to upgrade midway).
+    const BEGIN_WRITE: &'static str;
+    /// Whether one statement outside a transaction is atomic. False on SQLite, whose [`Step`]s
+    /// may be batches of several statements.
+    const STATEMENT_IS_ATOMIC: bool;
+
+    /// `devices` upserted by Authenticate (binds: id, identity certificate as PEM, serial
+    /// number, raw message), clearing the bootstrap token.
+    const AUTHENTICATE: &'static str;
+    /// Resets the TokenUpdate tally of a device's enrollments (binds: device id).
+    const RESET_TALLY: &'static str;
+    /// A device channel's TokenUpdate on `devices` (binds: raw message, unlock token, unlock
+    /// token again, id); changes no row for an unknown device.
+    const TOKEN_UPDATE_DEVICE: &'static str;
+    /// A row if the device exists (binds: id).
+    const DEVICE_EXISTS: &'static str;
+    /// A user channel's TokenUpdate on `users` (binds: id, device id, short name, long name, raw).
+    const TOKEN_UPDATE_USER: &'static str;
+    /// `enrollments` upserted by TokenUpdate (binds: id, device id, user id, type, topic, push
+    /// magic, token hex), enabled, its tally counted.
+    const TOKEN_UPDATE_ENROLLMENT: &'static str;
+    /// UserAuthenticate's first message on `users` (binds as [`Self::TOKEN_UPDATE_USER`]).
+    const USER_AUTHENTICATE: &'static str;
+    /// UserAuthenticate's digest response on `users` (binds as [`Self::TOKEN_UPDATE_USER`]).
+    const USER_AUTHENTICATE_DIGEST: &'static str;
+    /// Marks an enrollment seen (binds: id).
+    const TOUCH_LAST_SEEN: &'static str;
+    /// Disables a device channel and its user channels (binds: device id).
+    const DISABLE_DEVICE: &'static str;
+    /// Disables one user channel (binds: id).
+    const DISABLE_USER: &'static str;
+    /// An enrollment's TokenUpdate tally (binds: id).
+    const TALLY: &'static str;
+    /// Stores the bootstrap token (binds: base64 or NULL, id); changes no row for an unknown
+    /// device.
+    const STORE_BOOTSTRAP_TOKEN: &'static str;
+    /// The stored bootstrap token (binds: id).
+    const BOOTSTRAP_TOKEN: &'static str;
+
+    /// A `commands` row (binds: uuid, request type, the command as stored, its exact bytes when
+    /// they differ from what is stored).
+    const INSERT_COMMAND: &'static str;
+    /// On a dialect without `INSERT … RETURNING`, the known ids among `{ids}` (binds: the ids).
+    const KNOWN_ENROLLMENTS: Option<&'static str>;
+    /// Queues the command for the known ids among `{ids}` (binds: uuid, priority, the ids),
+    /// returning the ids queued unless [`Self::KNOWN_ENROLLMENTS`] is given.
+    const QUEUE_COMMAND: &'static str;
+    /// The next command (binds: id, `NotNow`, whether to skip NotNow'd commands; columns:
+    /// uuid, request type, the command as stored, its exact bytes if kept apart).
+    const NEXT_COMMAND: &'static str;
+    /// A NotNow report, stored only while the command waits in the enrollment's queue.
+    const STORE_NOT_NOW: &'static [Step];
+    /// A final report: the command leaves the queue and, only if it was queued, the result is
+    /// stored.
+    const STORE_FINAL: &'static [Step];
+    /// A final report in delete mode: the queue entry and result go, and the command with them
+    /// when nothing refers to it any more.
+    const DELETE_FINAL: &'static [Step];
+    /// A device channel's active queue entries and its user channels' (binds: device id;
+    /// columns: id, uuid), locked where the dialect locks.
+    const QUEUED_FOR_DEVICE: &'static str;
+    /// One user channel's active queue entries (binds: id; columns: id, uuid).
+    const QUEUED_FOR_USER: &'static str;
+    /// Leaves a device channel's and its user channels' queues (binds: device id).
+    const CLEAR_DEVICE_QUEUE: &'static str;
+    /// Leaves one user channel's queue (binds: id).
+    const CLEAR_USER_QUEUE: &'static str;
+    /// In delete mode, removes one queue entry, its result and the orphaned command (args:
+    /// [`Arg::Id`], [`Arg::Uuid`]).
+    const DELETE_QUEUED: &'static [Step];
+    /// Push info of the enabled enrollments among `{ids}` (binds: the ids; columns: id, topic,
+    /// push magic, token hex).
+    const PUSH_INFO: &'static str;
+    /// A push certificate's `stale_token` (binds: topic).
+    const PUSH_CERT_STALE_TOKEN: &'static str;
+    /// A push certificate (binds: topic; columns: cert, key, stale token).
+    const PUSH_CERT: &'static str;
+    /// Stores a push certificate, counting up its stale token (binds: topic, cert, key).
+    const STORE_PUSH_CERT: &'static str;
+    /// certauth's statements.
+    const CERT_AUTH: CertAuthSql;
+    /// The migration export's devices (columns: Authenticate, TokenUpdate or NULL), oldest
+    /// first.
+    const MIGRATION_DEVICES: &'static str;
+    /// The migration export's user channels (columns: TokenUpdate), oldest first.
+    const MIGRATION_USERS: &'static str;
+
+    /// The connections writes go through.
+    fn writer(&self) -> &Pool<Self::DB>;
+    /// The connections reads go through (the writer's on a server database).
+    fn reader(&self) -> &Pool<Self::DB>;
+    /// NanoMDM's `delete=1`.
+    fn delete_commands(&self) -> bool;
+    /// How many rows a statement matched (sqlx has no trait for it). On MySQL too this counts
+    /// matched rows, not only changed ones: sqlx connects with `CLIENT_FOUND_ROWS`.
+    fn rows_affected(done: &<Self::DB as Database>::QueryResult) -> u64;
+    /// A raw property list as this dialect stores it in `column`, and its exact bytes when the
+    /// stored form differs (a binary plist kept as XML text).
+    fn raw(column: &'static str, raw: &[u8]) -> Result<(Self::Raw, Option<Vec<u8>>), StorageError>;
+    /// `CertAuthStore::bind_cert_hash` serialized as this dialect can: the checks and the insert
+    /// of [`crate::flows::bind_cert_hash`] must not interleave with another bind of the same
+    /// channel or hash.
+    fn bind_cert_hash_serialized(
+        &self,
+        device_id: &str,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> impl Future<Output = Result<CertBinding, StorageError>> + Send;
+}
