@@ -35,6 +35,58 @@ pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migr
     )
 }
 
+/// Which step of opening a server database failed; each dialect's `OpenError` names its
+/// database.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) enum OpenFailure {
+    /// Connecting (or parsing the connection string) failed.
+    Connect(sqlx::Error),
+    /// Bringing the schema up to date failed.
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl OpenFailure {
+    /// As the dialect's `OpenError`, built by its two variants.
+    pub(crate) fn into_open_error<E>(
+        self,
+        connect: fn(Box<dyn std::error::Error + Send + Sync>) -> E,
+        migrate: fn(Box<dyn std::error::Error + Send + Sync>) -> E,
+    ) -> E {
+        match self {
+            OpenFailure::Connect(e) => connect(Box::new(e)),
+            OpenFailure::Migrate(e) => migrate(Box::new(e)),
+        }
+    }
+}
+
+/// Connects a server database's pool (`pool`, as `storage` sizes it) and runs the dialect's
+/// migrations on it: one pool for reads and writes.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn open_pool<DB>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    connect: <DB::Connection as sqlx::Connection>::Options,
+    storage: &crate::StorageOptions,
+    migrations: &[(i64, &'static str, &'static str)],
+) -> Result<crate::dialect::Connections<DB>, OpenFailure>
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let pool = pool
+        .connect_with(connect)
+        .await
+        .map_err(OpenFailure::Connect)?;
+    migrator(migrations)
+        .run(&pool)
+        .await
+        .map_err(OpenFailure::Migrate)?;
+    Ok(crate::dialect::Connections::one_pool(
+        pool,
+        storage.delete_commands,
+    ))
+}
+
 /// The result of inserting a `commands` row: a CommandUUID already stored is
 /// [`StorageError::DuplicateCommand`].
 pub(crate) fn command_inserted<T>(

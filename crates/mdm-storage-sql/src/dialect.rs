@@ -9,6 +9,11 @@ use mdm_storage::{CertBindMode, CertBinding, StorageError};
 use sqlx::{Database, Decode, Encode, Pool, Type};
 
 /// How a dialect writes the n-th bind parameter (1-based).
+// Each variant is one dialect's: a build without all three backends leaves some unused.
+#[cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Placeholder {
     /// `$1`, `$2` … (PostgreSQL).
@@ -58,6 +63,8 @@ pub(crate) enum Arg {
 }
 
 /// What the flow learns from a [`Step`].
+// MySQL alone uses no `Stored` step (it has no `RETURNING`).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Effect {
     /// Run for its effect alone.
@@ -100,6 +107,7 @@ impl Step {
     }
 
     /// The closing step, returning a row exactly when the result was stored.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) const fn stored(sql: &'static str, args: &'static [Arg]) -> Self {
         Self {
             sql,
@@ -122,6 +130,48 @@ pub(crate) struct CertAuthSql {
     pub bound_to: &'static str,
     /// Writes the binding (binds: device-channel id, hash).
     pub associate: &'static str,
+}
+
+/// A store's connections and the one setting every flow reads. On PostgreSQL and MySQL the
+/// writer and the reader are one pool; SQLite has one connection for writes and a pool for
+/// reads.
+#[derive(Debug)]
+pub(crate) struct Connections<DB: Database> {
+    /// Where writes go.
+    pub writer: Pool<DB>,
+    /// Where reads go.
+    pub reader: Pool<DB>,
+    /// NanoMDM's `delete=1`.
+    pub delete_commands: bool,
+}
+
+// By hand: a derive would ask for `DB: Clone`, which the driver types are not.
+impl<DB: Database> Clone for Connections<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+            delete_commands: self.delete_commands,
+        }
+    }
+}
+
+impl<DB: Database> Connections<DB> {
+    /// One pool for reads and writes.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn one_pool(pool: Pool<DB>, delete_commands: bool) -> Self {
+        Self {
+            writer: pool.clone(),
+            reader: pool,
+            delete_commands,
+        }
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub(crate) async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
 }
 
 /// A SQL backend: the store type itself implements it, supplying its connections, its SQL and
@@ -239,12 +289,8 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// The migration export's user channels (columns: TokenUpdate), oldest first.
     const MIGRATION_USERS: &'static str;
 
-    /// The connections writes go through.
-    fn writer(&self) -> &Pool<Self::DB>;
-    /// The connections reads go through (the writer's on a server database).
-    fn reader(&self) -> &Pool<Self::DB>;
-    /// NanoMDM's `delete=1`.
-    fn delete_commands(&self) -> bool;
+    /// The store's connections.
+    fn connections(&self) -> &Connections<Self::DB>;
     /// How many rows a statement matched (sqlx has no trait for it). On MySQL too this counts
     /// matched rows, not only changed ones: sqlx connects with `CLIENT_FOUND_ROWS`.
     fn rows_affected(done: &<Self::DB as Database>::QueryResult) -> u64;

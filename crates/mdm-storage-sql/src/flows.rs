@@ -18,7 +18,7 @@ use mdm_proto::{
 };
 use mdm_storage::{CertBindMode, CertBinding, ReportOutcome, StorageError, StoredPushCert};
 use sqlx::{
-    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row,
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row,
     Transaction, Type,
 };
 
@@ -53,8 +53,18 @@ where
     Vec<u8>: for<'r> Decode<'r, S::DB> + Type<S::DB>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
+    /// Where writes go.
+    fn writer(&self) -> &'a Pool<S::DB> {
+        &self.0.connections().writer
+    }
+
+    /// Where reads go.
+    fn reader(&self) -> &'a Pool<S::DB> {
+        &self.0.connections().reader
+    }
+
     async fn begin_write(&self) -> Result<Transaction<'static, S::DB>, StorageError> {
-        self.0.writer().begin_with(S::BEGIN_WRITE).await.map_err(db)
+        self.writer().begin_with(S::BEGIN_WRITE).await.map_err(db)
     }
 
     /// Whether `sql`, with `binds` bound in order, returns a row.
@@ -319,7 +329,7 @@ where
             None => S::DISABLE_DEVICE,
             Some(_) => S::DISABLE_USER,
         };
-        Self::execute(self.0.writer(), sql, &[id.id().as_str()]).await?;
+        Self::execute(self.writer(), sql, &[id.id().as_str()]).await?;
         Ok(())
     }
 
@@ -328,7 +338,7 @@ where
         &self,
         id: &EnrollId,
     ) -> Result<u32, StorageError> {
-        match Self::fetch_value::<_, S::Int>(self.0.reader(), S::TALLY, id.id().as_str()).await? {
+        match Self::fetch_value::<_, S::Int>(self.reader(), S::TALLY, id.id().as_str()).await? {
             None => Ok(0),
             Some(tally) => common::tally(tally.into()),
         }
@@ -365,7 +375,7 @@ where
     ) -> Result<Option<BootstrapToken>, StorageError> {
         common::device_only(id)?;
         let stored = Self::fetch_value::<_, Option<String>>(
-            self.0.reader(),
+            self.reader(),
             S::BOOTSTRAP_TOKEN,
             id.id().as_str(),
         )
@@ -453,7 +463,7 @@ where
     ) -> Result<ReportOutcome, StorageError> {
         let uuid = match (&report.status, report.command_uuid.as_deref()) {
             (Status::Idle, _) | (_, None) => {
-                Self::execute(self.0.writer(), S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
+                Self::execute(self.writer(), S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
                 return Ok(if report.status == Status::Idle {
                     ReportOutcome::Idle
                 } else {
@@ -463,17 +473,18 @@ where
             }
             (_, Some(uuid)) => uuid,
         };
-        let (steps, done, result) = if self.0.delete_commands() && report.status.is_final() {
-            // Results are not kept in delete mode.
-            (S::DELETE_FINAL, ReportOutcome::Final, S::Raw::default())
-        } else {
-            let (result, _) = S::raw("command_results.result", raw)?;
-            if report.status == Status::NotNow {
-                (S::STORE_NOT_NOW, ReportOutcome::NotNow, result)
+        let (steps, done, result) =
+            if self.0.connections().delete_commands && report.status.is_final() {
+                // Results are not kept in delete mode.
+                (S::DELETE_FINAL, ReportOutcome::Final, S::Raw::default())
             } else {
-                (S::STORE_FINAL, ReportOutcome::Final, result)
-            }
-        };
+                let (result, _) = S::raw("command_results.result", raw)?;
+                if report.status == Status::NotNow {
+                    (S::STORE_NOT_NOW, ReportOutcome::NotNow, result)
+                } else {
+                    (S::STORE_FINAL, ReportOutcome::Final, result)
+                }
+            };
         let args = ReportArgs {
             id: id.id().as_str(),
             uuid,
@@ -482,7 +493,7 @@ where
         };
         let ran = Self::retry_conflicts(|| async {
             if S::STATEMENT_IS_ATOMIC && steps.len() == 1 {
-                let mut conn = self.0.writer().acquire().await.map_err(db)?;
+                let mut conn = self.writer().acquire().await.map_err(db)?;
                 return Self::run_steps(&mut *conn, steps, &args).await;
             }
             let mut tx = self.begin_write().await?;
@@ -504,7 +515,7 @@ where
             .bind(id.id().as_str())
             .bind(common::NOT_NOW)
             .bind(skip_not_now)
-            .fetch_optional(self.0.reader())
+            .fetch_optional(self.reader())
             .await
             .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
@@ -525,14 +536,14 @@ where
     /// channel's alone; in delete mode each entry goes with its result and orphaned command.
     pub(crate) async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
         let device = id.parent().is_none();
-        if !self.0.delete_commands() {
+        if !self.0.connections().delete_commands {
             // One statement: atomic by itself, no transaction round trips.
             let sql = if device {
                 S::CLEAR_DEVICE_QUEUE
             } else {
                 S::CLEAR_USER_QUEUE
             };
-            Self::execute(self.0.writer(), sql, &[id.id().as_str()]).await?;
+            Self::execute(self.writer(), sql, &[id.id().as_str()]).await?;
             return Ok(());
         }
         let sql = if device {
@@ -577,7 +588,7 @@ where
             for id in chunk {
                 query = query.bind(id.as_str());
             }
-            for row in query.fetch_all(self.0.reader()).await.map_err(db)? {
+            for row in query.fetch_all(self.reader()).await.map_err(db)? {
                 let id: String = row.try_get(0).map_err(db)?;
                 let token_hex: String = row.try_get(3).map_err(db)?;
                 let info = common::push_info(
@@ -598,8 +609,7 @@ where
         stale_token: i64,
     ) -> Result<bool, StorageError> {
         let stored =
-            Self::fetch_value::<_, S::Int>(self.0.reader(), S::PUSH_CERT_STALE_TOKEN, topic)
-                .await?;
+            Self::fetch_value::<_, S::Int>(self.reader(), S::PUSH_CERT_STALE_TOKEN, topic).await?;
         Ok(stored.is_none_or(|stored| stored.into() != stale_token))
     }
 
@@ -610,7 +620,7 @@ where
     ) -> Result<Option<StoredPushCert>, StorageError> {
         let row = sqlx::query(S::PUSH_CERT)
             .bind(topic)
-            .fetch_optional(self.0.reader())
+            .fetch_optional(self.reader())
             .await
             .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
@@ -629,7 +639,7 @@ where
         key_pem: &str,
     ) -> Result<(), StorageError> {
         Self::execute(
-            self.0.writer(),
+            self.writer(),
             S::STORE_PUSH_CERT,
             &[topic, cert_pem, key_pem],
         )
@@ -639,7 +649,7 @@ where
 
     /// `CertAuthStore::has_cert_hash`.
     pub(crate) async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
-        Self::exists(self.0.reader(), S::CERT_AUTH.has_hash, &[hash]).await
+        Self::exists(self.reader(), S::CERT_AUTH.has_hash, &[hash]).await
     }
 
     /// `CertAuthStore::enrollment_has_cert_hash`.
@@ -648,7 +658,7 @@ where
         id: &EnrollId,
     ) -> Result<bool, StorageError> {
         let binds = [id.device_channel_id().as_str()];
-        Self::exists(self.0.reader(), S::CERT_AUTH.enrollment_bound, &binds).await
+        Self::exists(self.reader(), S::CERT_AUTH.enrollment_bound, &binds).await
     }
 
     /// `CertAuthStore::is_cert_hash_associated`.
@@ -658,7 +668,7 @@ where
         hash: &str,
     ) -> Result<bool, StorageError> {
         let binds = [id.device_channel_id().as_str(), hash];
-        Self::exists(self.0.reader(), S::CERT_AUTH.associated, &binds).await
+        Self::exists(self.reader(), S::CERT_AUTH.associated, &binds).await
     }
 
     /// `CertAuthStore::associate_cert_hash`.
@@ -668,7 +678,7 @@ where
         hash: &str,
     ) -> Result<(), StorageError> {
         let binds = [id.device_channel_id().as_str(), hash];
-        Self::execute(self.0.writer(), S::CERT_AUTH.associate, &binds).await?;
+        Self::execute(self.writer(), S::CERT_AUTH.associate, &binds).await?;
         Ok(())
     }
 
@@ -678,7 +688,7 @@ where
         hash: &str,
     ) -> Result<Option<EnrollmentId>, StorageError> {
         let id: Option<String> =
-            Self::fetch_value(self.0.reader(), S::CERT_AUTH.bound_to, hash).await?;
+            Self::fetch_value(self.reader(), S::CERT_AUTH.bound_to, hash).await?;
         Ok(id.map(EnrollmentId::new))
     }
 
@@ -712,7 +722,7 @@ where
     /// its Authenticate, then its TokenUpdate if any; then every user channel's TokenUpdate.
     /// Rows stream from the database as the consumer asks for them.
     pub(crate) fn retrieve_migration_checkins(&self) -> BoxStream<'a, Result<Bytes, StorageError>> {
-        let pool = self.0.reader();
+        let pool = self.reader();
         let devices = sqlx::query(S::MIGRATION_DEVICES)
             .fetch(pool)
             .flat_map(|row| {

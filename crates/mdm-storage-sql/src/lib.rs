@@ -111,7 +111,7 @@
 // Without a backend feature the shared helpers have no user; that build only checks the crate.
 #![cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
+    allow(dead_code, unused_macros, unused_imports)
 )]
 
 mod common;
@@ -127,4 +127,4 @@ pub mod sqlite;
 
 pub use options::OptionsError;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub use options::StorageOptions;
+pub use options::{ServerOptions, StorageOptions};

@@ -20,13 +20,12 @@ use std::str::FromStr as _;
 
 use mdm_storage::{CertBindMode, CertBinding, StorageError};
 use sqlx::Executor as _;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::mysql::MySqlConnectOptions;
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Dialect, Placeholder, Step};
+use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
 use crate::flows::{self, Sql};
-use crate::options::{OptionsError, StorageOptions};
 
 pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
 
@@ -43,39 +42,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// How to open a [`MySqlStore`]; the same options as the PostgreSQL backend's.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct MySqlOptions {
-    /// Where and how to connect.
-    pub connect: ConnectOptions,
-    /// What NanoMDM's `-storage-options` sets: `delete`, pool size and timeouts.
-    pub storage: StorageOptions,
-}
+/// How to open a [`MySqlStore`].
+pub type MySqlOptions = crate::ServerOptions<ConnectOptions>;
 
 impl MySqlOptions {
-    /// Defaults for `connect`: keep commands and results, 10 connections, no lifetime limits, a
-    /// five-second `acquire_timeout`.
-    pub fn new(connect: ConnectOptions) -> Self {
-        Self {
-            connect,
-            storage: StorageOptions::default(),
-        }
-    }
-
     /// Defaults for a `mysql://` URL.
     pub fn from_url(url: &str) -> Result<Self, OpenError> {
         let connect =
             MySqlConnectOptions::from_str(url).map_err(|e| OpenError::Connect(Box::new(e)))?;
         Ok(Self::new(connect))
-    }
-
-    /// Applies a NanoMDM-style `-storage-options` string: `delete=0|1`,
-    /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>`,
-    /// `max_open_conns=<n>` (n > 0), `acquire_timeout=<Go duration>` (> 0).
-    pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
-        self.storage.apply(storage_options)?;
-        Ok(self)
     }
 }
 
@@ -94,8 +69,7 @@ pub enum OpenError {
 /// A MySQL / MariaDB store implementing every `mdm_storage` trait. Cloning shares the pool.
 #[derive(Clone, Debug)]
 pub struct MySqlStore {
-    pool: MySqlPool,
-    delete_commands: bool,
+    conns: Connections<sqlx::MySql>,
 }
 
 impl MySqlStore {
@@ -110,23 +84,16 @@ impl MySqlStore {
                         .await?;
                     Ok(())
                 })
-            })
-            .connect_with(options.connect.clone())
+            });
+        let conns = common::open_pool(pool, options.connect.clone(), &options.storage, MIGRATIONS)
             .await
-            .map_err(|e| OpenError::Connect(Box::new(e)))?;
-        common::migrator(MIGRATIONS)
-            .run(&pool)
-            .await
-            .map_err(|e| OpenError::Migrate(Box::new(e)))?;
-        Ok(Self {
-            pool,
-            delete_commands: options.storage.delete_commands,
-        })
+            .map_err(|e| e.into_open_error(OpenError::Connect, OpenError::Migrate))?;
+        Ok(Self { conns })
     }
 
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.conns.close().await;
     }
 }
 
@@ -352,16 +319,8 @@ impl Dialect for MySqlStore {
     const MIGRATION_USERS: &'static str = "\
         SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY created_at, id";
 
-    fn writer(&self) -> &MySqlPool {
-        &self.pool
-    }
-
-    fn reader(&self) -> &MySqlPool {
-        &self.pool
-    }
-
-    fn delete_commands(&self) -> bool {
-        self.delete_commands
+    fn connections(&self) -> &Connections<sqlx::MySql> {
+        &self.conns
     }
 
     fn rows_affected(done: &sqlx::mysql::MySqlQueryResult) -> u64 {
@@ -383,7 +342,7 @@ impl Dialect for MySqlStore {
         // channel's, then the hash's (always in that order, and nothing else waits while
         // holding one, so binds queue instead of deadlocking). Each statement after the locks,
         // in autocommit, sees what the previous holder committed before it released them.
-        let mut conn = LockingConnection(Some(self.pool.acquire().await.map_err(db)?));
+        let mut conn = LockingConnection(Some(self.conns.writer.acquire().await.map_err(db)?));
         for (kind, key) in [("id", device_id), ("hash", hash)] {
             let taken: Option<i64> = sqlx::query_scalar(CERT_LOCK)
                 .bind(kind)

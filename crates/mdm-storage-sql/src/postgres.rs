@@ -41,9 +41,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Dialect, Placeholder, Step};
+use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
 use crate::flows::{self, Sql};
-use crate::options::{OptionsError, StorageOptions};
 
 pub use sqlx::postgres::PgConnectOptions as ConnectOptions;
 
@@ -62,39 +61,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// How to open a [`PostgresStore`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct PostgresOptions {
-    /// Where and how to connect (host, database, user, `search_path` via
-    /// [`ConnectOptions::options`], TLS …).
-    pub connect: ConnectOptions,
-    /// What NanoMDM's `-storage-options` sets: `delete`, pool size and timeouts.
-    pub storage: StorageOptions,
-}
+pub type PostgresOptions = crate::ServerOptions<ConnectOptions>;
 
 impl PostgresOptions {
-    /// Defaults for `connect`: keep commands and results, 10 connections, no lifetime limits, a
-    /// five-second `acquire_timeout`.
-    pub fn new(connect: ConnectOptions) -> Self {
-        Self {
-            connect,
-            storage: StorageOptions::default(),
-        }
-    }
-
     /// Defaults for a `postgres://` URL (or a libpq key/value string).
     pub fn from_url(url: &str) -> Result<Self, OpenError> {
         let connect =
             PgConnectOptions::from_str(url).map_err(|e| OpenError::Connect(Box::new(e)))?;
         Ok(Self::new(connect))
-    }
-
-    /// Applies a NanoMDM-style `-storage-options` string: `delete=0|1`,
-    /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>` (as NanoMDM), and
-    /// `max_open_conns=<n>` (n > 0) and `acquire_timeout=<Go duration>` (> 0), Rootstock's.
-    pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
-        self.storage.apply(storage_options)?;
-        Ok(self)
     }
 }
 
@@ -114,37 +88,27 @@ pub enum OpenError {
 /// A PostgreSQL store implementing every `mdm_storage` trait. Cloning shares the pool.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
-    pool: PgPool,
-    delete_commands: bool,
+    conns: Connections<sqlx::Postgres>,
 }
 
 impl PostgresStore {
     /// Connects and brings the schema up to date (additively; see the module documentation).
     pub async fn open(options: &PostgresOptions) -> Result<Self, OpenError> {
-        let pool = options
-            .storage
-            .pool::<sqlx::Postgres>()
-            .connect_with(options.connect.clone())
+        let pool = options.storage.pool::<sqlx::Postgres>();
+        let conns = common::open_pool(pool, options.connect.clone(), &options.storage, MIGRATIONS)
             .await
-            .map_err(|e| OpenError::Connect(Box::new(e)))?;
-        common::migrator(MIGRATIONS)
-            .run(&pool)
-            .await
-            .map_err(|e| OpenError::Migrate(Box::new(e)))?;
-        Ok(Self {
-            pool,
-            delete_commands: options.storage.delete_commands,
-        })
+            .map_err(|e| e.into_open_error(OpenError::Connect, OpenError::Migrate))?;
+        Ok(Self { conns })
     }
 
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.conns.close().await;
     }
 
     /// The connection pool, e.g. for a caller's own queries on the same database.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.conns.writer
     }
 }
 
@@ -375,16 +339,8 @@ impl Dialect for PostgresStore {
     const MIGRATION_USERS: &'static str = "\
         SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY created_at, id";
 
-    fn writer(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn reader(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn delete_commands(&self) -> bool {
-        self.delete_commands
+    fn connections(&self) -> &Connections<sqlx::Postgres> {
+        &self.conns
     }
 
     fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
@@ -429,7 +385,8 @@ impl PostgresStore {
         mode: CertBindMode,
     ) -> Result<CertBinding, StorageError> {
         let mut tx = self
-            .pool
+            .conns
+            .writer
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await
             .map_err(db)?;
@@ -450,6 +407,7 @@ impl PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OptionsError;
 
     #[test]
     fn storage_options_like_nanomdm() {

@@ -23,13 +23,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mdm_storage::{CertBindMode, CertBinding, StorageError};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Dialect, Placeholder, Step};
+use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
 use crate::flows::{self, Sql};
 use crate::options::{self, OptionsError};
 
@@ -127,9 +125,7 @@ pub enum OpenError {
 /// A SQLite store implementing every `mdm_storage` trait. Cloning shares the connections.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    delete_commands: bool,
+    conns: Connections<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -164,17 +160,18 @@ impl SqliteStore {
             .await
             .map_err(connect_err)?;
         Ok(Self {
-            writer,
-            reader,
-            delete_commands: options.delete_commands,
+            conns: Connections {
+                writer,
+                reader,
+                delete_commands: options.delete_commands,
+            },
         })
     }
 
     /// Closes every connection, waiting for those in use to be returned. Dropping the store
     /// closes them too; this lets a caller wait until the files are released.
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        self.conns.close().await;
     }
 }
 
@@ -415,16 +412,8 @@ impl Dialect for SqliteStore {
     const MIGRATION_USERS: &'static str =
         "SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY rowid";
 
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
-    fn delete_commands(&self) -> bool {
-        self.delete_commands
+    fn connections(&self) -> &Connections<sqlx::Sqlite> {
+        &self.conns
     }
 
     fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
@@ -446,6 +435,7 @@ impl Dialect for SqliteStore {
         // connection): no other write, from this process or another, lands between them and
         // the insert.
         let mut tx = self
+            .conns
             .writer
             .begin_with(Self::BEGIN_WRITE)
             .await
@@ -475,7 +465,7 @@ mod tests {
                 .bind("some-id")
                 .bind(common::NOT_NOW)
                 .bind(true)
-                .fetch_all(&store.reader)
+                .fetch_all(&store.conns.reader)
                 .await
                 .unwrap()
                 .iter()
