@@ -106,7 +106,8 @@ impl Step {
         }
     }
 
-    /// The closing step, returning a row exactly when the result was stored.
+    /// The closing step, returning a row exactly when the result was stored (every statement
+    /// of a batch runs to its end first).
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) const fn stored(sql: &'static str, args: &'static [Arg]) -> Self {
         Self {
@@ -174,6 +175,39 @@ impl<DB: Database> Connections<DB> {
     }
 }
 
+/// A pooled connection that goes back to the pool only through [`Self::release`]. Dropped
+/// before — a statement failed, the future was cancelled — it is closed instead, so that no
+/// session state left half-done (a transaction a batch opened, named locks) reaches the
+/// connection's next user; the pool opens a fresh one when needed.
+pub(crate) struct GuardedConnection<DB: Database>(Option<sqlx::pool::PoolConnection<DB>>);
+
+impl<DB: Database> GuardedConnection<DB> {
+    /// Guards `conn`.
+    pub(crate) fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
+        Self(Some(conn))
+    }
+
+    /// The connection, to run statements on.
+    pub(crate) fn conn(&mut self) -> &mut DB::Connection {
+        self.0
+            .as_deref_mut()
+            .expect("present until released or dropped")
+    }
+
+    /// Returns the connection, its work complete, to the pool.
+    pub(crate) fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl<DB: Database> Drop for GuardedConnection<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            conn.close_on_drop();
+        }
+    }
+}
+
 /// A SQL backend: the store type itself implements it, supplying its connections, its SQL and
 /// what genuinely differs. Every statement's binds are listed with it; a dialect with numbered
 /// placeholders may use a value twice or not at all, MySQL's `?` takes them in order (the binds
@@ -204,9 +238,11 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// How a write transaction starts (`BEGIN IMMEDIATE` on SQLite: the busy timeout applies
     /// when it starts, rather than a read lock failing to upgrade midway).
     const BEGIN_WRITE: &'static str;
-    /// Whether one statement outside a transaction is atomic. False on SQLite, whose [`Step`]s
-    /// may be batches of several statements.
-    const STATEMENT_IS_ATOMIC: bool;
+    /// Whether a flow of one [`Step`] is atomic by itself, so that it runs without a
+    /// transaction around it: one statement on PostgreSQL and MySQL; on SQLite, whose one-step
+    /// flows are batches, because each batch carries its own `BEGIN IMMEDIATE` … `COMMIT` (the
+    /// whole store call is one hand-off to the connection's thread).
+    const ONE_STEP_IS_ATOMIC: bool;
 
     /// `devices` upserted by Authenticate (binds: id, identity certificate as PEM, serial
     /// number, raw message), clearing the bootstrap token.

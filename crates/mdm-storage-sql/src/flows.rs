@@ -23,7 +23,7 @@ use sqlx::{
 };
 
 use crate::common::{self, db};
-use crate::dialect::{Arg, Dialect, Effect, Step};
+use crate::dialect::{Arg, Dialect, Effect, GuardedConnection, Step};
 
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
 const CONFLICT_RETRIES: usize = 5;
@@ -146,11 +146,9 @@ where
                     }
                 }
                 Effect::Stored => {
-                    return Ok(query
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db)?
-                        .is_some());
+                    // All rows, not the first: a batch must run on to its COMMIT.
+                    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
+                    return Ok(!rows.is_empty());
                 }
             }
         }
@@ -492,9 +490,11 @@ where
             result: &result,
         };
         let ran = Self::retry_conflicts(|| async {
-            if S::STATEMENT_IS_ATOMIC && steps.len() == 1 {
-                let mut conn = self.writer().acquire().await.map_err(db)?;
-                return Self::run_steps(&mut *conn, steps, &args).await;
+            if S::ONE_STEP_IS_ATOMIC && steps.len() == 1 {
+                let mut conn = GuardedConnection::new(self.writer().acquire().await.map_err(db)?);
+                let ran = Self::run_steps(conn.conn(), steps, &args).await?;
+                conn.release();
+                return Ok(ran);
             }
             let mut tx = self.begin_write().await?;
             let ran = Self::run_steps(&mut *tx, steps, &args).await?;

@@ -24,7 +24,7 @@ use sqlx::mysql::MySqlConnectOptions;
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
+use crate::dialect::{CertAuthSql, Connections, Dialect, GuardedConnection, Placeholder, Step};
 use crate::flows::{self, Sql};
 
 pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
@@ -126,7 +126,7 @@ impl Dialect for MySqlStore {
 
     const PLACEHOLDER: Placeholder = Placeholder::Question;
     const BEGIN_WRITE: &'static str = "BEGIN";
-    const STATEMENT_IS_ATOMIC: bool = true;
+    const ONE_STEP_IS_ATOMIC: bool = true;
 
     const AUTHENTICATE: &'static str = "\
         INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
@@ -342,7 +342,8 @@ impl Dialect for MySqlStore {
         // channel's, then the hash's (always in that order, and nothing else waits while
         // holding one, so binds queue instead of deadlocking). Each statement after the locks,
         // in autocommit, sees what the previous holder committed before it released them.
-        let mut conn = LockingConnection(Some(self.conns.writer.acquire().await.map_err(db)?));
+        // Guarded: closed, and its locks released with the session, unless it gets to the end.
+        let mut conn = GuardedConnection::new(self.conns.writer.acquire().await.map_err(db)?);
         for (kind, key) in [("id", device_id), ("hash", hash)] {
             let taken: Option<i64> = sqlx::query_scalar(CERT_LOCK)
                 .bind(kind)
@@ -365,7 +366,7 @@ impl Dialect for MySqlStore {
             .execute(conn.conn())
             .await
             .map_err(db)?;
-        conn.unlocked();
+        conn.release();
         Ok(outcome)
     }
 }
@@ -383,27 +384,3 @@ const CERT_UNLOCK: &str = "SELECT \
 /// How long a bind waits for another bind of the same channel or hash (each takes a few
 /// statements).
 const CERT_LOCK_TIMEOUT_SECS: i64 = 10;
-
-/// A pooled connection while it holds named locks. Dropped before [`Self::unlocked`] — a
-/// statement failed, the future was cancelled — the connection is closed rather than returned
-/// to the pool, and the server releases its locks with the session.
-struct LockingConnection(Option<sqlx::pool::PoolConnection<sqlx::MySql>>);
-
-impl LockingConnection {
-    fn conn(&mut self) -> &mut sqlx::MySqlConnection {
-        self.0.as_deref_mut().expect("present until dropped")
-    }
-
-    /// Returns the connection, its locks released, to the pool.
-    fn unlocked(mut self) {
-        drop(self.0.take());
-    }
-}
-
-impl Drop for LockingConnection {
-    fn drop(&mut self) {
-        if let Some(conn) = &mut self.0 {
-            conn.close_on_drop();
-        }
-    }
-}

@@ -145,7 +145,7 @@ impl Dialect for PostgresStore {
 
     const PLACEHOLDER: Placeholder = Placeholder::Dollar;
     const BEGIN_WRITE: &'static str = "BEGIN";
-    const STATEMENT_IS_ATOMIC: bool = true;
+    const ONE_STEP_IS_ATOMIC: bool = true;
 
     const AUTHENTICATE: &'static str = "\
         INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \

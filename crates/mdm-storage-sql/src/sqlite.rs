@@ -211,7 +211,7 @@ impl Dialect for SqliteStore {
 
     const PLACEHOLDER: Placeholder = Placeholder::NumberedQuestion;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const STATEMENT_IS_ATOMIC: bool = false;
+    const ONE_STEP_IS_ATOMIC: bool = true;
 
     const AUTHENTICATE: &'static str = "\
         INSERT INTO devices (id, identity_cert, serial_number, authenticate, authenticate_at) \
@@ -310,12 +310,14 @@ impl Dialect for SqliteStore {
         SELECT id, ?1, ?2 FROM enrollments WHERE id IN ({ids}) \
         RETURNING id";
     const NEXT_COMMAND: &'static str = NEXT_COMMAND;
-    // One batch each (one hand-off to the connection's thread) inside the write transaction:
-    // last-seen, then the result, stored only if the command waits in this enrollment's queue.
+    // One batch each, its own write transaction included (one hand-off to the connection's
+    // thread for the whole call): last-seen, then the result, stored only if the command waits
+    // in this enrollment's queue.
     // The first NotNow's time stays in `not_now_at`; later ones count in `not_now_tally` (as
     // NanoMDM). The closing SELECT returns a row exactly when a result was written.
     const STORE_NOT_NOW: &'static [Step] = &[Step::stored(
-        "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
+        "BEGIN IMMEDIATE; \
+         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
          WHERE id = ?1; \
          INSERT INTO command_results \
              (id, command_uuid, status, result, not_now_at, not_now_tally) \
@@ -327,14 +329,16 @@ impl Dialect for SqliteStore {
              result = excluded.result, \
              not_now_tally = not_now_tally + 1, \
              updated_at = CURRENT_TIMESTAMP; \
-         SELECT 1 WHERE changes() > 0;",
+         SELECT 1 WHERE changes() > 0; \
+         COMMIT;",
         REPORT_ARGS,
     )];
     // The command leaves the queue (`active = 0`, out of the next-command index) and only if it
     // was queued — `changes()` of that UPDATE, read while the INSERT runs — the result is
     // written.
     const STORE_FINAL: &'static [Step] = &[Step::stored(
-        "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
+        "BEGIN IMMEDIATE; \
+         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
          WHERE id = ?1; \
          UPDATE enrollment_queue SET active = 0, updated_at = CURRENT_TIMESTAMP \
          WHERE id = ?1 AND command_uuid = ?2 AND active = 1; \
@@ -346,7 +350,8 @@ impl Dialect for SqliteStore {
              status = excluded.status, \
              result = excluded.result, \
              updated_at = CURRENT_TIMESTAMP; \
-         SELECT 1 WHERE changes() > 0;",
+         SELECT 1 WHERE changes() > 0; \
+         COMMIT;",
         REPORT_ARGS,
     )];
     const DELETE_FINAL: &'static [Step] = &[
