@@ -92,11 +92,11 @@ where
 pub(crate) fn command_inserted<T>(
     inserted: Result<T, sqlx::Error>,
     uuid: &str,
-) -> Result<(), StorageError> {
+) -> Result<T, StorageError> {
     match inserted {
         Err(e) if is_unique_violation(&e) => Err(StorageError::DuplicateCommand(uuid.to_owned())),
         Err(e) => Err(db(e)),
-        Ok(_) => Ok(()),
+        Ok(done) => Ok(done),
     }
 }
 

@@ -280,6 +280,11 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// A `commands` row (binds: uuid, request type, the command as stored, its exact bytes when
     /// they differ from what is stored).
     const INSERT_COMMAND: &'static str;
+    /// The whole of `enqueue_command` as one atomic step, where the dialect can (binds: uuid,
+    /// request type, the command as stored, its exact bytes, priority, then the ids as `{ids}`
+    /// from the sixth parameter on; returns the ids queued). It must refuse a CommandUUID already
+    /// stored with a unique violation and keep no command when no id is known.
+    const ENQUEUE_ONE_STEP: Option<&'static str>;
     /// On a dialect without `INSERT … RETURNING`, the known ids among `{ids}` (binds: the ids).
     const KNOWN_ENROLLMENTS: Option<&'static str>;
     /// Queues the command for the known ids among `{ids}` (binds: uuid, priority, the ids),

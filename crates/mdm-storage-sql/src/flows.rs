@@ -386,21 +386,45 @@ where
         ))))
     }
 
-    /// `CommandQueue::enqueue_command`: the command, then its queue entries for the known ids
-    /// (an `IN` list per [`common::IN_LIST_CHUNK`] ids), in one transaction; with no known id the
-    /// transaction is rolled back, keeping no command (its CommandUUID stays free).
+    /// `CommandQueue::enqueue_command`: the command, then its queue entries for the known ids,
+    /// atomically; with no known id no command is kept (its CommandUUID stays free). Up to
+    /// [`common::IN_LIST_CHUNK`] ids go in the dialect's one step when it has one; otherwise, and
+    /// for more ids, in a transaction with an `IN` list per chunk, rolled back when nothing was
+    /// queued.
     pub(crate) async fn enqueue_command(
         &self,
         ids: &[EnrollmentId],
         command: &Raw<Command>,
         priority: i8,
     ) -> Result<HashMap<EnrollmentId, StorageError>, StorageError> {
-        let mut failed = HashMap::new();
         if ids.is_empty() {
-            return Ok(failed);
+            return Ok(HashMap::new());
         }
         let uuid = command.command_uuid.as_str();
         let (stored, exact) = S::raw("commands.command", command.bytes())?;
+        let priority = S::Priority::from(priority);
+        let mut queued: HashSet<String> = HashSet::new();
+        if let (Some(sql), true) = (S::ENQUEUE_ONE_STEP, ids.len() <= common::IN_LIST_CHUNK) {
+            // The whole call in one atomic step (one round trip, or one hand-off on SQLite).
+            let sql = sql.replace("{ids}", &S::PLACEHOLDER.list(6, ids.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(uuid)
+                .bind(command.request_type.as_str())
+                .bind(&stored)
+                .bind(exact.as_deref())
+                .bind(&priority);
+            for id in ids {
+                query = query.bind(id.as_str());
+            }
+            let mut conn = GuardedConnection::new(self.writer().acquire().await.map_err(db)?);
+            let rows = query.fetch_all(conn.conn()).await;
+            let rows = common::command_inserted(rows, uuid)?;
+            conn.release();
+            for row in rows {
+                queued.insert(row.try_get(0).map_err(db)?);
+            }
+            return Ok(Self::unknown(ids, &queued));
+        }
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(S::INSERT_COMMAND)
             .bind(uuid)
@@ -410,8 +434,6 @@ where
             .execute(&mut *tx)
             .await;
         common::command_inserted(inserted, uuid)?;
-        let priority = S::Priority::from(priority);
-        let mut queued: HashSet<String> = HashSet::new();
         for chunk in ids.chunks(common::IN_LIST_CHUNK) {
             if let Some(known) = S::KNOWN_ENROLLMENTS {
                 let sql = known.replace("{ids}", &S::PLACEHOLDER.list(1, chunk.len()));
@@ -436,17 +458,23 @@ where
                 }
             }
         }
-        for id in ids {
-            if !queued.contains(id.as_str()) {
-                failed.insert(id.clone(), StorageError::UnknownEnrollment(id.clone()));
-            }
-        }
         if queued.is_empty() {
             tx.rollback().await.map_err(db)?;
         } else {
             tx.commit().await.map_err(db)?;
         }
-        Ok(failed)
+        Ok(Self::unknown(ids, &queued))
+    }
+
+    /// The ids among `ids` not `queued`, each as [`StorageError::UnknownEnrollment`].
+    fn unknown(
+        ids: &[EnrollmentId],
+        queued: &HashSet<String>,
+    ) -> HashMap<EnrollmentId, StorageError> {
+        ids.iter()
+            .filter(|id| !queued.contains(id.as_str()))
+            .map(|id| (id.clone(), StorageError::UnknownEnrollment(id.clone())))
+            .collect()
     }
 
     /// `CommandQueue::store_command_report`. A report without a CommandUUID (Idle) only marks the

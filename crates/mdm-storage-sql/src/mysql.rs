@@ -211,6 +211,9 @@ impl Dialect for MySqlStore {
     const INSERT_COMMAND: &'static str = "\
         INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
         VALUES (?, ?, ?, ?)";
+    // No INSERT … RETURNING on MySQL 8, no data-modifying CTE, no batches of prepared
+    // statements: a transaction.
+    const ENQUEUE_ONE_STEP: Option<&'static str> = None;
     // MySQL 8 has no INSERT … RETURNING: the known ids are read first, in the same transaction.
     const KNOWN_ENROLLMENTS: Option<&'static str> =
         Some("SELECT id FROM enrollments WHERE id IN ({ids})");

@@ -227,6 +227,20 @@ impl Dialect for PostgresStore {
     const INSERT_COMMAND: &'static str = "\
         INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
         VALUES ($1, $2, $3, $4)";
+    // One statement, one round trip. The command is inserted when an id is known — or when its
+    // UUID is stored already, so that the insert fails as a duplicate just as it would alone.
+    const ENQUEUE_ONE_STEP: Option<&'static str> = Some(
+        "WITH command AS ( \
+             INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
+             SELECT $1, $2, $3, $4 \
+             WHERE EXISTS (SELECT 1 FROM enrollments WHERE id IN ({ids})) \
+                OR EXISTS (SELECT 1 FROM commands WHERE command_uuid = $1) \
+             RETURNING command_uuid) \
+         INSERT INTO enrollment_queue (id, command_uuid, priority) \
+         SELECT e.id, command.command_uuid, $5 FROM enrollments AS e, command \
+         WHERE e.id IN ({ids}) \
+         RETURNING id",
+    );
     const KNOWN_ENROLLMENTS: Option<&'static str> = None;
     // Duplicates among the ids meet one enrollments row each.
     const QUEUE_COMMAND: &'static str = "\

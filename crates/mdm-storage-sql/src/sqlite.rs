@@ -304,6 +304,21 @@ impl Dialect for SqliteStore {
     // `?4`, the exact bytes kept apart, is never set here: the BLOB holds the bytes themselves.
     const INSERT_COMMAND: &'static str =
         "INSERT INTO commands (command_uuid, request_type, command) VALUES (?1, ?2, ?3)";
+    // One batch with its own write transaction (one hand-off). The command is inserted when an
+    // id is known — or when its UUID is stored already, so that the insert fails as a duplicate
+    // just as it would alone. `?4`, the exact bytes kept apart, is never set here.
+    const ENQUEUE_ONE_STEP: Option<&'static str> = Some(
+        "BEGIN IMMEDIATE; \
+         INSERT INTO commands (command_uuid, request_type, command) \
+         SELECT ?1, ?2, ?3 \
+         WHERE EXISTS (SELECT 1 FROM enrollments WHERE id IN ({ids})) \
+            OR EXISTS (SELECT 1 FROM commands WHERE command_uuid = ?1); \
+         INSERT INTO enrollment_queue (id, command_uuid, priority) \
+         SELECT id, ?1, ?5 FROM enrollments \
+         WHERE id IN ({ids}) \
+         RETURNING id; \
+         COMMIT;",
+    );
     const KNOWN_ENROLLMENTS: Option<&'static str> = None;
     const QUEUE_COMMAND: &'static str = "\
         INSERT INTO enrollment_queue (id, command_uuid, priority) \
