@@ -95,6 +95,11 @@ impl MySqlStore {
     pub async fn close(&self) {
         self.conns.close().await;
     }
+
+    /// The connection pool, e.g. for a caller's own queries on the same database.
+    pub fn pool(&self) -> &sqlx::MySqlPool {
+        &self.conns.writer
+    }
 }
 
 /// See the PostgreSQL backend's `NEXT_COMMAND`; here through `rootstock_queue_next`

@@ -469,6 +469,10 @@ impl Dialect for SqliteStore {
 flows::storage_traits!(SqliteStore);
 
 #[cfg(test)]
+#[path = "../tests/support/round.rs"]
+mod round;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use sqlx::AssertSqlSafe;
@@ -538,5 +542,33 @@ mod tests {
                 .unwrap_err(),
             OptionsError::UnknownOption("conn_max_lifetime".into())
         );
+    }
+
+    /// sqlx's statement cache is hit: with one reader and the one writer, once every statement
+    /// of an MDM round (enrollment, enqueue, Idle, NotNow, Acknowledged, next-command lookups)
+    /// has been prepared, further rounds with other ids and commands prepare none.
+    #[tokio::test]
+    async fn statements_are_prepared_once() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions::new(dir.path().join("cache.sqlite"))
+            .with_storage_options("readers=1")
+            .unwrap();
+        let store = SqliteStore::open(&options).await.unwrap();
+        let prepared = || async {
+            let writer = store.conns.writer.acquire().await.unwrap();
+            let reader = store.conns.reader.acquire().await.unwrap();
+            (
+                writer.cached_statements_size(),
+                reader.cached_statements_size(),
+            )
+        };
+        super::round::mdm_round(&store, 0).await;
+        let warm = prepared().await;
+        assert!(warm.0 > 3 && warm.1 > 0, "{warm:?}");
+        for n in 1..4 {
+            super::round::mdm_round(&store, n).await;
+        }
+        assert_eq!(prepared().await, warm, "statements prepared again");
     }
 }
