@@ -39,6 +39,22 @@
 //! compiler proves for a concrete driver but cannot for generic code over `sqlx::Database`
 //! without a bound per intermediate future type.
 //!
+//! ## Round trips
+//!
+//! What one store call costs on the wire (PostgreSQL, MySQL) or in messages to SQLite's
+//! connection thread, outside delete mode:
+//!
+//! | call | SQLite | PostgreSQL | MySQL / MariaDB |
+//! |---|---|---|---|
+//! | a report with a CommandUUID (NotNow, final) | 1 batch with its own `BEGIN IMMEDIATE` … `COMMIT` | 1 statement (a CTE) | 4–5 (`BEGIN`, 2–3 statements, `COMMIT`) |
+//! | Idle, next command, certauth lookups | 1 | 1 | 1 |
+//! | enqueue to up to 500 ids | 1 batch | 1 statement (a CTE) | 5 |
+//!
+//! MySQL has neither data-modifying CTEs nor `RETURNING` (MySQL 8), and prepared statements
+//! cannot be batched, so its multi-statement flows stay transactions. Every statement is a
+//! prepared statement cached per connection by sqlx (the `statements_are_prepared_once` tests
+//! check that an MDM round prepares nothing new once warm).
+//!
 //! ## How to add a store method
 //!
 //! 1. Add its SQL to the `Dialect` trait (`src/dialect.rs`), documenting what it binds and

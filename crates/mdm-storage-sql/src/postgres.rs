@@ -21,6 +21,9 @@
 //!
 //! # Concurrency
 //!
+//! A report with a CommandUUID (outside delete mode) and an enqueue to up to 500 ids are each
+//! one statement — data-modifying CTEs — so one round trip and no transaction around it.
+//!
 //! Transactions run at PostgreSQL's default READ COMMITTED. Reports on one command from many
 //! enrollments touch only their own rows, except in delete mode, where each first locks the
 //! command row (`FOR UPDATE`, as NanoMDM's MySQL backend) so that exactly one of them sees the

@@ -18,6 +18,11 @@
 //! that against another process (a second server on the same file, the `sqlite3` shell) the
 //! busy timeout applies when the transaction starts, rather than a read lock failing to upgrade
 //! midway.
+//!
+//! A report with a CommandUUID and an enqueue (up to 500 ids) are each one batch that carries
+//! its own `BEGIN IMMEDIATE` … `COMMIT`: one message to the writer's thread per store call. A
+//! batch that fails or is abandoned midway closes its connection instead of returning it to the
+//! pool with the transaction open (the pool opens a fresh one).
 
 use std::path::PathBuf;
 use std::time::Duration;
