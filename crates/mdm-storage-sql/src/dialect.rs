@@ -208,6 +208,35 @@ impl<DB: Database> Drop for GuardedConnection<DB> {
     }
 }
 
+/// How many rows a statement matched, which sqlx's drivers report each by an inherent method
+/// (there is no trait for it). On MySQL too this counts matched rows, not only changed ones:
+/// sqlx connects with `CLIENT_FOUND_ROWS`.
+pub(crate) trait RowsAffected {
+    /// The rows matched.
+    fn rows_affected(&self) -> u64;
+}
+
+#[cfg(feature = "sqlite")]
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl RowsAffected for sqlx::mysql::MySqlQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
 /// A SQL backend: the store type itself implements it, supplying its connections, its SQL and
 /// what genuinely differs. Every statement's binds are listed with it; a dialect with numbered
 /// placeholders may use a value twice or not at all, MySQL's `?` takes them in order (the binds
@@ -217,7 +246,7 @@ impl<DB: Database> Drop for GuardedConnection<DB> {
 /// the trait (no flow has to repeat them).
 pub(crate) trait Dialect: Send + Sync + 'static {
     /// The sqlx driver.
-    type DB: Database;
+    type DB: Database<QueryResult: RowsAffected>;
     /// A raw property list as stored and read back: bytes in SQLite's BLOB columns, XML text in
     /// NanoMDM's PostgreSQL and MySQL TEXT columns.
     type Raw: for<'q> Encode<'q, Self::DB>
@@ -332,9 +361,6 @@ pub(crate) trait Dialect: Send + Sync + 'static {
 
     /// The store's connections.
     fn connections(&self) -> &Connections<Self::DB>;
-    /// How many rows a statement matched (sqlx has no trait for it). On MySQL too this counts
-    /// matched rows, not only changed ones: sqlx connects with `CLIENT_FOUND_ROWS`.
-    fn rows_affected(done: &<Self::DB as Database>::QueryResult) -> u64;
     /// A raw property list as this dialect stores it in `column`, and its exact bytes when the
     /// stored form differs (a binary plist kept as XML text).
     fn raw(column: &'static str, raw: &[u8]) -> Result<(Self::Raw, Option<Vec<u8>>), StorageError>;

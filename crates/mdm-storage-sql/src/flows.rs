@@ -23,7 +23,7 @@ use sqlx::{
 };
 
 use crate::common::{self, db};
-use crate::dialect::{Arg, Dialect, Effect, GuardedConnection, Step};
+use crate::dialect::{Arg, Dialect, Effect, GuardedConnection, RowsAffected as _, Step};
 
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
 const CONFLICT_RETRIES: usize = 5;
@@ -97,7 +97,7 @@ where
             query = query.bind(*b);
         }
         let done = query.execute(executor).await.map_err(db)?;
-        Ok(S::rows_affected(&done))
+        Ok(done.rows_affected())
     }
 
     /// The first column of the row `sql` returns for `bind`, if there is a row.
@@ -141,7 +141,7 @@ where
                 }
                 Effect::Guard => {
                     let done = query.execute(&mut *conn).await.map_err(db)?;
-                    if S::rows_affected(&done) == 0 {
+                    if done.rows_affected() == 0 {
                         return Ok(false);
                     }
                 }
@@ -245,7 +245,7 @@ where
                     .map_err(db)?;
                 // Rows matched, not rows changed, on every dialect (sqlx asks MySQL for
                 // CLIENT_FOUND_ROWS).
-                if S::rows_affected(&updated) == 0 {
+                if updated.rows_affected() == 0 {
                     return Err(StorageError::UnknownEnrollment(id.id().clone()));
                 }
                 None
@@ -359,7 +359,7 @@ where
             query = query.bind(b);
         }
         let updated = query.execute(&mut *tx).await.map_err(db)?;
-        if S::rows_affected(&updated) == 0 {
+        if updated.rows_affected() == 0 {
             return Err(StorageError::UnknownEnrollment(id.id().clone()));
         }
         Self::execute(&mut *tx, S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;

@@ -331,10 +331,6 @@ impl Dialect for MySqlStore {
         &self.conns
     }
 
-    fn rows_affected(done: &sqlx::mysql::MySqlQueryResult) -> u64 {
-        done.rows_affected()
-    }
-
     fn raw(column: &'static str, raw: &[u8]) -> Result<(String, Option<Vec<u8>>), StorageError> {
         common::plist_text(column, raw)
     }

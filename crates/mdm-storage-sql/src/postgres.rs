@@ -360,10 +360,6 @@ impl Dialect for PostgresStore {
         &self.conns
     }
 
-    fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
-        done.rows_affected()
-    }
-
     fn raw(column: &'static str, raw: &[u8]) -> Result<(String, Option<Vec<u8>>), StorageError> {
         common::plist_text(column, raw)
     }

@@ -441,10 +441,6 @@ impl Dialect for SqliteStore {
         &self.conns
     }
 
-    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
-        done.rows_affected()
-    }
-
     fn raw(_column: &'static str, raw: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), StorageError> {
         // BLOB columns: the bytes as they came, whatever they are.
         Ok((raw.to_vec(), None))
