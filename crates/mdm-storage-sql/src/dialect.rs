@@ -237,6 +237,31 @@ impl RowsAffected for sqlx::mysql::MySqlQueryResult {
     }
 }
 
+/// A column type raw property lists are stored in ([`Dialect::Raw`]).
+pub(crate) trait RawColumn: Sized {
+    /// `raw` as stored in `column`, and its exact bytes when the stored form differs (a binary
+    /// plist kept as XML text).
+    fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError>;
+}
+
+/// SQLite's BLOB columns: the bytes as they came, whatever they are.
+impl RawColumn for Vec<u8> {
+    fn from_raw(
+        _column: &'static str,
+        raw: &[u8],
+    ) -> Result<(Self, Option<Vec<u8>>), StorageError> {
+        Ok((raw.to_vec(), None))
+    }
+}
+
+/// NanoMDM's TEXT columns on PostgreSQL and MySQL: XML, binary plists rendered as XML.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl RawColumn for String {
+    fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError> {
+        crate::common::plist_text(column, raw)
+    }
+}
+
 /// A SQL backend: the store type itself implements it, supplying its connections, its SQL and
 /// what genuinely differs. Every statement's binds are listed with it; a dialect with numbered
 /// placeholders may use a value twice or not at all, MySQL's `?` takes them in order (the binds
@@ -253,6 +278,7 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         + for<'r> Decode<'r, Self::DB>
         + Type<Self::DB>
         + Into<bytes::Bytes>
+        + RawColumn
         + Default
         + Send
         + Sync;
@@ -361,9 +387,6 @@ pub(crate) trait Dialect: Send + Sync + 'static {
 
     /// The store's connections.
     fn connections(&self) -> &Connections<Self::DB>;
-    /// A raw property list as this dialect stores it in `column`, and its exact bytes when the
-    /// stored form differs (a binary plist kept as XML text).
-    fn raw(column: &'static str, raw: &[u8]) -> Result<(Self::Raw, Option<Vec<u8>>), StorageError>;
     /// `CertAuthStore::bind_cert_hash` serialized as this dialect can: the checks and the insert
     /// of [`crate::flows::bind_cert_hash`] must not interleave with another bind of the same
     /// channel or hash.

@@ -23,7 +23,9 @@ use sqlx::{
 };
 
 use crate::common::{self, db};
-use crate::dialect::{Arg, Dialect, Effect, GuardedConnection, RowsAffected as _, Step};
+use crate::dialect::{
+    Arg, Dialect, Effect, GuardedConnection, RawColumn as _, RowsAffected as _, Step,
+};
 
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
 const CONFLICT_RETRIES: usize = 5;
@@ -181,7 +183,7 @@ where
         identity_cert_der: Option<&[u8]>,
     ) -> Result<(), StorageError> {
         common::device_only(id)?;
-        let (raw, _) = S::raw("devices.authenticate", raw)?;
+        let (raw, _) = S::Raw::from_raw("devices.authenticate", raw)?;
         // `devices.identity_cert` holds PEM, as NanoMDM stores it.
         let identity_cert = identity_cert_der.map(|der| mdm_proto::pem::encode("CERTIFICATE", der));
         let mut tx = self.begin_write().await?;
@@ -229,7 +231,7 @@ where
         let mut tx = self.begin_write().await?;
         let user_id = match id.parent() {
             None => {
-                let (raw, _) = S::raw("devices.token_update", raw)?;
+                let (raw, _) = S::Raw::from_raw("devices.token_update", raw)?;
                 let unlock_token = msg
                     .unlock_token
                     .as_ref()
@@ -251,7 +253,7 @@ where
                 None
             }
             Some(parent) => {
-                let (raw, _) = S::raw("users.token_update", raw)?;
+                let (raw, _) = S::Raw::from_raw("users.token_update", raw)?;
                 if !Self::exists(&mut *tx, S::DEVICE_EXISTS, &[parent.as_str()]).await? {
                     return Err(StorageError::UnknownEnrollment(parent.clone()));
                 }
@@ -301,7 +303,7 @@ where
         } else {
             (S::USER_AUTHENTICATE, "users.user_authenticate")
         };
-        let (raw, _) = S::raw(column, raw)?;
+        let (raw, _) = S::Raw::from_raw(column, raw)?;
         let mut tx = self.begin_write().await?;
         if !Self::exists(&mut *tx, S::DEVICE_EXISTS, &[device_id]).await? {
             return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
@@ -401,7 +403,7 @@ where
             return Ok(HashMap::new());
         }
         let uuid = command.command_uuid.as_str();
-        let (stored, exact) = S::raw("commands.command", command.bytes())?;
+        let (stored, exact) = S::Raw::from_raw("commands.command", command.bytes())?;
         let priority = S::Priority::from(priority);
         let mut queued: HashSet<String> = HashSet::new();
         if let (Some(sql), true) = (S::ENQUEUE_ONE_STEP, ids.len() <= common::IN_LIST_CHUNK) {
@@ -504,7 +506,7 @@ where
                 // Results are not kept in delete mode.
                 (S::DELETE_FINAL, ReportOutcome::Final, S::Raw::default())
             } else {
-                let (result, _) = S::raw("command_results.result", raw)?;
+                let (result, _) = S::Raw::from_raw("command_results.result", raw)?;
                 if report.status == Status::NotNow {
                     (S::STORE_NOT_NOW, ReportOutcome::NotNow, result)
                 } else {

@@ -146,6 +146,10 @@ impl Dialect for PostgresStore {
     type Int = i32;
     type Priority = i16;
 
+    fn connections(&self) -> &Connections<sqlx::Postgres> {
+        &self.conns
+    }
+
     const PLACEHOLDER: Placeholder = Placeholder::Dollar;
     const BEGIN_WRITE: &'static str = "BEGIN";
     const ONE_STEP_IS_ATOMIC: bool = true;
@@ -355,14 +359,6 @@ impl Dialect for PostgresStore {
         "SELECT authenticate, token_update FROM devices ORDER BY created_at, id";
     const MIGRATION_USERS: &'static str = "\
         SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY created_at, id";
-
-    fn connections(&self) -> &Connections<sqlx::Postgres> {
-        &self.conns
-    }
-
-    fn raw(column: &'static str, raw: &[u8]) -> Result<(String, Option<Vec<u8>>), StorageError> {
-        common::plist_text(column, raw)
-    }
 
     async fn bind_cert_hash_serialized(
         &self,

@@ -214,6 +214,10 @@ impl Dialect for SqliteStore {
     type Int = i64;
     type Priority = i64;
 
+    fn connections(&self) -> &Connections<sqlx::Sqlite> {
+        &self.conns
+    }
+
     const PLACEHOLDER: Placeholder = Placeholder::NumberedQuestion;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const ONE_STEP_IS_ATOMIC: bool = true;
@@ -436,15 +440,6 @@ impl Dialect for SqliteStore {
         "SELECT authenticate, token_update FROM devices ORDER BY rowid";
     const MIGRATION_USERS: &'static str =
         "SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY rowid";
-
-    fn connections(&self) -> &Connections<sqlx::Sqlite> {
-        &self.conns
-    }
-
-    fn raw(_column: &'static str, raw: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), StorageError> {
-        // BLOB columns: the bytes as they came, whatever they are.
-        Ok((raw.to_vec(), None))
-    }
 
     async fn bind_cert_hash_serialized(
         &self,
