@@ -14,15 +14,7 @@ pub(crate) const NOT_NOW: &str = "NotNow";
 
 /// How many ids go in one `IN (…)` lookup: far below every dialect's bound-parameter limit,
 /// large enough that a push to thousands of ids takes a handful of queries.
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) const IN_LIST_CHUNK: usize = 500;
-
-/// `?, ?, …` for an `IN` list: only placeholders are formatted into statements, values are
-/// bound.
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
-pub(crate) fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
 
 /// A dialect's schema, `(version, description, SQL)` each, as the versioned migrations sqlx runs
 /// on open (tracked in `_sqlx_migrations`).
@@ -43,16 +35,68 @@ pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migr
     )
 }
 
+/// Which step of opening a server database failed; each dialect's `OpenError` names its
+/// database.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) enum OpenFailure {
+    /// Connecting (or parsing the connection string) failed.
+    Connect(sqlx::Error),
+    /// Bringing the schema up to date failed.
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl OpenFailure {
+    /// As the dialect's `OpenError`, built by its two variants.
+    pub(crate) fn into_open_error<E>(
+        self,
+        connect: fn(Box<dyn std::error::Error + Send + Sync>) -> E,
+        migrate: fn(Box<dyn std::error::Error + Send + Sync>) -> E,
+    ) -> E {
+        match self {
+            OpenFailure::Connect(e) => connect(Box::new(e)),
+            OpenFailure::Migrate(e) => migrate(Box::new(e)),
+        }
+    }
+}
+
+/// Connects a server database's pool (`pool`, as `storage` sizes it) and runs the dialect's
+/// migrations on it: one pool for reads and writes.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn open_pool<DB>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    connect: <DB::Connection as sqlx::Connection>::Options,
+    storage: &crate::StorageOptions,
+    migrations: &[(i64, &'static str, &'static str)],
+) -> Result<crate::dialect::Connections<DB>, OpenFailure>
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let pool = pool
+        .connect_with(connect)
+        .await
+        .map_err(OpenFailure::Connect)?;
+    migrator(migrations)
+        .run(&pool)
+        .await
+        .map_err(OpenFailure::Migrate)?;
+    Ok(crate::dialect::Connections::one_pool(
+        pool,
+        storage.delete_commands,
+    ))
+}
+
 /// The result of inserting a `commands` row: a CommandUUID already stored is
 /// [`StorageError::DuplicateCommand`].
 pub(crate) fn command_inserted<T>(
     inserted: Result<T, sqlx::Error>,
     uuid: &str,
-) -> Result<(), StorageError> {
+) -> Result<T, StorageError> {
     match inserted {
         Err(e) if is_unique_violation(&e) => Err(StorageError::DuplicateCommand(uuid.to_owned())),
         Err(e) => Err(db(e)),
-        Ok(_) => Ok(()),
+        Ok(done) => Ok(done),
     }
 }
 
@@ -80,7 +124,6 @@ pub(crate) fn device_only(id: &mdm_enrollment::EnrollId) -> Result<(), StorageEr
 /// Whether a transaction failed only because it lost a conflict with another one — SQLSTATE
 /// `40P01` (PostgreSQL deadlock) or `40001` (serialization failure; also MySQL's deadlock) —
 /// and may simply run again.
-#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) fn is_conflict(e: &StorageError) -> bool {
     let StorageError::Backend(source) = e else {
         return false;
@@ -120,13 +163,13 @@ pub(crate) fn push_info(
 
 /// A queued command as read back: its envelope from the `commands` columns, its bytes exactly
 /// as enqueued.
-pub(crate) fn command(command_uuid: String, request_type: String, bytes: Vec<u8>) -> Raw<Command> {
+pub(crate) fn command(command_uuid: String, request_type: String, bytes: Bytes) -> Raw<Command> {
     Raw::new(
         Command {
             command_uuid,
             request_type,
         },
-        Bytes::from(bytes),
+        bytes,
     )
 }
 

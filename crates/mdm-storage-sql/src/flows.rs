@@ -1,418 +1,1026 @@
-//! Query flows the dialects share, generic over sqlx's [`Database`]: each dialect passes its own
-//! SQL (placeholders, upsert syntax and column types differ), while binding, decoding, error
-//! mapping and the order of steps are written once here. Runtime `sqlx::query()` only, per
-//! dialect driver: no `Any` driver, no `query!` macros.
+//! Every store method's flow, written once for all dialects: which statements run, in which
+//! order, in which transaction, how rows decode, how errors map and when a conflict is retried.
+//! A dialect ([`Dialect`]) supplies only the SQL text and what genuinely differs.
 //!
-//! Each flow's `where` clause names the value types it binds and reads, which every dialect's
-//! driver supports; a flow takes any executor (a pool, or `&mut *tx` inside a transaction)
-//! unless it runs several statements in one transaction.
+//! The flows are methods of [`Sql`], one generic `impl` whose single `where` clause names the
+//! value types the flows bind and read (every dialect's driver supports them), and
+//! [`storage_traits!`] implements `mdm_storage`'s traits on a concrete store by calling them.
+//! Runtime `sqlx::query()` only, per dialect driver: no `Any` driver, no `query!` macros.
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use std::future::Future;
-use std::ops::ControlFlow;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use mdm_enrollment::{EnrollId, EnrollmentId};
-use mdm_proto::Secret;
-use mdm_proto::{Authenticate, CommandReport, Enrollment, PushInfo, Status, TokenUpdate};
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use mdm_proto::{Command, Raw};
+use mdm_proto::{
+    Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, Secret, SetBootstrapToken,
+    Status, TokenUpdate, UserAuthenticate,
+};
 use mdm_storage::{CertBindMode, CertBinding, ReportOutcome, StorageError, StoredPushCert};
 use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Transaction, Type,
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row,
+    Transaction, Type,
 };
 
 use crate::common::{self, db};
+use crate::dialect::{
+    Arg, Dialect, Effect, GuardedConnection, RawColumn as _, RowsAffected as _, Step,
+};
 
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 const CONFLICT_RETRIES: usize = 5;
 
-/// The first column of the row `sql` returns for `bind`, if there is a row.
-pub(crate) async fn fetch_value<'e, DB, E, T>(
-    executor: E,
-    sql: &'static str,
-    bind: &str,
-) -> Result<Option<T>, StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    T: for<'r> Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let row = sqlx::query(sql)
-        .bind(bind)
-        .fetch_optional(executor)
-        .await
-        .map_err(db)?;
-    row.map(|row| row.try_get(0).map_err(db)).transpose()
+/// The flows, on the store `S`.
+pub(crate) struct Sql<'a, S>(pub &'a S);
+
+/// The values a report's [`Step`]s bind.
+struct ReportArgs<'a, R> {
+    id: &'a str,
+    uuid: &'a str,
+    status: &'a str,
+    /// The raw report; empty where no step binds it (delete mode).
+    result: &'a R,
 }
 
-/// Whether `sql`, with `binds` bound in order, returns a row.
-pub(crate) async fn exists<'e, DB, E>(
-    executor: E,
-    sql: &'static str,
-    binds: &[&str],
-) -> Result<bool, StorageError>
+impl<'a, S> Sql<'a, S>
 where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    S: Dialect,
+    <S::DB as Database>::Arguments: IntoArguments<S::DB>,
+    for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
+    for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q str>: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> Option<&'q [u8]>: Encode<'q, S::DB> + Type<S::DB>,
+    bool: for<'q> Encode<'q, S::DB> + Type<S::DB>,
+    String: for<'r> Decode<'r, S::DB> + Type<S::DB>,
+    Vec<u8>: for<'r> Decode<'r, S::DB> + Type<S::DB>,
+    usize: ColumnIndex<<S::DB as Database>::Row>,
 {
-    let mut query = sqlx::query(sql);
-    for b in binds {
-        query = query.bind(*b);
+    /// Where writes go.
+    fn writer(&self) -> &'a Pool<S::DB> {
+        &self.0.connections().writer
     }
-    let row = query.fetch_optional(executor).await.map_err(db)?;
-    Ok(row.is_some())
-}
 
-/// Runs `sql` with `binds` bound in order, for its effect alone.
-pub(crate) async fn execute<'e, DB, E>(
-    executor: E,
-    sql: &'static str,
-    binds: &[&str],
-) -> Result<(), StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-{
-    let mut query = sqlx::query(sql);
-    for b in binds {
-        query = query.bind(*b);
+    /// Where reads go.
+    fn reader(&self) -> &'a Pool<S::DB> {
+        &self.0.connections().reader
     }
-    query.execute(executor).await.map_err(db)?;
-    Ok(())
-}
 
-/// Authenticate, in the transaction `tx`: the `devices` row upserted (`upsert_sql` binds: id,
-/// identity certificate as PEM, serial number, the raw message as the dialect stores it), then
-/// the TokenUpdate tally of the device's enrollments reset (`reset_tally_sql` binds: id).
-pub(crate) async fn store_authenticate<DB, R>(
-    mut tx: Transaction<'static, DB>,
-    upsert_sql: &'static str,
-    reset_tally_sql: &'static str,
-    id: &str,
-    msg: &Authenticate,
-    raw: R,
-    identity_cert_der: Option<&[u8]>,
-) -> Result<(), StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
-    R: for<'q> Encode<'q, DB> + Type<DB>,
-{
-    // `devices.identity_cert` holds PEM, as NanoMDM stores it.
-    let identity_cert = identity_cert_der.map(|der| mdm_proto::pem::encode("CERTIFICATE", der));
-    sqlx::query(upsert_sql)
-        .bind(id)
-        .bind(identity_cert.as_deref())
-        .bind(msg.serial_number.as_deref())
-        .bind(raw)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    execute(&mut *tx, reset_tally_sql, &[id]).await?;
-    tx.commit().await.map_err(db)
-}
-
-/// A `users` row upserted, as a user channel's TokenUpdate and UserAuthenticate write it (`sql`
-/// binds: id, device id, short name, long name, the raw message as the dialect stores it).
-pub(crate) async fn upsert_user<'e, DB, E, R>(
-    executor: E,
-    sql: &'static str,
-    id: &str,
-    device_id: &str,
-    enrollment: &Enrollment,
-    raw: R,
-) -> Result<(), StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
-    R: for<'q> Encode<'q, DB> + Type<DB>,
-{
-    sqlx::query(sql)
-        .bind(id)
-        .bind(device_id)
-        .bind(enrollment.user_short_name.as_deref())
-        .bind(enrollment.user_long_name.as_deref())
-        .bind(raw)
-        .execute(executor)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// TokenUpdate's `enrollments` row upserted (`sql` binds: id, device id, user id, type, topic,
-/// push magic, token hex).
-pub(crate) async fn upsert_enrollment<'e, DB, E>(
-    executor: E,
-    sql: &'static str,
-    id: &EnrollId,
-    user_id: Option<&str>,
-    msg: &TokenUpdate,
-) -> Result<(), StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
-{
-    sqlx::query(sql)
-        .bind(id.id().as_str())
-        .bind(id.device_channel_id().as_str())
-        .bind(user_id)
-        .bind(id.kind().as_str())
-        .bind(msg.push.topic.as_str())
-        .bind(msg.push.push_magic.as_str())
-        .bind(msg.push.token_hex().as_str())
-        .execute(executor)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// A push certificate row (`cert_pem`, `key_pem`, `stale_token`) for `topic`; `T` is the
-/// dialect's type of `stale_token`.
-pub(crate) async fn retrieve_push_cert<'e, DB, E, T>(
-    executor: E,
-    sql: &'static str,
-    topic: &str,
-) -> Result<Option<StoredPushCert>, StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    String: for<'r> Decode<'r, DB> + Type<DB>,
-    T: for<'r> Decode<'r, DB> + Type<DB> + Into<i64>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let row = sqlx::query(sql)
-        .bind(topic)
-        .fetch_optional(executor)
-        .await
-        .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(StoredPushCert {
-        cert_pem: row.try_get(0).map_err(db)?,
-        key_pem: Secret::new(row.try_get(1).map_err(db)?),
-        stale_token: row.try_get::<T, _>(2).map_err(db)?.into(),
-    }))
-}
-
-/// An enrollment's push info from a row (`id`, `topic`, `push_magic`, `token_hex`).
-pub(crate) fn push_info_row<R>(row: &R) -> Result<(EnrollmentId, PushInfo), StorageError>
-where
-    R: Row,
-    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
-    usize: ColumnIndex<R>,
-{
-    let id: String = row.try_get(0).map_err(db)?;
-    let token_hex: String = row.try_get(3).map_err(db)?;
-    let info = common::push_info(
-        row.try_get(1).map_err(db)?,
-        row.try_get(2).map_err(db)?,
-        &token_hex,
-    )?;
-    Ok((EnrollmentId::new(id), info))
-}
-
-/// Push info for `ids` on a dialect without array binds (SQLite, MySQL): one `IN (?, …)`
-/// lookup per [`common::IN_LIST_CHUNK`] ids.
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
-pub(crate) async fn retrieve_push_info_in_lists<'e, DB, E>(
-    executor: E,
-    ids: &[EnrollmentId],
-) -> Result<std::collections::HashMap<EnrollmentId, PushInfo>, StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB> + Copy,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    String: for<'r> Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let mut found = std::collections::HashMap::new();
-    for chunk in ids.chunks(common::IN_LIST_CHUNK) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, topic, push_magic, token_hex FROM enrollments \
-             WHERE enabled = 1 AND id IN ({})",
-            common::placeholders(chunk.len())
-        )));
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        for row in query.fetch_all(executor).await.map_err(db)? {
-            let (id, info) = push_info_row(&row)?;
-            found.insert(id, info);
-        }
+    async fn begin_write(&self) -> Result<Transaction<'static, S::DB>, StorageError> {
+        self.writer().begin_with(S::BEGIN_WRITE).await.map_err(db)
     }
-    Ok(found)
-}
 
-/// The next command for `id` by the PostgreSQL / MySQL `NEXT_COMMAND` (binds: id, `NotNow`,
-/// `skip_not_now`; columns: uuid, request type, XML text, exact bytes if enqueued binary).
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) async fn retrieve_next_command<'e, DB, E>(
-    executor: E,
-    sql: &'static str,
-    id: &str,
-    skip_not_now: bool,
-) -> Result<Option<Raw<Command>>, StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB>,
-    String: for<'r> Decode<'r, DB> + Type<DB>,
-    Vec<u8>: for<'r> Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let row = sqlx::query(sql)
-        .bind(id)
-        .bind(common::NOT_NOW)
-        .bind(skip_not_now)
-        .fetch_optional(executor)
-        .await
-        .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    let text: String = row.try_get(2).map_err(db)?;
-    let exact: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
-    Ok(Some(common::command(
-        row.try_get(0).map_err(db)?,
-        row.try_get(1).map_err(db)?,
-        exact.unwrap_or_else(|| text.into_bytes()),
-    )))
-}
-
-/// The command a report answers: `Continue(uuid)`. A report without one (Idle) only marks
-/// the enrollment seen (`touch_sql`, binding its id) and `Break`s with its outcome.
-pub(crate) async fn answered_command<'e, 'r, DB, E>(
-    executor: E,
-    touch_sql: &'static str,
-    id: &str,
-    report: &'r CommandReport,
-) -> Result<ControlFlow<ReportOutcome, &'r str>, StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-{
-    match (&report.status, report.command_uuid.as_deref()) {
-        (Status::Idle, _) | (_, None) => {
-            execute(executor, touch_sql, &[id]).await?;
-            Ok(ControlFlow::Break(if report.status == Status::Idle {
-                ReportOutcome::Idle
-            } else {
-                // Only Idle may come without a CommandUUID (mdm-proto refuses the rest).
-                ReportOutcome::NotQueued
-            }))
-        }
-        (_, Some(uuid)) => Ok(ControlFlow::Continue(uuid)),
-    }
-}
-
-/// The statements of [`bind_cert_hash`], in a dialect's SQL.
-pub(crate) struct CertBindSql {
-    /// A row if the hash is bound to the channel (binds: device-channel id, hash).
-    pub associated: &'static str,
-    /// A row if the channel holds any hash (binds: device-channel id).
-    pub enrollment_bound: &'static str,
-    /// The id of a channel the hash is bound to (binds: hash).
-    pub bound_to: &'static str,
-    /// Writes the binding (binds: device-channel id, hash).
-    pub associate: &'static str,
-}
-
-/// `CertAuthStore::bind_cert_hash` on `conn`: the checks in the trait's order, then the insert.
-/// Atomic only because the caller has made sure that no other bind of this channel or this hash
-/// runs until it is done (a write transaction on SQLite, locks on PostgreSQL and MySQL); `hash`
-/// is lowercase.
-pub(crate) async fn bind_cert_hash<DB>(
-    conn: &mut DB::Connection,
-    sql: &CertBindSql,
-    device_id: &str,
-    hash: &str,
-    mode: CertBindMode,
-) -> Result<CertBinding, StorageError>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    String: for<'r> Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    if exists(&mut *conn, sql.associated, &[device_id, hash]).await? {
-        return Ok(CertBinding::AlreadyBound);
-    }
-    if mode == CertBindMode::Retro && exists(&mut *conn, sql.enrollment_bound, &[device_id]).await?
+    /// Whether `sql`, with `binds` bound in order, returns a row.
+    async fn exists<'e, E>(
+        executor: E,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<bool, StorageError>
+    where
+        E: Executor<'e, Database = S::DB>,
     {
-        return Ok(CertBinding::EnrollmentBound);
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        Ok(query.fetch_optional(executor).await.map_err(db)?.is_some())
     }
-    if let Some(other) = fetch_value::<DB, _, String>(&mut *conn, sql.bound_to, hash).await? {
-        return Ok(CertBinding::BoundElsewhere(EnrollmentId::new(other)));
-    }
-    execute(&mut *conn, sql.associate, &[device_id, hash]).await?;
-    Ok(CertBinding::Bound)
-}
 
-/// Runs a transaction (`attempt`) again while it loses a deadlock or serialization conflict,
-/// up to [`CONFLICT_RETRIES`] times.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, StorageError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StorageError>>,
-{
-    let mut retries = 0;
-    loop {
-        match attempt().await {
-            Err(e) if retries < CONFLICT_RETRIES && common::is_conflict(&e) => retries += 1,
-            outcome => return outcome,
+    /// Runs `sql` with `binds` bound in order; how many rows it changed.
+    async fn execute<'e, E>(
+        executor: E,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<u64, StorageError>
+    where
+        E: Executor<'e, Database = S::DB>,
+    {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let done = query.execute(executor).await.map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    /// The first column of the row `sql` returns for `bind`, if there is a row.
+    async fn fetch_value<'e, E, T>(
+        executor: E,
+        sql: &'static str,
+        bind: &str,
+    ) -> Result<Option<T>, StorageError>
+    where
+        E: Executor<'e, Database = S::DB>,
+        T: for<'r> Decode<'r, S::DB> + Type<S::DB>,
+    {
+        let row = sqlx::query(sql)
+            .bind(bind)
+            .fetch_optional(executor)
+            .await
+            .map_err(db)?;
+        row.map(|row| row.try_get(0).map_err(db)).transpose()
+    }
+
+    /// Runs `steps` in order on `conn` (see [`Effect`]): whether the flow ran to its end (and,
+    /// with a closing [`Effect::Stored`] step, stored its result).
+    async fn run_steps(
+        conn: &mut <S::DB as Database>::Connection,
+        steps: &[Step],
+        args: &ReportArgs<'_, S::Raw>,
+    ) -> Result<bool, StorageError> {
+        for step in steps {
+            let mut query = sqlx::query(step.sql);
+            for arg in step.args {
+                query = match arg {
+                    Arg::Id => query.bind(args.id),
+                    Arg::Uuid => query.bind(args.uuid),
+                    Arg::Status => query.bind(args.status),
+                    Arg::Result => query.bind(args.result),
+                };
+            }
+            match step.effect {
+                Effect::Run => {
+                    query.execute(&mut *conn).await.map_err(db)?;
+                }
+                Effect::Guard => {
+                    let done = query.execute(&mut *conn).await.map_err(db)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                }
+                Effect::Stored => {
+                    // All rows, not the first: a batch must run on to its COMMIT.
+                    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
+                    return Ok(!rows.is_empty());
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs a transaction (`attempt`) again while it loses a deadlock or serialization
+    /// conflict, up to [`CONFLICT_RETRIES`] times. (SQLite reports neither: one writer.)
+    pub(crate) async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StorageError>>,
+    {
+        let mut retries = 0;
+        loop {
+            match attempt().await {
+                Err(e) if retries < CONFLICT_RETRIES && common::is_conflict(&e) => retries += 1,
+                outcome => return outcome,
+            }
         }
     }
+
+    /// `CheckInStore::store_authenticate`: the `devices` row upserted, then the TokenUpdate tally
+    /// of the device's enrollments reset, in one transaction.
+    pub(crate) async fn store_authenticate(
+        &self,
+        id: &EnrollId,
+        msg: &Authenticate,
+        raw: &[u8],
+        identity_cert_der: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        common::device_only(id)?;
+        let (raw, _) = S::Raw::from_raw("devices.authenticate", raw)?;
+        // `devices.identity_cert` holds PEM, as NanoMDM stores it.
+        let identity_cert = identity_cert_der.map(|der| mdm_proto::pem::encode("CERTIFICATE", der));
+        let mut tx = self.begin_write().await?;
+        sqlx::query(S::AUTHENTICATE)
+            .bind(id.id().as_str())
+            .bind(identity_cert.as_deref())
+            .bind(msg.serial_number.as_deref())
+            .bind(&raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        Self::execute(&mut *tx, S::RESET_TALLY, &[id.id().as_str()]).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// A `users` row upserted by `sql` (TokenUpdate or UserAuthenticate on a user channel).
+    async fn upsert_user(
+        conn: &mut <S::DB as Database>::Connection,
+        sql: &'static str,
+        id: &str,
+        device_id: &str,
+        enrollment: &mdm_proto::Enrollment,
+        raw: &S::Raw,
+    ) -> Result<(), StorageError> {
+        sqlx::query(sql)
+            .bind(id)
+            .bind(device_id)
+            .bind(enrollment.user_short_name.as_deref())
+            .bind(enrollment.user_long_name.as_deref())
+            .bind(raw)
+            .execute(conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// `CheckInStore::store_token_update`: the device's or user's row, then the enrollment's, in
+    /// one transaction; an unknown device is [`StorageError::UnknownEnrollment`].
+    pub(crate) async fn store_token_update(
+        &self,
+        id: &EnrollId,
+        msg: &TokenUpdate,
+        raw: &[u8],
+    ) -> Result<(), StorageError> {
+        let mut tx = self.begin_write().await?;
+        let user_id = match id.parent() {
+            None => {
+                let (raw, _) = S::Raw::from_raw("devices.token_update", raw)?;
+                let unlock_token = msg
+                    .unlock_token
+                    .as_ref()
+                    .map(|t| t.expose().as_slice())
+                    .filter(|t| !t.is_empty());
+                let updated = sqlx::query(S::TOKEN_UPDATE_DEVICE)
+                    .bind(&raw)
+                    .bind(unlock_token)
+                    .bind(unlock_token)
+                    .bind(id.id().as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                // Rows matched, not rows changed, on every dialect (sqlx asks MySQL for
+                // CLIENT_FOUND_ROWS).
+                if updated.rows_affected() == 0 {
+                    return Err(StorageError::UnknownEnrollment(id.id().clone()));
+                }
+                None
+            }
+            Some(parent) => {
+                let (raw, _) = S::Raw::from_raw("users.token_update", raw)?;
+                if !Self::exists(&mut *tx, S::DEVICE_EXISTS, &[parent.as_str()]).await? {
+                    return Err(StorageError::UnknownEnrollment(parent.clone()));
+                }
+                // An UnlockToken belongs to the device channel; one on a user channel is not
+                // stored (as NanoMDM).
+                let user = id.id().as_str();
+                Self::upsert_user(
+                    &mut *tx,
+                    S::TOKEN_UPDATE_USER,
+                    user,
+                    parent.as_str(),
+                    &msg.enrollment,
+                    &raw,
+                )
+                .await?;
+                Some(user)
+            }
+        };
+        sqlx::query(S::TOKEN_UPDATE_ENROLLMENT)
+            .bind(id.id().as_str())
+            .bind(id.device_channel_id().as_str())
+            .bind(user_id)
+            .bind(id.kind().as_str())
+            .bind(msg.push.topic.as_str())
+            .bind(msg.push.push_magic.as_str())
+            .bind(msg.push.token_hex().as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// `CheckInStore::store_user_authenticate`: the first message of the exchange, or the one
+    /// answering the digest challenge, each in its own column (as NanoMDM).
+    pub(crate) async fn store_user_authenticate(
+        &self,
+        id: &EnrollId,
+        msg: &UserAuthenticate,
+        raw: &[u8],
+    ) -> Result<(), StorageError> {
+        let device_id = id.device_channel_id().as_str();
+        let (sql, column) = if msg.digest_response.is_some() {
+            (
+                S::USER_AUTHENTICATE_DIGEST,
+                "users.user_authenticate_digest",
+            )
+        } else {
+            (S::USER_AUTHENTICATE, "users.user_authenticate")
+        };
+        let (raw, _) = S::Raw::from_raw(column, raw)?;
+        let mut tx = self.begin_write().await?;
+        if !Self::exists(&mut *tx, S::DEVICE_EXISTS, &[device_id]).await? {
+            return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
+                device_id,
+            )));
+        }
+        Self::upsert_user(
+            &mut *tx,
+            sql,
+            id.id().as_str(),
+            device_id,
+            &msg.enrollment,
+            &raw,
+        )
+        .await?;
+        Self::execute(&mut *tx, S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// `CheckInStore::disable`: a device channel takes its user channels with it.
+    pub(crate) async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
+        let sql = match id.parent() {
+            None => S::DISABLE_DEVICE,
+            Some(_) => S::DISABLE_USER,
+        };
+        Self::execute(self.writer(), sql, &[id.id().as_str()]).await?;
+        Ok(())
+    }
+
+    /// `TokenUpdateTallyStore::retrieve_token_update_tally`: 0 for an unknown enrollment.
+    pub(crate) async fn retrieve_token_update_tally(
+        &self,
+        id: &EnrollId,
+    ) -> Result<u32, StorageError> {
+        match Self::fetch_value::<_, S::Int>(self.reader(), S::TALLY, id.id().as_str()).await? {
+            None => Ok(0),
+            Some(tally) => common::tally(tally.into()),
+        }
+    }
+
+    /// `BootstrapTokenStore::store_bootstrap_token`, marking the device seen.
+    pub(crate) async fn store_bootstrap_token(
+        &self,
+        id: &EnrollId,
+        msg: &SetBootstrapToken,
+    ) -> Result<(), StorageError> {
+        common::device_only(id)?;
+        let b64 = common::encode_bootstrap_token(
+            msg.bootstrap_token.as_ref().map(|t| t.expose().as_slice()),
+        );
+        let mut tx = self.begin_write().await?;
+        let binds = [b64.as_deref(), Some(id.id().as_str())];
+        let mut query = sqlx::query(S::STORE_BOOTSTRAP_TOKEN);
+        for b in binds {
+            query = query.bind(b);
+        }
+        let updated = query.execute(&mut *tx).await.map_err(db)?;
+        if updated.rows_affected() == 0 {
+            return Err(StorageError::UnknownEnrollment(id.id().clone()));
+        }
+        Self::execute(&mut *tx, S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// `BootstrapTokenStore::retrieve_bootstrap_token`.
+    pub(crate) async fn retrieve_bootstrap_token(
+        &self,
+        id: &EnrollId,
+    ) -> Result<Option<BootstrapToken>, StorageError> {
+        common::device_only(id)?;
+        let stored = Self::fetch_value::<_, Option<String>>(
+            self.reader(),
+            S::BOOTSTRAP_TOKEN,
+            id.id().as_str(),
+        )
+        .await?;
+        let Some(Some(b64)) = stored else {
+            return Ok(None);
+        };
+        Ok(Some(BootstrapToken::new(Secret::new(
+            common::decode_bootstrap_token(&b64)?,
+        ))))
+    }
+
+    /// `CommandQueue::enqueue_command`: the command, then its queue entries for the known ids,
+    /// atomically; with no known id no command is kept (its CommandUUID stays free). Up to
+    /// [`common::IN_LIST_CHUNK`] ids go in the dialect's one step when it has one; otherwise, and
+    /// for more ids, in a transaction with an `IN` list per chunk, rolled back when nothing was
+    /// queued.
+    pub(crate) async fn enqueue_command(
+        &self,
+        ids: &[EnrollmentId],
+        command: &Raw<Command>,
+        priority: i8,
+    ) -> Result<HashMap<EnrollmentId, StorageError>, StorageError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let uuid = command.command_uuid.as_str();
+        let (stored, exact) = S::Raw::from_raw("commands.command", command.bytes())?;
+        let priority = S::Priority::from(priority);
+        let mut queued: HashSet<String> = HashSet::new();
+        if let (Some(sql), true) = (S::ENQUEUE_ONE_STEP, ids.len() <= common::IN_LIST_CHUNK) {
+            // The whole call in one atomic step (one round trip, or one hand-off on SQLite).
+            let sql = sql.replace("{ids}", &S::PLACEHOLDER.list(6, ids.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(uuid)
+                .bind(command.request_type.as_str())
+                .bind(&stored)
+                .bind(exact.as_deref())
+                .bind(&priority);
+            for id in ids {
+                query = query.bind(id.as_str());
+            }
+            let mut conn = GuardedConnection::new(self.writer().acquire().await.map_err(db)?);
+            let rows = query.fetch_all(conn.conn()).await;
+            let rows = common::command_inserted(rows, uuid)?;
+            conn.release();
+            for row in rows {
+                queued.insert(row.try_get(0).map_err(db)?);
+            }
+            return Ok(Self::unknown(ids, &queued));
+        }
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(S::INSERT_COMMAND)
+            .bind(uuid)
+            .bind(command.request_type.as_str())
+            .bind(&stored)
+            .bind(exact.as_deref())
+            .execute(&mut *tx)
+            .await;
+        common::command_inserted(inserted, uuid)?;
+        for chunk in ids.chunks(common::IN_LIST_CHUNK) {
+            if let Some(known) = S::KNOWN_ENROLLMENTS {
+                let sql = known.replace("{ids}", &S::PLACEHOLDER.list(1, chunk.len()));
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                for row in query.fetch_all(&mut *tx).await.map_err(db)? {
+                    queued.insert(row.try_get(0).map_err(db)?);
+                }
+            }
+            let sql = S::QUEUE_COMMAND.replace("{ids}", &S::PLACEHOLDER.list(3, chunk.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(uuid).bind(&priority);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            if S::KNOWN_ENROLLMENTS.is_some() {
+                query.execute(&mut *tx).await.map_err(db)?;
+            } else {
+                for row in query.fetch_all(&mut *tx).await.map_err(db)? {
+                    queued.insert(row.try_get(0).map_err(db)?);
+                }
+            }
+        }
+        if queued.is_empty() {
+            tx.rollback().await.map_err(db)?;
+        } else {
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(Self::unknown(ids, &queued))
+    }
+
+    /// The ids among `ids` not `queued`, each as [`StorageError::UnknownEnrollment`].
+    fn unknown(
+        ids: &[EnrollmentId],
+        queued: &HashSet<String>,
+    ) -> HashMap<EnrollmentId, StorageError> {
+        ids.iter()
+            .filter(|id| !queued.contains(id.as_str()))
+            .map(|id| (id.clone(), StorageError::UnknownEnrollment(id.clone())))
+            .collect()
+    }
+
+    /// `CommandQueue::store_command_report`. A report without a CommandUUID (Idle) only marks the
+    /// enrollment seen; otherwise the dialect's [`Step`]s for the status run in one transaction
+    /// (or, where one statement is atomic and the dialect needs only one, as that statement),
+    /// retried when they lose a conflict.
+    pub(crate) async fn store_command_report(
+        &self,
+        id: &EnrollId,
+        report: &CommandReport,
+        raw: &[u8],
+    ) -> Result<ReportOutcome, StorageError> {
+        let uuid = match (&report.status, report.command_uuid.as_deref()) {
+            (Status::Idle, _) | (_, None) => {
+                Self::execute(self.writer(), S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
+                return Ok(if report.status == Status::Idle {
+                    ReportOutcome::Idle
+                } else {
+                    // Only Idle may come without a CommandUUID (mdm-proto refuses the rest).
+                    ReportOutcome::NotQueued
+                });
+            }
+            (_, Some(uuid)) => uuid,
+        };
+        let (steps, done, result) =
+            if self.0.connections().delete_commands && report.status.is_final() {
+                // Results are not kept in delete mode.
+                (S::DELETE_FINAL, ReportOutcome::Final, S::Raw::default())
+            } else {
+                let (result, _) = S::Raw::from_raw("command_results.result", raw)?;
+                if report.status == Status::NotNow {
+                    (S::STORE_NOT_NOW, ReportOutcome::NotNow, result)
+                } else {
+                    (S::STORE_FINAL, ReportOutcome::Final, result)
+                }
+            };
+        let args = ReportArgs {
+            id: id.id().as_str(),
+            uuid,
+            status: report.status.as_str(),
+            result: &result,
+        };
+        let ran = Self::retry_conflicts(|| async {
+            if S::ONE_STEP_IS_ATOMIC && steps.len() == 1 {
+                let mut conn = GuardedConnection::new(self.writer().acquire().await.map_err(db)?);
+                let ran = Self::run_steps(conn.conn(), steps, &args).await?;
+                conn.release();
+                return Ok(ran);
+            }
+            let mut tx = self.begin_write().await?;
+            let ran = Self::run_steps(&mut *tx, steps, &args).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(ran)
+        })
+        .await?;
+        Ok(if ran { done } else { ReportOutcome::NotQueued })
+    }
+
+    /// `CommandQueue::retrieve_next_command`: the command's bytes exactly as enqueued.
+    pub(crate) async fn retrieve_next_command(
+        &self,
+        id: &EnrollId,
+        skip_not_now: bool,
+    ) -> Result<Option<Raw<Command>>, StorageError> {
+        let row = sqlx::query(S::NEXT_COMMAND)
+            .bind(id.id().as_str())
+            .bind(common::NOT_NOW)
+            .bind(skip_not_now)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: S::Raw = row.try_get(2).map_err(db)?;
+        let exact: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
+        let bytes = match exact {
+            Some(exact) => Bytes::from(exact),
+            None => stored.into(),
+        };
+        Ok(Some(common::command(
+            row.try_get(0).map_err(db)?,
+            row.try_get(1).map_err(db)?,
+            bytes,
+        )))
+    }
+
+    /// `CommandQueue::clear_queue`: a device channel's queue and its user channels', or a user
+    /// channel's alone; in delete mode each entry goes with its result and orphaned command.
+    pub(crate) async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
+        let device = id.parent().is_none();
+        if !self.0.connections().delete_commands {
+            // One statement: atomic by itself, no transaction round trips.
+            let sql = if device {
+                S::CLEAR_DEVICE_QUEUE
+            } else {
+                S::CLEAR_USER_QUEUE
+            };
+            Self::execute(self.writer(), sql, &[id.id().as_str()]).await?;
+            return Ok(());
+        }
+        let sql = if device {
+            S::QUEUED_FOR_DEVICE
+        } else {
+            S::QUEUED_FOR_USER
+        };
+        let no_result = S::Raw::default();
+        Self::retry_conflicts(|| async {
+            let mut tx = self.begin_write().await?;
+            let rows = sqlx::query(sql)
+                .bind(id.id().as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            for row in rows {
+                let channel: String = row.try_get(0).map_err(db)?;
+                let uuid: String = row.try_get(1).map_err(db)?;
+                let args = ReportArgs {
+                    id: &channel,
+                    uuid: &uuid,
+                    status: "",
+                    result: &no_result,
+                };
+                Self::run_steps(&mut *tx, S::DELETE_QUEUED, &args).await?;
+            }
+            tx.commit().await.map_err(db)
+        })
+        .await
+    }
+
+    /// `PushStore::retrieve_push_info`: one `IN` lookup per [`common::IN_LIST_CHUNK`] ids;
+    /// unknown and disabled ids are left out.
+    pub(crate) async fn retrieve_push_info(
+        &self,
+        ids: &[EnrollmentId],
+    ) -> Result<HashMap<EnrollmentId, PushInfo>, StorageError> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(common::IN_LIST_CHUNK) {
+            let sql = S::PUSH_INFO.replace("{ids}", &S::PLACEHOLDER.list(1, chunk.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(self.reader()).await.map_err(db)? {
+                let id: String = row.try_get(0).map_err(db)?;
+                let token_hex: String = row.try_get(3).map_err(db)?;
+                let info = common::push_info(
+                    row.try_get(1).map_err(db)?,
+                    row.try_get(2).map_err(db)?,
+                    &token_hex,
+                )?;
+                found.insert(EnrollmentId::new(id), info);
+            }
+        }
+        Ok(found)
+    }
+
+    /// `PushCertStore::is_push_cert_stale`: stale when missing or when its token moved on.
+    pub(crate) async fn is_push_cert_stale(
+        &self,
+        topic: &str,
+        stale_token: i64,
+    ) -> Result<bool, StorageError> {
+        let stored =
+            Self::fetch_value::<_, S::Int>(self.reader(), S::PUSH_CERT_STALE_TOKEN, topic).await?;
+        Ok(stored.is_none_or(|stored| stored.into() != stale_token))
+    }
+
+    /// `PushCertStore::retrieve_push_cert`.
+    pub(crate) async fn retrieve_push_cert(
+        &self,
+        topic: &str,
+    ) -> Result<Option<StoredPushCert>, StorageError> {
+        let row = sqlx::query(S::PUSH_CERT)
+            .bind(topic)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredPushCert {
+            cert_pem: row.try_get(0).map_err(db)?,
+            key_pem: Secret::new(row.try_get(1).map_err(db)?),
+            stale_token: row.try_get::<S::Int, _>(2).map_err(db)?.into(),
+        }))
+    }
+
+    /// `PushCertStore::store_push_cert`.
+    pub(crate) async fn store_push_cert(
+        &self,
+        topic: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<(), StorageError> {
+        Self::execute(
+            self.writer(),
+            S::STORE_PUSH_CERT,
+            &[topic, cert_pem, key_pem],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `CertAuthStore::has_cert_hash`.
+    pub(crate) async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
+        Self::exists(self.reader(), S::CERT_AUTH.has_hash, &[hash]).await
+    }
+
+    /// `CertAuthStore::enrollment_has_cert_hash`.
+    pub(crate) async fn enrollment_has_cert_hash(
+        &self,
+        id: &EnrollId,
+    ) -> Result<bool, StorageError> {
+        let binds = [id.device_channel_id().as_str()];
+        Self::exists(self.reader(), S::CERT_AUTH.enrollment_bound, &binds).await
+    }
+
+    /// `CertAuthStore::is_cert_hash_associated`.
+    pub(crate) async fn is_cert_hash_associated(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+    ) -> Result<bool, StorageError> {
+        let binds = [id.device_channel_id().as_str(), hash];
+        Self::exists(self.reader(), S::CERT_AUTH.associated, &binds).await
+    }
+
+    /// `CertAuthStore::associate_cert_hash`.
+    pub(crate) async fn associate_cert_hash(
+        &self,
+        id: &EnrollId,
+        hash: &str,
+    ) -> Result<(), StorageError> {
+        let binds = [id.device_channel_id().as_str(), hash];
+        Self::execute(self.writer(), S::CERT_AUTH.associate, &binds).await?;
+        Ok(())
+    }
+
+    /// `CertAuthStore::enrollment_from_cert_hash`.
+    pub(crate) async fn enrollment_from_cert_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<EnrollmentId>, StorageError> {
+        let id: Option<String> =
+            Self::fetch_value(self.reader(), S::CERT_AUTH.bound_to, hash).await?;
+        Ok(id.map(EnrollmentId::new))
+    }
+
+    /// `CertAuthStore::bind_cert_hash` on `conn`: the checks in the trait's order, then the
+    /// insert. Atomic only because the caller ([`Dialect::bind_cert_hash_serialized`]) has made
+    /// sure that no other bind of this channel or this hash runs until it is done; `hash` is
+    /// lowercase.
+    pub(crate) async fn bind_cert_hash(
+        conn: &mut <S::DB as Database>::Connection,
+        device_id: &str,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> Result<CertBinding, StorageError> {
+        let sql = &S::CERT_AUTH;
+        if Self::exists(&mut *conn, sql.associated, &[device_id, hash]).await? {
+            return Ok(CertBinding::AlreadyBound);
+        }
+        if mode == CertBindMode::Retro
+            && Self::exists(&mut *conn, sql.enrollment_bound, &[device_id]).await?
+        {
+            return Ok(CertBinding::EnrollmentBound);
+        }
+        if let Some(other) = Self::fetch_value::<_, String>(&mut *conn, sql.bound_to, hash).await? {
+            return Ok(CertBinding::BoundElsewhere(EnrollmentId::new(other)));
+        }
+        Self::execute(&mut *conn, sql.associate, &[device_id, hash]).await?;
+        Ok(CertBinding::Bound)
+    }
+
+    /// `MigrationStore::retrieve_migration_checkins` (NanoMDM's `/migration`): for each device
+    /// its Authenticate, then its TokenUpdate if any; then every user channel's TokenUpdate.
+    /// Rows stream from the database as the consumer asks for them.
+    pub(crate) fn retrieve_migration_checkins(&self) -> BoxStream<'a, Result<Bytes, StorageError>> {
+        let pool = self.reader();
+        let devices = sqlx::query(S::MIGRATION_DEVICES)
+            .fetch(pool)
+            .flat_map(|row| {
+                let device = row.map_err(db).and_then(|row| {
+                    let authenticate: S::Raw = row.try_get(0).map_err(db)?;
+                    let token_update: Option<S::Raw> = row.try_get(1).map_err(db)?;
+                    Ok((authenticate, token_update))
+                });
+                let items = match device {
+                    Ok((authenticate, token_update)) => {
+                        let mut items = vec![Ok(authenticate.into())];
+                        items.extend(token_update.map(|t| Ok(t.into())));
+                        items
+                    }
+                    Err(e) => vec![Err(e)],
+                };
+                stream::iter(items)
+            });
+        let users = sqlx::query(S::MIGRATION_USERS).fetch(pool).map(|row| {
+            let row = row.map_err(db)?;
+            Ok(row.try_get::<S::Raw, _>(0).map_err(db)?.into())
+        });
+        devices.chain(users).boxed()
+    }
 }
 
-/// The migration export (NanoMDM's `/migration`): for each device row (`devices_sql`:
-/// `authenticate`, `token_update`) its Authenticate, then its TokenUpdate if any; then every
-/// user channel's TokenUpdate (`users_sql`). Rows stream from the database as the consumer asks
-/// for them; `T` is the dialect's column type for a raw check-in.
-pub(crate) fn migration_checkins<'e, DB, E, T>(
-    executor: E,
-    devices_sql: &'static str,
-    users_sql: &'static str,
-) -> BoxStream<'e, Result<Bytes, StorageError>>
-where
-    DB: Database<Arguments: IntoArguments<DB>>,
-    E: Executor<'e, Database = DB> + Copy,
-    T: for<'r> Decode<'r, DB> + Type<DB> + Into<Bytes> + Send + 'e,
-    usize: ColumnIndex<DB::Row>,
-{
-    let devices = sqlx::query(devices_sql).fetch(executor).flat_map(|row| {
-        let device = row.map_err(db).and_then(|row| {
-            let authenticate: T = row.try_get(0).map_err(db)?;
-            let token_update: Option<T> = row.try_get(1).map_err(db)?;
-            Ok((authenticate, token_update))
-        });
-        let items = match device {
-            Ok((authenticate, token_update)) => {
-                let mut items = vec![Ok(authenticate.into())];
-                items.extend(token_update.map(|t| Ok(t.into())));
-                items
+/// Implements every `mdm_storage` trait on a store type that implements [`Dialect`], each
+/// method a call of its flow on [`Sql`]. Stamped per store (not one generic `impl` over
+/// `Dialect`) so that the compiler checks each method's future for `Send` on the concrete
+/// driver, which the traits require and generic code over `sqlx::Database` cannot prove.
+macro_rules! storage_traits {
+    ($store:ty) => {
+        impl ::mdm_storage::CheckInStore for $store {
+            async fn store_authenticate(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                msg: &::mdm_proto::Authenticate,
+                raw: &[u8],
+                identity_cert_der: Option<&[u8]>,
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .store_authenticate(id, msg, raw, identity_cert_der)
+                    .await
             }
-            Err(e) => vec![Err(e)],
-        };
-        stream::iter(items)
-    });
-    let users = sqlx::query(users_sql).fetch(executor).map(|row| {
-        let row = row.map_err(db)?;
-        Ok(row.try_get::<T, _>(0).map_err(db)?.into())
-    });
-    devices.chain(users).boxed()
+
+            async fn store_token_update(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                msg: &::mdm_proto::TokenUpdate,
+                raw: &[u8],
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .store_token_update(id, msg, raw)
+                    .await
+            }
+
+            async fn store_user_authenticate(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                msg: &::mdm_proto::UserAuthenticate,
+                raw: &[u8],
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .store_user_authenticate(id, msg, raw)
+                    .await
+            }
+
+            async fn disable(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).disable(id).await
+            }
+        }
+
+        impl ::mdm_storage::TokenUpdateTallyStore for $store {
+            async fn retrieve_token_update_tally(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+            ) -> Result<u32, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .retrieve_token_update_tally(id)
+                    .await
+            }
+        }
+
+        impl ::mdm_storage::BootstrapTokenStore for $store {
+            async fn store_bootstrap_token(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                msg: &::mdm_proto::SetBootstrapToken,
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .store_bootstrap_token(id, msg)
+                    .await
+            }
+
+            async fn retrieve_bootstrap_token(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+            ) -> Result<Option<::mdm_proto::BootstrapToken>, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).retrieve_bootstrap_token(id).await
+            }
+        }
+
+        impl ::mdm_storage::CommandQueue for $store {
+            async fn enqueue_command(
+                &self,
+                ids: &[::mdm_enrollment::EnrollmentId],
+                command: &::mdm_proto::Raw<::mdm_proto::Command>,
+                priority: i8,
+            ) -> Result<
+                ::std::collections::HashMap<
+                    ::mdm_enrollment::EnrollmentId,
+                    ::mdm_storage::StorageError,
+                >,
+                ::mdm_storage::StorageError,
+            > {
+                $crate::flows::Sql(self)
+                    .enqueue_command(ids, command, priority)
+                    .await
+            }
+
+            async fn store_command_report(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                report: &::mdm_proto::CommandReport,
+                raw: &[u8],
+            ) -> Result<::mdm_storage::ReportOutcome, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .store_command_report(id, report, raw)
+                    .await
+            }
+
+            async fn retrieve_next_command(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                skip_not_now: bool,
+            ) -> Result<Option<::mdm_proto::Raw<::mdm_proto::Command>>, ::mdm_storage::StorageError>
+            {
+                $crate::flows::Sql(self)
+                    .retrieve_next_command(id, skip_not_now)
+                    .await
+            }
+
+            async fn clear_queue(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).clear_queue(id).await
+            }
+        }
+
+        impl ::mdm_storage::PushStore for $store {
+            async fn retrieve_push_info(
+                &self,
+                ids: &[::mdm_enrollment::EnrollmentId],
+            ) -> Result<
+                ::std::collections::HashMap<::mdm_enrollment::EnrollmentId, ::mdm_proto::PushInfo>,
+                ::mdm_storage::StorageError,
+            > {
+                $crate::flows::Sql(self).retrieve_push_info(ids).await
+            }
+        }
+
+        impl ::mdm_storage::PushCertStore for $store {
+            async fn is_push_cert_stale(
+                &self,
+                topic: &str,
+                stale_token: i64,
+            ) -> Result<bool, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .is_push_cert_stale(topic, stale_token)
+                    .await
+            }
+
+            async fn retrieve_push_cert(
+                &self,
+                topic: &str,
+            ) -> Result<Option<::mdm_storage::StoredPushCert>, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).retrieve_push_cert(topic).await
+            }
+
+            async fn store_push_cert(
+                &self,
+                topic: &str,
+                cert_pem: &str,
+                key_pem: &str,
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .store_push_cert(topic, cert_pem, key_pem)
+                    .await
+            }
+        }
+
+        impl ::mdm_storage::CertAuthStore for $store {
+            async fn has_cert_hash(
+                &self,
+                hash: &::mdm_proto::CertHash,
+            ) -> Result<bool, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .has_cert_hash(&hash.to_string())
+                    .await
+            }
+
+            async fn enrollment_has_cert_hash(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+            ) -> Result<bool, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).enrollment_has_cert_hash(id).await
+            }
+
+            async fn is_cert_hash_associated(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                hash: &::mdm_proto::CertHash,
+            ) -> Result<bool, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .is_cert_hash_associated(id, &hash.to_string())
+                    .await
+            }
+
+            async fn bind_cert_hash(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                hash: &::mdm_proto::CertHash,
+                mode: ::mdm_storage::CertBindMode,
+            ) -> Result<::mdm_storage::CertBinding, ::mdm_storage::StorageError> {
+                $crate::dialect::Dialect::bind_cert_hash_serialized(
+                    self,
+                    id.device_channel_id().as_str(),
+                    &hash.to_string(),
+                    mode,
+                )
+                .await
+            }
+
+            async fn associate_cert_hash(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                hash: &::mdm_proto::CertHash,
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .associate_cert_hash(id, &hash.to_string())
+                    .await
+            }
+
+            async fn enrollment_from_cert_hash(
+                &self,
+                hash: &::mdm_proto::CertHash,
+            ) -> Result<Option<::mdm_enrollment::EnrollmentId>, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .enrollment_from_cert_hash(&hash.to_string())
+                    .await
+            }
+        }
+
+        impl ::mdm_storage::MigrationStore for $store {
+            fn retrieve_migration_checkins(
+                &self,
+            ) -> ::futures_util::stream::BoxStream<
+                '_,
+                Result<::bytes::Bytes, ::mdm_storage::StorageError>,
+            > {
+                $crate::flows::Sql(self).retrieve_migration_checkins()
+            }
+        }
+    };
 }
+
+pub(crate) use storage_traits;

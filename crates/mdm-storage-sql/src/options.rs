@@ -182,6 +182,39 @@ impl StorageOptions {
     }
 }
 
+/// How to open a PostgreSQL or MySQL store (`postgres::PostgresOptions`,
+/// `mysql::MySqlOptions`): where to connect, and what NanoMDM's `-storage-options` sets.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerOptions<C> {
+    /// Where and how to connect (host, database, user, TLS …; on PostgreSQL `search_path` via
+    /// its `options`).
+    pub connect: C,
+    /// What NanoMDM's `-storage-options` sets: `delete`, pool size and timeouts.
+    pub storage: StorageOptions,
+}
+
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+impl<C> ServerOptions<C> {
+    /// Defaults for `connect`: keep commands and results, 10 connections, no lifetime limits, a
+    /// five-second `acquire_timeout`.
+    pub fn new(connect: C) -> Self {
+        Self {
+            connect,
+            storage: StorageOptions::default(),
+        }
+    }
+
+    /// Applies a NanoMDM-style `-storage-options` string: `delete=0|1`,
+    /// `conn_max_lifetime=<Go duration>`, `conn_max_idle_time=<Go duration>` (as NanoMDM), and
+    /// `max_open_conns=<n>` (n > 0) and `acquire_timeout=<Go duration>` (> 0), Rootstock's.
+    pub fn with_storage_options(mut self, storage_options: &str) -> Result<Self, OptionsError> {
+        self.storage.apply(storage_options)?;
+        Ok(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! otherwise each test says it was skipped. Every store gets its own freshly created
 //! database, dropped when the test ends.
 
+#[path = "support/round.rs"]
+mod round;
 #[path = "support/server.rs"]
 mod server;
 
@@ -45,6 +47,10 @@ impl Server for My {
 
     async fn close(store: &MySqlStore) {
         store.close().await;
+    }
+
+    fn pool(store: &MySqlStore) -> &sqlx::Pool<Self::Db> {
+        store.pool()
     }
 }
 
@@ -177,4 +183,10 @@ async fn serves_a_nanomdm_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_the_database_going_away() {
     server::survives_the_database_going_away::<My>().await;
+}
+
+/// Prepared statements are reused across requests: see `server::statements_are_prepared_once`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_are_prepared_once() {
+    server::statements_are_prepared_once::<My>().await;
 }

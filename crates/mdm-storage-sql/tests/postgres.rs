@@ -6,6 +6,8 @@
 //! (via `search_path`), dropped when the test ends.
 #![cfg(feature = "postgres")]
 
+#[path = "support/round.rs"]
+mod round;
 #[path = "support/server.rs"]
 mod server;
 
@@ -48,6 +50,10 @@ impl Server for Pg {
 
     async fn close(store: &PostgresStore) {
         store.close().await;
+    }
+
+    fn pool(store: &PostgresStore) -> &sqlx::Pool<Self::Db> {
+        store.pool()
     }
 }
 
@@ -308,4 +314,10 @@ async fn binary_commands_in_text_columns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_the_database_going_away() {
     server::survives_the_database_going_away::<Pg>().await;
+}
+
+/// Prepared statements are reused across requests: see `server::statements_are_prepared_once`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_are_prepared_once() {
+    server::statements_are_prepared_once::<Pg>().await;
 }

@@ -288,3 +288,45 @@ async fn unknown_commands_leave_no_rows() {
         .get(0);
     assert_eq!((results, commands), (0, 0));
 }
+
+/// More ids than one `IN` list holds take the chunked path, in one transaction: every known id
+/// is queued, every unknown one reported, duplicates meet one row each.
+#[tokio::test]
+async fn enqueue_to_more_ids_than_one_list_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mdm.sqlite");
+    let store = open(&path, "").await;
+    let known: Vec<Device> = (0..3).map(|i| Device::new(&format!("MANY-{i}"))).collect();
+    for d in &known {
+        d.enroll(&store).await;
+    }
+    let mut ids: Vec<mdm_enrollment::EnrollmentId> =
+        (0..1200).map(|i| format!("NOBODY-{i}").into()).collect();
+    ids.insert(0, known[0].id.id().clone());
+    ids.insert(700, known[1].id.id().clone());
+    ids.push(known[2].id.id().clone());
+    ids.push(known[2].id.id().clone());
+    let failed = store
+        .enqueue_command(&ids, &command("MANY-C"), 0)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1200);
+    assert!(failed.keys().all(|id| id.as_str().starts_with("NOBODY-")));
+    for d in &known {
+        let next = store.retrieve_next_command(&d.id, false).await.unwrap();
+        assert_eq!(
+            next.map(|c| c.command_uuid.clone()).as_deref(),
+            Some("MANY-C")
+        );
+    }
+    let db = raw(&path).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM enrollment_queue WHERE command_uuid = ?1",
+            "MANY-C"
+        )
+        .await,
+        3
+    );
+}

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mdm_proto::Status;
-use rootstock_test_support::proxy;
 use mdm_storage::conformance::{
     self,
     fixtures::{Device, command, report},
 };
 use mdm_storage::{CommandQueue, ReportOutcome, Storage};
+use rootstock_test_support::proxy;
 use sqlx::{AssertSqlSafe, Connection, Database, Executor, IntoArguments, Pool};
 
 /// How a test connects: the dialect's connect options.
@@ -45,6 +45,8 @@ pub trait Server: 'static {
     ) -> impl Future<Output = Self::Store> + Send;
     /// Closes the store's connections.
     fn close(store: &Self::Store) -> impl Future<Output = ()> + Send;
+    /// The store's own pool.
+    fn pool(store: &Self::Store) -> &Pool<Self::Db>;
 }
 
 /// Creates and drops uniquely named namespaces on the test server.
@@ -270,5 +272,36 @@ where
 
     S::close(&store).await;
     drop(proxy);
+    namespaces.drop_all().await;
+}
+
+/// sqlx's statement cache is hit: on a store with one connection, once every statement of an
+/// MDM round has been prepared, further rounds (other ids, other commands) prepare none.
+pub async fn statements_are_prepared_once<S: Server>()
+where
+    S::Db: sqlx::database::HasStatementCache,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+{
+    let Some(namespaces) = Namespaces::<S>::new().await else {
+        return;
+    };
+    let (store, _raw) = namespaces.store("max_open_conns=1").await;
+    crate::round::mdm_round(&store, 0).await;
+    let prepared = |store: &S::Store| {
+        let pool = S::pool(store).clone();
+        async move {
+            pool.acquire()
+                .await
+                .expect("the one connection")
+                .cached_statements_size()
+        }
+    };
+    let warm = prepared(&store).await;
+    assert!(warm > 5, "{warm} statements cached after a round");
+    for n in 1..4 {
+        crate::round::mdm_round(&store, n).await;
+    }
+    assert_eq!(prepared(&store).await, warm, "statements prepared again");
+    S::close(&store).await;
     namespaces.drop_all().await;
 }

@@ -982,6 +982,26 @@ pub async fn duplicate_command_uuid(store: impl Storage) {
         .unwrap()
         .expect("still queued");
     assert_eq!(next.bytes(), original.bytes());
+    // Reused for ids none of which is known: still a duplicate, not a quiet no-op.
+    let err = store
+        .enqueue_command(&["DUP-NOBODY".into()], &impostor, 0)
+        .await
+        .expect_err("duplicate CommandUUID for unknown ids");
+    assert!(
+        matches!(err, StorageError::DuplicateCommand(ref uuid) if uuid == "DUP-1"),
+        "{err:?}"
+    );
+    // A command that reached no one is not kept: its CommandUUID stays free.
+    let failed = store
+        .enqueue_command(&["DUP-NOBODY".into()], &command("DUP-2"), 0)
+        .await
+        .expect("enqueue to an unknown id");
+    assert_eq!(failed.len(), 1);
+    enqueue(&store, &[&b.id], &command("DUP-2")).await;
+    assert_eq!(
+        next_uuid(&store, &b.id, false).await.as_deref(),
+        Some("DUP-2")
+    );
 }
 
 /// Migration yields, per device, its Authenticate then its TokenUpdate, then user channels'

@@ -1,0 +1,399 @@
+//! What a SQL dialect supplies: its SQL text, its placeholder style, the column types that differ,
+//! and the few steps that are genuinely its own (how a certificate binding is serialized). The
+//! flows in [`crate::flows`] are written once against this trait; see the crate documentation for
+//! why it is shaped this way.
+
+use std::future::Future;
+
+use mdm_storage::{CertBindMode, CertBinding, StorageError};
+use sqlx::{Database, Decode, Encode, Pool, Type};
+
+/// How a dialect writes the n-th bind parameter (1-based).
+// Each variant is one dialect's: a build without all three backends leaves some unused.
+#[cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placeholder {
+    /// `$1`, `$2` … (PostgreSQL).
+    Dollar,
+    /// `?1`, `?2` … (SQLite).
+    NumberedQuestion,
+    /// `?` in the order the values are bound (MySQL): a value used twice is bound twice.
+    Question,
+}
+
+impl Placeholder {
+    /// `n` placeholders for an `IN (…)` list whose first value is bind parameter `first`.
+    pub(crate) fn list(self, first: usize, n: usize) -> String {
+        let mut list = String::with_capacity(n * 5);
+        for i in first..first + n {
+            if i > first {
+                list.push_str(", ");
+            }
+            match self {
+                Placeholder::Dollar => {
+                    list.push('$');
+                    list.push_str(&i.to_string());
+                }
+                Placeholder::NumberedQuestion => {
+                    list.push('?');
+                    list.push_str(&i.to_string());
+                }
+                Placeholder::Question => list.push('?'),
+            }
+        }
+        list
+    }
+}
+
+/// A value a report statement binds, named so that each dialect can bind them in the order (and
+/// as often) its placeholders need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arg {
+    /// The enrollment id (the channel's).
+    Id,
+    /// The CommandUUID.
+    Uuid,
+    /// The report's `Status`.
+    Status,
+    /// The raw report, as the dialect stores it ([`Dialect::Raw`]).
+    Result,
+}
+
+/// What the flow learns from a [`Step`].
+// MySQL alone uses no `Stored` step (it has no `RETURNING`).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Run for its effect alone.
+    Run,
+    /// Run; when it changes no row there is nothing to do: the flow stops with "not queued".
+    Guard,
+    /// The last step: returns a row exactly when the result was stored.
+    Stored,
+}
+
+/// One statement of a multi-statement flow: its text, the values it binds in placeholder order,
+/// and what its outcome means.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    /// The statement (on SQLite possibly a batch of several, run in one hand-off).
+    pub sql: &'static str,
+    /// The values bound, in placeholder order.
+    pub args: &'static [Arg],
+    /// What the flow reads from it.
+    pub effect: Effect,
+}
+
+impl Step {
+    /// A step run for its effect.
+    pub(crate) const fn run(sql: &'static str, args: &'static [Arg]) -> Self {
+        Self {
+            sql,
+            args,
+            effect: Effect::Run,
+        }
+    }
+
+    /// A step that stops the flow when it changes nothing.
+    pub(crate) const fn guard(sql: &'static str, args: &'static [Arg]) -> Self {
+        Self {
+            sql,
+            args,
+            effect: Effect::Guard,
+        }
+    }
+
+    /// The closing step, returning a row exactly when the result was stored (every statement
+    /// of a batch runs to its end first).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) const fn stored(sql: &'static str, args: &'static [Arg]) -> Self {
+        Self {
+            sql,
+            args,
+            effect: Effect::Stored,
+        }
+    }
+}
+
+/// certauth's statements (`cert_auth_associations` as NanoMDM has it), used by the lookups and
+/// by [`crate::flows::bind_cert_hash`].
+pub(crate) struct CertAuthSql {
+    /// A row if any channel holds the hash (binds: hash).
+    pub has_hash: &'static str,
+    /// A row if the hash is bound to the channel (binds: device-channel id, hash).
+    pub associated: &'static str,
+    /// A row if the channel holds any hash (binds: device-channel id).
+    pub enrollment_bound: &'static str,
+    /// The id of a channel the hash is bound to (binds: hash).
+    pub bound_to: &'static str,
+    /// Writes the binding (binds: device-channel id, hash).
+    pub associate: &'static str,
+}
+
+/// A store's connections and the one setting every flow reads. On PostgreSQL and MySQL the
+/// writer and the reader are one pool; SQLite has one connection for writes and a pool for
+/// reads.
+#[derive(Debug)]
+pub(crate) struct Connections<DB: Database> {
+    /// Where writes go.
+    pub writer: Pool<DB>,
+    /// Where reads go.
+    pub reader: Pool<DB>,
+    /// NanoMDM's `delete=1`.
+    pub delete_commands: bool,
+}
+
+// By hand: a derive would ask for `DB: Clone`, which the driver types are not.
+impl<DB: Database> Clone for Connections<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+            delete_commands: self.delete_commands,
+        }
+    }
+}
+
+impl<DB: Database> Connections<DB> {
+    /// One pool for reads and writes.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn one_pool(pool: Pool<DB>, delete_commands: bool) -> Self {
+        Self {
+            writer: pool.clone(),
+            reader: pool,
+            delete_commands,
+        }
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub(crate) async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// A pooled connection that goes back to the pool only through [`Self::release`]. Dropped
+/// before — a statement failed, the future was cancelled — it is closed instead, so that no
+/// session state left half-done (a transaction a batch opened, named locks) reaches the
+/// connection's next user; the pool opens a fresh one when needed.
+pub(crate) struct GuardedConnection<DB: Database>(Option<sqlx::pool::PoolConnection<DB>>);
+
+impl<DB: Database> GuardedConnection<DB> {
+    /// Guards `conn`.
+    pub(crate) fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
+        Self(Some(conn))
+    }
+
+    /// The connection, to run statements on.
+    pub(crate) fn conn(&mut self) -> &mut DB::Connection {
+        self.0
+            .as_deref_mut()
+            .expect("present until released or dropped")
+    }
+
+    /// Returns the connection, its work complete, to the pool.
+    pub(crate) fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl<DB: Database> Drop for GuardedConnection<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// How many rows a statement matched, which sqlx's drivers report each by an inherent method
+/// (there is no trait for it). On MySQL too this counts matched rows, not only changed ones:
+/// sqlx connects with `CLIENT_FOUND_ROWS`.
+pub(crate) trait RowsAffected {
+    /// The rows matched.
+    fn rows_affected(&self) -> u64;
+}
+
+#[cfg(feature = "sqlite")]
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl RowsAffected for sqlx::mysql::MySqlQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// A column type raw property lists are stored in ([`Dialect::Raw`]).
+pub(crate) trait RawColumn: Sized {
+    /// `raw` as stored in `column`, and its exact bytes when the stored form differs (a binary
+    /// plist kept as XML text).
+    fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError>;
+}
+
+/// SQLite's BLOB columns: the bytes as they came, whatever they are.
+impl RawColumn for Vec<u8> {
+    fn from_raw(
+        _column: &'static str,
+        raw: &[u8],
+    ) -> Result<(Self, Option<Vec<u8>>), StorageError> {
+        Ok((raw.to_vec(), None))
+    }
+}
+
+/// NanoMDM's TEXT columns on PostgreSQL and MySQL: XML, binary plists rendered as XML.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl RawColumn for String {
+    fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError> {
+        crate::common::plist_text(column, raw)
+    }
+}
+
+/// A SQL backend: the store type itself implements it, supplying its connections, its SQL and
+/// what genuinely differs. Every statement's binds are listed with it; a dialect with numbered
+/// placeholders may use a value twice or not at all, MySQL's `?` takes them in order (the binds
+/// are listed in the order its statements need).
+///
+/// The value types that differ between dialects are associated types, whose bounds travel with
+/// the trait (no flow has to repeat them).
+pub(crate) trait Dialect: Send + Sync + 'static {
+    /// The sqlx driver.
+    type DB: Database<QueryResult: RowsAffected>;
+    /// A raw property list as stored and read back: bytes in SQLite's BLOB columns, XML text in
+    /// NanoMDM's PostgreSQL and MySQL TEXT columns.
+    type Raw: for<'q> Encode<'q, Self::DB>
+        + for<'r> Decode<'r, Self::DB>
+        + Type<Self::DB>
+        + Into<bytes::Bytes>
+        + RawColumn
+        + Default
+        + Send
+        + Sync;
+    /// An INTEGER column read back (`token_update_tally`, `stale_token`): 64-bit on SQLite,
+    /// 32-bit in NanoMDM's PostgreSQL and MySQL schemas.
+    type Int: for<'r> Decode<'r, Self::DB> + Type<Self::DB> + Into<i64> + Send;
+    /// `enrollment_queue.priority` as bound: the column's own width, so no dialect casts.
+    type Priority: for<'q> Encode<'q, Self::DB> + Type<Self::DB> + From<i8> + Send + Sync;
+
+    /// How bind parameters are written in an `IN (…)` list the flow builds.
+    const PLACEHOLDER: Placeholder;
+    /// How a write transaction starts (`BEGIN IMMEDIATE` on SQLite: the busy timeout applies
+    /// when it starts, rather than a read lock failing to upgrade midway).
+    const BEGIN_WRITE: &'static str;
+    /// Whether a flow of one [`Step`] is atomic by itself, so that it runs without a
+    /// transaction around it: one statement on PostgreSQL and MySQL; on SQLite, whose one-step
+    /// flows are batches, because each batch carries its own `BEGIN IMMEDIATE` … `COMMIT` (the
+    /// whole store call is one hand-off to the connection's thread).
+    const ONE_STEP_IS_ATOMIC: bool;
+
+    /// `devices` upserted by Authenticate (binds: id, identity certificate as PEM, serial
+    /// number, raw message), clearing the bootstrap token.
+    const AUTHENTICATE: &'static str;
+    /// Resets the TokenUpdate tally of a device's enrollments (binds: device id).
+    const RESET_TALLY: &'static str;
+    /// A device channel's TokenUpdate on `devices` (binds: raw message, unlock token, unlock
+    /// token again, id); changes no row for an unknown device.
+    const TOKEN_UPDATE_DEVICE: &'static str;
+    /// A row if the device exists (binds: id).
+    const DEVICE_EXISTS: &'static str;
+    /// A user channel's TokenUpdate on `users` (binds: id, device id, short name, long name, raw).
+    const TOKEN_UPDATE_USER: &'static str;
+    /// `enrollments` upserted by TokenUpdate (binds: id, device id, user id, type, topic, push
+    /// magic, token hex), enabled, its tally counted.
+    const TOKEN_UPDATE_ENROLLMENT: &'static str;
+    /// UserAuthenticate's first message on `users` (binds as [`Self::TOKEN_UPDATE_USER`]).
+    const USER_AUTHENTICATE: &'static str;
+    /// UserAuthenticate's digest response on `users` (binds as [`Self::TOKEN_UPDATE_USER`]).
+    const USER_AUTHENTICATE_DIGEST: &'static str;
+    /// Marks an enrollment seen (binds: id).
+    const TOUCH_LAST_SEEN: &'static str;
+    /// Disables a device channel and its user channels (binds: device id).
+    const DISABLE_DEVICE: &'static str;
+    /// Disables one user channel (binds: id).
+    const DISABLE_USER: &'static str;
+    /// An enrollment's TokenUpdate tally (binds: id).
+    const TALLY: &'static str;
+    /// Stores the bootstrap token (binds: base64 or NULL, id); changes no row for an unknown
+    /// device.
+    const STORE_BOOTSTRAP_TOKEN: &'static str;
+    /// The stored bootstrap token (binds: id).
+    const BOOTSTRAP_TOKEN: &'static str;
+
+    /// A `commands` row (binds: uuid, request type, the command as stored, its exact bytes when
+    /// they differ from what is stored).
+    const INSERT_COMMAND: &'static str;
+    /// The whole of `enqueue_command` as one atomic step, where the dialect can (binds: uuid,
+    /// request type, the command as stored, its exact bytes, priority, then the ids as `{ids}`
+    /// from the sixth parameter on; returns the ids queued). It must refuse a CommandUUID already
+    /// stored with a unique violation and keep no command when no id is known.
+    const ENQUEUE_ONE_STEP: Option<&'static str>;
+    /// On a dialect without `INSERT … RETURNING`, the known ids among `{ids}` (binds: the ids).
+    const KNOWN_ENROLLMENTS: Option<&'static str>;
+    /// Queues the command for the known ids among `{ids}` (binds: uuid, priority, the ids),
+    /// returning the ids queued unless [`Self::KNOWN_ENROLLMENTS`] is given.
+    const QUEUE_COMMAND: &'static str;
+    /// The next command (binds: id, `NotNow`, whether to skip NotNow'd commands; columns:
+    /// uuid, request type, the command as stored, its exact bytes if kept apart).
+    const NEXT_COMMAND: &'static str;
+    /// A NotNow report, stored only while the command waits in the enrollment's queue.
+    const STORE_NOT_NOW: &'static [Step];
+    /// A final report: the command leaves the queue and, only if it was queued, the result is
+    /// stored.
+    const STORE_FINAL: &'static [Step];
+    /// A final report in delete mode: the queue entry and result go, and the command with them
+    /// when nothing refers to it any more.
+    const DELETE_FINAL: &'static [Step];
+    /// A device channel's active queue entries and its user channels' (binds: device id;
+    /// columns: id, uuid), locked where the dialect locks.
+    const QUEUED_FOR_DEVICE: &'static str;
+    /// One user channel's active queue entries (binds: id; columns: id, uuid).
+    const QUEUED_FOR_USER: &'static str;
+    /// Leaves a device channel's and its user channels' queues (binds: device id).
+    const CLEAR_DEVICE_QUEUE: &'static str;
+    /// Leaves one user channel's queue (binds: id).
+    const CLEAR_USER_QUEUE: &'static str;
+    /// In delete mode, removes one queue entry, its result and the orphaned command (args:
+    /// [`Arg::Id`], [`Arg::Uuid`]).
+    const DELETE_QUEUED: &'static [Step];
+    /// Push info of the enabled enrollments among `{ids}` (binds: the ids; columns: id, topic,
+    /// push magic, token hex).
+    const PUSH_INFO: &'static str;
+    /// A push certificate's `stale_token` (binds: topic).
+    const PUSH_CERT_STALE_TOKEN: &'static str;
+    /// A push certificate (binds: topic; columns: cert, key, stale token).
+    const PUSH_CERT: &'static str;
+    /// Stores a push certificate, counting up its stale token (binds: topic, cert, key).
+    const STORE_PUSH_CERT: &'static str;
+    /// certauth's statements.
+    const CERT_AUTH: CertAuthSql;
+    /// The migration export's devices (columns: Authenticate, TokenUpdate or NULL), oldest
+    /// first.
+    const MIGRATION_DEVICES: &'static str;
+    /// The migration export's user channels (columns: TokenUpdate), oldest first.
+    const MIGRATION_USERS: &'static str;
+
+    /// The store's connections.
+    fn connections(&self) -> &Connections<Self::DB>;
+    /// `CertAuthStore::bind_cert_hash` serialized as this dialect can: the checks and the insert
+    /// of [`crate::flows::bind_cert_hash`] must not interleave with another bind of the same
+    /// channel or hash.
+    fn bind_cert_hash_serialized(
+        &self,
+        device_id: &str,
+        hash: &str,
+        mode: CertBindMode,
+    ) -> impl Future<Output = Result<CertBinding, StorageError>> + Send;
+}
