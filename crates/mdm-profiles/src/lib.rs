@@ -7,6 +7,8 @@
 //! * [`Payload`] adds the keys every payload has (identifier, UUID, names); [`Profile`] is the
 //!   top-level `Configuration` dictionary, written as a `.mobileconfig` ([`Profile::to_xml`])
 //!   and read back ([`Profile::from_bytes`]), and turned into an `InstallProfile` command.
+//! * [`ProfileSigner`] signs a profile (CMS SignedData, content attached, RSA or ECDSA, with its
+//!   chain); [`verify_signed_profile`] checks and reads a signed one.
 //!
 //! Profiles come from operators and, for a server that accepts uploads, from anyone: reading
 //! one is bounded by `mdm-proto`'s [`DecodeLimits`](mdm_proto::DecodeLimits) and never panics.
@@ -29,6 +31,7 @@ mod error;
 mod generated;
 mod payload;
 mod profile;
+mod sign;
 
 pub use error::{ProfileError, SignatureError};
 pub use generated::*;
@@ -36,6 +39,12 @@ pub use mdm_commands::codec::UnknownKeys;
 pub use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 pub use payload::Payload;
 pub use profile::{PayloadScope, Profile};
+pub use sign::{
+    ProfileSigner, SignedProfile, is_unsigned, read_any_profile, verify_signed_profile,
+};
+
+/// Re-exported: the signer's identity type, the certificate verifier, and the CA pool.
+pub use mdm_signature::{CaPool, CertVerifier, IdentityCertificate, signer::SigningIdentity};
 
 /// Re-exported so users build `<date>`, `<any>` and untyped dictionary values with the version
 /// this crate uses.
