@@ -9,6 +9,8 @@
 //!   and read back ([`Profile::from_bytes`]), and turned into an `InstallProfile` command.
 //! * [`ProfileSigner`] signs a profile (CMS SignedData, content attached, RSA or ECDSA, with its
 //!   chain); [`verify_signed_profile`] checks and reads a signed one.
+//! * [`EnrollmentProfileBuilder`] builds an enrollment profile (the `com.apple.mdm` payload, its
+//!   SCEP or ACME identity payload, CA certificates); [`Profile::enrollment`] reads one back.
 //!
 //! Profiles come from operators and, for a server that accepts uploads, from anyone: reading
 //! one is bounded by `mdm-proto`'s [`DecodeLimits`](mdm_proto::DecodeLimits) and never panics.
@@ -27,12 +29,16 @@
     )
 )]
 
+mod enrollment;
 mod error;
 mod generated;
 mod payload;
 mod profile;
 mod sign;
 
+pub use enrollment::{
+    ALL_ACCESS_RIGHTS, Enrollment, EnrollmentError, EnrollmentProfileBuilder, IdentityPayload,
+};
 pub use error::{ProfileError, SignatureError};
 pub use generated::*;
 pub use mdm_commands::codec::UnknownKeys;
