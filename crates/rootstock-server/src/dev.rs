@@ -156,10 +156,11 @@ pub(crate) fn banner(setup: &DevSetup, base_url: &str, scep_challenge: &str) -> 
   enrollment      {base_url}/enroll (signed profile; SCEP at {base_url}/scep,
                   challenge {scep_challenge})
 
-Simulate devices (in another terminal):
+Simulate devices that enroll as real ones do: the profile, SCEP, then Authenticate (in
+another terminal):
 
   cargo run --example simulate --features sim -- \\
-      --server {base_url}/mdm --ca {ca} --ca-key {ca_key} --devices 4 --interval 5
+      --enroll {base_url}/enroll --devices 4 --interval 5
 
 Enqueue a command for one of them (its id is the enrollment_id in this server's log; with no
 push certificate stored, nopush=1 leaves the command for the device's next check-in):
@@ -196,6 +197,7 @@ mod tests {
         }
         let text = banner(&first, "http://127.0.0.1:9000", "challenge");
         assert!(text.contains("NEVER USE THIS IN PRODUCTION"));
-        assert!(text.contains("--ca-key"));
+        assert!(text.contains("--enroll http://127.0.0.1:9000/enroll"));
+        assert!(text.contains("challenge challenge"));
     }
 }
