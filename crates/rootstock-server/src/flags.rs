@@ -715,6 +715,30 @@ mod tests {
     }
 
     #[test]
+    fn enrollment_flags() {
+        let f = run(
+            &[
+                "-scep-ca",
+                "scep.pem",
+                "-scep-challenge",
+                "s3cret",
+                "-enroll-signer",
+                "signer.pem",
+            ],
+            &[("NANOMDM_SERVER_URL", "https://mdm.example.com")],
+        )
+        .unwrap();
+        assert_eq!(f.scep_ca, "scep.pem");
+        assert_eq!(f.scep_challenge.expose(), "s3cret");
+        assert_eq!(f.enroll_signer, "signer.pem");
+        assert_eq!(f.server_url, "https://mdm.example.com");
+        assert!(
+            !format!("{f:?}").contains("s3cret"),
+            "the challenge is a secret"
+        );
+    }
+
+    #[test]
     fn stops_at_first_non_flag() {
         let f = run(&["-api", "k", "extra", "-ca", "x"], &[]).unwrap();
         assert_eq!(f.api.expose(), "k");
