@@ -675,7 +675,7 @@ pub struct Applicationaccess {
     /// Include the value `com.apple.webapp` to allow all webclips. This applies to App Store
     /// apps, marketplace apps, and locally installed apps (using Configurator, Xcode, etc).
     /// Requires a supervised device. Available in iOS 15 and later, and tvOS 15 and later.
-    pub allow_listed_app_bundle_i_ds: Option<Vec<String>>,
+    pub allow_listed_app_bundle_ids: Option<Vec<String>>,
     /// Allow Live Voicemail.
     ///
     /// If `false`, the system disables live voicemail on the device. Requires a supervised
@@ -1097,11 +1097,11 @@ pub struct Applicationaccess {
     /// If present, the system allows apps identified by the bundle IDs listed in the array to
     /// autonomously enter Single App Mode. Requires a supervised device. Available in iOS 7 and
     /// later.
-    pub autonomous_single_app_mode_permitted_app_i_ds: Option<Vec<String>>,
+    pub autonomous_single_app_mode_permitted_app_ids: Option<Vec<String>>,
     /// Blacklisted Apps.
     ///
     /// Use `blockedAppBundleIDs` instead.
-    pub blacklisted_app_bundle_i_ds: Option<Vec<String>>,
+    pub blacklisted_app_bundle_ids: Option<Vec<String>>,
     /// Blocked Apps.
     ///
     /// If present, the system prevents showing or launching apps with bundle IDs in the array.
@@ -1111,7 +1111,7 @@ pub struct Applicationaccess {
     /// Denying system apps may disable other functionality. For example, denying the App Store
     /// app may prevent users from accepting the terms and conditions for the user-based Volume
     /// Purchase Program (VPP).
-    pub blocked_app_bundle_i_ds: Option<Vec<String>>,
+    pub blocked_app_bundle_ids: Option<Vec<String>>,
     /// The value, in seconds, after which the fingerprint unlock requires a password to
     /// authenticate. The default value is 48 hours. Available in macOS 12 and later.
     ///
@@ -1422,7 +1422,7 @@ pub struct Applicationaccess {
     /// Whitelisted Apps.
     ///
     /// Use `allowListedAppBundleIDs` instead.
-    pub whitelisted_app_bundle_i_ds: Option<Vec<String>>,
+    pub whitelisted_app_bundle_ids: Option<Vec<String>>,
 }
 
 impl Decode for Applicationaccess {
@@ -1509,7 +1509,7 @@ impl Decode for Applicationaccess {
         let mut allow_itunes = None;
         let mut allow_itunes_file_sharing = None;
         let mut allow_keyboard_shortcuts = None;
-        let mut allow_listed_app_bundle_i_ds = None;
+        let mut allow_listed_app_bundle_ids = None;
         let mut allow_live_voicemail = None;
         let mut allow_local_user_creation = None;
         let mut allow_lock_screen_control_center = None;
@@ -1571,9 +1571,9 @@ impl Decode for Applicationaccess {
         let mut allow_wallpaper_modification = None;
         let mut allow_web_distribution_app_installation = None;
         let mut allow_writing_tools = None;
-        let mut autonomous_single_app_mode_permitted_app_i_ds = None;
-        let mut blacklisted_app_bundle_i_ds = None;
-        let mut blocked_app_bundle_i_ds = None;
+        let mut autonomous_single_app_mode_permitted_app_ids = None;
+        let mut blacklisted_app_bundle_ids = None;
+        let mut blocked_app_bundle_ids = None;
         let mut enforced_fingerprint_timeout = None;
         let mut enforced_software_update_delay = None;
         let mut enforced_software_update_major_os_deferred_install_delay = None;
@@ -1614,7 +1614,7 @@ impl Decode for Applicationaccess {
         let mut safari_allow_java_script = None;
         let mut safari_allow_popups = None;
         let mut safari_force_fraud_warning = None;
-        let mut whitelisted_app_bundle_i_ds = None;
+        let mut whitelisted_app_bundle_ids = None;
         d.dictionary(|key, d| {
             match key {
                 "allowAccountModification" => allow_account_modification = Some(d.decode()?),
@@ -1739,7 +1739,7 @@ impl Decode for Applicationaccess {
                 "allowiTunes" => allow_itunes = Some(d.decode()?),
                 "allowiTunesFileSharing" => allow_itunes_file_sharing = Some(d.decode()?),
                 "allowKeyboardShortcuts" => allow_keyboard_shortcuts = Some(d.decode()?),
-                "allowListedAppBundleIDs" => allow_listed_app_bundle_i_ds = Some(d.decode()?),
+                "allowListedAppBundleIDs" => allow_listed_app_bundle_ids = Some(d.decode()?),
                 "allowLiveVoicemail" => allow_live_voicemail = Some(d.decode()?),
                 "allowLocalUserCreation" => allow_local_user_creation = Some(d.decode()?),
                 "allowLockScreenControlCenter" => {
@@ -1850,10 +1850,10 @@ impl Decode for Applicationaccess {
                 }
                 "allowWritingTools" => allow_writing_tools = Some(d.decode()?),
                 "autonomousSingleAppModePermittedAppIDs" => {
-                    autonomous_single_app_mode_permitted_app_i_ds = Some(d.decode()?)
+                    autonomous_single_app_mode_permitted_app_ids = Some(d.decode()?)
                 }
-                "blacklistedAppBundleIDs" => blacklisted_app_bundle_i_ds = Some(d.decode()?),
-                "blockedAppBundleIDs" => blocked_app_bundle_i_ds = Some(d.decode()?),
+                "blacklistedAppBundleIDs" => blacklisted_app_bundle_ids = Some(d.decode()?),
+                "blockedAppBundleIDs" => blocked_app_bundle_ids = Some(d.decode()?),
                 "enforcedFingerprintTimeout" => enforced_fingerprint_timeout = Some(d.decode()?),
                 "enforcedSoftwareUpdateDelay" => enforced_software_update_delay = Some(d.decode()?),
                 "enforcedSoftwareUpdateMajorOSDeferredInstallDelay" => {
@@ -1930,7 +1930,7 @@ impl Decode for Applicationaccess {
                 "safariAllowJavaScript" => safari_allow_java_script = Some(d.decode()?),
                 "safariAllowPopups" => safari_allow_popups = Some(d.decode()?),
                 "safariForceFraudWarning" => safari_force_fraud_warning = Some(d.decode()?),
-                "whitelistedAppBundleIDs" => whitelisted_app_bundle_i_ds = Some(d.decode()?),
+                "whitelistedAppBundleIDs" => whitelisted_app_bundle_ids = Some(d.decode()?),
                 _ => return Ok(false),
             }
             Ok(true)
@@ -2018,7 +2018,7 @@ impl Decode for Applicationaccess {
             allow_itunes,
             allow_itunes_file_sharing,
             allow_keyboard_shortcuts,
-            allow_listed_app_bundle_i_ds,
+            allow_listed_app_bundle_ids,
             allow_live_voicemail,
             allow_local_user_creation,
             allow_lock_screen_control_center,
@@ -2080,9 +2080,9 @@ impl Decode for Applicationaccess {
             allow_wallpaper_modification,
             allow_web_distribution_app_installation,
             allow_writing_tools,
-            autonomous_single_app_mode_permitted_app_i_ds,
-            blacklisted_app_bundle_i_ds,
-            blocked_app_bundle_i_ds,
+            autonomous_single_app_mode_permitted_app_ids,
+            blacklisted_app_bundle_ids,
+            blocked_app_bundle_ids,
             enforced_fingerprint_timeout,
             enforced_software_update_delay,
             enforced_software_update_major_os_deferred_install_delay,
@@ -2123,7 +2123,7 @@ impl Decode for Applicationaccess {
             safari_allow_java_script,
             safari_allow_popups,
             safari_force_fraud_warning,
-            whitelisted_app_bundle_i_ds,
+            whitelisted_app_bundle_ids,
         })
     }
 }
@@ -2312,10 +2312,7 @@ impl Encode for Applicationaccess {
             .field("allowiTunes", &self.allow_itunes)
             .field("allowiTunesFileSharing", &self.allow_itunes_file_sharing)
             .field("allowKeyboardShortcuts", &self.allow_keyboard_shortcuts)
-            .field(
-                "allowListedAppBundleIDs",
-                &self.allow_listed_app_bundle_i_ds,
-            )
+            .field("allowListedAppBundleIDs", &self.allow_listed_app_bundle_ids)
             .field("allowLiveVoicemail", &self.allow_live_voicemail)
             .field("allowLocalUserCreation", &self.allow_local_user_creation)
             .field(
@@ -2469,10 +2466,10 @@ impl Encode for Applicationaccess {
             .field("allowWritingTools", &self.allow_writing_tools)
             .field(
                 "autonomousSingleAppModePermittedAppIDs",
-                &self.autonomous_single_app_mode_permitted_app_i_ds,
+                &self.autonomous_single_app_mode_permitted_app_ids,
             )
-            .field("blacklistedAppBundleIDs", &self.blacklisted_app_bundle_i_ds)
-            .field("blockedAppBundleIDs", &self.blocked_app_bundle_i_ds)
+            .field("blacklistedAppBundleIDs", &self.blacklisted_app_bundle_ids)
+            .field("blockedAppBundleIDs", &self.blocked_app_bundle_ids)
             .field(
                 "enforcedFingerprintTimeout",
                 &self.enforced_fingerprint_timeout,
@@ -2588,7 +2585,7 @@ impl Encode for Applicationaccess {
             .field("safariAllowJavaScript", &self.safari_allow_java_script)
             .field("safariAllowPopups", &self.safari_allow_popups)
             .field("safariForceFraudWarning", &self.safari_force_fraud_warning)
-            .field("whitelistedAppBundleIDs", &self.whitelisted_app_bundle_i_ds)
+            .field("whitelistedAppBundleIDs", &self.whitelisted_app_bundle_ids)
             .into_value()
     }
 }

@@ -108,22 +108,22 @@ pub struct Cellular {
     /// APNs.
     ///
     /// An array of access point name (APN) dictionaries.
-    pub ap_ns: Option<Vec<ApNsItem>>,
+    pub apns: Option<Vec<ApnsItem>>,
 }
 
 impl Decode for Cellular {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut attach_apn = None;
-        let mut ap_ns = None;
+        let mut apns = None;
         d.dictionary(|key, d| {
             match key {
                 "AttachAPN" => attach_apn = Some(d.decode()?),
-                "APNs" => ap_ns = Some(d.decode()?),
+                "APNs" => apns = Some(d.decode()?),
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
-        Ok(Self { attach_apn, ap_ns })
+        Ok(Self { attach_apn, apns })
     }
 }
 
@@ -131,7 +131,7 @@ impl Encode for Cellular {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("AttachAPN", &self.attach_apn)
-            .field("APNs", &self.ap_ns)
+            .field("APNs", &self.apns)
             .into_value()
     }
 }
@@ -278,9 +278,9 @@ impl Encode for AuthenticationType {
     }
 }
 
-/// The `ApNsItem` dictionary.
+/// The `ApnsItem` dictionary.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApNsItem {
+pub struct ApnsItem {
     /// Name.
     ///
     /// The name for this configuration.
@@ -358,7 +358,7 @@ pub struct ApNsItem {
     pub enable_xlat464: Option<bool>,
 }
 
-impl ApNsItem {
+impl ApnsItem {
     /// A value with the required keys, and none of the optional ones.
     pub fn new(name: String) -> Self {
         Self {
@@ -377,7 +377,7 @@ impl ApNsItem {
     }
 }
 
-impl Decode for ApNsItem {
+impl Decode for ApnsItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut name = None;
         let mut authentication_type = None;
@@ -427,7 +427,7 @@ impl Decode for ApNsItem {
     }
 }
 
-impl Encode for ApNsItem {
+impl Encode for ApnsItem {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("Name", &self.name)

@@ -284,24 +284,24 @@ pub struct DepartmentsItem {
     /// The display name of the department.
     pub name: String,
     /// The group beacon identifiers that are members of this department.
-    pub group_beacon_i_ds: Vec<i64>,
+    pub group_beacon_ids: Vec<i64>,
 }
 
 impl Decode for DepartmentsItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut name = None;
-        let mut group_beacon_i_ds = None;
+        let mut group_beacon_ids = None;
         d.dictionary(|key, d| {
             match key {
                 "Name" => name = Some(d.decode()?),
-                "GroupBeaconIDs" => group_beacon_i_ds = Some(d.decode()?),
+                "GroupBeaconIDs" => group_beacon_ids = Some(d.decode()?),
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
         Ok(Self {
             name: codec::required(name, "Name")?,
-            group_beacon_i_ds: codec::required(group_beacon_i_ds, "GroupBeaconIDs")?,
+            group_beacon_ids: codec::required(group_beacon_ids, "GroupBeaconIDs")?,
         })
     }
 }
@@ -310,7 +310,7 @@ impl Encode for DepartmentsItem {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("Name", &self.name)
-            .field("GroupBeaconIDs", &self.group_beacon_i_ds)
+            .field("GroupBeaconIDs", &self.group_beacon_ids)
             .into_value()
     }
 }

@@ -137,7 +137,7 @@ pub struct Extensiblesso {
     /// * Matches scheme and host name case-insensitively
     /// * Doesn't allow query parameters and URL fragments
     /// * Requires that the URLs of all installed Extensible SSO payloads are unique
-    pub ur_ls: Option<Vec<String>>,
+    pub urls: Option<Vec<String>>,
     /// If set to `Cancel`, the system cancels authentication requests when the screen is
     /// locked. If set to `DoNotHandle`, the request continues without SSO instead. This doesn't
     /// apply to requests where `userInterfaceEnabled` is `false`, or for background
@@ -175,7 +175,7 @@ impl Extensiblesso {
             realm,
             extension_data: None,
             hosts: None,
-            ur_ls: None,
+            urls: None,
             screen_locked_behavior: None,
             denied_bundle_identifiers: None,
             authentication_method: None,
@@ -193,7 +193,7 @@ impl Decode for Extensiblesso {
         let mut realm = None;
         let mut extension_data = None;
         let mut hosts = None;
-        let mut ur_ls = None;
+        let mut urls = None;
         let mut screen_locked_behavior = None;
         let mut denied_bundle_identifiers = None;
         let mut authentication_method = None;
@@ -207,7 +207,7 @@ impl Decode for Extensiblesso {
                 "Realm" => realm = Some(d.decode()?),
                 "ExtensionData" => extension_data = Some(d.decode()?),
                 "Hosts" => hosts = Some(d.decode()?),
-                "URLs" => ur_ls = Some(d.decode()?),
+                "URLs" => urls = Some(d.decode()?),
                 "ScreenLockedBehavior" => screen_locked_behavior = Some(d.decode()?),
                 "DeniedBundleIdentifiers" => denied_bundle_identifiers = Some(d.decode()?),
                 "AuthenticationMethod" => authentication_method = Some(d.decode()?),
@@ -224,7 +224,7 @@ impl Decode for Extensiblesso {
             realm: codec::required(realm, "Realm")?,
             extension_data,
             hosts,
-            ur_ls,
+            urls,
             screen_locked_behavior,
             denied_bundle_identifiers,
             authentication_method,
@@ -243,7 +243,7 @@ impl Encode for Extensiblesso {
             .field("Realm", &self.realm)
             .field("ExtensionData", &self.extension_data)
             .field("Hosts", &self.hosts)
-            .field("URLs", &self.ur_ls)
+            .field("URLs", &self.urls)
             .field("ScreenLockedBehavior", &self.screen_locked_behavior)
             .field("DeniedBundleIdentifiers", &self.denied_bundle_identifiers)
             .field("AuthenticationMethod", &self.authentication_method)
@@ -536,7 +536,7 @@ pub struct ExtensionData {
     /// * `adserver1.example.com`
     /// * `tcp/adserver1.example.com:88`
     /// * `kkdcp://kerberosproxy.example.com:443/kkdcp`
-    pub preferred_kd_cs: Option<Vec<String>>,
+    pub preferred_kdcs: Option<Vec<String>>,
     /// If `true`, the system requires this configuration uses a TGT from Platform SSO instead
     /// of requesting a new one. Available in macOS 13 and later.
     ///
@@ -608,7 +608,7 @@ impl Decode for ExtensionData {
         let mut monitor_credentials_cache = None;
         let mut require_tls_for_ldap = None;
         let mut credential_use_mode = None;
-        let mut preferred_kd_cs = None;
+        let mut preferred_kdcs = None;
         let mut use_platform_ssotgt = None;
         let mut allow_platform_sso_auth_fallback = None;
         let mut perform_kerberos_only = None;
@@ -652,7 +652,7 @@ impl Decode for ExtensionData {
                 "monitorCredentialsCache" => monitor_credentials_cache = Some(d.decode()?),
                 "requireTLSForLDAP" => require_tls_for_ldap = Some(d.decode()?),
                 "credentialUseMode" => credential_use_mode = Some(d.decode()?),
-                "preferredKDCs" => preferred_kd_cs = Some(d.decode()?),
+                "preferredKDCs" => preferred_kdcs = Some(d.decode()?),
                 "usePlatformSSOTGT" => use_platform_ssotgt = Some(d.decode()?),
                 "allowPlatformSSOAuthFallback" => {
                     allow_platform_sso_auth_fallback = Some(d.decode()?)
@@ -699,7 +699,7 @@ impl Decode for ExtensionData {
             monitor_credentials_cache,
             require_tls_for_ldap,
             credential_use_mode,
-            preferred_kd_cs,
+            preferred_kdcs,
             use_platform_ssotgt,
             allow_platform_sso_auth_fallback,
             perform_kerberos_only,
@@ -750,7 +750,7 @@ impl Encode for ExtensionData {
             .field("monitorCredentialsCache", &self.monitor_credentials_cache)
             .field("requireTLSForLDAP", &self.require_tls_for_ldap)
             .field("credentialUseMode", &self.credential_use_mode)
-            .field("preferredKDCs", &self.preferred_kd_cs)
+            .field("preferredKDCs", &self.preferred_kdcs)
             .field("usePlatformSSOTGT", &self.use_platform_ssotgt)
             .field(
                 "allowPlatformSSOAuthFallback",

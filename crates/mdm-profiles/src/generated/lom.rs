@@ -114,7 +114,7 @@ pub struct Lom {
     ///
     /// An array of payload UUIDs containing CA certificates that controllers use to evaluate
     /// trust of device certificates.
-    pub device_ca_certificate_uui_ds: Option<Vec<String>>,
+    pub device_ca_certificate_uuids: Option<Vec<String>>,
     /// CA certificate payload UUIDs.
     ///
     /// An array of payload UUIDs containing CA certificates that devices use to evaluate trust
@@ -123,22 +123,22 @@ pub struct Lom {
     /// must contain the Key Usage attributes of Digital Signature, Key Encipherment and Data
     /// Encipherment. As well as the Extended Key Usage attributes of Server Authentication and
     /// Client Authentication.
-    pub controller_ca_certificate_uui_ds: Option<Vec<String>>,
+    pub controller_ca_certificate_uuids: Option<Vec<String>>,
 }
 
 impl Decode for Lom {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut device_certificate_uuid = None;
         let mut controller_certificate_uuid = None;
-        let mut device_ca_certificate_uui_ds = None;
-        let mut controller_ca_certificate_uui_ds = None;
+        let mut device_ca_certificate_uuids = None;
+        let mut controller_ca_certificate_uuids = None;
         d.dictionary(|key, d| {
             match key {
                 "DeviceCertificateUUID" => device_certificate_uuid = Some(d.decode()?),
                 "ControllerCertificateUUID" => controller_certificate_uuid = Some(d.decode()?),
-                "DeviceCACertificateUUIDs" => device_ca_certificate_uui_ds = Some(d.decode()?),
+                "DeviceCACertificateUUIDs" => device_ca_certificate_uuids = Some(d.decode()?),
                 "ControllerCACertificateUUIDs" => {
-                    controller_ca_certificate_uui_ds = Some(d.decode()?)
+                    controller_ca_certificate_uuids = Some(d.decode()?)
                 }
                 _ => return Ok(false),
             }
@@ -147,8 +147,8 @@ impl Decode for Lom {
         Ok(Self {
             device_certificate_uuid,
             controller_certificate_uuid,
-            device_ca_certificate_uui_ds,
-            controller_ca_certificate_uui_ds,
+            device_ca_certificate_uuids,
+            controller_ca_certificate_uuids,
         })
     }
 }
@@ -163,11 +163,11 @@ impl Encode for Lom {
             )
             .field(
                 "DeviceCACertificateUUIDs",
-                &self.device_ca_certificate_uui_ds,
+                &self.device_ca_certificate_uuids,
             )
             .field(
                 "ControllerCACertificateUUIDs",
-                &self.controller_ca_certificate_uui_ds,
+                &self.controller_ca_certificate_uuids,
             )
             .into_value()
     }

@@ -188,10 +188,10 @@ pub struct Mdm {
     pub enrollment_mode: Option<EnrollmentMode>,
     /// An array of strings, each containing the UUID of a certificate to use when evaluating
     /// trust to the `.../connect/` URLs of MDM servers.
-    pub server_url_pinning_certificate_uui_ds: Option<Vec<String>>,
+    pub server_url_pinning_certificate_uuids: Option<Vec<String>>,
     /// An array of strings, each containing the payload UUID of a certificate to use when
     /// evaluating trust to the `.../checkin/` URLs of MDM servers.
-    pub check_in_url_pinning_certificate_uui_ds: Option<Vec<String>>,
+    pub check_in_url_pinning_certificate_uuids: Option<Vec<String>>,
     /// If `true`, the system fails the connection attempt unless it obtains a verified positive
     /// response during certificate revocation checks. If `false`, the system performs
     /// revocation checks on a best-attempt basis, where failure to reach the server isn't
@@ -259,8 +259,8 @@ impl Mdm {
             managed_apple_id: None,
             assigned_managed_apple_id: None,
             enrollment_mode: None,
-            server_url_pinning_certificate_uui_ds: None,
-            check_in_url_pinning_certificate_uui_ds: None,
+            server_url_pinning_certificate_uuids: None,
+            check_in_url_pinning_certificate_uuids: None,
             pinning_revocation_check_required: None,
             server_capabilities: None,
             check_out_when_removed: None,
@@ -282,8 +282,8 @@ impl Decode for Mdm {
         let mut managed_apple_id = None;
         let mut assigned_managed_apple_id = None;
         let mut enrollment_mode = None;
-        let mut server_url_pinning_certificate_uui_ds = None;
-        let mut check_in_url_pinning_certificate_uui_ds = None;
+        let mut server_url_pinning_certificate_uuids = None;
+        let mut check_in_url_pinning_certificate_uuids = None;
         let mut pinning_revocation_check_required = None;
         let mut server_capabilities = None;
         let mut check_out_when_removed = None;
@@ -302,10 +302,10 @@ impl Decode for Mdm {
                 "AssignedManagedAppleID" => assigned_managed_apple_id = Some(d.decode()?),
                 "EnrollmentMode" => enrollment_mode = Some(d.decode()?),
                 "ServerURLPinningCertificateUUIDs" => {
-                    server_url_pinning_certificate_uui_ds = Some(d.decode()?)
+                    server_url_pinning_certificate_uuids = Some(d.decode()?)
                 }
                 "CheckInURLPinningCertificateUUIDs" => {
-                    check_in_url_pinning_certificate_uui_ds = Some(d.decode()?)
+                    check_in_url_pinning_certificate_uuids = Some(d.decode()?)
                 }
                 "PinningRevocationCheckRequired" => {
                     pinning_revocation_check_required = Some(d.decode()?)
@@ -334,8 +334,8 @@ impl Decode for Mdm {
             managed_apple_id,
             assigned_managed_apple_id,
             enrollment_mode,
-            server_url_pinning_certificate_uui_ds,
-            check_in_url_pinning_certificate_uui_ds,
+            server_url_pinning_certificate_uuids,
+            check_in_url_pinning_certificate_uuids,
             pinning_revocation_check_required,
             server_capabilities,
             check_out_when_removed,
@@ -360,11 +360,11 @@ impl Encode for Mdm {
             .field("EnrollmentMode", &self.enrollment_mode)
             .field(
                 "ServerURLPinningCertificateUUIDs",
-                &self.server_url_pinning_certificate_uui_ds,
+                &self.server_url_pinning_certificate_uuids,
             )
             .field(
                 "CheckInURLPinningCertificateUUIDs",
-                &self.check_in_url_pinning_certificate_uui_ds,
+                &self.check_in_url_pinning_certificate_uuids,
             )
             .field(
                 "PinningRevocationCheckRequired",

@@ -199,7 +199,7 @@ pub struct SimRulesItem {
     /// One or more ICCIDs of SIM cards for which the `WiFiAssistPolicy` applies. All ICCIDs in
     /// all installed Network Usage Rules payloads must be unique. An example ICCID is
     /// `89310410106543789301`.
-    pub icci_ds: Vec<String>,
+    pub iccids: Vec<String>,
     /// The Wi-Fi Assist policy to apply to the SIM cards specified in the ICCIDs. Allowed
     /// values:
     ///
@@ -216,18 +216,18 @@ pub struct SimRulesItem {
 
 impl Decode for SimRulesItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
-        let mut icci_ds = None;
+        let mut iccids = None;
         let mut wifi_assist_policy = None;
         d.dictionary(|key, d| {
             match key {
-                "ICCIDs" => icci_ds = Some(d.decode()?),
+                "ICCIDs" => iccids = Some(d.decode()?),
                 "WiFiAssistPolicy" => wifi_assist_policy = Some(d.integer_in(&[2, 3])?),
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
         Ok(Self {
-            icci_ds: codec::required(icci_ds, "ICCIDs")?,
+            iccids: codec::required(iccids, "ICCIDs")?,
             wifi_assist_policy: codec::required(wifi_assist_policy, "WiFiAssistPolicy")?,
         })
     }
@@ -236,7 +236,7 @@ impl Decode for SimRulesItem {
 impl Encode for SimRulesItem {
     fn encode(&self) -> plist::Value {
         Fields::new()
-            .field("ICCIDs", &self.icci_ds)
+            .field("ICCIDs", &self.iccids)
             .field("WiFiAssistPolicy", &self.wifi_assist_policy)
             .into_value()
     }

@@ -336,7 +336,7 @@ pub struct SubjectAltName {
     /// DNS Name.
     ///
     /// The DNS name.
-    pub d_ns_name: Option<String>,
+    pub dns_name: Option<String>,
     /// URI.
     ///
     /// The Uniform Resource Identifier.
@@ -350,13 +350,13 @@ pub struct SubjectAltName {
 impl Decode for SubjectAltName {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut rfc822_name = None;
-        let mut d_ns_name = None;
+        let mut dns_name = None;
         let mut uniform_resource_identifier = None;
         let mut nt_principal_name = None;
         d.dictionary(|key, d| {
             match key {
                 "rfc822Name" => rfc822_name = Some(d.decode()?),
-                "dNSName" => d_ns_name = Some(d.decode()?),
+                "dNSName" => dns_name = Some(d.decode()?),
                 "uniformResourceIdentifier" => uniform_resource_identifier = Some(d.decode()?),
                 "ntPrincipalName" => nt_principal_name = Some(d.decode()?),
                 _ => return Ok(false),
@@ -365,7 +365,7 @@ impl Decode for SubjectAltName {
         })?;
         Ok(Self {
             rfc822_name,
-            d_ns_name,
+            dns_name,
             uniform_resource_identifier,
             nt_principal_name,
         })
@@ -376,7 +376,7 @@ impl Encode for SubjectAltName {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("rfc822Name", &self.rfc822_name)
-            .field("dNSName", &self.d_ns_name)
+            .field("dNSName", &self.dns_name)
             .field(
                 "uniformResourceIdentifier",
                 &self.uniform_resource_identifier,

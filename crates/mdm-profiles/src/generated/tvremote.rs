@@ -100,24 +100,24 @@ pub struct Tvremote {
     /// The array of valid devices that Apple TV can connect to.
     pub allowed_remotes: Option<Vec<AllowedRemotesItem>>,
     /// The array of valid Apple TV identifiers that the remote can connect to.
-    pub allowed_t_vs: Option<Vec<AllowedTVsItem>>,
+    pub allowed_tvs: Option<Vec<AllowedTvsItem>>,
 }
 
 impl Decode for Tvremote {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut allowed_remotes = None;
-        let mut allowed_t_vs = None;
+        let mut allowed_tvs = None;
         d.dictionary(|key, d| {
             match key {
                 "AllowedRemotes" => allowed_remotes = Some(d.decode()?),
-                "AllowedTVs" => allowed_t_vs = Some(d.decode()?),
+                "AllowedTVs" => allowed_tvs = Some(d.decode()?),
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
         Ok(Self {
             allowed_remotes,
-            allowed_t_vs,
+            allowed_tvs,
         })
     }
 }
@@ -126,7 +126,7 @@ impl Encode for Tvremote {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("AllowedRemotes", &self.allowed_remotes)
-            .field("AllowedTVs", &self.allowed_t_vs)
+            .field("AllowedTVs", &self.allowed_tvs)
             .into_value()
     }
 }
@@ -168,9 +168,9 @@ impl Encode for AllowedRemotesItem {
     }
 }
 
-/// The `AllowedTVsItem` dictionary.
+/// The `AllowedTvsItem` dictionary.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowedTVsItem {
+pub struct AllowedTvsItem {
     /// The MAC address of an Apple TV device that the system permits this iOS device to
     /// control. Use the format `xx:xx:xx:xx:xx:xx`, which isn't case-sensitive.
     pub tv_device_id: String,
@@ -178,7 +178,7 @@ pub struct AllowedTVsItem {
     pub tv_device_name: Option<String>,
 }
 
-impl AllowedTVsItem {
+impl AllowedTvsItem {
     /// A value with the required keys, and none of the optional ones.
     pub fn new(tv_device_id: String) -> Self {
         Self {
@@ -188,7 +188,7 @@ impl AllowedTVsItem {
     }
 }
 
-impl Decode for AllowedTVsItem {
+impl Decode for AllowedTvsItem {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut tv_device_id = None;
         let mut tv_device_name = None;
@@ -207,7 +207,7 @@ impl Decode for AllowedTVsItem {
     }
 }
 
-impl Encode for AllowedTVsItem {
+impl Encode for AllowedTvsItem {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("TVDeviceID", &self.tv_device_id)

@@ -516,7 +516,7 @@ pub struct Vpn {
     /// One of `0`, `1`.
     ///
     /// Default: `1`.
-    pub exclude_ap_ns: Option<i64>,
+    pub exclude_apns: Option<i64>,
     /// Exclude Device Communication.
     ///
     /// If 1 and IncludeAllNetworks is 1, then network traffic used for communicating with
@@ -586,7 +586,7 @@ impl Decode for Vpn {
         let mut enforce_routes = None;
         let mut exclude_local_networks = None;
         let mut exclude_cellular_services = None;
-        let mut exclude_ap_ns = None;
+        let mut exclude_apns = None;
         let mut exclude_device_communication = None;
         let mut on_demand_enabled = None;
         let mut on_demand_user_override_disabled = None;
@@ -612,7 +612,7 @@ impl Decode for Vpn {
                 "ExcludeCellularServices" => {
                     exclude_cellular_services = Some(d.integer_in(&[0, 1])?)
                 }
-                "ExcludeAPNs" => exclude_ap_ns = Some(d.integer_in(&[0, 1])?),
+                "ExcludeAPNs" => exclude_apns = Some(d.integer_in(&[0, 1])?),
                 "ExcludeDeviceCommunication" => {
                     exclude_device_communication = Some(d.integer_in(&[0, 1])?)
                 }
@@ -643,7 +643,7 @@ impl Decode for Vpn {
             enforce_routes,
             exclude_local_networks,
             exclude_cellular_services,
-            exclude_ap_ns,
+            exclude_apns,
             exclude_device_communication,
             on_demand_enabled,
             on_demand_user_override_disabled,
@@ -673,7 +673,7 @@ impl Encode for Vpn {
             .field("EnforceRoutes", &self.enforce_routes)
             .field("ExcludeLocalNetworks", &self.exclude_local_networks)
             .field("ExcludeCellularServices", &self.exclude_cellular_services)
-            .field("ExcludeAPNs", &self.exclude_ap_ns)
+            .field("ExcludeAPNs", &self.exclude_apns)
             .field(
                 "ExcludeDeviceCommunication",
                 &self.exclude_device_communication,
@@ -2101,7 +2101,7 @@ pub struct IkEv2 {
     /// One of `0`, `1`.
     ///
     /// Default: `1`.
-    pub exclude_ap_ns: Option<i64>,
+    pub exclude_apns: Option<i64>,
     /// Exclude Device Communication.
     ///
     /// If 1 and IncludeAllNetworks is 1, then network traffic used for communicating with
@@ -2190,7 +2190,7 @@ impl IkEv2 {
             enforce_routes: None,
             exclude_local_networks: None,
             exclude_cellular_services: None,
-            exclude_ap_ns: None,
+            exclude_apns: None,
             exclude_device_communication: None,
             ppk: None,
             ppk_identifier: None,
@@ -2240,7 +2240,7 @@ impl Decode for IkEv2 {
         let mut enforce_routes = None;
         let mut exclude_local_networks = None;
         let mut exclude_cellular_services = None;
-        let mut exclude_ap_ns = None;
+        let mut exclude_apns = None;
         let mut exclude_device_communication = None;
         let mut ppk = None;
         let mut ppk_identifier = None;
@@ -2300,7 +2300,7 @@ impl Decode for IkEv2 {
                 "ExcludeCellularServices" => {
                     exclude_cellular_services = Some(d.integer_in(&[0, 1])?)
                 }
-                "ExcludeAPNs" => exclude_ap_ns = Some(d.integer_in(&[0, 1])?),
+                "ExcludeAPNs" => exclude_apns = Some(d.integer_in(&[0, 1])?),
                 "ExcludeDeviceCommunication" => {
                     exclude_device_communication = Some(d.integer_in(&[0, 1])?)
                 }
@@ -2355,7 +2355,7 @@ impl Decode for IkEv2 {
             enforce_routes,
             exclude_local_networks,
             exclude_cellular_services,
-            exclude_ap_ns,
+            exclude_apns,
             exclude_device_communication,
             ppk,
             ppk_identifier,
@@ -2427,7 +2427,7 @@ impl Encode for IkEv2 {
             .field("EnforceRoutes", &self.enforce_routes)
             .field("ExcludeLocalNetworks", &self.exclude_local_networks)
             .field("ExcludeCellularServices", &self.exclude_cellular_services)
-            .field("ExcludeAPNs", &self.exclude_ap_ns)
+            .field("ExcludeAPNs", &self.exclude_apns)
             .field(
                 "ExcludeDeviceCommunication",
                 &self.exclude_device_communication,

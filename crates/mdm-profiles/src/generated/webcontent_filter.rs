@@ -118,23 +118,23 @@ pub struct WebcontentFilter {
     ///
     /// An array or URLs that are accessible whether or not the automatic filter allows access.
     /// Use when `FilterType` is `BuiltIn`. Requires that `AutoFilterEnabled` is `true`.
-    pub permitted_ur_ls: Option<Vec<String>>,
+    pub permitted_urls: Option<Vec<String>>,
     /// BlacklistedURLs.
     ///
     /// Use `DenyListURLs` instead.
-    pub blacklisted_ur_ls: Option<Vec<String>>,
+    pub blacklisted_urls: Option<Vec<String>>,
     /// DenyListURLs.
     ///
     /// An array of URLs that are inaccessible. Use when `FilterType` is `BuiltIn`. Limit the
     /// number of these URLs to about 500.
-    pub deny_list_ur_ls: Option<Vec<String>>,
+    pub deny_list_urls: Option<Vec<String>>,
     /// HideDenyListURLs.
     ///
     /// Hide the DenyListURLs in profiles UI in Settings \> General \> VPN & Device Management
     /// \> profiles details.
     ///
     /// Default: `false`.
-    pub hide_deny_list_ur_ls: Option<bool>,
+    pub hide_deny_list_urls: Option<bool>,
     /// White list.
     ///
     /// Use `AllowListBookmarks` instead.
@@ -248,10 +248,10 @@ impl Decode for WebcontentFilter {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut filter_type = None;
         let mut auto_filter_enabled = None;
-        let mut permitted_ur_ls = None;
-        let mut blacklisted_ur_ls = None;
-        let mut deny_list_ur_ls = None;
-        let mut hide_deny_list_ur_ls = None;
+        let mut permitted_urls = None;
+        let mut blacklisted_urls = None;
+        let mut deny_list_urls = None;
+        let mut hide_deny_list_urls = None;
         let mut whitelisted_bookmarks = None;
         let mut allow_list_bookmarks = None;
         let mut user_defined_name = None;
@@ -275,10 +275,10 @@ impl Decode for WebcontentFilter {
             match key {
                 "FilterType" => filter_type = Some(d.decode()?),
                 "AutoFilterEnabled" => auto_filter_enabled = Some(d.decode()?),
-                "PermittedURLs" => permitted_ur_ls = Some(d.decode()?),
-                "BlacklistedURLs" => blacklisted_ur_ls = Some(d.decode()?),
-                "DenyListURLs" => deny_list_ur_ls = Some(d.decode()?),
-                "HideDenyListURLs" => hide_deny_list_ur_ls = Some(d.decode()?),
+                "PermittedURLs" => permitted_urls = Some(d.decode()?),
+                "BlacklistedURLs" => blacklisted_urls = Some(d.decode()?),
+                "DenyListURLs" => deny_list_urls = Some(d.decode()?),
+                "HideDenyListURLs" => hide_deny_list_urls = Some(d.decode()?),
                 "WhitelistedBookmarks" => whitelisted_bookmarks = Some(d.decode()?),
                 "AllowListBookmarks" => allow_list_bookmarks = Some(d.decode()?),
                 "UserDefinedName" => user_defined_name = Some(d.decode()?),
@@ -313,10 +313,10 @@ impl Decode for WebcontentFilter {
         Ok(Self {
             filter_type,
             auto_filter_enabled,
-            permitted_ur_ls,
-            blacklisted_ur_ls,
-            deny_list_ur_ls,
-            hide_deny_list_ur_ls,
+            permitted_urls,
+            blacklisted_urls,
+            deny_list_urls,
+            hide_deny_list_urls,
             whitelisted_bookmarks,
             allow_list_bookmarks,
             user_defined_name,
@@ -345,10 +345,10 @@ impl Encode for WebcontentFilter {
         Fields::new()
             .field("FilterType", &self.filter_type)
             .field("AutoFilterEnabled", &self.auto_filter_enabled)
-            .field("PermittedURLs", &self.permitted_ur_ls)
-            .field("BlacklistedURLs", &self.blacklisted_ur_ls)
-            .field("DenyListURLs", &self.deny_list_ur_ls)
-            .field("HideDenyListURLs", &self.hide_deny_list_ur_ls)
+            .field("PermittedURLs", &self.permitted_urls)
+            .field("BlacklistedURLs", &self.blacklisted_urls)
+            .field("DenyListURLs", &self.deny_list_urls)
+            .field("HideDenyListURLs", &self.hide_deny_list_urls)
             .field("WhitelistedBookmarks", &self.whitelisted_bookmarks)
             .field("AllowListBookmarks", &self.allow_list_bookmarks)
             .field("UserDefinedName", &self.user_defined_name)

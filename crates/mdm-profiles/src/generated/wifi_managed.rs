@@ -170,7 +170,7 @@ pub struct WifiManaged {
     ///
     /// An array of Roaming Consortium Organization Identifiers used for Wi-Fi Hotspot 2.0
     /// negotiation. Available in iOS 7.0 and later, and in macOS 10.9 and later.
-    pub roaming_consortium_o_is: Option<Vec<String>>,
+    pub roaming_consortium_ois: Option<Vec<String>>,
     /// Roaming Enable.
     ///
     /// If `true`, allows connection to roaming service providers. Available in iOS 7.0 and
@@ -197,7 +197,7 @@ pub struct WifiManaged {
     /// An array of Mobile Country Code/Mobile Network Code (MCC/MNC) pairs used for Wi-Fi
     /// Hotspot 2.0 negotiation. Each string must contain exactly six digits. Available in iOS
     /// 7.0 and later. This feature isn't supported in macOS.
-    pub mcc_and_mn_cs: Option<Vec<String>>,
+    pub mcc_and_mncs: Option<Vec<String>>,
     /// Disable Captive Network Detection.
     ///
     /// If `true`, the system bypasses Captive Network detection when the device connects to the
@@ -277,12 +277,12 @@ impl Decode for WifiManaged {
         let mut eap_client_configuration = None;
         let mut displayed_operator_name = None;
         let mut domain_name = None;
-        let mut roaming_consortium_o_is = None;
+        let mut roaming_consortium_ois = None;
         let mut service_provider_roaming_enabled = None;
         let mut is_hotspot = None;
         let mut hessid = None;
         let mut nai_realm_names = None;
-        let mut mcc_and_mn_cs = None;
+        let mut mcc_and_mncs = None;
         let mut captive_bypass = None;
         let mut qo_s_marking_policy = None;
         let mut setup_modes = None;
@@ -307,14 +307,14 @@ impl Decode for WifiManaged {
                 "EAPClientConfiguration" => eap_client_configuration = Some(d.decode()?),
                 "DisplayedOperatorName" => displayed_operator_name = Some(d.decode()?),
                 "DomainName" => domain_name = Some(d.decode()?),
-                "RoamingConsortiumOIs" => roaming_consortium_o_is = Some(d.decode()?),
+                "RoamingConsortiumOIs" => roaming_consortium_ois = Some(d.decode()?),
                 "ServiceProviderRoamingEnabled" => {
                     service_provider_roaming_enabled = Some(d.decode()?)
                 }
                 "IsHotspot" => is_hotspot = Some(d.decode()?),
                 "HESSID" => hessid = Some(d.decode()?),
                 "NAIRealmNames" => nai_realm_names = Some(d.decode()?),
-                "MCCAndMNCs" => mcc_and_mn_cs = Some(d.decode()?),
+                "MCCAndMNCs" => mcc_and_mncs = Some(d.decode()?),
                 "CaptiveBypass" => captive_bypass = Some(d.decode()?),
                 "QoSMarkingPolicy" => qo_s_marking_policy = Some(d.decode()?),
                 "SetupModes" => setup_modes = Some(d.decode()?),
@@ -344,12 +344,12 @@ impl Decode for WifiManaged {
             eap_client_configuration,
             displayed_operator_name,
             domain_name,
-            roaming_consortium_o_is,
+            roaming_consortium_ois,
             service_provider_roaming_enabled,
             is_hotspot,
             hessid,
             nai_realm_names,
-            mcc_and_mn_cs,
+            mcc_and_mncs,
             captive_bypass,
             qo_s_marking_policy,
             setup_modes,
@@ -379,7 +379,7 @@ impl Encode for WifiManaged {
             .field("EAPClientConfiguration", &self.eap_client_configuration)
             .field("DisplayedOperatorName", &self.displayed_operator_name)
             .field("DomainName", &self.domain_name)
-            .field("RoamingConsortiumOIs", &self.roaming_consortium_o_is)
+            .field("RoamingConsortiumOIs", &self.roaming_consortium_ois)
             .field(
                 "ServiceProviderRoamingEnabled",
                 &self.service_provider_roaming_enabled,
@@ -387,7 +387,7 @@ impl Encode for WifiManaged {
             .field("IsHotspot", &self.is_hotspot)
             .field("HESSID", &self.hessid)
             .field("NAIRealmNames", &self.nai_realm_names)
-            .field("MCCAndMNCs", &self.mcc_and_mn_cs)
+            .field("MCCAndMNCs", &self.mcc_and_mncs)
             .field("CaptiveBypass", &self.captive_bypass)
             .field("QoSMarkingPolicy", &self.qo_s_marking_policy)
             .field("SetupModes", &self.setup_modes)
@@ -661,7 +661,7 @@ pub struct EapClientConfiguration {
     /// One of `2`, `3`.
     ///
     /// Default: `3`.
-    pub eapsim_number_of_ran_ds: Option<i64>,
+    pub eapsim_number_of_rands: Option<i64>,
     /// Set this string to `ActiveDirectory` to use the AD computer name and password
     /// credentials. If using this property, you can't use
     /// `SystemModeUseOpenDirectoryCredentials`.
@@ -699,7 +699,7 @@ impl EapClientConfiguration {
             eapfast_use_pac: None,
             eapfast_provision_pac: None,
             eapfast_provision_pac_anonymously: None,
-            eapsim_number_of_ran_ds: None,
+            eapsim_number_of_rands: None,
             system_mode_credentials_source: None,
             system_mode_use_open_directory_credentials: None,
             one_time_user_password: None,
@@ -724,7 +724,7 @@ impl Decode for EapClientConfiguration {
         let mut eapfast_use_pac = None;
         let mut eapfast_provision_pac = None;
         let mut eapfast_provision_pac_anonymously = None;
-        let mut eapsim_number_of_ran_ds = None;
+        let mut eapsim_number_of_rands = None;
         let mut system_mode_credentials_source = None;
         let mut system_mode_use_open_directory_credentials = None;
         let mut one_time_user_password = None;
@@ -749,7 +749,7 @@ impl Decode for EapClientConfiguration {
                 "EAPFASTProvisionPACAnonymously" => {
                     eapfast_provision_pac_anonymously = Some(d.decode()?)
                 }
-                "EAPSIMNumberOfRANDs" => eapsim_number_of_ran_ds = Some(d.integer_in(&[2, 3])?),
+                "EAPSIMNumberOfRANDs" => eapsim_number_of_rands = Some(d.integer_in(&[2, 3])?),
                 "SystemModeCredentialsSource" => system_mode_credentials_source = Some(d.decode()?),
                 "SystemModeUseOpenDirectoryCredentials" => {
                     system_mode_use_open_directory_credentials = Some(d.decode()?)
@@ -775,7 +775,7 @@ impl Decode for EapClientConfiguration {
             eapfast_use_pac,
             eapfast_provision_pac,
             eapfast_provision_pac_anonymously,
-            eapsim_number_of_ran_ds,
+            eapsim_number_of_rands,
             system_mode_credentials_source,
             system_mode_use_open_directory_credentials,
             one_time_user_password,
@@ -810,7 +810,7 @@ impl Encode for EapClientConfiguration {
                 "EAPFASTProvisionPACAnonymously",
                 &self.eapfast_provision_pac_anonymously,
             )
-            .field("EAPSIMNumberOfRANDs", &self.eapsim_number_of_ran_ds)
+            .field("EAPSIMNumberOfRANDs", &self.eapsim_number_of_rands)
             .field(
                 "SystemModeCredentialsSource",
                 &self.system_mode_credentials_source,

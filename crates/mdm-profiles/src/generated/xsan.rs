@@ -100,7 +100,7 @@ pub struct Xsan {
     /// is required for all Xsan SANs. There should be one entry for each Xsan MDC.
     ///
     /// Example URL: `ldaps://mdc1.example.com:389`.
-    pub san_config_ur_ls: Vec<String>,
+    pub san_config_urls: Vec<String>,
     /// An array of storage area network (SAN) File System Name Server coordinators. The list
     /// should contain the same addresses in the same order as the metadata controller (MDC)
     /// `/Library/Preferences/Xsan/fsnameservers` file. Xsan SAN clients automatically receive
@@ -126,13 +126,13 @@ impl Xsan {
     /// A value with the required keys, and none of the optional ones.
     pub fn new(
         san_name: String,
-        san_config_ur_ls: Vec<String>,
+        san_config_urls: Vec<String>,
         fsnameservers: Vec<String>,
         shared_secret: String,
     ) -> Self {
         Self {
             san_name,
-            san_config_ur_ls,
+            san_config_urls,
             fsnameservers,
             san_auth_method: None,
             shared_secret,
@@ -143,14 +143,14 @@ impl Xsan {
 impl Decode for Xsan {
     fn decode(d: &mut Decoder<'_, '_>) -> codec::Result<Self> {
         let mut san_name = None;
-        let mut san_config_ur_ls = None;
+        let mut san_config_urls = None;
         let mut fsnameservers = None;
         let mut san_auth_method = None;
         let mut shared_secret = None;
         d.dictionary(|key, d| {
             match key {
                 "sanName" => san_name = Some(d.decode()?),
-                "sanConfigURLs" => san_config_ur_ls = Some(d.decode()?),
+                "sanConfigURLs" => san_config_urls = Some(d.decode()?),
                 "fsnameservers" => fsnameservers = Some(d.decode()?),
                 "sanAuthMethod" => san_auth_method = Some(d.decode()?),
                 "sharedSecret" => shared_secret = Some(d.decode()?),
@@ -160,7 +160,7 @@ impl Decode for Xsan {
         })?;
         Ok(Self {
             san_name: codec::required(san_name, "sanName")?,
-            san_config_ur_ls: codec::required(san_config_ur_ls, "sanConfigURLs")?,
+            san_config_urls: codec::required(san_config_urls, "sanConfigURLs")?,
             fsnameservers: codec::required(fsnameservers, "fsnameservers")?,
             san_auth_method,
             shared_secret: codec::required(shared_secret, "sharedSecret")?,
@@ -172,7 +172,7 @@ impl Encode for Xsan {
     fn encode(&self) -> plist::Value {
         Fields::new()
             .field("sanName", &self.san_name)
-            .field("sanConfigURLs", &self.san_config_ur_ls)
+            .field("sanConfigURLs", &self.san_config_urls)
             .field("fsnameservers", &self.fsnameservers)
             .field("sanAuthMethod", &self.san_auth_method)
             .field("sharedSecret", &self.shared_secret)
