@@ -189,6 +189,9 @@ impl Profile {
     }
 
     /// The profile as an XML property list: the bytes of an unsigned `.mobileconfig`.
+    ///
+    /// Empty when an `<any>` value holds a [`plist::Value::Uid`], the one value XML property
+    /// lists cannot carry (nothing read from a profile holds one).
     pub fn to_xml(&self) -> Vec<u8> {
         let mut out = Vec::new();
         // Writing a tree of strings, numbers, dates and data to a Vec cannot fail; a `Uid`
