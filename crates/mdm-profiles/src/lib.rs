@@ -69,4 +69,17 @@ pub trait ProfilePayload:
     const PAYLOAD_TYPE: &'static str;
     /// Where the payload type is available, by OS.
     const AVAILABILITY: Availability;
+    /// How it installs, by OS (the OSes of [`AVAILABILITY`](Self::AVAILABILITY)).
+    const INSTALL: &'static [Install];
+}
+
+/// How a payload type installs on one OS (`supportedOS`' `multiple` and `allowmanualinstall`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Install {
+    /// The OS.
+    pub os: Os,
+    /// Whether a profile may hold several payloads of this type.
+    pub multiple: bool,
+    /// Whether a user may install it by hand, not only through MDM.
+    pub manual_install: bool,
 }

@@ -67,6 +67,10 @@ fn every_sample_reads_as_its_type_and_writes_back_the_same() {
             "{name}: not typed"
         );
         assert!(payload.content.availability().is_some(), "{name}");
+        assert!(
+            AnyPayload::install_of(payload.payload_type()).is_some(),
+            "{name}"
+        );
         assert_eq!(payload.to_dictionary(), dict, "{name}: typed → plist");
     }
 }
@@ -99,6 +103,25 @@ fn a_profile_of_every_payload_type_round_trips_through_mobileconfig() {
         .to_writer_binary(&mut binary)
         .unwrap();
     assert_eq!(Profile::from_bytes(&binary).unwrap(), profile);
+}
+
+#[test]
+fn install_data_comes_from_the_schema() {
+    use mdm_profiles::mdm::Mdm;
+    use mdm_profiles::{Install, Os, ProfilePayload};
+    // One MDM payload per profile, installable by hand except on watchOS.
+    assert!(Mdm::INSTALL.contains(&Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: true
+    }));
+    assert!(Mdm::INSTALL.contains(&Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false
+    }));
+    assert_eq!(AnyPayload::install_of("com.apple.mdm"), Some(Mdm::INSTALL));
+    assert_eq!(AnyPayload::install_of("com.example.custom"), None);
 }
 
 #[test]

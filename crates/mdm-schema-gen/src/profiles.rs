@@ -148,6 +148,7 @@ pub fn module(payload: &PayloadDef<'_>, release: &Release) -> String {
         &payload.payload_type,
         &first.payload.supported_os,
     );
+    install_const(&mut body, payload);
     for (id, def) in plan.types.iter().enumerate() {
         match def {
             TypeDef::Struct(s) => {
@@ -156,7 +157,8 @@ pub fn module(payload: &PayloadDef<'_>, release: &Release) -> String {
                     let _ = writeln!(
                         body,
                         "impl ProfilePayload for {} {{\n    const PAYLOAD_TYPE: &'static str = {:?};\n    \
-                         const AVAILABILITY: Availability = AVAILABILITY;\n}}\n",
+                         const AVAILABILITY: Availability = AVAILABILITY;\n    \
+                         const INSTALL: &'static [Install] = INSTALL;\n}}\n",
                         payload.name, payload.payload_type
                     );
                 }
@@ -208,9 +210,31 @@ pub fn module(payload: &PayloadDef<'_>, release: &Release) -> String {
         crate_uses.push("SharedIpad");
     }
     let _ = writeln!(out, "use mdm_commands::{{{}}};\n", crate_uses.join(", "));
-    out.push_str("use crate::ProfilePayload;\n\n");
+    out.push_str("use crate::{Install, ProfilePayload};\n\n");
     out.push_str(&body);
     out
+}
+
+/// The `INSTALL` constant: per OS, `multiple` and `allowmanualinstall`.
+fn install_const(out: &mut String, payload: &PayloadDef<'_>) {
+    let _ = writeln!(
+        out,
+        "/// How `{}` installs, by OS: several in one profile or not, by hand or by MDM only.\n\
+         pub const INSTALL: &[Install] = &[",
+        payload.payload_type
+    );
+    for (os, support) in &payload.files[0].payload.supported_os.0 {
+        let Some(os) = crate::commands::os_variant(os) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "Install {{ os: {os}, multiple: {}, manual_install: {} }},",
+            support.multiple.unwrap_or(false),
+            support.allow_manual_install.unwrap_or(false)
+        );
+    }
+    out.push_str("];\n\n");
 }
 
 /// The module that declares every payload module and `AnyPayload`.
@@ -220,7 +244,7 @@ pub fn root_module(payloads: &[PayloadDef<'_>], release: &Release) -> String {
         "//! One module per payload type, and the enum over all of them.\n\n\
          use mdm_commands::codec::{self, UnknownKeys};\n\
          use mdm_commands::{Availability, DecodeError};\n\n\
-         use crate::ProfilePayload;\n\n",
+         use crate::{Install, ProfilePayload};\n\n",
     );
     for p in payloads {
         let title = format!(
@@ -283,6 +307,17 @@ pub fn root_module(payloads: &[PayloadDef<'_>], release: &Release) -> String {
     );
     for p in payloads {
         let _ = writeln!(out, "{:?} => &{}::AVAILABILITY,", p.payload_type, p.module);
+    }
+    out.push_str("_ => return None,\n})\n}\n\n");
+
+    out.push_str(
+        "/// How the payload type `payload_type` installs, by OS; `None` for one the schema does\n\
+         /// not define.\n\
+         pub fn install_of(payload_type: &str) -> Option<&'static [Install]> {\n\
+         Some(match payload_type {\n",
+    );
+    for p in payloads {
+        let _ = writeln!(out, "{:?} => {}::INSTALL,", p.payload_type, p.module);
     }
     out.push_str("_ => return None,\n})\n}\n\n");
 

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.AIM.account` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -91,6 +91,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.AIM.account` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
 
 /// AIM Account (`com.apple.AIM.account`).
 ///
@@ -197,6 +226,7 @@ impl Encode for AimAccount {
 impl ProfilePayload for AimAccount {
     const PAYLOAD_TYPE: &'static str = "com.apple.AIM.account";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// Account Hostname.

@@ -15,7 +15,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.associated-domains` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -93,6 +93,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.associated-domains` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Associated Domains (`com.apple.associated-domains`).
 ///
 /// Use this section to define settings for Associated Domains to be used with features such as
@@ -132,6 +161,7 @@ impl Encode for AssociatedDomains {
 impl ProfilePayload for AssociatedDomains {
     const PAYLOAD_TYPE: &'static str = "com.apple.associated-domains";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// The `ConfigurationItem` dictionary.

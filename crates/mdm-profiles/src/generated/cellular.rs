@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.cellular` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -96,6 +96,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.cellular` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: true,
+    },
+];
+
 /// Cellular (`com.apple.cellular`).
 ///
 /// Use this section to define custom APNs for cellular data access.
@@ -139,6 +168,7 @@ impl Encode for Cellular {
 impl ProfilePayload for Cellular {
     const PAYLOAD_TYPE: &'static str = "com.apple.cellular";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// AttachAPN.

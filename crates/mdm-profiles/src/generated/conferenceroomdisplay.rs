@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.conferenceroomdisplay` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -92,6 +92,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.conferenceroomdisplay` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Conference Room Display (`com.apple.conferenceroomdisplay`).
 ///
 /// Use this section to place an Apple TV device into Conference Room Display mode.
@@ -126,4 +155,5 @@ impl Encode for Conferenceroomdisplay {
 impl ProfilePayload for Conferenceroomdisplay {
     const PAYLOAD_TYPE: &'static str = "com.apple.conferenceroomdisplay";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

@@ -12,7 +12,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.dashboard` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -90,6 +90,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.dashboard` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Parental Controls: Dashboard Widget Restrictions (`com.apple.dashboard`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dashboard {
@@ -130,6 +159,7 @@ impl Encode for Dashboard {
 impl ProfilePayload for Dashboard {
     const PAYLOAD_TYPE: &'static str = "com.apple.dashboard";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// The `WhiteListItem` dictionary.

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.dnsSettings.managed` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -96,6 +96,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.dnsSettings.managed` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// DNS Settings (`com.apple.dnsSettings.managed`).
 ///
 /// Use this section to configure DNS settings.
@@ -176,6 +205,7 @@ impl Encode for DnsSettingsManaged {
 impl ProfilePayload for DnsSettingsManaged {
     const PAYLOAD_TYPE: &'static str = "com.apple.dnsSettings.managed";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// DNS Settings.

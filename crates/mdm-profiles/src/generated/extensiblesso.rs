@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.extensiblesso` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -103,6 +103,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.extensiblesso` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
 
 /// Extensible Single Sign-On (Kerberos), Extensible Single Sign-On (`com.apple.extensiblesso`).
 ///
@@ -256,6 +285,7 @@ impl Encode for Extensiblesso {
 impl ProfilePayload for Extensiblesso {
     const PAYLOAD_TYPE: &'static str = "com.apple.extensiblesso";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// Set this to `com.apple.AppSSOKerberos.KerberosExtension` for this extension.

@@ -12,7 +12,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.familycontrols.timelimits.v2` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -90,6 +90,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.familycontrols.timelimits.v2` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Parental Controls: Time Limits (`com.apple.familycontrols.timelimits.v2`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FamilycontrolsTimelimitsV2 {
@@ -143,6 +172,7 @@ impl Encode for FamilycontrolsTimelimitsV2 {
 impl ProfilePayload for FamilycontrolsTimelimitsV2 {
     const PAYLOAD_TYPE: &'static str = "com.apple.familycontrols.timelimits.v2";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// The time limits to enforce if `familyControlsEnabled` is enabled.

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.font` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -96,6 +96,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.font` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Font (`com.apple.font`).
 ///
 /// Use this section to define Font settings.
@@ -158,4 +187,5 @@ impl Encode for Font {
 impl ProfilePayload for Font {
     const PAYLOAD_TYPE: &'static str = "com.apple.font";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

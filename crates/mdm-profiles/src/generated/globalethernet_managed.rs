@@ -12,7 +12,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.globalethernet.managed` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -94,6 +94,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.globalethernet.managed` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// 802.1X: Global Ethernet (`com.apple.globalethernet.managed`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GlobalethernetManaged;
@@ -114,4 +143,5 @@ impl Encode for GlobalethernetManaged {
 impl ProfilePayload for GlobalethernetManaged {
     const PAYLOAD_TYPE: &'static str = "com.apple.globalethernet.managed";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

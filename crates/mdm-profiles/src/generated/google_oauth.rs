@@ -15,7 +15,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.google-oauth` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -96,6 +96,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.google-oauth` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
 
 /// Google Account (`com.apple.google-oauth`).
 ///
@@ -185,6 +214,7 @@ impl Encode for GoogleOauth {
 impl ProfilePayload for GoogleOauth {
     const PAYLOAD_TYPE: &'static str = "com.apple.google-oauth";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// Communication Service Rules.

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.ironwood.support` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -92,6 +92,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.ironwood.support` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Parental Control: Dictation and Profanity (`com.apple.ironwood.support`).
 ///
 /// Parental controls for restricting Siri, Dictation and Profanity
@@ -139,4 +168,5 @@ impl Encode for IronwoodSupport {
 impl ProfilePayload for IronwoodSupport {
     const PAYLOAD_TYPE: &'static str = "com.apple.ironwood.support";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

@@ -12,7 +12,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.loginwindow` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -89,6 +89,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.loginwindow` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
 
 /// Login Window (`com.apple.loginwindow`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -325,6 +354,7 @@ impl Encode for Loginwindow {
 impl ProfilePayload for Loginwindow {
     const PAYLOAD_TYPE: &'static str = "com.apple.loginwindow";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// The admin host info. If present in the payload, the system displays its value in the login

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.ManagedClient.preferences` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -92,6 +92,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.ManagedClient.preferences` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Managed Preferences (`com.apple.ManagedClient.preferences`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ManagedClientPreferences {
@@ -129,6 +158,7 @@ impl Encode for ManagedClientPreferences {
 impl ProfilePayload for ManagedClientPreferences {
     const PAYLOAD_TYPE: &'static str = "com.apple.ManagedClient.preferences";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// The dictionary containing app preference domains.

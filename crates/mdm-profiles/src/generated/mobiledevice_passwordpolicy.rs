@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.mobiledevice.passwordpolicy` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -97,6 +97,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.mobiledevice.passwordpolicy` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: true,
+        manual_install: true,
+    },
+];
 
 /// Passcode (`com.apple.mobiledevice.passwordpolicy`).
 ///
@@ -274,6 +303,7 @@ impl Encode for MobiledevicePasswordpolicy {
 impl ProfilePayload for MobiledevicePasswordpolicy {
     const PAYLOAD_TYPE: &'static str = "com.apple.mobiledevice.passwordpolicy";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// Specifies a regular expression, and its description, used to enforce password compliance.

@@ -12,7 +12,7 @@
 use mdm_commands::codec::{self, UnknownKeys};
 use mdm_commands::{Availability, DecodeError};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Active Directory Certificate (`com.apple.ADCertificate.managed`).
 pub mod ad_certificate_managed;
@@ -1036,6 +1036,142 @@ impl AnyPayload {
             "com.apple.wifi.managed" => &wifi_managed::AVAILABILITY,
             "com.apple.xsan" => &xsan::AVAILABILITY,
             "com.apple.xsan.preferences" => &xsan_preferences::AVAILABILITY,
+            _ => return None,
+        })
+    }
+
+    /// How the payload type `payload_type` installs, by OS; `None` for one the schema does
+    /// not define.
+    pub fn install_of(payload_type: &str) -> Option<&'static [Install]> {
+        Some(match payload_type {
+            "com.apple.ADCertificate.managed" => ad_certificate_managed::INSTALL,
+            "com.apple.AIM.account" => aim_account::INSTALL,
+            "com.apple.airplay" => airplay::INSTALL,
+            "com.apple.airplay.security" => airplay_security::INSTALL,
+            "com.apple.airprint" => airprint::INSTALL,
+            "com.apple.apn.managed" => apn_managed::INSTALL,
+            "com.apple.app.lock" => app_lock::INSTALL,
+            "com.apple.applicationaccess" => applicationaccess::INSTALL,
+            "com.apple.applicationaccess.new" => applicationaccess_new::INSTALL,
+            "com.apple.appstore" => appstore::INSTALL,
+            "com.apple.asam" => asam::INSTALL,
+            "com.apple.AssetCache.managed" => asset_cache_managed::INSTALL,
+            "com.apple.associated-domains" => associated_domains::INSTALL,
+            "com.apple.caldav.account" => caldav_account::INSTALL,
+            "com.apple.carddav.account" => carddav_account::INSTALL,
+            "com.apple.cellular" => cellular::INSTALL,
+            "com.apple.cellularprivatenetwork.managed" => cellularprivatenetwork_managed::INSTALL,
+            "com.apple.conferenceroomdisplay" => conferenceroomdisplay::INSTALL,
+            "com.apple.configurationprofile.identification" => {
+                configurationprofile_identification::INSTALL
+            }
+            "com.apple.dashboard" => dashboard::INSTALL,
+            "com.apple.declarations" => declarations::INSTALL,
+            "com.apple.desktop" => desktop::INSTALL,
+            "com.apple.Dictionary" => dictionary::INSTALL,
+            "com.apple.DirectoryService.managed" => directory_service_managed::INSTALL,
+            "com.apple.DiscRecording" => disc_recording::INSTALL,
+            "com.apple.dnsProxy.managed" => dns_proxy_managed::INSTALL,
+            "com.apple.dnsSettings.managed" => dns_settings_managed::INSTALL,
+            "com.apple.dock" => dock::INSTALL,
+            "com.apple.domains" => domains::INSTALL,
+            "com.apple.eas.account" => eas_account::INSTALL,
+            "com.apple.education" => education::INSTALL,
+            "com.apple.ews.account" => ews_account::INSTALL,
+            "com.apple.extensiblesso" => extensiblesso::INSTALL,
+            "com.apple.familycontrols.contentfilter" => familycontrols_contentfilter::INSTALL,
+            "com.apple.familycontrols.timelimits.v2" => familycontrols_timelimits_v2::INSTALL,
+            "com.apple.fileproviderd" => fileproviderd::INSTALL,
+            "com.apple.finder" => finder::INSTALL,
+            "com.apple.firstactiveethernet.managed" => firstactiveethernet_managed::INSTALL,
+            "com.apple.firstethernet.managed" => firstethernet_managed::INSTALL,
+            "com.apple.font" => font::INSTALL,
+            "com.apple.gamed" => gamed::INSTALL,
+            ".GlobalPreferences" => global_preferences::INSTALL,
+            "com.apple.globalethernet.managed" => globalethernet_managed::INSTALL,
+            "com.apple.google-oauth" => google_oauth::INSTALL,
+            "com.apple.homescreenlayout" => homescreenlayout::INSTALL,
+            "com.apple.ironwood.support" => ironwood_support::INSTALL,
+            "com.apple.jabber.account" => jabber_account::INSTALL,
+            "com.apple.ldap.account" => ldap_account::INSTALL,
+            "loginwindow" => login_window_login_items::INSTALL,
+            "com.apple.loginitems.managed" => loginitems_managed::INSTALL,
+            "com.apple.loginwindow" => loginwindow::INSTALL,
+            "com.apple.lom" => lom::INSTALL,
+            "com.apple.mail.managed" => mail_managed::INSTALL,
+            "com.apple.ManagedClient.preferences" => managed_client_preferences::INSTALL,
+            "com.apple.MCX" => mcx::INSTALL,
+            "com.apple.MCX.FileVault2" => mcx_file_vault2::INSTALL,
+            "com.apple.mcxMenuExtras" => mcx_menu_extras::INSTALL,
+            "com.apple.MCX.TimeMachine" => mcx_time_machine::INSTALL,
+            "com.apple.mcxloginscripts" => mcxloginscripts::INSTALL,
+            "com.apple.mcxprinting" => mcxprinting::INSTALL,
+            "com.apple.mdm" => mdm::INSTALL,
+            "com.apple.mobiledevice.passwordpolicy" => mobiledevice_passwordpolicy::INSTALL,
+            "com.apple.networkusagerules" => networkusagerules::INSTALL,
+            "com.apple.notificationsettings" => notificationsettings::INSTALL,
+            "com.apple.NSExtension" => ns_extension::INSTALL,
+            "com.apple.osxserver.account" => osxserver_account::INSTALL,
+            "com.apple.preference.security" => preference_security::INSTALL,
+            "com.apple.preference.users" => preference_users::INSTALL,
+            "com.apple.profileRemovalPassword" => profile_removal_password::INSTALL,
+            "com.apple.proxy.http.global" => proxy_http_global::INSTALL,
+            "com.apple.relay.managed" => relay_managed::INSTALL,
+            "com.apple.screensaver" => screensaver::INSTALL,
+            "com.apple.screensaver.user" => screensaver_user::INSTALL,
+            "com.apple.secondactiveethernet.managed" => secondactiveethernet_managed::INSTALL,
+            "com.apple.secondethernet.managed" => secondethernet_managed::INSTALL,
+            "com.apple.security.acme" => security_acme::INSTALL,
+            "com.apple.security.certificatepreference" => security_certificatepreference::INSTALL,
+            "com.apple.security.certificaterevocation" => security_certificaterevocation::INSTALL,
+            "com.apple.security.certificatetransparency" => {
+                security_certificatetransparency::INSTALL
+            }
+            "com.apple.security.FDERecoveryKeyEscrow" => security_fde_recovery_key_escrow::INSTALL,
+            "com.apple.security.FDERecoveryRedirect" => security_fde_recovery_redirect::INSTALL,
+            "com.apple.security.firewall" => security_firewall::INSTALL,
+            "com.apple.security.identitypreference" => security_identitypreference::INSTALL,
+            "com.apple.security.pem" => security_pem::INSTALL,
+            "com.apple.security.pkcs1" => security_pkcs1::INSTALL,
+            "com.apple.security.pkcs12" => security_pkcs12::INSTALL,
+            "com.apple.security.root" => security_root::INSTALL,
+            "com.apple.security.scep" => security_scep::INSTALL,
+            "com.apple.security.smartcard" => security_smartcard::INSTALL,
+            "com.apple.security.wapi-identity" => security_wapi_identity::INSTALL,
+            "com.apple.servicemanagement" => servicemanagement::INSTALL,
+            "com.apple.SetupAssistant.managed" => setup_assistant_managed::INSTALL,
+            "com.apple.ShareKitHelper" => share_kit_helper::INSTALL,
+            "com.apple.shareddeviceconfiguration" => shareddeviceconfiguration::INSTALL,
+            "com.apple.SoftwareUpdate" => software_update::INSTALL,
+            "com.apple.sso" => sso::INSTALL,
+            "com.apple.subscribedcalendar.account" => subscribedcalendar_account::INSTALL,
+            "com.apple.syspolicy.kernel-extension-policy" => {
+                syspolicy_kernel_extension_policy::INSTALL
+            }
+            "com.apple.SystemConfiguration" => system_configuration::INSTALL,
+            "com.apple.system-extension-policy" => system_extension_policy::INSTALL,
+            "com.apple.system.logging" => system_logging::INSTALL,
+            "com.apple.systemmigration" => systemmigration::INSTALL,
+            "com.apple.systempolicy.control" => systempolicy_control::INSTALL,
+            "com.apple.systempolicy.managed" => systempolicy_managed::INSTALL,
+            "com.apple.systempolicy.rule" => systempolicy_rule::INSTALL,
+            "com.apple.systempreferences" => systempreferences::INSTALL,
+            "com.apple.systemuiserver" => systemuiserver::INSTALL,
+            "com.apple.TCC.configuration-profile-policy" => {
+                tcc_configuration_profile_policy::INSTALL
+            }
+            "com.apple.thirdactiveethernet.managed" => thirdactiveethernet_managed::INSTALL,
+            "com.apple.thirdethernet.managed" => thirdethernet_managed::INSTALL,
+            "com.apple.tvremote" => tvremote::INSTALL,
+            "com.apple.universalaccess" => universalaccess::INSTALL,
+            "com.apple.vpn.managed" => vpn_managed::INSTALL,
+            "com.apple.vpn.managed.applayer" => vpn_managed_applayer::INSTALL,
+            "com.apple.vpn.managed.appmapping" => vpn_managed_appmapping::INSTALL,
+            "com.apple.webClip.managed" => web_clip_managed::INSTALL,
+            "com.apple.webcontent-filter" => webcontent_filter::INSTALL,
+            "com.apple.wifi.managed" => wifi_managed::INSTALL,
+            "com.apple.xsan" => xsan::INSTALL,
+            "com.apple.xsan.preferences" => xsan_preferences::INSTALL,
             _ => return None,
         })
     }

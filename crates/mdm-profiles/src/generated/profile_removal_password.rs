@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.profileRemovalPassword` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -96,6 +96,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.profileRemovalPassword` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Profile Removal Password (`com.apple.profileRemovalPassword`).
 ///
 /// Use this section to define settings for profile removal
@@ -132,4 +161,5 @@ impl Encode for ProfileRemovalPassword {
 impl ProfilePayload for ProfileRemovalPassword {
     const PAYLOAD_TYPE: &'static str = "com.apple.profileRemovalPassword";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

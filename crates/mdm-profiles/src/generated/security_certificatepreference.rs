@@ -12,7 +12,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.security.certificatepreference` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -90,6 +90,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.security.certificatepreference` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Certificate Preference (`com.apple.security.certificatepreference`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecurityCertificatepreference {
@@ -135,4 +164,5 @@ impl Encode for SecurityCertificatepreference {
 impl ProfilePayload for SecurityCertificatepreference {
     const PAYLOAD_TYPE: &'static str = "com.apple.security.certificatepreference";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.security.certificatetransparency` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -96,6 +96,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.security.certificatetransparency` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: true,
+        manual_install: true,
+    },
+];
+
 /// Certificate Transparency (`com.apple.security.certificatetransparency`).
 ///
 /// Use this section to define settings for certificate transparency.
@@ -158,6 +187,7 @@ impl Encode for SecurityCertificatetransparency {
 impl ProfilePayload for SecurityCertificatetransparency {
     const PAYLOAD_TYPE: &'static str = "com.apple.security.certificatetransparency";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// The `SubjectPublicKeyInfoHashDict` dictionary.

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.security.pkcs12` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -95,6 +95,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.security.pkcs12` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: true,
+        manual_install: true,
+    },
+];
 
 /// Certificate (PKCS \#12) (`com.apple.security.pkcs12`).
 ///
@@ -185,4 +214,5 @@ impl Encode for SecurityPkcs12 {
 impl ProfilePayload for SecurityPkcs12 {
     const PAYLOAD_TYPE: &'static str = "com.apple.security.pkcs12";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

@@ -12,10 +12,13 @@
 use mdm_commands::Availability;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.security.wapi-identity` is available, by OS.
 pub const AVAILABILITY: Availability = Availability { platforms: &[] };
+
+/// How `com.apple.security.wapi-identity` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[];
 
 /// WAPI Identity Certificate (`com.apple.security.wapi-identity`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,4 +52,5 @@ impl Encode for SecurityWapiIdentity {
 impl ProfilePayload for SecurityWapiIdentity {
     const PAYLOAD_TYPE: &'static str = "com.apple.security.wapi-identity";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

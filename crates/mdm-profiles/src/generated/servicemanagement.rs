@@ -15,7 +15,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.servicemanagement` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -93,6 +93,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.servicemanagement` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Service Management - Managed Login Items (`com.apple.servicemanagement`).
 ///
 /// Control the user experience for ServiceManagement login items (including launchd agents and
@@ -130,6 +159,7 @@ impl Encode for Servicemanagement {
 impl ProfilePayload for Servicemanagement {
     const PAYLOAD_TYPE: &'static str = "com.apple.servicemanagement";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// Rule.

@@ -15,7 +15,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.shareddeviceconfiguration` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -97,6 +97,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.shareddeviceconfiguration` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Lock Screen Message (`com.apple.shareddeviceconfiguration`).
 ///
 /// Use this section to define text displayed by shared devices in the login window and lock
@@ -150,4 +179,5 @@ impl Encode for Shareddeviceconfiguration {
 impl ProfilePayload for Shareddeviceconfiguration {
     const PAYLOAD_TYPE: &'static str = "com.apple.shareddeviceconfiguration";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.syspolicy.kernel-extension-policy` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -92,6 +92,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.syspolicy.kernel-extension-policy` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// System Policy - Kernel Extensions (`com.apple.syspolicy.kernel-extension-policy`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyspolicyKernelExtensionPolicy {
@@ -156,4 +185,5 @@ impl Encode for SyspolicyKernelExtensionPolicy {
 impl ProfilePayload for SyspolicyKernelExtensionPolicy {
     const PAYLOAD_TYPE: &'static str = "com.apple.syspolicy.kernel-extension-policy";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.system-extension-policy` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -91,6 +91,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.system-extension-policy` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
 
 /// System Extensions (`com.apple.system-extension-policy`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -210,4 +239,5 @@ impl Encode for SystemExtensionPolicy {
 impl ProfilePayload for SystemExtensionPolicy {
     const PAYLOAD_TYPE: &'static str = "com.apple.system-extension-policy";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }

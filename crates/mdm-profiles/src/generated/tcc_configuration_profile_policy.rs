@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.TCC.configuration-profile-policy` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -92,6 +92,35 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// How `com.apple.TCC.configuration-profile-policy` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: false,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: false,
+        manual_install: false,
+    },
+];
+
 /// Privacy Preferences Policy Control (`com.apple.TCC.configuration-profile-policy`).
 ///
 /// Configures Security Preferences:Privacy settings
@@ -127,6 +156,7 @@ impl Encode for TccConfigurationProfilePolicy {
 impl ProfilePayload for TccConfigurationProfilePolicy {
     const PAYLOAD_TYPE: &'static str = "com.apple.TCC.configuration-profile-policy";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
 
 /// A dictionary whose keys are limited to the privacy policy control services. In the case of

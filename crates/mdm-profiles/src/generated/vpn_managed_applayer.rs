@@ -12,7 +12,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::ProfilePayload;
+use crate::{Install, ProfilePayload};
 
 /// Where `com.apple.vpn.managed.applayer` is available, by OS.
 pub const AVAILABILITY: Availability = Availability {
@@ -93,6 +93,35 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// How `com.apple.vpn.managed.applayer` installs, by OS: several in one profile or not, by hand or by MDM only.
+pub const INSTALL: &[Install] = &[
+    Install {
+        os: Os::Ios,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::MacOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::TvOs,
+        multiple: false,
+        manual_install: false,
+    },
+    Install {
+        os: Os::VisionOs,
+        multiple: true,
+        manual_install: true,
+    },
+    Install {
+        os: Os::WatchOs,
+        multiple: true,
+        manual_install: false,
+    },
+];
 
 /// App-Layer VPN (`com.apple.vpn.managed.applayer`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,4 +248,5 @@ impl Encode for VpnManagedApplayer {
 impl ProfilePayload for VpnManagedApplayer {
     const PAYLOAD_TYPE: &'static str = "com.apple.vpn.managed.applayer";
     const AVAILABILITY: Availability = AVAILABILITY;
+    const INSTALL: &'static [Install] = INSTALL;
 }
