@@ -7,6 +7,9 @@
 //! # then:
 //! cargo run --example simulate --features sim -- \
 //!     --server http://127.0.0.1:9000/mdm --devices 4 --ca sim-ca.pem --ca-key sim-ca.key
+//! # or, against a server that issues identities (rootstock-server --dev, or -scep-ca and
+//! # -server-url): enroll as a device does, from the enrollment profile and SCEP
+//! cargo run --example simulate --features sim -- --enroll http://127.0.0.1:9000/enroll
 //! ```
 //!
 //! Devices have no APNs connection, so instead of waiting for a push each one checks in every
@@ -24,7 +27,11 @@ use mdm_sim::{
 
 const USAGE: &str = "\
 usage: simulate --server URL --ca PATH --ca-key PATH [options]
+       simulate --enroll URL [options]
        simulate --new-ca --ca PATH --ca-key PATH
+
+  --enroll URL            enroll from the enrollment profile at URL: its MDM payload, and an
+                          identity from its SCEP payload (instead of --server, --ca, --ca-key)
 
   --server URL            the profile's ServerURL (e.g. http://127.0.0.1:9000/mdm)
   --check-in-url URL      the profile's CheckInURL (default: check in at --server)
@@ -46,6 +53,7 @@ usage: simulate --server URL --ca PATH --ca-key PATH [options]
 ";
 
 struct Args {
+    enroll: Option<String>,
     server: String,
     check_in_url: Option<String>,
     topic: String,
@@ -65,6 +73,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
+    let mut enroll = None;
     let mut server = None;
     let mut check_in_url = None;
     let mut topic = "com.apple.mgmt.External.rootstock-simulator".to_owned();
@@ -88,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
+            "--enroll" => enroll = Some(value()?),
             "--server" => server = Some(value()?),
             "--check-in-url" => check_in_url = Some(value()?),
             "--topic" => topic = value()?,
@@ -133,21 +143,29 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if let Some(url) = server.iter().chain(&check_in_url).find(|u| !is_http_url(u)) {
+    if let Some(url) = server
+        .iter()
+        .chain(&check_in_url)
+        .chain(&enroll)
+        .find(|u| !is_http_url(u))
+    {
         return Err(format!("not an http:// or https:// URL: {url}"));
     }
-    let (Some(ca), Some(ca_key)) = (ca, ca_key) else {
-        return Err("--ca and --ca-key are required".into());
+    let (ca, ca_key) = match (ca, ca_key, &enroll) {
+        (Some(ca), Some(ca_key), _) => (ca, ca_key),
+        (None, None, Some(_)) => (String::new(), String::new()),
+        _ => return Err("--ca and --ca-key are required (or --enroll)".into()),
     };
     if kinds.is_empty() {
         return Err("--kinds names no kind".into());
     }
     Ok(Args {
-        server: match (server, new_ca) {
+        server: match (server, new_ca || enroll.is_some()) {
             (Some(server), _) => server,
             (None, true) => String::new(),
             (None, false) => return Err("--server is required".into()),
         },
+        enroll,
         check_in_url,
         topic,
         devices,
@@ -217,8 +235,13 @@ async fn run(args: Args) -> Result<(), String> {
         return Ok(());
     }
     let read = |path: &str| std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"));
-    let ca = TestCa::from_pem(&read(&args.ca)?, &read(&args.ca_key)?)
-        .map_err(|e| format!("loading the CA: {e}"))?;
+    let ca = match &args.enroll {
+        Some(_) => None,
+        None => Some(
+            TestCa::from_pem(&read(&args.ca)?, &read(&args.ca_key)?)
+                .map_err(|e| format!("loading the CA: {e}"))?,
+        ),
+    };
 
     let mut driver = HttpDriver::builder();
     if let Some(root) = &args.root_ca {
@@ -247,28 +270,21 @@ async fn run(args: Args) -> Result<(), String> {
     for i in 0..args.devices {
         let kind = args.kinds[(i % args.kinds.len() as u64) as usize];
         let device = Device::generate(kind, args.seed + i);
-        // SCEP-issued identities often carry the device id as their common name.
-        let name = device
-            .udid
-            .clone()
-            .or_else(|| device.enrollment_id.clone())
-            .unwrap_or_else(|| format!("device-{i}"));
-        // RSA key generation takes a while: keep it off the async workers.
-        let (ca_pem, ca_key) = (ca.cert_pem(), ca.key_pem());
-        let key = args.key;
-        let identity = tokio::task::spawn_blocking(move || {
-            let ca = TestCa::from_pem(&ca_pem, &ca_key)?;
-            Identity::issue(&ca, key, &name)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("issuing an identity: {e}"))?;
-        let client =
-            MdmClient::new(device, payload.clone()).with_identity(identity, presentation.clone());
+        let label = format!("{i:>4} {:<15}", kind.as_str());
+        let client = match (&args.enroll, &ca) {
+            (Some(url), _) => driver
+                .enroll_with_profile(url, device)
+                .await
+                .map_err(|e| format!("{label} enrolling from {url}: {}", chain(&e)))?,
+            (None, Some(ca)) => {
+                issued_client(ca, device, i, args.key, &payload, &presentation).await?
+            }
+            (None, None) => unreachable!("a CA without --enroll"),
+        };
         tasks.spawn(simulate_device(
             client,
             Output {
-                label: format!("{i:>4} {:<15}", kind.as_str()),
+                label,
                 started,
                 totals: totals.clone(),
             },
@@ -296,6 +312,44 @@ async fn run(args: Args) -> Result<(), String> {
         totals.errors.load(Ordering::Relaxed),
     );
     Ok(())
+}
+
+/// An error and its sources, on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
+}
+
+/// A client whose identity `ca` issues here (the simulator's own CA, trusted by the server).
+async fn issued_client(
+    ca: &TestCa,
+    device: Device,
+    i: u64,
+    key: KeyKind,
+    payload: &MdmPayload,
+    presentation: &CertPresentation,
+) -> Result<MdmClient, String> {
+    // SCEP-issued identities often carry the device id as their common name.
+    let name = device
+        .udid
+        .clone()
+        .or_else(|| device.enrollment_id.clone())
+        .unwrap_or_else(|| format!("device-{i}"));
+    // RSA key generation takes a while: keep it off the async workers.
+    let (ca_pem, ca_key) = (ca.cert_pem(), ca.key_pem());
+    let identity = tokio::task::spawn_blocking(move || {
+        let ca = TestCa::from_pem(&ca_pem, &ca_key)?;
+        Identity::issue(&ca, key, &name)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("issuing an identity: {e}"))?;
+    Ok(MdmClient::new(device, payload.clone()).with_identity(identity, presentation.clone()))
 }
 
 /// Where a device's lines go.
@@ -334,7 +388,8 @@ async fn simulate_device(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        if !client.is_enrolled(Channel::Device) {
+        // (A client from an enrollment profile starts with its enrollment queued.)
+        if !client.is_enrolled(Channel::Device) && client.is_idle() {
             client.enroll();
         } else {
             for channel in client.device().channels().collect::<Vec<_>>() {

@@ -16,6 +16,7 @@
 //! | `service` | [`service`] | `mdm-service`: the core as a tower service, its layers, pushing |
 //! | `http` | [`http`] | `mdm-http`: the axum adapter and NanoMDM's API |
 //! | `scep` | [`scep`] | `mdm-scep`: a SCEP server |
+//! | `profiles` | [`profiles`] | `mdm-profiles`: configuration profiles, signing, enrollment profiles |
 //! | `server` | [`server`] | `rootstock-server`: the reference server |
 //! | `sim` | [`sim`] | `mdm-sim`: simulated devices |
 
@@ -28,6 +29,8 @@ pub use mdm_commands as commands;
 pub use mdm_enrollment as enrollment;
 #[cfg(feature = "http")]
 pub use mdm_http as http;
+#[cfg(feature = "profiles")]
+pub use mdm_profiles as profiles;
 #[cfg(feature = "proto")]
 pub use mdm_proto as proto;
 #[cfg(feature = "push")]

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::Release;
 use crate::docs::{comment, first_sentence};
-use crate::model::{OsSupport, Schema, SchemaFile};
+use crate::model::{OsSupport, Schema, SchemaFile, SupportedOs};
 use crate::naming::{field_name, type_name};
 use crate::plan::{EnumDef, FieldDef, Plan, Side, StructDef, Ty, TypeDef, UnionDef};
 
@@ -171,9 +171,9 @@ pub fn header(release: &Release, source: &str) -> String {
 
 /// What a module uses, so that it imports exactly that.
 #[derive(Default)]
-struct Uses {
-    btree_map: bool,
-    string_enum: bool,
+pub struct Uses {
+    pub btree_map: bool,
+    pub string_enum: bool,
 }
 
 /// Writes one command's module.
@@ -237,16 +237,23 @@ pub fn module(command: &Command<'_>, release: &Release) -> String {
 }
 
 fn availability(out: &mut String, command: &Command<'_>) {
+    availability_const(
+        out,
+        &command.request_type,
+        &command.file.payload.supported_os,
+    );
+}
+
+/// The `AVAILABILITY` constant of `what` (a `RequestType`, a `PayloadType`).
+pub fn availability_const(out: &mut String, what: &str, supported_os: &SupportedOs) {
     let _ = writeln!(
         out,
-        "/// Where `{}` is available, by OS.\npub const AVAILABILITY: Availability = Availability {{\n    platforms: &[",
-        command.request_type
+        "/// Where `{what}` is available, by OS.\npub const AVAILABILITY: Availability = Availability {{\n    platforms: &[",
     );
-    for (os, support) in &command.file.payload.supported_os.0 {
+    for (os, support) in &supported_os.0 {
         let Some(os) = os_variant(os) else {
             eprintln!(
-                "mdm-schema-gen: {}: OS {os:?} is not in mdm_commands::Os; left out of AVAILABILITY",
-                command.request_type
+                "mdm-schema-gen: {what}: OS {os:?} is not in mdm_commands::Os; left out of AVAILABILITY",
             );
             continue;
         };
@@ -408,7 +415,7 @@ fn local(field: &FieldDef) -> String {
     }
 }
 
-fn write_struct(out: &mut String, plan: &Plan, s: &StructDef, uses: &mut Uses) {
+pub fn write_struct(out: &mut String, plan: &Plan, s: &StructDef, uses: &mut Uses) {
     let id = plan
         .types
         .iter()
@@ -529,7 +536,7 @@ fn write_struct(out: &mut String, plan: &Plan, s: &StructDef, uses: &mut Uses) {
     out.push_str("            .into_value()\n    }\n}\n\n");
 }
 
-fn write_enum(out: &mut String, e: &EnumDef) {
+pub fn write_enum(out: &mut String, e: &EnumDef) {
     let doc = if e.doc.trim().is_empty() {
         format!("The values of `{}`.", e.name)
     } else {
@@ -614,7 +621,7 @@ fn first_paragraph(text: &str) -> String {
     text.split("\n\n").next().unwrap_or_default().to_owned()
 }
 
-fn write_union(out: &mut String, plan: &Plan, u: &UnionDef) {
+pub fn write_union(out: &mut String, plan: &Plan, u: &UnionDef) {
     let id = plan
         .types
         .iter()

@@ -7,11 +7,13 @@
 //!
 //! Reads `schema/apple-device-management` (Apple's YAML, with its `SOURCE.md` naming the
 //! release and `LICENSE.txt`) into one model of the schema format (`model`), plans Rust types
-//! from it (`plan`), and writes one output per kind of schema file: today the commands
+//! from it (`plan`), and writes one output per kind of schema file: the commands
 //! (`crates/mdm-commands/src/generated/`, the example results in
 //! `crates/mdm-commands/src/examples.rs`, and the test samples in
-//! `crates/mdm-commands/tests/samples/`). Every Rust file goes through `rustfmt`, so the output
-//! is what `cargo fmt` keeps, and is the same bytes for the same YAML.
+//! `crates/mdm-commands/tests/samples/`) and the profile payloads
+//! (`crates/mdm-profiles/src/generated/`, `crates/mdm-profiles/tests/samples/`). Every Rust file
+//! goes through `rustfmt`, so the output is what `cargo fmt` keeps, and is the same bytes for the
+//! same YAML.
 
 mod commands;
 mod docs;
@@ -19,6 +21,7 @@ mod model;
 mod naming;
 mod output;
 mod plan;
+mod profiles;
 mod samples;
 mod yaml;
 
@@ -41,6 +44,10 @@ pub const COMMANDS_DIR: &str = "crates/mdm-commands/src/generated";
 pub const SAMPLES_DIR: &str = "crates/mdm-commands/tests/samples";
 /// The example results of every command (`AnyResponse::example`).
 pub const EXAMPLES_FILE: &str = "crates/mdm-commands/src/examples.rs";
+/// Where the profile payload modules go.
+pub const PROFILES_DIR: &str = "crates/mdm-profiles/src/generated";
+/// Where the profile payload test samples go.
+pub const PROFILE_SAMPLES_DIR: &str = "crates/mdm-profiles/tests/samples";
 
 fn main() -> ExitCode {
     let mut check = false;
@@ -56,8 +63,8 @@ fn main() -> ExitCode {
             "-h" | "--help" => {
                 println!(
                     "usage: mdm-schema-gen [--check] [--workspace DIR]\n\n\
-                     Regenerates {COMMANDS_DIR}, {EXAMPLES_FILE} and {SAMPLES_DIR} from\n\
-                     {SCHEMA_DIR};\n\
+                     Regenerates {COMMANDS_DIR}, {EXAMPLES_FILE}, {SAMPLES_DIR}, {PROFILES_DIR}\n\
+                     and {PROFILE_SAMPLES_DIR} from {SCHEMA_DIR};\n\
                      with --check, writes nothing and exits 1 when the checked-in files differ."
                 );
                 return ExitCode::SUCCESS;
@@ -124,6 +131,7 @@ pub fn generate(workspace: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     let release = release(&schema_dir)?;
     let mut schema = model::Schema::default();
     schema.load_dir(&schema_dir, "mdm/commands")?;
+    schema.load_dir(&schema_dir, "mdm/profiles")?;
     let commands = commands::plan(&schema)?;
     let mut files = Vec::new();
     for command in &commands {
@@ -146,6 +154,24 @@ pub fn generate(workspace: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     files.push((
         PathBuf::from(EXAMPLES_FILE),
         output::rustfmt(workspace, &samples::examples_module(&commands, &header))?,
+    ));
+
+    let payloads = profiles::plan(&schema)?;
+    for payload in &payloads {
+        for note in &payload.plan.notes {
+            eprintln!("mdm-schema-gen: {}: {note}", payload.payload_type);
+        }
+        files.push((
+            Path::new(PROFILES_DIR).join(format!("{}.rs", payload.module)),
+            output::rustfmt(workspace, &profiles::module(payload, &release))?,
+        ));
+        for (name, contents) in profiles::sample_files(payload) {
+            files.push((Path::new(PROFILE_SAMPLES_DIR).join(name), contents));
+        }
+    }
+    files.push((
+        Path::new(PROFILES_DIR).join("mod.rs"),
+        output::rustfmt(workspace, &profiles::root_module(&payloads, &release))?,
     ));
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)

@@ -19,6 +19,7 @@ const BRANDS: &[(&str, &str)] = &[
     ("IPv4", "Ipv4"),
     ("IPv6", "Ipv6"),
     ("WiFi", "Wifi"),
+    ("dNSName", "DnsName"),
 ];
 
 /// Words the 2024 edition reserves: a field or module of that name is written `r#name`.
@@ -52,7 +53,11 @@ pub fn words(name: &str) -> Vec<String> {
             continue;
         }
         if let Some(prev) = word.chars().last() {
-            let next_is_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            // An acronym's plural `s` (`UUIDs`, `AppIDs`) stays with it, unless a lower-case
+            // word starts there (`IDsomething` has no such plural).
+            let plural = chars.get(i + 1) == Some(&'s')
+                && !chars.get(i + 2).is_some_and(|n| n.is_lowercase());
+            let next_is_lower = !plural && chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             let boundary = ((prev.is_lowercase() || prev.is_ascii_digit()) && c.is_uppercase())
                 || (prev.is_uppercase() && c.is_uppercase() && next_is_lower);
             if boundary {
@@ -161,6 +166,12 @@ mod tests {
             ("SupportsiOSAppInstalls", "supports_ios_app_installs"),
             ("eSIMServerURL", "esim_server_url"),
             ("PrimaryIPv6AddressList", "primary_ipv6_address_list"),
+            (
+                "ServerURLPinningCertificateUUIDs",
+                "server_url_pinning_certificate_uuids",
+            ),
+            ("AllowListedAppBundleIDs", "allow_listed_app_bundle_ids"),
+            ("dNSName", "dns_name"),
             ("WiFiMAC", "wifi_mac"),
             (
                 "FDE_PersonalRecoveryKeyCMS",

@@ -253,7 +253,9 @@ impl Plan {
             if Some(key.key.as_str()) == tag {
                 continue;
             }
-            if is_placeholder(key) {
+            // A name with spaces beside named keys is a real key (the SCEP payload's
+            // `Key Type`, the energy saver's `Wake on LAN`); only `ANY…` stands for names there.
+            if key.key.starts_with("ANY") {
                 self.notes.push(format!(
                     "{parent}: placeholder key {:?} beside named keys is not typed",
                     key.key

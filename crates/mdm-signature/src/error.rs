@@ -45,6 +45,10 @@ pub enum Error {
     #[error("CMS SignedData is not detached: it embeds content")]
     NotDetached,
 
+    /// An attached signature (a signed profile) embeds no content.
+    #[error("CMS SignedData embeds no content")]
+    NoContent,
+
     /// The SignedData has not exactly one SignerInfo (the number found is given).
     #[error("CMS SignedData has {0} signers, exactly one is required")]
     SignerCount(usize),

@@ -76,7 +76,9 @@ pub use header::{
     MAX_CERTIFICATE_HEADER_LEN, certificate_from_escaped_pem, certificate_from_header,
     certificate_from_rfc9440,
 };
-pub use signature::{VerifyOptions, verify_mdm_signature, verify_mdm_signature_with};
+pub use signature::{
+    VerifyOptions, verify_mdm_signature, verify_mdm_signature_with, verify_signed_content,
+};
 
 /// The `x509-cert` crate, whose [`x509_cert::Certificate`] [`IdentityCertificate::certificate`]
 /// returns.

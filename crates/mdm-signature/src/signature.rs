@@ -71,10 +71,37 @@ pub fn verify_mdm_signature_with(
     options: &VerifyOptions,
 ) -> Result<IdentityCertificate, Error> {
     let der = decode_header(header.as_ref(), options.max_header_len)?;
-    let signed = SignedData::parse(&der)?;
+    let signed = SignedData::parse(&der, Content::Detached)?;
     let signer = signed.signer_certificate()?;
     signed.verify(&signer, body, options)?;
     Ok(signer)
+}
+
+/// Verifies a CMS SignedData that carries its content (a signed configuration profile, DER or
+/// BER) and returns the content and the signer's certificate.
+///
+/// The same checks as [`verify_mdm_signature_with`], over the embedded content instead of a
+/// request body: one signer, its certificate embedded, the signature (and any signed
+/// attributes) over the content. Whether the signer is trusted is the caller's to check with a
+/// [`crate::CertVerifier`].
+pub fn verify_signed_content(
+    der: &[u8],
+    options: &VerifyOptions,
+) -> Result<(Vec<u8>, IdentityCertificate), Error> {
+    let signed = SignedData::parse(der, Content::Attached)?;
+    let signer = signed.signer_certificate()?;
+    let content = signed.content.as_deref().ok_or(Error::NoContent)?;
+    signed.verify(&signer, content, options)?;
+    Ok((content.to_vec(), signer))
+}
+
+/// Whether a SignedData must carry its content.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Content {
+    /// `Mdm-Signature`: the body is the content, and embedded content is refused.
+    Detached,
+    /// A signed profile: the content is embedded.
+    Attached,
 }
 
 /// Trims and base64-decodes a header value.
@@ -96,6 +123,8 @@ pub(crate) fn decode_header(header: &[u8], max: usize) -> Result<Vec<u8>, Error>
 struct SignedData<'a> {
     /// eContentType's OID contents.
     content_type: &'a [u8],
+    /// eContent, when the SignedData is attached.
+    content: Option<std::borrow::Cow<'a, [u8]>>,
     certificates: Vec<&'a [u8]>,
     signer: SignerInfo<'a>,
 }
@@ -115,7 +144,7 @@ enum SignerId<'a> {
 
 impl<'a> SignedData<'a> {
     /// Reads ContentInfo → SignedData (RFC 5652 §3, §5.1), checking the shape as it goes.
-    fn parse(der: &'a [u8]) -> Result<Self, Error> {
+    fn parse(der: &'a [u8], expect: Content) -> Result<Self, Error> {
         let mut top = Reader::new(der);
         let content_info = top.expect(tag::SEQUENCE, "ContentInfo")?;
         top.finish("ContentInfo")?;
@@ -139,10 +168,24 @@ impl<'a> SignedData<'a> {
         let content_type = e
             .expect(tag::OID, "EncapsulatedContentInfo.eContentType")?
             .content;
-        if !e.is_empty() {
-            // eContent is present (even empty): this signature carries its own content.
-            return Err(Error::NotDetached);
-        }
+        let content = match expect {
+            Content::Detached if !e.is_empty() => {
+                // eContent is present (even empty): this signature carries its own content.
+                return Err(Error::NotDetached);
+            }
+            Content::Detached => None,
+            Content::Attached => {
+                let explicit = e.expect(tag::context(0), "EncapsulatedContentInfo.eContent")?;
+                e.finish("EncapsulatedContentInfo")?;
+                let mut inner = explicit.reader();
+                let octets = inner.read("EncapsulatedContentInfo.eContent")?;
+                inner.finish("EncapsulatedContentInfo.eContent")?;
+                Some(ber::octet_string(
+                    &octets,
+                    "EncapsulatedContentInfo.eContent",
+                )?)
+            }
+        };
         let mut certificates = Vec::new();
         if let Some(set) = r.optional(tag::context(0), "SignedData.certificates")? {
             let mut certs = set.reader();
@@ -169,6 +212,7 @@ impl<'a> SignedData<'a> {
         let signer = SignerInfo::parse(signer)?;
         Ok(SignedData {
             content_type,
+            content,
             certificates,
             signer,
         })

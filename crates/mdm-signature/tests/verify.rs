@@ -11,7 +11,7 @@ use mdm_signature::signer::{
 };
 use mdm_signature::{
     Asn1Problem, DigestAlgorithm, Error, VerifyOptions, cert_hash, verify_mdm_signature,
-    verify_mdm_signature_with,
+    verify_mdm_signature_with, verify_signed_content,
 };
 
 fn options(
@@ -582,4 +582,34 @@ fn errors_say_what_went_wrong() {
             problem: Asn1Problem::Truncated { tag: 0x30 }
         }
     );
+}
+
+// --- Attached signatures (signed profiles): `verify_signed_content` ---
+
+#[test]
+fn attached_signatures_give_their_content() {
+    for layout in [Layout::Ber, Layout::Der] {
+        for attrs in [None, Some(SignedAttributes::default())] {
+            let opts = SignOptions {
+                attach_content: true,
+                layout,
+                ..options(DigestAlgorithm::Sha256, layout, attrs)
+            };
+            let der = pki().rsa.sign(BODY, &opts).unwrap();
+            let (content, signer) = verify_signed_content(&der, &VerifyOptions::default()).unwrap();
+            assert_eq!(content, BODY);
+            assert_eq!(signer.der(), pki().rsa.certificate().der());
+        }
+    }
+    // `openssl cms -sign -stream`: BER, the content as a constructed OCTET STRING.
+    let der = fixture("openssl/openssl-rsa-sha1-attached-ber.p7s");
+    let (content, _) = verify_signed_content(&der, &VerifyOptions::default()).unwrap();
+    assert_eq!(content, fixture("openssl/body.plist"));
+}
+
+#[test]
+fn detached_signatures_are_not_signed_content() {
+    let der = pki().rsa.sign(BODY, &SignOptions::default()).unwrap();
+    let error = verify_signed_content(&der, &VerifyOptions::default()).unwrap_err();
+    assert!(error.to_string().contains("eContent"), "{error}");
 }

@@ -33,13 +33,16 @@ pub enum DriverError {
     /// The device refused or could not build the exchange (see [`Error`]).
     #[error(transparent)]
     Device(#[from] Error),
+    /// Enrolling from a profile failed ([`HttpDriver::enroll_with_profile`]).
+    #[error(transparent)]
+    Enroll(#[from] crate::enroll::EnrollError),
 }
 
 /// Sends [`Request`]s to the URL they name and returns [`Response`]s, over HTTP/1.1 or HTTPS.
 /// Cheap to clone; clones share connections.
 #[derive(Clone, Debug)]
 pub struct HttpDriver {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 /// Settings for an [`HttpDriver`].

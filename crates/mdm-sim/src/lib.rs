@@ -13,7 +13,10 @@
 //!   consumes [`Response`]s: enroll (`Authenticate`, `TokenUpdate`), check in, answer commands
 //!   ([`Answer`]), re-enroll, check out. Every command of Apple's schema is answered with a
 //!   report that decodes to the command's typed response in `mdm-commands`.
-//! * `HttpDriver` (feature `http`, on by default): sends those requests with `reqwest`.
+//! * `HttpDriver` (feature `http`, on by default): sends those requests with `reqwest`, and
+//!   enrolls a device as a real one does (`HttpDriver::enroll_with_profile`: the enrollment
+//!   profile, SCEP with its challenge, then Authenticate and TokenUpdate with the issued
+//!   identity).
 //!
 //! Signing is a separate step ([`MdmClient::build_request`] then [`MdmClient::sign`]), so a load
 //! generator can sign requests ahead of time and send clones of them.
@@ -49,6 +52,8 @@
 
 mod client;
 mod device;
+#[cfg(feature = "http")]
+mod enroll;
 mod error;
 #[cfg(feature = "http")]
 mod http;
@@ -59,6 +64,8 @@ mod results;
 
 pub use client::{Answer, Event, MdmClient};
 pub use device::{Channel, Device, DeviceKind, PushCredentials, User};
+#[cfg(feature = "http")]
+pub use enroll::EnrollError;
 pub use error::Error;
 #[cfg(feature = "http")]
 pub use http::{DriverError, HttpDriver, HttpDriverBuilder};

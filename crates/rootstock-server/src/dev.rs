@@ -1,11 +1,17 @@
 //! `-dev`: a first run with nothing to set up. The data directory gets a device CA (certificate
-//! and key, so `examples/simulate` can issue device identities from it), an API key and the
-//! SQLite database; later runs reuse them.
+//! and key), an API key and the SQLite database; later runs reuse them. The device CA also
+//! serves `/scep` (with a challenge made at each start), and `/enroll` serves an enrollment
+//! profile signed by a certificate it issues, so simulated devices enroll as real ones do.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mdm_signature::test_pki::{KeyKind, TestCa};
+use mdm_signature::test_pki::{KeyKind, LeafRequest, LeafUsage, TestCa};
+
+use crate::StartupError;
+
+/// The push topic `-dev`'s enrollment profile names until a push certificate is uploaded.
+pub(crate) const PUSH_TOPIC: &str = "com.apple.mgmt.External.00000000-0000-4000-8000-000000000000";
 
 /// What `-dev` prepared.
 #[derive(Clone, Debug)]
@@ -85,6 +91,28 @@ pub(crate) fn prepare(dir: &Path, api_key: &str) -> Result<DevSetup, DevError> {
     })
 }
 
+/// `bytes` random bytes, hex.
+pub(crate) fn random_hex(bytes: usize) -> Result<String, DevError> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|e| DevError::Random(e.to_string()))?;
+    Ok(hex_encode(&buffer))
+}
+
+/// A profile signer issued by the development CA (made at each start).
+pub(crate) fn enroll_signer(setup: &DevSetup) -> Result<mdm_profiles::ProfileSigner, StartupError> {
+    let read = |path: &Path| std::fs::read_to_string(path).map_err(io_err(path));
+    let ca =
+        TestCa::from_pem(&read(&setup.ca_cert)?, &read(&setup.ca_key)?).map_err(DevError::Ca)?;
+    // No extended key usage: what S/MIME-style profile verification accepts.
+    let leaf = ca
+        .issue(
+            &LeafRequest::new(KeyKind::P256, "Rootstock development profile signer")
+                .usage(LeafUsage::NoExtendedKeyUsage),
+        )
+        .map_err(DevError::Ca)?;
+    Ok(mdm_profiles::ProfileSigner::new(leaf, Vec::new()))
+}
+
 fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -103,7 +131,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), DevError> {
 }
 
 /// What the operator reads on a `-dev` start: the warning, and how to try the server.
-pub(crate) fn banner(setup: &DevSetup, base_url: &str) -> String {
+pub(crate) fn banner(setup: &DevSetup, base_url: &str, scep_challenge: &str) -> String {
     let dir = setup.dir.display();
     let ca = setup.ca_cert.display();
     let ca_key = setup.ca_key.display();
@@ -125,11 +153,14 @@ pub(crate) fn banner(setup: &DevSetup, base_url: &str) -> String {
   device CA       {ca} (key: {ca_key})
   API key         {key}   (HTTP Basic auth, user \"nanomdm\")
   server          {base_url}/mdm
+  enrollment      {base_url}/enroll (signed profile; SCEP at {base_url}/scep,
+                  challenge {scep_challenge})
 
-Simulate devices (in another terminal):
+Simulate devices that enroll as real ones do: the profile, SCEP, then Authenticate (in
+another terminal):
 
   cargo run --example simulate --features sim -- \\
-      --server {base_url}/mdm --ca {ca} --ca-key {ca_key} --devices 4 --interval 5
+      --enroll {base_url}/enroll --devices 4 --interval 5
 
 Send one of them a command as JSON (its id is the enrollment_id in this server's log; with no
 push certificate stored, nopush=1 leaves the command for the device's next check-in):
@@ -167,10 +198,12 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let text = banner(&first, "http://127.0.0.1:9000");
+        let text = banner(&first, "http://127.0.0.1:9000", "challenge");
         assert!(text.contains("NEVER USE THIS IN PRODUCTION"));
         assert!(text.contains("--ca-key"));
         assert!(text.contains(r#"-d '{"Command": {"RequestType": "ProfileList"}}' \"#));
         assert!(text.contains("http://127.0.0.1:9000/v1/commands/<enrollment id>?nopush=1"));
+        assert!(text.contains("--enroll http://127.0.0.1:9000/enroll"));
+        assert!(text.contains("challenge challenge"));
     }
 }

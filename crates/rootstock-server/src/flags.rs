@@ -92,6 +92,16 @@ pub struct Flags {
     pub apns_root_ca: String,
     /// `-escrow-url` (Rootstock): the escrow key unlock endpoint (default Apple's).
     pub escrow_url: String,
+    /// `-scep-ca` (Rootstock): PEM file of the CA certificate and key that `/scep` issues
+    /// device identities from.
+    pub scep_ca: String,
+    /// `-scep-challenge` (Rootstock): the challenge password `/scep` requires.
+    pub scep_challenge: Secret<String>,
+    /// `-enroll-signer` (Rootstock): PEM file (certificate, chain, key) that signs the profile
+    /// `/enroll` serves.
+    pub enroll_signer: String,
+    /// `-server-url` (Rootstock): the server's public base URL, for the enrollment profile.
+    pub server_url: String,
 }
 
 impl Default for Flags {
@@ -131,6 +141,10 @@ impl Default for Flags {
             apns_url: String::new(),
             apns_root_ca: String::new(),
             escrow_url: String::new(),
+            scep_ca: String::new(),
+            scep_challenge: Secret::default(),
+            enroll_signer: String::new(),
+            server_url: String::new(),
         }
     }
 }
@@ -337,6 +351,27 @@ const DEFS: &[Def] = &[
         Kind::Text,
         "Rootstock: escrow key unlock URL (default Apple's)",
     ),
+    def(
+        "scep-ca",
+        Kind::Text,
+        "Rootstock: PEM file of a CA certificate and key; serves SCEP at /scep (needs -scep-challenge)",
+    ),
+    def(
+        "scep-challenge",
+        Kind::Text,
+        "Rootstock: the SCEP challenge password",
+    ),
+    def(
+        "enroll-signer",
+        Kind::Text,
+        "Rootstock: PEM file (certificate, chain, key) signing the enrollment profile at /enroll",
+    ),
+    def(
+        "server-url",
+        Kind::Text,
+        "Rootstock: public base URL of this server; serves an enrollment profile at /enroll \
+         (with -scep-ca)",
+    ),
 ];
 
 /// `NANOMDM_` + the flag name upper-cased, every character but `A-Z0-9` as `_`.
@@ -446,6 +481,10 @@ fn set(flags: &mut Flags, def: &Def, value: &str) -> Result<(), String> {
             "apns-url" => flags.apns_url = text(),
             "apns-root-ca" => flags.apns_root_ca = text(),
             "escrow-url" => flags.escrow_url = text(),
+            "scep-ca" => flags.scep_ca = text(),
+            "scep-challenge" => flags.scep_challenge = Secret::new(text()),
+            "enroll-signer" => flags.enroll_signer = text(),
+            "server-url" => flags.server_url = text(),
             other => unreachable!("text flag {other} not wired"),
         },
         Kind::List => match def.name {
@@ -673,6 +712,30 @@ mod tests {
         assert_eq!(parse(["-h"], &env).unwrap(), Invocation::Help);
         assert_eq!(parse(["--help"], &env).unwrap(), Invocation::Help);
         assert_eq!(parse(["-version"], &env).unwrap(), Invocation::Version);
+    }
+
+    #[test]
+    fn enrollment_flags() {
+        let f = run(
+            &[
+                "-scep-ca",
+                "scep.pem",
+                "-scep-challenge",
+                "s3cret",
+                "-enroll-signer",
+                "signer.pem",
+            ],
+            &[("NANOMDM_SERVER_URL", "https://mdm.example.com")],
+        )
+        .unwrap();
+        assert_eq!(f.scep_ca, "scep.pem");
+        assert_eq!(f.scep_challenge.expose(), "s3cret");
+        assert_eq!(f.enroll_signer, "signer.pem");
+        assert_eq!(f.server_url, "https://mdm.example.com");
+        assert!(
+            !format!("{f:?}").contains("s3cret"),
+            "the challenge is a secret"
+        );
     }
 
     #[test]

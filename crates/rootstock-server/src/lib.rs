@@ -58,6 +58,7 @@ use url::Url;
 use mdm_http::{MdmHttp, ServeOptions};
 
 mod dev;
+mod enroll;
 mod flags;
 mod storage;
 
@@ -133,6 +134,9 @@ pub enum StartupError {
     /// The storage flags are wrong or a backend could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageSetupError),
+    /// `-scep-ca`, `-scep-challenge` or `-enroll-signer` is wrong.
+    #[error("SCEP/enrollment: {0}")]
+    Scep(String),
     /// The listen address could not be bound.
     #[error("listening on {address:?}: {source}")]
     Listen {
@@ -334,16 +338,57 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         .as_ref()
         .map_or(flags.api.expose().clone(), |d| d.api_key.clone());
 
+    // SCEP: a CA of its own (-scep-ca), or -dev's device CA.
+    let scep_pem = match (&dev, flags.scep_ca.as_str()) {
+        (_, path) if !path.is_empty() => Some((
+            path.to_owned(),
+            String::from_utf8_lossy(&read_file("-scep-ca", path)?).into_owned(),
+        )),
+        (Some(dev), _) => Some((
+            dev.ca_cert.to_string_lossy().into_owned(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&read_file("-ca", &dev.ca_cert.to_string_lossy())?),
+                String::from_utf8_lossy(&read_file("-ca", &dev.ca_key.to_string_lossy())?),
+            ),
+        )),
+        (None, _) => None,
+    };
+    let scep_challenge = match (&dev, flags.scep_challenge.expose().as_str()) {
+        (Some(_), "") => dev::random_hex(16)?,
+        (_, challenge) => challenge.to_owned(),
+    };
+    let scep = match &scep_pem {
+        Some((path, pem)) => Some(enroll::scep_router(path, pem, &scep_challenge)?),
+        None => None,
+    };
+
     let ca_path = match (&dev, flags.ca.as_str()) {
-        (_, path) if !path.is_empty() => path.to_owned(),
-        (Some(dev), _) => dev.ca_cert.to_string_lossy().into_owned(),
+        (_, path) if !path.is_empty() => Some(path.to_owned()),
+        (Some(dev), _) => Some(dev.ca_cert.to_string_lossy().into_owned()),
+        // The SCEP CA alone: the identities it issues are the ones to trust.
+        (None, _) if !flags.scep_ca.is_empty() => None,
         (None, _) => return Err(StartupError::MissingCa),
     };
-    let mut pool =
-        CaPool::from_pem(read_file("-ca", &ca_path)?).map_err(|source| StartupError::Ca {
-            path: ca_path.clone(),
-            source,
-        })?;
+    let mut pool = match &ca_path {
+        Some(ca_path) => {
+            CaPool::from_pem(read_file("-ca", ca_path)?).map_err(|source| StartupError::Ca {
+                path: ca_path.clone(),
+                source,
+            })?
+        }
+        None => CaPool::new(),
+    };
+    if !flags.scep_ca.is_empty()
+        && let Some((_, ca_der)) = &scep
+    {
+        // Identities issued by /scep are trusted at once, whatever -ca names.
+        pool.add_roots_pem(mdm_proto::pem::encode("CERTIFICATE", ca_der))
+            .map_err(|source| StartupError::Ca {
+                path: flags.scep_ca.clone(),
+                source,
+            })?;
+    }
     if !flags.intermediate.is_empty() {
         pool = pool
             .with_intermediates_pem(read_file("-intermediate", &flags.intermediate)?)
@@ -457,7 +502,52 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
     if !flags.escrow_url.is_empty() {
         builder = builder.escrow_key_unlock_url(parse_url("-escrow-url", &flags.escrow_url)?);
     }
-    let router = builder.build();
+    let push_topic = Arc::new(std::sync::RwLock::new(None));
+    let mut enroll_config = None;
+    if let Some((scep_router, scep_ca)) = scep {
+        builder = builder.merge(scep_router);
+        if !flags.server_url.is_empty() || dev.is_some() {
+            let signer = match (&dev, flags.enroll_signer.as_str()) {
+                (_, path) if !path.is_empty() => Some(
+                    mdm_profiles::ProfileSigner::from_pem(&String::from_utf8_lossy(&read_file(
+                        "-enroll-signer",
+                        path,
+                    )?))
+                    .map_err(|e| StartupError::Scep(format!("-enroll-signer {path:?}: {e}")))?,
+                ),
+                (Some(setup), _) => Some(dev::enroll_signer(setup)?),
+                (None, _) => None,
+            };
+            if !flags.server_url.is_empty() {
+                parse_url("-server-url", &flags.server_url)?;
+            }
+            let config = Arc::new(enroll::EnrollConfig {
+                base_url: std::sync::OnceLock::new(),
+                check_in: flags.checkin,
+                challenge: scep_challenge.clone(),
+                scep_ca,
+                signer,
+                topic: push_topic.clone(),
+                fallback_topic: dev.as_ref().map(|_| dev::PUSH_TOPIC.to_owned()),
+            });
+            if !flags.server_url.is_empty() {
+                let _ = config
+                    .base_url
+                    .set(flags.server_url.trim_end_matches('/').to_owned());
+            }
+            builder = builder.merge(enroll::enroll_router(config.clone()));
+            enroll_config = Some(config);
+        }
+    } else if !flags.server_url.is_empty() || !flags.enroll_signer.is_empty() {
+        return Err(StartupError::Scep(
+            "-server-url and -enroll-signer serve /enroll, which needs -scep-ca".into(),
+        ));
+    }
+    let router = builder
+        .build()
+        .layer(axum::middleware::from_fn(move |request, next| {
+            enroll::remember_push_topic(push_topic.clone(), request, next)
+        }));
 
     let listen = match (&flags.listen, &dev) {
         (Some(listen), _) => listen.clone(),
@@ -489,10 +579,11 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
             } else {
                 host
             };
-            Some(dev::banner(
-                setup,
-                &format!("http://{host}:{}", local.port()),
-            ))
+            let base_url = format!("http://{host}:{}", local.port());
+            if let Some(config) = &enroll_config {
+                let _ = config.base_url.set(base_url.clone());
+            }
+            Some(dev::banner(setup, &base_url, &scep_challenge))
         }
         None => None,
     };
