@@ -219,7 +219,8 @@ pub fn module(payload: &PayloadDef<'_>, release: &Release) -> String {
 fn install_const(out: &mut String, payload: &PayloadDef<'_>) {
     let _ = writeln!(
         out,
-        "/// How `{}` installs, by OS: several in one profile or not, by hand or by MDM only.\n\
+        "/// How `{}` installs, by OS:\n\
+         /// several in one profile or not, by hand or by MDM only.\n\
          pub const INSTALL: &[Install] = &[",
         payload.payload_type
     );

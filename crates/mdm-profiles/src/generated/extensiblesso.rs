@@ -104,7 +104,8 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// How `com.apple.extensiblesso` installs, by OS: several in one profile or not, by hand or by MDM only.
+/// How `com.apple.extensiblesso` installs, by OS:
+/// several in one profile or not, by hand or by MDM only.
 pub const INSTALL: &[Install] = &[
     Install {
         os: Os::Ios,

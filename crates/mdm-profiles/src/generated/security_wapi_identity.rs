@@ -17,7 +17,8 @@ use crate::{Install, ProfilePayload};
 /// Where `com.apple.security.wapi-identity` is available, by OS.
 pub const AVAILABILITY: Availability = Availability { platforms: &[] };
 
-/// How `com.apple.security.wapi-identity` installs, by OS: several in one profile or not, by hand or by MDM only.
+/// How `com.apple.security.wapi-identity` installs, by OS:
+/// several in one profile or not, by hand or by MDM only.
 pub const INSTALL: &[Install] = &[];
 
 /// WAPI Identity Certificate (`com.apple.security.wapi-identity`).

@@ -92,7 +92,8 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// How `com.apple.syspolicy.kernel-extension-policy` installs, by OS: several in one profile or not, by hand or by MDM only.
+/// How `com.apple.syspolicy.kernel-extension-policy` installs, by OS:
+/// several in one profile or not, by hand or by MDM only.
 pub const INSTALL: &[Install] = &[
     Install {
         os: Os::Ios,

@@ -90,7 +90,8 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
-/// How `com.apple.systempolicy.managed` installs, by OS: several in one profile or not, by hand or by MDM only.
+/// How `com.apple.systempolicy.managed` installs, by OS:
+/// several in one profile or not, by hand or by MDM only.
 pub const INSTALL: &[Install] = &[
     Install {
         os: Os::Ios,
