@@ -40,6 +40,9 @@ use crate::common::{self, db, placeholders};
 use crate::flows;
 use crate::options::{OptionsError, StorageOptions};
 
+// ImportStore (moving in from another server), kept apart from the store's own flows.
+mod import;
+
 pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[

@@ -58,6 +58,9 @@ use crate::common::{self, db};
 use crate::flows;
 use crate::options::{OptionsError, StorageOptions};
 
+// ImportStore (moving in from another server), kept apart from the store's own flows.
+mod import;
+
 pub use sqlx::postgres::PgConnectOptions as ConnectOptions;
 
 /// The schema, as versioned migrations run on open (tracked in `_sqlx_migrations`).
