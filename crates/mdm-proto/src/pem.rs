@@ -238,12 +238,7 @@ mod tests {
         let body = &lines[1..lines.len() - 1];
         assert!(body[..body.len() - 1].iter().all(|l| l.len() == 64));
         assert!(pem.ends_with("-----\n"));
-        assert_eq!(
-            certificates(pem.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap(),
-            [der]
-        );
+        assert_eq!(certificates(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap(), [der]);
     }
 
     #[test]

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mdm_proto::Status;
+use rootstock_test_support::proxy;
 use mdm_storage::conformance::{
     self,
     fixtures::{Device, command, report},
 };
 use mdm_storage::{CommandQueue, ReportOutcome, Storage};
-use rootstock_test_support::proxy;
 use sqlx::{AssertSqlSafe, Connection, Database, Executor, IntoArguments, Pool};
 
 /// How a test connects: the dialect's connect options.
