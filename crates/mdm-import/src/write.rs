@@ -142,8 +142,8 @@ pub async fn import_filekv<S, I>(
     mut progress: impl FnMut(Progress),
 ) -> Result<ImportReport, ImportError>
 where
-    S: CheckInStore + BootstrapTokenStore + CertAuthStore + PushCertStore,
-    I: ImportStore,
+    S: CheckInStore + BootstrapTokenStore + CertAuthStore + PushCertStore + ?Sized,
+    I: ImportStore + ?Sized,
 {
     let mut kv = FileKv::open(dir)?;
     let listing = kv.list()?;
@@ -196,7 +196,7 @@ where
     Ok(report)
 }
 
-async fn import_push_certs<S: PushCertStore>(
+async fn import_push_certs<S: PushCertStore + ?Sized>(
     listing: &Listing,
     store: &S,
     options: ImportOptions,
@@ -232,7 +232,7 @@ async fn import_push_certs<S: PushCertStore>(
     Ok(())
 }
 
-async fn import_bindings<S: CertAuthStore>(
+async fn import_bindings<S: CertAuthStore + ?Sized>(
     listing: &Listing,
     store: &S,
     options: ImportOptions,
@@ -286,8 +286,8 @@ async fn import_device<S, I>(
     report: &mut ImportReport,
 ) -> Result<(), ImportError>
 where
-    S: CheckInStore + BootstrapTokenStore,
-    I: ImportStore,
+    S: CheckInStore + BootstrapTokenStore + ?Sized,
+    I: ImportStore + ?Sized,
 {
     let channel = &device.device;
     let id = &channel.id;
@@ -350,8 +350,8 @@ async fn import_channel<S, I>(
     report: &mut ImportReport,
 ) -> Result<bool, ImportError>
 where
-    S: CheckInStore,
-    I: ImportStore,
+    S: CheckInStore + ?Sized,
+    I: ImportStore + ?Sized,
 {
     let id = &channel.id;
     let Some(token_update) = &channel.token_update else {

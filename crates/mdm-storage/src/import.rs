@@ -81,3 +81,33 @@ pub trait ImportStore: Send + Sync {
         report: &[u8],
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 }
+
+// A shared store is a store, as for the other traits (`Arc<SqliteStore>` behind both a
+// `DynStorage` and a `DynImportStore`).
+impl<T: ?Sized + ImportStore> ImportStore for std::sync::Arc<T> {
+    fn import_enrollment_state(
+        &self,
+        id: &EnrollId,
+        state: &ImportedEnrollmentState,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        (**self).import_enrollment_state(id, state)
+    }
+
+    fn import_queue(
+        &self,
+        id: &EnrollId,
+        items: &[ImportedQueueItem<'_>],
+    ) -> impl Future<Output = Result<ImportedQueue, StorageError>> + Send {
+        (**self).import_queue(id, items)
+    }
+
+    fn import_command_result(
+        &self,
+        id: &EnrollId,
+        command: &Raw<Command>,
+        status: &str,
+        report: &[u8],
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        (**self).import_command_result(id, command, status, report)
+    }
+}
