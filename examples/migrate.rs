@@ -36,8 +36,9 @@ usage: migrate -url URL -key API_KEY [-storage NAME -storage-dsn DSN [-storage-o
   -key KEY               its API key (HTTP Basic auth as user nanomdm)
   -from-filekv DIR       import NanoMDM's filekv directory (its -storage-dsn, default dbkv)
                          into the backend the storage flags name
-  -from-file DIR         NanoMDM's old file backend: not importable (see -h output below)
-  --dry-run              with -from-filekv: read and check everything, write nothing
+  -from-file DIR         NanoMDM's old file backend: not importable (see below)
+  --dry-run              with -from-filekv: read and check everything, write nothing (the
+                         backend is not even opened)
   -storage NAME          where the enrollments are (or go, with -from-filekv): sqlite
                          (default), inmem, pgsql, mysql
   -storage-dsn DSN       its DSN (sqlite: the database file, default nanomdm.sqlite)
@@ -213,6 +214,17 @@ async fn import_filekv(args: &Args, dir: &Path) -> ExitCode {
             eprintln!("migrate: {e}");
             return ExitCode::from(2);
         }
+    };
+    // A dry run writes nothing, not even a new database's schema: the flags are checked, the
+    // backend is not opened, and the import runs against a store it never writes to.
+    let specs = if args.dry_run {
+        vec![rootstock_server::StorageSpec {
+            name: "inmem".into(),
+            dsn: String::new(),
+            options: String::new(),
+        }]
+    } else {
+        specs
     };
     let target = match rootstock_server::open_import_storage(&specs).await {
         Ok(target) => target,
