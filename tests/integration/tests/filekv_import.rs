@@ -323,3 +323,30 @@ async fn filekv_import_on_postgres() {
     .unwrap();
     admin.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filekv_import_on_mysql() {
+    let Ok(admin_url) = std::env::var("ROOTSTOCK_TEST_MYSQL_URL") else {
+        eprintln!("skipped: ROOTSTOCK_TEST_MYSQL_URL is not set");
+        return;
+    };
+    let name = format!(
+        "rootstock_filekv_{}_{}",
+        std::process::id(),
+        DATABASES.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = sqlx::mysql::MySqlPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    let s = scenario().await;
+    moves_in_and_carries_on(s, "mysql", url.as_str()).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}

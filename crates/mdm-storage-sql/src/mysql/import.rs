@@ -113,19 +113,28 @@ impl ImportStore for MySqlStore {
         for item in items {
             ensure_command(&mut tx, item.command).await?;
             let uuid = &item.command.command_uuid;
-            // seq (AUTO_INCREMENT) keeps their order within one created_at second.
-            let queued = sqlx::query(
-                "INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES (?, ?, 0) \
-                 ON DUPLICATE KEY UPDATE command_uuid = command_uuid",
+            // sqlx asks MySQL for found rows, so an upsert that changes nothing still counts
+            // 1: look first (the transaction holds the enrollment's rows).
+            let held = sqlx::query(
+                "SELECT 1 FROM enrollment_queue WHERE id = ? AND command_uuid = ? FOR UPDATE",
             )
             .bind(id.id().as_str())
             .bind(uuid)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
-            if queued.rows_affected() == 0 {
+            if held.is_some() {
                 done.already_queued += 1;
             } else {
+                // seq (AUTO_INCREMENT) keeps their order within one created_at second.
+                sqlx::query(
+                    "INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES (?, ?, 0)",
+                )
+                .bind(id.id().as_str())
+                .bind(uuid)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
                 done.queued += 1;
             }
             if let Some(report) = item.not_now_report {
