@@ -30,28 +30,25 @@ use rootstock_server::{env_name, open_storage, storage_specs};
 
 const USAGE: &str = "\
 usage: migrate -url URL -key API_KEY [-storage NAME -storage-dsn DSN [-storage-options OPTS]]…
-       migrate -from-filekv DIR [--dry-run] [-storage NAME -storage-dsn DSN [-storage-options OPTS]]
+       migrate -from-filekv DIR | -from-file DIR [--dry-run] [-storage NAME -storage-dsn DSN [-storage-options OPTS]]
 
   -url URL               the other server's migration endpoint (http://host:9000/migration)
   -key KEY               its API key (HTTP Basic auth as user nanomdm)
   -from-filekv DIR       import NanoMDM's filekv directory (its -storage-dsn, default dbkv)
                          into the backend the storage flags name
-  -from-file DIR         NanoMDM's old file backend: not importable (see below)
-  --dry-run              with -from-filekv: read and check everything, write nothing (the
+  -from-file DIR         the same for NanoMDM's deprecated file backend's directory
+  --dry-run              with -from-filekv or -from-file: read and check everything, write nothing (the
                          backend is not even opened)
   -storage NAME          where the enrollments are (or go, with -from-filekv): sqlite
                          (default), inmem, pgsql, mysql
   -storage-dsn DSN       its DSN (sqlite: the database file, default nanomdm.sqlite)
   -storage-options OPTS  its options
   -debug                 log every check-in sent
-
-The file backend's queues are directories NanoMDM reads back in file-name order, so the order
-commands were queued in is recorded nowhere: move such a server to filekv or SQL with NanoMDM's
-nano2nano first.
 ";
 
 struct Args {
     from_filekv: Option<String>,
+    from_file: Option<String>,
     dry_run: bool,
     url: String,
     key: String,
@@ -64,6 +61,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         from_filekv: None,
+        from_file: None,
         dry_run: false,
         url: String::new(),
         key: String::new(),
@@ -112,24 +110,21 @@ fn parse_args() -> Result<Args, String> {
             "storage-dsn" | "dsn" => args.dsn.push(value()?),
             "storage-options" => args.options.push(value()?),
             "from-filekv" => args.from_filekv = Some(value()?),
-            "from-file" => {
-                return Err(format!(
-                    "-from-file {}: NanoMDM's file backend does not record the order commands \
-                     were queued in; move it to filekv or SQL with NanoMDM's nano2nano first",
-                    value()?
-                ));
-            }
+            "from-file" => args.from_file = Some(value()?),
             _ => return Err(format!("flag provided but not defined: -{name}")),
         }
     }
-    if args.from_filekv.is_some() {
+    if args.from_filekv.is_some() && args.from_file.is_some() {
+        return Err("one of -from-filekv and -from-file".into());
+    }
+    if args.from_filekv.is_some() || args.from_file.is_some() {
         if !args.url.is_empty() {
-            return Err("-from-filekv imports into the storage flags' backend; drop -url".into());
+            return Err("an import writes into the storage flags' backend; drop -url".into());
         }
         return Ok(args);
     }
     if args.dry_run {
-        return Err("--dry-run goes with -from-filekv".into());
+        return Err("--dry-run goes with -from-filekv or -from-file".into());
     }
     if args.url.is_empty() || args.key.is_empty() {
         return Err("-url and -key are required".into());
@@ -153,7 +148,10 @@ async fn main() -> ExitCode {
     };
     rootstock_server::init_logging(args.debug);
     if let Some(dir) = &args.from_filekv {
-        return import_filekv(&args, Path::new(dir)).await;
+        return import(&args, Path::new(dir), Source::FileKv).await;
+    }
+    if let Some(dir) = &args.from_file {
+        return import(&args, Path::new(dir), Source::File).await;
     }
     let url = match url::Url::parse(&args.url) {
         Ok(url) => url,
@@ -201,8 +199,16 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `-from-filekv`: imports the directory, printing progress on one line and a summary.
-async fn import_filekv(args: &Args, dir: &Path) -> ExitCode {
+/// Which NanoMDM backend wrote the directory.
+#[derive(Clone, Copy)]
+enum Source {
+    FileKv,
+    File,
+}
+
+/// `-from-filekv` / `-from-file`: imports the directory, printing progress on one line and a
+/// summary.
+async fn import(args: &Args, dir: &Path, source: Source) -> ExitCode {
     let specs = match storage_specs(
         &args.storage,
         &args.dsn,
@@ -248,16 +254,20 @@ async fn import_filekv(args: &Args, dir: &Path) -> ExitCode {
             }
         }
     };
-    let report =
-        match mdm_import::import_filekv(dir, &target.storage, &target.import, options, progress)
-            .await
-        {
-            Ok(report) => report,
-            Err(e) => {
-                eprintln!("migrate: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let (storage, importer) = (&target.storage, &target.import);
+    let imported = match source {
+        Source::FileKv => {
+            mdm_import::import_filekv(dir, storage, importer, options, progress).await
+        }
+        Source::File => mdm_import::import_file(dir, storage, importer, options, progress).await,
+    };
+    let report = match imported {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("migrate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let verb = if args.dry_run {
         "would import"
     } else {

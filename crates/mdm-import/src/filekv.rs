@@ -77,6 +77,15 @@ pub enum ReadError {
         /// The directory given.
         path: PathBuf,
     },
+    /// The path holds nothing NanoMDM's `file` backend writes.
+    #[error(
+        "{}: not a NanoMDM file storage directory (no enrollment directory, CertAuth.txt or push certificate in it)",
+        path.display()
+    )]
+    NotFileDir {
+        /// The directory given.
+        path: PathBuf,
+    },
     /// A file or directory could not be read (or, for the top directory, does not exist).
     #[error("{}: {source}", path.display())]
     Io {

@@ -12,10 +12,9 @@
 //! A crate of its own because it reads files, which no crate below `mdm-service` does, and
 //! only the `migrate` tool needs it; the server does not link it.
 //!
-//! NanoMDM's older `file` backend is not read: its queue is a directory of files that NanoMDM
-//! itself reads back in file-name order, so the order commands were queued in is not recorded
-//! anywhere an import could recover it from. Move such an installation to `filekv` or SQL with
-//! NanoMDM's own `nano2nano` first.
+//! NanoMDM's deprecated `file` backend is read too ([`file::FileDir`], [`import_file`]): its
+//! queues are imported in the order NanoMDM itself delivers them (NotNow'd commands first, then
+//! the rest, each in file-name order); it keeps no last-seen times.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,10 +37,12 @@
 #![deny(missing_docs)]
 
 pub mod decode;
+pub mod file;
 pub mod filekv;
 pub mod fixture;
 mod write;
 
 pub use write::{
-    Failure, ImportError, ImportOptions, ImportReport, Progress, SkipReason, Skipped, import_filekv,
+    DirectoryReader, Failure, ImportError, ImportOptions, ImportReport, Progress, SkipReason,
+    Skipped, import_directory, import_file, import_filekv,
 };

@@ -11,7 +11,7 @@ use mdm_storage::{
     PushCertStore, StorageError,
 };
 
-use crate::filekv::{Channel, Device, FileKv, Listing, ReadError};
+use crate::filekv::{Channel, Device, DeviceEntry, FileKv, Listing, ReadError};
 
 /// How to import.
 #[derive(Clone, Copy, Debug, Default)]
@@ -128,6 +128,25 @@ pub struct Progress {
     pub total: usize,
 }
 
+/// A NanoMDM storage directory being read: what it holds, then one device at a time.
+pub trait DirectoryReader: Send + 'static {
+    /// Lists the directory: devices, user channels without a device, push certificates and
+    /// bindings.
+    fn list(&self) -> Result<Listing, ReadError>;
+    /// Reads one device channel and its user channels.
+    fn read_device(&mut self, entry: &DeviceEntry) -> Result<Device, ReadError>;
+}
+
+impl DirectoryReader for FileKv {
+    fn list(&self) -> Result<Listing, ReadError> {
+        FileKv::list(self)
+    }
+
+    fn read_device(&mut self, entry: &DeviceEntry) -> Result<Device, ReadError> {
+        FileKv::read_device(self, entry)
+    }
+}
+
 /// Imports NanoMDM's `filekv` directory at `dir` into `store` (the ordinary traits) and
 /// `importer` (what they cannot express; usually the same store).
 ///
@@ -139,13 +158,44 @@ pub async fn import_filekv<S, I>(
     store: &S,
     importer: &I,
     options: ImportOptions,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<ImportReport, ImportError>
 where
     S: CheckInStore + BootstrapTokenStore + CertAuthStore + PushCertStore + ?Sized,
     I: ImportStore + ?Sized,
 {
-    let mut kv = FileKv::open(dir)?;
+    import_directory(FileKv::open(dir)?, store, importer, options, progress).await
+}
+
+/// Imports NanoMDM's deprecated `file` directory at `dir`, as [`import_filekv`] does.
+pub async fn import_file<S, I>(
+    dir: &Path,
+    store: &S,
+    importer: &I,
+    options: ImportOptions,
+    progress: impl FnMut(Progress),
+) -> Result<ImportReport, ImportError>
+where
+    S: CheckInStore + BootstrapTokenStore + CertAuthStore + PushCertStore + ?Sized,
+    I: ImportStore + ?Sized,
+{
+    let reader = crate::file::FileDir::open(dir)?;
+    import_directory(reader, store, importer, options, progress).await
+}
+
+/// Imports what `reader` reads (see [`import_filekv`]).
+pub async fn import_directory<R, S, I>(
+    mut kv: R,
+    store: &S,
+    importer: &I,
+    options: ImportOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<ImportReport, ImportError>
+where
+    R: DirectoryReader,
+    S: CheckInStore + BootstrapTokenStore + CertAuthStore + PushCertStore + ?Sized,
+    I: ImportStore + ?Sized,
+{
     let listing = kv.list()?;
     let mut report = ImportReport::default();
     for user in &listing.orphan_user_channels {

@@ -47,6 +47,14 @@ pub enum StorageSetupError {
         /// The directory NanoMDM was given (`-storage-dsn`; `dbkv` by default).
         dir: String,
     },
+    /// NanoMDM's deprecated `file` backend: a directory to import once.
+    #[error(
+        "storage \"file\" is not supported by Rootstock: import its directory once with `cargo run --example migrate -- -from-file {dir} -storage sqlite -storage-dsn nanomdm.sqlite` (or with the -storage and -storage-dsn flags this server is to run with), then start the server with those flags"
+    )]
+    File {
+        /// The directory NanoMDM was given (`-storage-dsn`; NanoMDM requires one).
+        dir: String,
+    },
     /// An import writes to one backend, and was given several.
     #[error("an import writes to one backend; give one -storage (and -storage-dsn)")]
     ImportNeedsOneBackend,
@@ -275,7 +283,13 @@ async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
                 spec.dsn.clone()
             },
         }),
-        "file" => Err(StorageSetupError::Unsupported(spec.name.clone())),
+        "file" => Err(StorageSetupError::File {
+            dir: if spec.dsn.is_empty() {
+                "DIR".to_owned()
+            } else {
+                spec.dsn.clone()
+            },
+        }),
         other => Err(StorageSetupError::Unknown(other.to_owned())),
     }
 }
@@ -390,7 +404,7 @@ mod tests {
         );
         assert!(matches!(
             open_storage(&[spec("file", "")]).await,
-            Err(StorageSetupError::Unsupported(_))
+            Err(StorageSetupError::File { .. })
         ));
         assert!(matches!(
             open_storage(&[spec("bogus", "")]).await,
