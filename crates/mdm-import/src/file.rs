@@ -28,6 +28,9 @@ use crate::filekv::{
 };
 use crate::write::DirectoryReader;
 
+/// A command file of a queue directory, with its status and raw result when it has one.
+type QueueFile = (Raw<Command>, Option<(String, Bytes)>);
+
 /// A NanoMDM `file` directory opened for reading.
 #[derive(Debug)]
 pub struct FileDir {
@@ -141,7 +144,7 @@ impl FileDir {
         id: &str,
         sub: &str,
         results: bool,
-    ) -> Result<Vec<(Raw<Command>, Option<(String, Bytes)>)>, ReadError> {
+    ) -> Result<Vec<QueueFile>, ReadError> {
         let dir = format!("{id}/{sub}");
         let mut out = Vec::new();
         for name in self.names(&dir)? {
