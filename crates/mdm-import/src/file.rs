@@ -139,12 +139,7 @@ impl FileDir {
     }
 
     /// Commands of queue directory `sub` of `id`, with their result files when `results`.
-    fn queue_dir(
-        &self,
-        id: &str,
-        sub: &str,
-        results: bool,
-    ) -> Result<Vec<QueueFile>, ReadError> {
+    fn queue_dir(&self, id: &str, sub: &str, results: bool) -> Result<Vec<QueueFile>, ReadError> {
         let dir = format!("{id}/{sub}");
         let mut out = Vec::new();
         for name in self.names(&dir)? {

@@ -705,7 +705,13 @@ impl FileKv {
         let mut keys = Vec::new();
         self.list_dir(
             &dir,
-            &|k: &str| k.starts_with(&prefix) && k.ends_with(".queueitem.report"),
+            // Long enough for a non-empty UUID between the two: `<id>.queueitem.report` alone
+            // is another id's key (or junk), and would make the slice below run backwards.
+            &|k: &str| {
+                k.len() > prefix.len() + ".queueitem.report".len()
+                    && k.starts_with(&prefix)
+                    && k.ends_with(".queueitem.report")
+            },
             &mut keys,
         )?;
         keys.sort_unstable();

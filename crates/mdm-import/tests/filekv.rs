@@ -331,6 +331,18 @@ fn partly_missing_directories_are_errors() {
 }
 
 #[test]
+fn odd_key_names_beside_an_enrollment_are_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.set("queue", &format!("{UDID}.queueitem.report"), b"junk")
+        .unwrap();
+    w.set("queue", &format!("{UDID}..queueitem.report"), b"junk")
+        .unwrap();
+    // Neither names a command of this enrollment: passed over, not sliced into.
+    read_all(dir.path()).unwrap();
+}
+
+#[test]
 fn a_user_channel_without_its_device_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let w = fixture(dir.path());
