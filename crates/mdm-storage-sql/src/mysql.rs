@@ -27,6 +27,9 @@ use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{CertAuthSql, Connections, Dialect, GuardedConnection, Placeholder, Step};
 use crate::flows::{self, Sql};
 
+// ImportStore (moving in from another server), kept apart from the store's own flows.
+mod import;
+
 pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[

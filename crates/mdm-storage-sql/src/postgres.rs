@@ -47,6 +47,9 @@ use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
 use crate::flows::{self, Sql};
 
+// ImportStore (moving in from another server), kept apart from the store's own flows.
+mod import;
+
 pub use sqlx::postgres::PgConnectOptions as ConnectOptions;
 
 /// The schema, as versioned migrations run on open (tracked in `_sqlx_migrations`).

@@ -36,6 +36,9 @@ use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
 use crate::flows::{self, Sql};
 use crate::options::{self, OptionsError};
 
+// ImportStore (moving in from another server), kept apart from the store's own flows.
+mod import;
+
 /// The schema, as versioned migrations run on open (tracked in `_sqlx_migrations`).
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,
