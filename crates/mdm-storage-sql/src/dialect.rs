@@ -385,6 +385,33 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// The migration export's user channels (columns: TokenUpdate), oldest first.
     const MIGRATION_USERS: &'static str;
 
+    /// A row if the enrollment exists (binds: id): an import writes only for one whose
+    /// check-ins are stored.
+    const IMPORT_ENROLLMENT_EXISTS: &'static str;
+    /// A stored command, for an import to compare its bytes with (binds: uuid; columns: the
+    /// command as stored, its exact bytes when kept apart or NULL).
+    const IMPORT_HELD_COMMAND: &'static str;
+    /// Sets an imported enrollment's tally, enabled flag and last-seen time (binds: tally,
+    /// enabled, last seen in microseconds since the epoch or NULL to keep it, id); changes no
+    /// row for an unknown enrollment.
+    const IMPORT_STATE: &'static str;
+    /// Whether [`Self::IMPORT_STATE`] runs after [`Self::IMPORT_ENROLLMENT_EXISTS`] rather than
+    /// alone (MySQL's import has always looked the enrollment up first).
+    const IMPORT_STATE_LOOKS_UP_FIRST: bool;
+    /// Sets a device's unlock token, keeping the time of the first (binds: token, device id).
+    const IMPORT_UNLOCK_TOKEN: &'static str;
+    /// Where a queue entry that is already there cannot be told from the insert's count (MySQL:
+    /// found rows), a row if it is, locking it (binds: id, uuid); the flow then runs
+    /// [`Self::IMPORT_QUEUE`] only when there is none.
+    const IMPORT_QUEUED: Option<&'static str>;
+    /// Queues a command at priority 0 (binds: id, uuid); without [`Self::IMPORT_QUEUED`] it must
+    /// change no row when the command is queued for the enrollment already.
+    const IMPORT_QUEUE: &'static str;
+    /// An imported NotNow mark, kept if one is stored (binds: id, uuid, `NotNow`, raw report).
+    const IMPORT_NOT_NOW: &'static str;
+    /// An imported result, replacing a stored one (binds: id, uuid, status, raw report).
+    const IMPORT_RESULT: &'static str;
+
     /// The store's connections.
     fn connections(&self) -> &Connections<Self::DB>;
     /// `CertAuthStore::bind_cert_hash` serialized as this dialect can: the checks and the insert

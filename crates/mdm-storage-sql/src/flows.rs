@@ -16,7 +16,10 @@ use mdm_proto::{
     Authenticate, BootstrapToken, Command, CommandReport, PushInfo, Raw, Secret, SetBootstrapToken,
     Status, TokenUpdate, UserAuthenticate,
 };
-use mdm_storage::{CertBindMode, CertBinding, ReportOutcome, StorageError, StoredPushCert};
+use mdm_storage::{
+    CertBindMode, CertBinding, ImportedEnrollmentState, ImportedQueue, ImportedQueueItem,
+    ReportOutcome, StorageError, StoredPushCert,
+};
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row,
     Transaction, Type,
@@ -49,8 +52,11 @@ where
     for<'c> &'c mut <S::DB as Database>::Connection: Executor<'c, Database = S::DB>,
     for<'q> &'q str: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> Option<&'q str>: Encode<'q, S::DB> + Type<S::DB>,
+    for<'q> &'q [u8]: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> Option<&'q [u8]>: Encode<'q, S::DB> + Type<S::DB>,
     bool: for<'q> Encode<'q, S::DB> + Type<S::DB>,
+    i64: for<'q> Encode<'q, S::DB> + Type<S::DB>,
+    Option<i64>: for<'q> Encode<'q, S::DB> + Type<S::DB>,
     String: for<'r> Decode<'r, S::DB> + Type<S::DB>,
     Vec<u8>: for<'r> Decode<'r, S::DB> + Type<S::DB>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
@@ -748,6 +754,156 @@ where
         Ok(CertBinding::Bound)
     }
 
+    /// An import's check that the enrollment exists, inside its transaction.
+    async fn import_require_enrollment(
+        conn: &mut <S::DB as Database>::Connection,
+        id: &EnrollId,
+    ) -> Result<(), StorageError> {
+        if Self::exists(conn, S::IMPORT_ENROLLMENT_EXISTS, &[id.id().as_str()]).await? {
+            Ok(())
+        } else {
+            Err(StorageError::UnknownEnrollment(id.id().clone()))
+        }
+    }
+
+    /// Stores an imported `command` unless its CommandUUID is held; a held one must have the
+    /// same bytes, so that a rerun of the import passes and a different command is refused.
+    async fn import_command(
+        conn: &mut <S::DB as Database>::Connection,
+        command: &Raw<Command>,
+    ) -> Result<(), StorageError> {
+        let uuid = command.command_uuid.as_str();
+        let held = sqlx::query(S::IMPORT_HELD_COMMAND)
+            .bind(uuid)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+        if let Some(row) = held {
+            let stored: S::Raw = row.try_get(0).map_err(db)?;
+            let exact: Option<Vec<u8>> = row.try_get(1).map_err(db)?;
+            let bytes = match exact {
+                Some(exact) => Bytes::from(exact),
+                None => stored.into(),
+            };
+            if bytes != *command.bytes() {
+                return Err(StorageError::DuplicateCommand(command.command_uuid.clone()));
+            }
+            return Ok(());
+        }
+        let (stored, exact) = S::Raw::from_raw("commands.command", command.bytes())?;
+        let inserted = sqlx::query(S::INSERT_COMMAND)
+            .bind(uuid)
+            .bind(command.request_type.as_str())
+            .bind(&stored)
+            .bind(exact.as_deref())
+            .execute(&mut *conn)
+            .await;
+        common::command_inserted(inserted, uuid)?;
+        Ok(())
+    }
+
+    /// `ImportStore::import_enrollment_state`, in one transaction; an unknown enrollment is
+    /// [`StorageError::UnknownEnrollment`]. The unlock token is a device channel's alone.
+    pub(crate) async fn import_enrollment_state(
+        &self,
+        id: &EnrollId,
+        state: &ImportedEnrollmentState,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.begin_write().await?;
+        if S::IMPORT_STATE_LOOKS_UP_FIRST {
+            Self::import_require_enrollment(&mut tx, id).await?;
+        }
+        let updated = sqlx::query(S::IMPORT_STATE)
+            .bind(i64::from(state.token_update_tally))
+            .bind(state.enabled)
+            .bind(state.last_seen_unix_micros)
+            .bind(id.id().as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // Rows matched, not rows changed, on every dialect (sqlx asks MySQL for found rows).
+        if updated.rows_affected() == 0 {
+            return Err(StorageError::UnknownEnrollment(id.id().clone()));
+        }
+        if let (None, Some(token)) = (id.parent(), state.unlock_token.as_deref())
+            && !token.is_empty()
+        {
+            sqlx::query(S::IMPORT_UNLOCK_TOKEN)
+                .bind(token)
+                .bind(id.id().as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    /// `ImportStore::import_queue`: the enrollment's whole queue in one transaction, each command
+    /// stored (or matched) before it is queued, so that a refused command writes nothing.
+    pub(crate) async fn import_queue(
+        &self,
+        id: &EnrollId,
+        items: &[ImportedQueueItem<'_>],
+    ) -> Result<ImportedQueue, StorageError> {
+        let mut tx = self.begin_write().await?;
+        Self::import_require_enrollment(&mut tx, id).await?;
+        let mut done = ImportedQueue::default();
+        for item in items {
+            Self::import_command(&mut tx, item.command).await?;
+            let binds = [id.id().as_str(), item.command.command_uuid.as_str()];
+            let queued = match S::IMPORT_QUEUED {
+                Some(held) if Self::exists(&mut *tx, held, &binds).await? => false,
+                Some(_) => {
+                    Self::execute(&mut *tx, S::IMPORT_QUEUE, &binds).await?;
+                    true
+                }
+                None => Self::execute(&mut *tx, S::IMPORT_QUEUE, &binds).await? > 0,
+            };
+            if queued {
+                done.queued += 1;
+            } else {
+                done.already_queued += 1;
+            }
+            if let Some(report) = item.not_now_report {
+                let (result, _) = S::Raw::from_raw("command_results.result", report)?;
+                sqlx::query(S::IMPORT_NOT_NOW)
+                    .bind(binds[0])
+                    .bind(binds[1])
+                    .bind(common::NOT_NOW)
+                    .bind(&result)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(done)
+    }
+
+    /// `ImportStore::import_command_result`: the command (as [`Self::import_queue`] stores it)
+    /// and its result, in one transaction.
+    pub(crate) async fn import_command_result(
+        &self,
+        id: &EnrollId,
+        command: &Raw<Command>,
+        status: &str,
+        report: &[u8],
+    ) -> Result<(), StorageError> {
+        let (result, _) = S::Raw::from_raw("command_results.result", report)?;
+        let mut tx = self.begin_write().await?;
+        Self::import_require_enrollment(&mut tx, id).await?;
+        Self::import_command(&mut tx, command).await?;
+        sqlx::query(S::IMPORT_RESULT)
+            .bind(id.id().as_str())
+            .bind(command.command_uuid.as_str())
+            .bind(status)
+            .bind(&result)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
     /// `MigrationStore::retrieve_migration_checkins` (NanoMDM's `/migration`): for each device
     /// its Authenticate, then its TokenUpdate if any; then every user channel's TokenUpdate.
     /// Rows stream from the database as the consumer asks for them.
@@ -1006,6 +1162,38 @@ macro_rules! storage_traits {
             ) -> Result<Option<::mdm_enrollment::EnrollmentId>, ::mdm_storage::StorageError> {
                 $crate::flows::Sql(self)
                     .enrollment_from_cert_hash(&hash.to_string())
+                    .await
+            }
+        }
+
+        impl ::mdm_storage::ImportStore for $store {
+            async fn import_enrollment_state(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                state: &::mdm_storage::ImportedEnrollmentState,
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .import_enrollment_state(id, state)
+                    .await
+            }
+
+            async fn import_queue(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                items: &[::mdm_storage::ImportedQueueItem<'_>],
+            ) -> Result<::mdm_storage::ImportedQueue, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).import_queue(id, items).await
+            }
+
+            async fn import_command_result(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                command: &::mdm_proto::Raw<::mdm_proto::Command>,
+                status: &str,
+                report: &[u8],
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .import_command_result(id, command, status, report)
                     .await
             }
         }

@@ -331,6 +331,38 @@ impl Dialect for MySqlStore {
     const MIGRATION_USERS: &'static str = "\
         SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY created_at, id";
 
+    const IMPORT_ENROLLMENT_EXISTS: &'static str = "SELECT 1 FROM enrollments WHERE id = ?";
+    const IMPORT_HELD_COMMAND: &'static str =
+        "SELECT command, command_bytes FROM commands WHERE command_uuid = ?";
+    // FROM_UNIXTIME gives the session's time zone, as CURRENT_TIMESTAMP does for this column;
+    // updated_at is the column's ON UPDATE CURRENT_TIMESTAMP.
+    const IMPORT_STATE: &'static str = "\
+        UPDATE enrollments SET token_update_tally = ?, enabled = ?, \
+            last_seen_at = COALESCE(FROM_UNIXTIME(? DIV 1000000), last_seen_at) \
+        WHERE id = ?";
+    // As the import first shipped on MySQL; the update's count alone would do too, since sqlx
+    // asks for found rows (see `RowsAffected`).
+    const IMPORT_STATE_LOOKS_UP_FIRST: bool = true;
+    const IMPORT_UNLOCK_TOKEN: &'static str = "\
+        UPDATE devices SET unlock_token = ?, \
+            unlock_token_at = COALESCE(unlock_token_at, CURRENT_TIMESTAMP) \
+        WHERE id = ?";
+    // sqlx asks MySQL for found rows, so an upsert that changes nothing still counts 1: look
+    // first (the transaction holds the enrollment's rows).
+    const IMPORT_QUEUED: Option<&'static str> =
+        Some("SELECT 1 FROM enrollment_queue WHERE id = ? AND command_uuid = ? FOR UPDATE");
+    // seq (AUTO_INCREMENT) keeps their order within one created_at second.
+    const IMPORT_QUEUE: &'static str =
+        "INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES (?, ?, 0)";
+    const IMPORT_NOT_NOW: &'static str = "\
+        INSERT INTO command_results (id, command_uuid, status, result, not_now_at, not_now_tally) \
+        VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP, 1) \
+        ON DUPLICATE KEY UPDATE command_uuid = command_uuid";
+    const IMPORT_RESULT: &'static str = "\
+        INSERT INTO command_results (id, command_uuid, status, result) \
+        VALUES (?, ?, ?, ?) \
+        ON DUPLICATE KEY UPDATE status = VALUES(status), result = VALUES(result)";
+
     async fn bind_cert_hash_serialized(
         &self,
         device_id: &str,

@@ -360,6 +360,36 @@ impl Dialect for PostgresStore {
     const MIGRATION_USERS: &'static str = "\
         SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY created_at, id";
 
+    const IMPORT_ENROLLMENT_EXISTS: &'static str = "SELECT 1 FROM enrollments WHERE id = $1";
+    const IMPORT_HELD_COMMAND: &'static str =
+        "SELECT command, command_bytes FROM commands WHERE command_uuid = $1";
+    // `::timestamp` converts in the session's time zone, as `now()` does for this column.
+    const IMPORT_STATE: &'static str = "\
+        UPDATE enrollments SET token_update_tally = $1, enabled = $2, \
+            last_seen_at = COALESCE(to_timestamp($3::bigint / 1000000.0)::timestamp, \
+                last_seen_at), \
+            updated_at = now() \
+        WHERE id = $4";
+    const IMPORT_STATE_LOOKS_UP_FIRST: bool = false;
+    const IMPORT_UNLOCK_TOKEN: &'static str = "\
+        UPDATE devices SET unlock_token = $1, \
+            unlock_token_at = COALESCE(unlock_token_at, now()) \
+        WHERE id = $2";
+    const IMPORT_QUEUED: Option<&'static str> = None;
+    // One transaction gives every row the same created_at; seq keeps their order.
+    const IMPORT_QUEUE: &'static str = "\
+        INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES ($1, $2, 0) \
+        ON CONFLICT (id, command_uuid) DO NOTHING";
+    const IMPORT_NOT_NOW: &'static str = "\
+        INSERT INTO command_results (id, command_uuid, status, result, not_now_at, not_now_tally) \
+        VALUES ($1, $2, $3, $4, now(), 1) \
+        ON CONFLICT (id, command_uuid) DO NOTHING";
+    const IMPORT_RESULT: &'static str = "\
+        INSERT INTO command_results (id, command_uuid, status, result) \
+        VALUES ($1, $2, $3, $4) \
+        ON CONFLICT (id, command_uuid) DO UPDATE SET \
+            status = excluded.status, result = excluded.result";
+
     async fn bind_cert_hash_serialized(
         &self,
         device_id: &str,

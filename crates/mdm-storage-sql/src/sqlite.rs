@@ -441,6 +441,35 @@ impl Dialect for SqliteStore {
     const MIGRATION_USERS: &'static str =
         "SELECT token_update FROM users WHERE token_update IS NOT NULL ORDER BY rowid";
 
+    const IMPORT_ENROLLMENT_EXISTS: &'static str = "SELECT 1 FROM enrollments WHERE id = ?1";
+    // The BLOB holds the bytes themselves: nothing is kept apart.
+    const IMPORT_HELD_COMMAND: &'static str =
+        "SELECT command, NULL FROM commands WHERE command_uuid = ?1";
+    // Whole seconds: the column holds CURRENT_TIMESTAMP's 'YYYY-MM-DD HH:MM:SS'.
+    const IMPORT_STATE: &'static str = "\
+        UPDATE enrollments SET token_update_tally = ?1, enabled = ?2, \
+            last_seen_at = COALESCE(datetime(?3 / 1000000, 'unixepoch'), last_seen_at), \
+            updated_at = CURRENT_TIMESTAMP \
+        WHERE id = ?4";
+    const IMPORT_STATE_LOOKS_UP_FIRST: bool = false;
+    const IMPORT_UNLOCK_TOKEN: &'static str = "\
+        UPDATE devices SET unlock_token = ?1, \
+            unlock_token_at = COALESCE(unlock_token_at, CURRENT_TIMESTAMP) \
+        WHERE id = ?2";
+    const IMPORT_QUEUED: Option<&'static str> = None;
+    const IMPORT_QUEUE: &'static str = "\
+        INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES (?1, ?2, 0) \
+        ON CONFLICT (id, command_uuid) DO NOTHING";
+    const IMPORT_NOT_NOW: &'static str = "\
+        INSERT INTO command_results (id, command_uuid, status, result, not_now_at, not_now_tally) \
+        VALUES (?1, ?2, ?3, ?4, CURRENT_TIMESTAMP, 1) \
+        ON CONFLICT (id, command_uuid) DO NOTHING";
+    const IMPORT_RESULT: &'static str = "\
+        INSERT INTO command_results (id, command_uuid, status, result) \
+        VALUES (?1, ?2, ?3, ?4) \
+        ON CONFLICT (id, command_uuid) DO UPDATE SET \
+            status = excluded.status, result = excluded.result";
+
     async fn bind_cert_hash_serialized(
         &self,
         device_id: &str,

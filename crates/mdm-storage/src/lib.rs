@@ -13,6 +13,7 @@
 //! | [`PushCertStore`] | MDM push certificates by topic |
 //! | [`CertAuthStore`] | identity-certificate bindings (cert hash ↔ device channel) |
 //! | [`MigrationStore`] | the check-ins that re-create every enrollment elsewhere |
+//! | [`ImportStore`] | another server's state the other traits cannot express (imports) |
 //!
 //! The semantics are NanoMDM v0.9's, minus its known defects (a user-channel CheckOut works; a
 //! report for a command that is not queued changes nothing; disabled enrollments get no push
@@ -37,6 +38,7 @@ mod checkin;
 pub mod conformance;
 mod error;
 pub mod forward;
+mod import;
 mod memory;
 mod migrate;
 mod multi;
@@ -50,6 +52,9 @@ pub use checkin::{
     DynTokenUpdateTallyStore, TokenUpdateTallyStore,
 };
 pub use error::StorageError;
+pub use import::{
+    DynImportStore, ImportStore, ImportedEnrollmentState, ImportedQueue, ImportedQueueItem,
+};
 pub use memory::MemoryStore;
 pub use migrate::{DynMigrationStore, MigrationStore};
 pub use multi::MultiStore;

@@ -16,6 +16,7 @@ use crate::{
     TokenUpdateTallyStore,
 };
 
+mod import;
 mod queue;
 
 /// A store in memory, for tests and for servers that may forget everything when they stop.

@@ -64,7 +64,9 @@ mod storage;
 
 pub use dev::DevError;
 pub use flags::{ENV_PREFIX, FlagError, Flags, Invocation, env_name, parse, usage};
-pub use storage::{StorageSetupError, StorageSpec, open_storage, storage_specs};
+pub use storage::{
+    ImportTarget, StorageSetupError, StorageSpec, open_import_storage, open_storage, storage_specs,
+};
 
 /// The version `-version` prints and `/version` reports.
 pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));

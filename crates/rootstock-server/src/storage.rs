@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use mdm_storage::{DynStorage, MemoryStore, MultiStore};
+use std::sync::Arc;
+
+use mdm_storage::{DynImportStore, DynStorage, MemoryStore, MultiStore};
 use mdm_storage_sql::mysql::{MySqlOptions, MySqlStore};
 use mdm_storage_sql::postgres::{PostgresOptions, PostgresStore};
 use mdm_storage_sql::sqlite::{SqliteOptions, SqliteStore};
@@ -37,6 +39,25 @@ pub enum StorageSetupError {
         "storage {0:?} is not supported by Rootstock: move its enrollments with NanoMDM's nano2nano to a server on sqlite, pgsql or mysql"
     )]
     Unsupported(String),
+    /// NanoMDM's `filekv`: not a backend here, but a directory to import once.
+    #[error(
+        "storage \"filekv\" is not supported by Rootstock: import its directory once with `cargo run --example migrate -- -from-filekv {dir} -storage sqlite -storage-dsn nanomdm.sqlite` (or with the -storage and -storage-dsn flags this server is to run with), then start the server with those flags; queues, certificate bindings, tokens and push certificates move with it"
+    )]
+    FileKv {
+        /// The directory NanoMDM was given (`-storage-dsn`; `dbkv` by default).
+        dir: String,
+    },
+    /// NanoMDM's deprecated `file` backend: a directory to import once.
+    #[error(
+        "storage \"file\" is not supported by Rootstock: import its directory once with `cargo run --example migrate -- -from-file {dir} -storage sqlite -storage-dsn nanomdm.sqlite` (or with the -storage and -storage-dsn flags this server is to run with), then start the server with those flags"
+    )]
+    File {
+        /// The directory NanoMDM was given (`-storage-dsn`; NanoMDM requires one).
+        dir: String,
+    },
+    /// An import writes to one backend, and was given several.
+    #[error("an import writes to one backend; give one -storage (and -storage-dsn)")]
+    ImportNeedsOneBackend,
     /// A backend that takes no options was given some.
     #[error("storage backend {0:?} does not support options, please specify no (or empty) options")]
     NoOptions(String),
@@ -126,6 +147,81 @@ pub async fn open_storage(specs: &[StorageSpec]) -> Result<DynStorage, StorageSe
     }
 }
 
+/// A backend opened for an import: the ordinary storage, and the same store as an
+/// [`ImportStore`](mdm_storage::ImportStore) for what the ordinary traits cannot write.
+pub struct ImportTarget {
+    /// The store through the ordinary traits.
+    pub storage: DynStorage,
+    /// The same store, for queues, exact enrollment state and results.
+    pub import: Arc<DynImportStore<'static>>,
+}
+
+/// Opens the one backend of `specs` for an import (the `migrate` tool's `-from-filekv`).
+pub async fn open_import_storage(specs: &[StorageSpec]) -> Result<ImportTarget, StorageSetupError> {
+    let [spec] = specs else {
+        return Err(StorageSetupError::ImportNeedsOneBackend);
+    };
+    fn target<S: mdm_storage::Storage + mdm_storage::ImportStore + 'static>(
+        store: S,
+    ) -> ImportTarget {
+        let store = Arc::new(store);
+        ImportTarget {
+            storage: DynStorage::from_arc(store.clone()),
+            import: DynImportStore::new_arc(store),
+        }
+    }
+    match spec.name.as_str() {
+        "sqlite" => {
+            let options = SqliteOptions::new(&spec.dsn)
+                .with_storage_options(&spec.options)
+                .map_err(|source| StorageSetupError::Options {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+            let store =
+                SqliteStore::open(&options)
+                    .await
+                    .map_err(|source| StorageSetupError::Sqlite {
+                        path: spec.dsn.clone(),
+                        source,
+                    })?;
+            Ok(target(store))
+        }
+        "inmem" => Ok(target(MemoryStore::new())),
+        "pgsql" => {
+            let options = PostgresOptions::from_url(&spec.dsn)
+                .map_err(StorageSetupError::Postgres)?
+                .with_storage_options(&spec.options)
+                .map_err(|source| StorageSetupError::Options {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+            let store = PostgresStore::open(&options)
+                .await
+                .map_err(StorageSetupError::Postgres)?;
+            Ok(target(store))
+        }
+        "mysql" => {
+            let options = MySqlOptions::from_url(&mysql_url(&spec.dsn))
+                .map_err(StorageSetupError::MySql)?
+                .with_storage_options(&spec.options)
+                .map_err(|source| StorageSetupError::Options {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+            let store = MySqlStore::open(&options)
+                .await
+                .map_err(StorageSetupError::MySql)?;
+            Ok(target(store))
+        }
+        // Everything else (filekv, file, unknown names) is refused as the server refuses it.
+        other => match open_one(spec).await {
+            Err(e) => Err(e),
+            Ok(_) => Err(StorageSetupError::Unknown(other.to_owned())),
+        },
+    }
+}
+
 async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
     match spec.name.as_str() {
         "sqlite" => {
@@ -180,7 +276,20 @@ async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
             tracing::info!("storage: mysql");
             Ok(DynStorage::new(store))
         }
-        "filekv" | "file" => Err(StorageSetupError::Unsupported(spec.name.clone())),
+        "filekv" => Err(StorageSetupError::FileKv {
+            dir: if spec.dsn.is_empty() {
+                "dbkv".to_owned()
+            } else {
+                spec.dsn.clone()
+            },
+        }),
+        "file" => Err(StorageSetupError::File {
+            dir: if spec.dsn.is_empty() {
+                "DIR".to_owned()
+            } else {
+                spec.dsn.clone()
+            },
+        }),
         other => Err(StorageSetupError::Unknown(other.to_owned())),
     }
 }
@@ -286,9 +395,16 @@ mod tests {
             open_storage(&[spec("mysql", "bogus=1")]).await,
             Err(StorageSetupError::Options { .. })
         ));
+        let filekv = open_storage(&[spec("filekv", "")]).await.unwrap_err();
+        assert!(
+            filekv.to_string().contains(
+                "cargo run --example migrate -- -from-filekv dbkv -storage sqlite -storage-dsn nanomdm.sqlite"
+            ),
+            "{filekv}"
+        );
         assert!(matches!(
-            open_storage(&[spec("filekv", "")]).await,
-            Err(StorageSetupError::Unsupported(_))
+            open_storage(&[spec("file", "")]).await,
+            Err(StorageSetupError::File { .. })
         ));
         assert!(matches!(
             open_storage(&[spec("bogus", "")]).await,

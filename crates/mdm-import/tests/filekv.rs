@@ -1,0 +1,459 @@
+//! The reader and the import against directories in NanoMDM v0.9's layout, written by
+//! `FileKvWriter` from the layout facts: what is read, what is refused (and how precisely), and
+//! what lands in the memory and SQLite stores.
+
+use std::path::Path;
+
+use mdm_enrollment::EnrollId;
+use mdm_import::filekv::{FileKv, ReadError};
+use mdm_import::fixture::FileKvWriter;
+use mdm_import::{ImportOptions, ImportReport, SkipReason, import_filekv};
+use mdm_storage::{
+    BootstrapTokenStore, CertAuthStore, CommandQueue, MemoryStore, PushCertStore, PushStore,
+    TokenUpdateTallyStore,
+};
+
+const UDID: &str = "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9";
+const UDID2: &str = "00008103-000A1C2E3F40801E";
+const USER: &str = "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9:5E6F7A8B-0000-1111-2222-333344445555";
+const USER_ID: &str = "5E6F7A8B-0000-1111-2222-333344445555";
+const TOPIC: &str = "com.apple.mgmt.External.7d2f5c1e-4b3a-4c8d-9e6f-0a1b2c3d4e5f";
+
+fn plist(body: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>{body}</dict></plist>\n"
+    )
+    .into_bytes()
+}
+
+fn authenticate(udid: &str) -> Vec<u8> {
+    plist(&format!(
+        "<key>MessageType</key><string>Authenticate</string><key>UDID</key><string>{udid}</string>\
+         <key>Topic</key><string>{TOPIC}</string><key>SerialNumber</key><string>C02X</string>"
+    ))
+}
+
+fn token_update(udid: &str, user: Option<&str>) -> Vec<u8> {
+    let user = user
+        .map(|u| format!("<key>UserID</key><string>{u}</string>"))
+        .unwrap_or_default();
+    plist(&format!(
+        "<key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>{udid}</string>{user}\
+         <key>Topic</key><string>{TOPIC}</string><key>PushMagic</key><string>magic-{udid}</string>\
+         <key>Token</key><data>AQIDBA==</data>"
+    ))
+}
+
+fn command(uuid: &str) -> Vec<u8> {
+    plist(&format!(
+        "<key>CommandUUID</key><string>{uuid}</string><key>Command</key><dict>\
+         <key>RequestType</key><string>ProfileList</string></dict>"
+    ))
+}
+
+fn report(udid: &str, uuid: &str, status: &str) -> Vec<u8> {
+    plist(&format!(
+        "<key>UDID</key><string>{udid}</string><key>CommandUUID</key><string>{uuid}</string>\
+         <key>Status</key><string>{status}</string>"
+    ))
+}
+
+const HASH1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const HASH2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+/// Two devices (one with a user channel), queues with a NotNow'd command, a multi-target
+/// command and an answered one, tokens, bindings and a push certificate.
+fn fixture(dir: &Path) -> FileKvWriter {
+    let w = FileKvWriter::new(dir);
+    let push = |id: &str| (TOPIC.to_owned(), format!("magic-{id}"));
+    w.authenticate(
+        UDID,
+        &authenticate(UDID),
+        Some(b"\x30\x03der"),
+        Some("C02X"),
+    )
+    .unwrap();
+    let (t, m) = push(UDID);
+    w.token_update(
+        UDID,
+        None,
+        "Device",
+        &token_update(UDID, None),
+        (&t, &m, b"\x01\x02\x03\x04"),
+        Some(b"unlock"),
+        1_733_577_600_000_000,
+    )
+    .unwrap();
+    w.token_update(
+        USER,
+        Some(UDID),
+        "User",
+        &token_update(UDID, Some(USER_ID)),
+        (&t, &m, b"\x01\x02\x03\x04"),
+        None,
+        1_733_577_601_000_000,
+    )
+    .unwrap();
+    w.bootstrap_token(UDID, b"bootstrap-secret").unwrap();
+    w.bind_cert_hash(UDID, HASH1).unwrap();
+
+    w.authenticate(UDID2, &authenticate(UDID2), None, None)
+        .unwrap();
+    let (t, m) = push(UDID2);
+    w.token_update(
+        UDID2,
+        None,
+        "Device",
+        &token_update(UDID2, None),
+        (&t, &m, b"\x05\x06"),
+        None,
+        1_733_577_602_000_000,
+    )
+    .unwrap();
+    w.token_update(
+        UDID2,
+        None,
+        "Device",
+        &token_update(UDID2, None),
+        (&t, &m, b"\x05\x06"),
+        None,
+        1_733_577_603_000_000,
+    )
+    .unwrap();
+    w.bind_cert_hash(UDID2, HASH2).unwrap();
+
+    for uuid in ["c1", "c2", "c3"] {
+        w.enqueue(&[UDID], uuid, "ProfileList", &command(uuid))
+            .unwrap();
+    }
+    w.enqueue(&[UDID, UDID2], "multi", "ProfileList", &command("multi"))
+        .unwrap();
+    w.enqueue(&[USER], "u1", "ProfileList", &command("u1"))
+        .unwrap();
+    w.report(UDID, "c1", "NotNow", &report(UDID, "c1", "NotNow"))
+        .unwrap();
+    w.report(
+        UDID,
+        "c2",
+        "Acknowledged",
+        &report(UDID, "c2", "Acknowledged"),
+    )
+    .unwrap();
+    w.push_cert(
+        TOPIC,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    w
+}
+
+#[test]
+fn reads_what_nanomdm_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let mut kv = FileKv::open(dir.path()).unwrap();
+    let listing = kv.list().unwrap();
+    let ids: Vec<&str> = listing.devices.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, [UDID2, UDID]);
+    assert_eq!(listing.devices[1].user_channels, [USER]);
+    assert_eq!(listing.cert_bindings.len(), 2);
+    assert_eq!(listing.push_certs[0].topic, TOPIC);
+
+    let device = kv.read_device(&listing.devices[1]).unwrap();
+    let d = &device.device;
+    let queue: Vec<(&str, bool)> = d
+        .queue
+        .iter()
+        .map(|q| (q.command.command_uuid.as_str(), q.not_now_report.is_some()))
+        .collect();
+    assert_eq!(queue, [("c1", true), ("c3", false), ("multi", false)]);
+    assert_eq!(d.results.len(), 1);
+    assert_eq!(d.results[0].status, "Acknowledged");
+    assert_eq!(d.state.token_update_tally, 1);
+    assert!(d.state.enabled);
+    assert_eq!(d.state.last_seen_unix_micros, Some(1_733_577_600_000_000));
+    assert_eq!(d.state.unlock_token.as_deref(), Some(&b"unlock"[..]));
+    assert_eq!(d.bootstrap_token.as_deref(), Some(&b"bootstrap-secret"[..]));
+    assert_eq!(device.user_channels[0].id.parent().unwrap().as_str(), UDID);
+    assert_eq!(device.user_channels[0].queue.len(), 1);
+    let other = kv.read_device(&listing.devices[0]).unwrap();
+    assert_eq!(other.device.state.token_update_tally, 2);
+}
+
+/// The last command answered leaves NanoMDM's previous item pointing at it: read as answered.
+#[test]
+fn a_dangling_link_to_an_answered_command_is_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = FileKvWriter::new(dir.path());
+    w.authenticate(UDID2, &authenticate(UDID2), None, None)
+        .unwrap();
+    w.token_update(
+        UDID2,
+        None,
+        "Device",
+        &token_update(UDID2, None),
+        (TOPIC, "m", b"\x01"),
+        None,
+        1,
+    )
+    .unwrap();
+    w.enqueue(&[UDID2], "a", "ProfileList", &command("a"))
+        .unwrap();
+    w.enqueue(&[UDID2], "b", "ProfileList", &command("b"))
+        .unwrap();
+    w.report(UDID2, "a", "NotNow", &report(UDID2, "a", "NotNow"))
+        .unwrap();
+    w.report(
+        UDID2,
+        "b",
+        "Acknowledged",
+        &report(UDID2, "b", "Acknowledged"),
+    )
+    .unwrap();
+    let mut kv = FileKv::open(dir.path()).unwrap();
+    let listing = kv.list().unwrap();
+    let device = kv.read_device(&listing.devices[0]).unwrap();
+    let queued: Vec<&str> = device
+        .device
+        .queue
+        .iter()
+        .map(|q| q.command.command_uuid.as_str())
+        .collect();
+    assert_eq!(queued, ["a"]);
+    assert_eq!(device.device.results.len(), 1);
+}
+
+#[test]
+fn missing_and_foreign_directories_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = FileKv::open(&missing).unwrap_err();
+    assert!(matches!(err, ReadError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("nope"), "{err}");
+    let err = FileKv::open(dir.path()).unwrap_err();
+    assert!(matches!(err, ReadError::NotFileKv { .. }), "{err}");
+    assert!(
+        err.to_string().contains("not a NanoMDM filekv directory"),
+        "{err}"
+    );
+}
+
+fn read_all(dir: &Path) -> Result<(), ReadError> {
+    let mut kv = FileKv::open(dir)?;
+    let listing = kv.list()?;
+    for entry in &listing.devices {
+        kv.read_device(entry)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn truncated_values_name_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    let auth = authenticate(UDID);
+    w.set("devices", &format!("{UDID}.auth"), &auth[..auth.len() / 2])
+        .unwrap();
+    let err = read_all(dir.path()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ReadError::Value { .. }), "{text}");
+    assert!(
+        text.contains(&format!("devices/0A/1B/{UDID}.auth")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("key \"{UDID}.auth\"")), "{text}");
+}
+
+#[test]
+fn malformed_values_name_file_and_key() {
+    let cases: [(&str, String, &[u8], &str); 5] = [
+        ("enrollments", format!("{UDID}.tok_tal"), b"x1", "decimal"),
+        ("enrollments", format!("{UDID}.last_seen_at"), b"", "empty"),
+        (
+            "cert_auth",
+            format!("{UDID}.cert_hash"),
+            b"not-a-hash",
+            "certificate hash",
+        ),
+        ("queue", "c3.raw".to_owned(), b"<plist", "property list"),
+        ("queue", "c3.raw".to_owned(), &[], "empty"),
+    ];
+    for (bucket, key, value, expect) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let w = fixture(dir.path());
+        w.set(bucket, &key, value).unwrap();
+        let err = read_all(dir.path()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&key) && text.contains(expect),
+            "{key}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_command_written_for_another_uuid_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.set("queue", "c3.raw", &command("other")).unwrap();
+    let text = read_all(dir.path()).unwrap_err().to_string();
+    assert!(
+        text.contains("c3.raw") && text.contains("\"other\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn partly_missing_directories_are_errors() {
+    // A queued command without its raw plist (a partial copy).
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.delete("queue", "c3.raw").unwrap();
+    let err = read_all(dir.path()).unwrap_err();
+    assert!(matches!(err, ReadError::Missing { .. }), "{err}");
+    assert!(err.to_string().contains("c3.raw"), "{err}");
+
+    // A push certificate without its key.
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.delete("push_cert", &format!("{TOPIC}.key")).unwrap();
+    let err = FileKv::open(dir.path()).unwrap().list().unwrap_err();
+    assert!(err.to_string().contains(&format!("{TOPIC}.key")), "{err}");
+
+    // A queue that links back on itself.
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.set("queue", &format!("{UDID}.multi.queueitem.next"), b"c1")
+        .unwrap();
+    let err = read_all(dir.path()).unwrap_err();
+    assert!(matches!(err, ReadError::Queue { .. }), "{err}");
+}
+
+#[test]
+fn odd_key_names_beside_an_enrollment_are_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.set("queue", &format!("{UDID}.queueitem.report"), b"junk")
+        .unwrap();
+    w.set("queue", &format!("{UDID}..queueitem.report"), b"junk")
+        .unwrap();
+    // Neither names a command of this enrollment: passed over, not sliced into.
+    read_all(dir.path()).unwrap();
+}
+
+#[test]
+fn a_user_channel_without_its_device_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.set("users", "FFFF:someone.device_ch", b"FFFF").unwrap();
+    let listing = FileKv::open(dir.path()).unwrap().list().unwrap();
+    assert_eq!(listing.orphan_user_channels, ["FFFF:someone"]);
+}
+
+async fn import(dir: &Path, store: &MemoryStore, dry_run: bool) -> ImportReport {
+    import_filekv(dir, store, store, ImportOptions { dry_run }, |_| {})
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn imports_into_the_memory_store_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let store = MemoryStore::new();
+
+    let dry = import(dir.path(), &store, true).await;
+    assert_eq!(
+        (dry.devices, dry.user_channels, dry.queued_commands),
+        (2, 1, 5)
+    );
+    assert!(
+        store.retrieve_push_cert(TOPIC).await.unwrap().is_none(),
+        "dry run writes nothing"
+    );
+
+    let report = import(dir.path(), &store, false).await;
+    assert!(report.is_complete(), "{:?}", report.failures);
+    assert_eq!(report.devices, 2);
+    assert_eq!(report.user_channels, 1);
+    assert_eq!(report.queued_commands, 5);
+    assert_eq!(report.not_now, 1);
+    assert_eq!(report.command_results, 1);
+    assert_eq!(report.bootstrap_tokens, 1);
+    assert_eq!(report.unlock_tokens, 1);
+    assert_eq!(report.cert_bindings, 2);
+    assert_eq!(report.push_certs, 1);
+
+    let device = EnrollId::device(UDID);
+    let next = store
+        .retrieve_next_command(&device, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.bytes().as_ref(), command("c1"));
+    let next = store
+        .retrieve_next_command(&device, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.command_uuid, "c3", "c1 stays NotNow'd");
+    assert_eq!(
+        store
+            .retrieve_token_update_tally(&EnrollId::device(UDID2))
+            .await
+            .unwrap(),
+        2
+    );
+    let token = store
+        .retrieve_bootstrap_token(&device)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(token.bootstrap_token.expose(), b"bootstrap-secret");
+    let hash = HASH2.parse().unwrap();
+    assert!(
+        store
+            .is_cert_hash_associated(&EnrollId::device(UDID2), &hash)
+            .await
+            .unwrap()
+    );
+    assert!(!store.is_cert_hash_associated(&device, &hash).await.unwrap());
+    let push = store.retrieve_push_info(&[USER.into()]).await.unwrap();
+    assert_eq!(push.len(), 1);
+
+    let again = import(dir.path(), &store, false).await;
+    assert!(again.is_complete());
+    assert_eq!((again.queued_commands, again.already_queued), (0, 5));
+    assert_eq!(again.push_certs_unchanged, 1);
+    let next = store
+        .retrieve_next_command(&device, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.command_uuid, "c3");
+}
+
+#[tokio::test]
+async fn a_device_that_fails_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = fixture(dir.path());
+    w.set("enrollments", &format!("{UDID2}.tok_tal"), b"lots")
+        .unwrap();
+    // And a device that authenticated but never sent TokenUpdate.
+    w.authenticate("NEW-DEVICE", &authenticate("NEW-DEVICE"), None, None)
+        .unwrap();
+    let store = MemoryStore::new();
+    let report = import(dir.path(), &store, false).await;
+    assert!(!report.is_complete());
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].id, UDID2);
+    assert!(report.failures[0].error.to_string().contains("tok_tal"));
+    assert_eq!(report.devices, 1);
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.what == "NEW-DEVICE" && s.reason == SkipReason::NoTokenUpdate)
+    );
+}
