@@ -200,7 +200,6 @@ mod tests {
         }
         let text = banner(&first, "http://127.0.0.1:9000", "challenge");
         assert!(text.contains("NEVER USE THIS IN PRODUCTION"));
-        assert!(text.contains("--ca-key"));
         assert!(text.contains(r#"-d '{"Command": {"RequestType": "ProfileList"}}' \"#));
         assert!(text.contains("http://127.0.0.1:9000/v1/commands/<enrollment id>?nopush=1"));
         assert!(text.contains("--enroll http://127.0.0.1:9000/enroll"));

@@ -97,7 +97,8 @@ impl EnrollConfig {
             .or_else(|| self.fallback_topic.clone())
             .ok_or((
                 StatusCode::SERVICE_UNAVAILABLE,
-                "no push certificate yet: upload one to /v1/pushcert".to_owned(),
+                "no push certificate yet: upload one to /v1/pushcert (or start with -enroll-topic)"
+                    .to_owned(),
             ))?;
         let base = self.base_url.get().ok_or((
             StatusCode::SERVICE_UNAVAILABLE,

@@ -102,6 +102,10 @@ pub struct Flags {
     pub enroll_signer: String,
     /// `-server-url` (Rootstock): the server's public base URL, for the enrollment profile.
     pub server_url: String,
+    /// `-enroll-topic` (Rootstock): the push topic the enrollment profile names until a push
+    /// certificate is uploaded to this process (a store cannot list its topics, so after a
+    /// restart the topic is otherwise unknown).
+    pub enroll_topic: String,
 }
 
 impl Default for Flags {
@@ -145,6 +149,7 @@ impl Default for Flags {
             scep_challenge: Secret::default(),
             enroll_signer: String::new(),
             server_url: String::new(),
+            enroll_topic: String::new(),
         }
     }
 }
@@ -372,6 +377,12 @@ const DEFS: &[Def] = &[
         "Rootstock: public base URL of this server; serves an enrollment profile at /enroll \
          (with -scep-ca)",
     ),
+    def(
+        "enroll-topic",
+        Kind::Text,
+        "Rootstock: push topic of the profile at /enroll until a push certificate is uploaded \
+         (com.apple.mgmt.…)",
+    ),
 ];
 
 /// `NANOMDM_` + the flag name upper-cased, every character but `A-Z0-9` as `_`.
@@ -485,6 +496,7 @@ fn set(flags: &mut Flags, def: &Def, value: &str) -> Result<(), String> {
             "scep-challenge" => flags.scep_challenge = Secret::new(text()),
             "enroll-signer" => flags.enroll_signer = text(),
             "server-url" => flags.server_url = text(),
+            "enroll-topic" => flags.enroll_topic = text(),
             other => unreachable!("text flag {other} not wired"),
         },
         Kind::List => match def.name {
@@ -724,6 +736,8 @@ mod tests {
                 "s3cret",
                 "-enroll-signer",
                 "signer.pem",
+                "-enroll-topic",
+                "com.apple.mgmt.External.1",
             ],
             &[("NANOMDM_SERVER_URL", "https://mdm.example.com")],
         )
@@ -732,6 +746,7 @@ mod tests {
         assert_eq!(f.scep_challenge.expose(), "s3cret");
         assert_eq!(f.enroll_signer, "signer.pem");
         assert_eq!(f.server_url, "https://mdm.example.com");
+        assert_eq!(f.enroll_topic, "com.apple.mgmt.External.1");
         assert!(
             !format!("{f:?}").contains("s3cret"),
             "the challenge is a secret"

@@ -523,6 +523,14 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
             if !flags.server_url.is_empty() {
                 parse_url("-server-url", &flags.server_url)?;
             }
+            // The profile builder refuses such a topic at each request; say so once, at start.
+            if !flags.enroll_topic.is_empty() && !flags.enroll_topic.starts_with("com.apple.mgmt.")
+            {
+                return Err(StartupError::Scep(format!(
+                    "-enroll-topic {:?} is not a push topic (com.apple.mgmt.…)",
+                    flags.enroll_topic
+                )));
+            }
             let config = Arc::new(enroll::EnrollConfig {
                 base_url: std::sync::OnceLock::new(),
                 check_in: flags.checkin,
@@ -530,7 +538,10 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
                 scep_ca,
                 signer,
                 topic: push_topic.clone(),
-                fallback_topic: dev.as_ref().map(|_| dev::PUSH_TOPIC.to_owned()),
+                fallback_topic: match flags.enroll_topic.as_str() {
+                    "" => dev.as_ref().map(|_| dev::PUSH_TOPIC.to_owned()),
+                    topic => Some(topic.to_owned()),
+                },
             });
             if !flags.server_url.is_empty() {
                 let _ = config
@@ -540,9 +551,13 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
             builder = builder.merge(enroll::enroll_router(config.clone()));
             enroll_config = Some(config);
         }
-    } else if !flags.server_url.is_empty() || !flags.enroll_signer.is_empty() {
+    } else if !flags.server_url.is_empty()
+        || !flags.enroll_signer.is_empty()
+        || !flags.enroll_topic.is_empty()
+    {
         return Err(StartupError::Scep(
-            "-server-url and -enroll-signer serve /enroll, which needs -scep-ca".into(),
+            "-server-url, -enroll-signer and -enroll-topic serve /enroll, which needs -scep-ca"
+                .into(),
         ));
     }
     let router = builder

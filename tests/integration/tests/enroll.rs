@@ -220,3 +220,51 @@ async fn a_scep_ca_and_a_signer_serve_enrollment_with_the_stored_push_topic() {
     assert!(client.is_enrolled(Channel::Device));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enroll_topic_names_the_topic_until_a_push_certificate_is_uploaded() {
+    let files = tempfile::tempdir().unwrap();
+    let scep_ca = files.path().join("scep-ca.pem");
+    std::fs::write(
+        &scep_ca,
+        mdm_scep::client::test_ca_pem(KeyAlgorithm::Rsa2048, "CN=SCEP CA").unwrap(),
+    )
+    .unwrap();
+    // As after a restart: the store may hold a push certificate, but this process has seen no
+    // upload, so only the flag can name the topic.
+    let h = Harness::start(&[
+        "-scep-ca",
+        &scep_ca.to_string_lossy(),
+        "-scep-challenge",
+        "s3cret",
+        "-server-url",
+        "https://mdm.example.com",
+        "-enroll-topic",
+        "com.apple.mgmt.External.from-flag",
+    ])
+    .await;
+    let topic_served = |body: &[u8]| {
+        mdm_profiles::Profile::from_bytes(body)
+            .unwrap()
+            .enrollment()
+            .unwrap()
+            .mdm
+            .topic
+            .clone()
+    };
+    let response = h.http.get(h.url("/enroll")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "no signer: the profile is served unsigned"
+    );
+    assert_eq!(
+        topic_served(&response.bytes().await.unwrap()),
+        "com.apple.mgmt.External.from-flag"
+    );
+    // An uploaded certificate's topic wins over the flag.
+    assert_eq!(h.upload_push_cert().await.status(), 200);
+    let response = h.http.get(h.url("/enroll")).send().await.unwrap();
+    assert_eq!(topic_served(&response.bytes().await.unwrap()), TOPIC);
+    h.stop().await;
+}
