@@ -161,68 +161,33 @@ pub async fn open_import_storage(specs: &[StorageSpec]) -> Result<ImportTarget, 
     let [spec] = specs else {
         return Err(StorageSetupError::ImportNeedsOneBackend);
     };
-    fn target<S: mdm_storage::Storage + mdm_storage::ImportStore + 'static>(
-        store: S,
-    ) -> ImportTarget {
+    open_one(spec).await
+}
+
+/// What a backend is opened as: the server's storage, or an import's target. One `open_one`
+/// serves both, so a backend's options, errors and refusals are the same for the server and
+/// for `migrate`.
+trait Opened: Sized {
+    fn from_store<S: mdm_storage::Storage + mdm_storage::ImportStore + 'static>(store: S) -> Self;
+}
+
+impl Opened for DynStorage {
+    fn from_store<S: mdm_storage::Storage + mdm_storage::ImportStore + 'static>(store: S) -> Self {
+        DynStorage::new(store)
+    }
+}
+
+impl Opened for ImportTarget {
+    fn from_store<S: mdm_storage::Storage + mdm_storage::ImportStore + 'static>(store: S) -> Self {
         let store = Arc::new(store);
         ImportTarget {
             storage: DynStorage::from_arc(store.clone()),
             import: DynImportStore::new_arc(store),
         }
     }
-    match spec.name.as_str() {
-        "sqlite" => {
-            let options = SqliteOptions::new(&spec.dsn)
-                .with_storage_options(&spec.options)
-                .map_err(|source| StorageSetupError::Options {
-                    name: spec.name.clone(),
-                    source,
-                })?;
-            let store =
-                SqliteStore::open(&options)
-                    .await
-                    .map_err(|source| StorageSetupError::Sqlite {
-                        path: spec.dsn.clone(),
-                        source,
-                    })?;
-            Ok(target(store))
-        }
-        "inmem" => Ok(target(MemoryStore::new())),
-        "pgsql" => {
-            let options = PostgresOptions::from_url(&spec.dsn)
-                .map_err(StorageSetupError::Postgres)?
-                .with_storage_options(&spec.options)
-                .map_err(|source| StorageSetupError::Options {
-                    name: spec.name.clone(),
-                    source,
-                })?;
-            let store = PostgresStore::open(&options)
-                .await
-                .map_err(StorageSetupError::Postgres)?;
-            Ok(target(store))
-        }
-        "mysql" => {
-            let options = MySqlOptions::from_url(&mysql_url(&spec.dsn))
-                .map_err(StorageSetupError::MySql)?
-                .with_storage_options(&spec.options)
-                .map_err(|source| StorageSetupError::Options {
-                    name: spec.name.clone(),
-                    source,
-                })?;
-            let store = MySqlStore::open(&options)
-                .await
-                .map_err(StorageSetupError::MySql)?;
-            Ok(target(store))
-        }
-        // Everything else (filekv, file, unknown names) is refused as the server refuses it.
-        other => match open_one(spec).await {
-            Err(e) => Err(e),
-            Ok(_) => Err(StorageSetupError::Unknown(other.to_owned())),
-        },
-    }
 }
 
-async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
+async fn open_one<T: Opened>(spec: &StorageSpec) -> Result<T, StorageSetupError> {
     match spec.name.as_str() {
         "sqlite" => {
             let options = SqliteOptions::new(&spec.dsn)
@@ -239,14 +204,14 @@ async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
                         source,
                     })?;
             tracing::info!(path = %spec.dsn, "storage: sqlite");
-            Ok(DynStorage::new(store))
+            Ok(T::from_store(store))
         }
         "inmem" => {
             if !spec.options.is_empty() {
                 return Err(StorageSetupError::NoOptions(spec.name.clone()));
             }
             tracing::warn!("storage: inmem; everything is lost when the server stops");
-            Ok(DynStorage::new(MemoryStore::new()))
+            Ok(T::from_store(MemoryStore::new()))
         }
         "pgsql" => {
             let options = PostgresOptions::from_url(&spec.dsn)
@@ -260,7 +225,7 @@ async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
                 .await
                 .map_err(StorageSetupError::Postgres)?;
             tracing::info!("storage: pgsql");
-            Ok(DynStorage::new(store))
+            Ok(T::from_store(store))
         }
         "mysql" => {
             let options = MySqlOptions::from_url(&mysql_url(&spec.dsn))
@@ -274,7 +239,7 @@ async fn open_one(spec: &StorageSpec) -> Result<DynStorage, StorageSetupError> {
                 .await
                 .map_err(StorageSetupError::MySql)?;
             tracing::info!("storage: mysql");
-            Ok(DynStorage::new(store))
+            Ok(T::from_store(store))
         }
         "filekv" => Err(StorageSetupError::FileKv {
             dir: if spec.dsn.is_empty() {
