@@ -119,7 +119,7 @@ impl Step {
 }
 
 /// certauth's statements (`cert_auth_associations` as NanoMDM has it), used by the lookups and
-/// by [`crate::flows::bind_cert_hash`].
+/// by [`crate::flows::Sql::bind_cert_hash`].
 pub(crate) struct CertAuthSql {
     /// A row if any channel holds the hash (binds: hash).
     pub has_hash: &'static str,
@@ -415,7 +415,7 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// The store's connections.
     fn connections(&self) -> &Connections<Self::DB>;
     /// `CertAuthStore::bind_cert_hash` serialized as this dialect can: the checks and the insert
-    /// of [`crate::flows::bind_cert_hash`] must not interleave with another bind of the same
+    /// of [`crate::flows::Sql::bind_cert_hash`] must not interleave with another bind of the same
     /// channel or hash.
     fn bind_cert_hash_serialized(
         &self,
