@@ -151,9 +151,17 @@ impl<'a> XmlSource<'a> {
             .get(name_start..)
             .unwrap_or_default()
             .iter()
-            .position(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/')
+            .position(|&b| b.is_ascii_whitespace() || b == b'>')
             .ok_or_else(|| self.error("a tag never ends"))?;
-        let name_end = name_start.saturating_add(name_len);
+        let mut name_end = name_start.saturating_add(name_len);
+        // Only the `/` of an empty tag's `/>` ends a name: `<true/e/>` is an element named
+        // `true/e`, as the reader `mdm-proto` uses sees it, not `<true/>`.
+        if name_len > 0
+            && self.body.get(name_end) == Some(&b'>')
+            && self.body.get(name_end.saturating_sub(1)) == Some(&b'/')
+        {
+            name_end = name_end.saturating_sub(1);
+        }
         let qualified = self.text(name_start, name_end)?;
         if qualified.is_empty() {
             return Err(self.error("a tag without a name"));
@@ -542,6 +550,9 @@ mod tests {
             "<!Ddtd\"><plist><true/></plist>",
             "<!DOC TYPE plist><plist><true/></plist>",
             "<!DOCTYPE plist \"x.dtd'><plist><true/></plist>",
+            // A `/` inside a name is part of it (a fuzzer's find: read as `<true/>` before).
+            "<plist><true/e/></plist>",
+            "<plist><true/ ></plist>",
         ] {
             assert!(events(body).is_err(), "{body}");
         }
