@@ -100,6 +100,9 @@ macro_rules! __forward_trait {
     (MigrationStore $a:tt) => {
         $crate::forward_methods!($a: retrieve_migration_checkins);
     };
+    (InspectionStore $a:tt) => {
+        $crate::forward_methods!($a: list_enrollments, enrollment, queued_commands, remove_queued_command, clear_enrollment_queue, command, delete_answered_commands_batch);
+    };
 }
 
 /// The store `self` forwards to: a field, or (`*`) what the pointer `self` points at.
@@ -358,6 +361,88 @@ macro_rules! __forward_method {
             $crate::__target!(self $a).retrieve_migration_checkins()
         }
     };
+    // InspectionStore
+    (list_enrollments $a:tt) => {
+        fn list_enrollments(
+            &self,
+            filter: &$crate::EnrollmentFilter,
+            after: ::core::option::Option<&$crate::EnrollmentId>,
+            limit: usize,
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<$crate::EnrollmentPage, $crate::StorageError>,
+        > + Send {
+            $crate::__target!(self $a).list_enrollments(filter, after, limit)
+        }
+    };
+    (enrollment $a:tt) => {
+        fn enrollment(
+            &self,
+            id: &$crate::EnrollmentId,
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ::core::option::Option<$crate::StoredEnrollment>,
+                $crate::StorageError,
+            >,
+        > + Send {
+            $crate::__target!(self $a).enrollment(id)
+        }
+    };
+    (queued_commands $a:tt) => {
+        fn queued_commands(
+            &self,
+            id: &$crate::EnrollmentId,
+            limit: usize,
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ::std::vec::Vec<$crate::QueuedCommand>,
+                $crate::StorageError,
+            >,
+        > + Send {
+            $crate::__target!(self $a).queued_commands(id, limit)
+        }
+    };
+    (remove_queued_command $a:tt) => {
+        fn remove_queued_command(
+            &self,
+            id: &$crate::EnrollmentId,
+            command_uuid: &str,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<bool, $crate::StorageError>>
+               + Send {
+            $crate::__target!(self $a).remove_queued_command(id, command_uuid)
+        }
+    };
+    (clear_enrollment_queue $a:tt) => {
+        fn clear_enrollment_queue(
+            &self,
+            id: &$crate::EnrollmentId,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<u64, $crate::StorageError>>
+               + Send {
+            $crate::__target!(self $a).clear_enrollment_queue(id)
+        }
+    };
+    (command $a:tt) => {
+        fn command(
+            &self,
+            command_uuid: &str,
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ::core::option::Option<$crate::StoredCommand>,
+                $crate::StorageError,
+            >,
+        > + Send {
+            $crate::__target!(self $a).command(command_uuid)
+        }
+    };
+    (delete_answered_commands_batch $a:tt) => {
+        fn delete_answered_commands_batch(
+            &self,
+            enqueued_before: ::std::time::SystemTime,
+            limit: usize,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<u64, $crate::StorageError>>
+               + Send {
+            $crate::__target!(self $a).delete_answered_commands_batch(enqueued_before, limit)
+        }
+    };
 }
 
 // A shared store is a store: `Arc<MemoryStore>` serves a server, a push service and an API at
@@ -376,5 +461,6 @@ shared_stores_are_stores!(
     PushStore,
     PushCertStore,
     CertAuthStore,
-    MigrationStore
+    MigrationStore,
+    InspectionStore
 );

@@ -1,9 +1,10 @@
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use mdm_enrollment::{EnrollId, EnrollmentId};
+use mdm_enrollment::{EnrollId, EnrollType, EnrollmentId};
 use mdm_proto::{
     Authenticate, BootstrapToken, CertHash, Command, CommandReport, PushInfo, Raw, Secret,
     SetBootstrapToken, Status, TokenUpdate, UserAuthenticate,
@@ -17,19 +18,41 @@ use crate::{
 };
 
 mod import;
+mod inspect;
 mod queue;
 
 /// A store in memory, for tests and for servers that may forget everything when they stop.
 ///
 /// It keeps what the storage traits read back — enrollments and their push info, tallies,
 /// queues, bootstrap tokens, the raw Authenticate and TokenUpdate messages (for migration),
-/// push certificates and certificate bindings — and nothing else: command results, device
-/// details such as the serial number, and last-seen times are not kept. One mutex guards
-/// everything; it is never held across an `.await`.
-#[derive(Debug, Default)]
+/// push certificates, certificate bindings, and for inspection each enrollment's type, serial
+/// number and times, and every command's reports — and nothing else (the rest of a device's
+/// details are in the raw messages). One mutex guards everything; it is never held across an
+/// `.await`.
+///
+/// Memory: command reports are kept under the same retention rule as in a database
+/// ([`InspectionStore::delete_answered_commands_batch`](crate::InspectionStore)), and also
+/// within a bound on their total size ([`MemoryStore::max_report_bytes`], 64 MiB unless set):
+/// past it the reports stored first are dropped first (the command's delivery then shows its
+/// status without the report). A command's UUID, type and times stay until retention deletes
+/// it, so that a reused `CommandUUID` is refused as in a database.
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    max_report_bytes: usize,
 }
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            max_report_bytes: DEFAULT_MAX_REPORT_BYTES,
+        }
+    }
+}
+
+/// [`MemoryStore::max_report_bytes`] unless set.
+const DEFAULT_MAX_REPORT_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -38,11 +61,22 @@ struct Inner {
     // User channel id → its last raw TokenUpdate.
     user_token_updates: BTreeMap<EnrollmentId, Bytes>,
     channels: HashMap<EnrollmentId, Channel>,
+    // The channels' ids in order, for listing them a page at a time.
+    enrollment_order: BTreeSet<EnrollmentId>,
     // Device-channel id → its user channels' ids.
     user_channels: HashMap<EnrollmentId, BTreeSet<EnrollmentId>>,
-    // Every CommandUUID ever enqueued, so a reused one is refused. (The commands themselves
-    // live in the queues, shared, and go when the last enrollment answers.)
-    command_uuids: HashSet<String>,
+    // Every command enqueued and not yet deleted by retention, so a reused CommandUUID is
+    // refused, with what inspection reads of it. (The command's bytes live in the queues,
+    // shared, and go when the last enrollment answers.)
+    commands: HashMap<String, CommandRecord>,
+    // The commands by enqueue time, for retention.
+    command_order: BTreeSet<(SystemTime, String)>,
+    // Reports in the order they were stored, for dropping the oldest past the size bound.
+    report_log: VecDeque<ReportRef>,
+    // The total size of the reports kept, and how many there are (the log's live entries).
+    report_bytes: usize,
+    live_reports: usize,
+    next_report_seq: u64,
     // Enrollment id → its waiting commands; only enrollments with some have an entry. Looked up
     // with `id.as_bytes()`. See `queue` for why the key and the head live in the table slot.
     queues: HashMap<Key, Queue>,
@@ -58,6 +92,7 @@ struct Device {
     authenticate: Bytes,
     token_update: Option<Bytes>,
     bootstrap_token: Option<Secret<Vec<u8>>>,
+    serial_number: Option<String>,
 }
 
 /// What is known of one channel (device or user) once it sent a TokenUpdate.
@@ -66,12 +101,65 @@ struct Channel {
     push: PushInfo,
     enabled: bool,
     tally: u32,
+    kind: EnrollType,
+    device_id: EnrollmentId,
+    created_at: SystemTime,
+    updated_at: SystemTime,
+    last_seen_at: SystemTime,
+}
+
+/// A command as inspection sees it.
+#[derive(Debug)]
+struct CommandRecord {
+    request_type: String,
+    created_at: SystemTime,
+    /// The enrollments whose queues hold it.
+    queued_for: BTreeSet<EnrollmentId>,
+    /// Each enrollment's last report on it.
+    reports: BTreeMap<EnrollmentId, StoredReport>,
+}
+
+impl CommandRecord {
+    fn new(command: &Raw<Command>) -> Self {
+        Self {
+            request_type: command.request_type.clone(),
+            created_at: SystemTime::now(),
+            queued_for: BTreeSet::new(),
+            reports: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StoredReport {
+    status: Status,
+    at: SystemTime,
+    /// `None` once dropped to keep within [`MemoryStore::max_report_bytes`].
+    report: Option<Bytes>,
+    /// Which entry of the report log this is.
+    seq: u64,
+}
+
+/// An entry of the report log.
+#[derive(Debug)]
+struct ReportRef {
+    command_uuid: String,
+    id: EnrollmentId,
+    seq: u64,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Bounds the total size of the command reports kept (64 MiB unless set); past it, the
+    /// reports stored first are dropped first. 0 keeps no report bytes at all (statuses and
+    /// times are still kept).
+    pub fn max_report_bytes(mut self, bytes: usize) -> Self {
+        self.max_report_bytes = bytes;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -89,6 +177,99 @@ fn device_only(id: &EnrollId) -> Result<(), StorageError> {
 }
 
 impl Inner {
+    /// Keeps `record` as the command `uuid`'s.
+    fn insert_command(&mut self, uuid: &str, record: CommandRecord) {
+        self.command_order
+            .insert((record.created_at, uuid.to_owned()));
+        self.commands.insert(uuid.to_owned(), record);
+    }
+
+    /// Removes the enrollment's whole queue; how many commands it held.
+    fn remove_queue(&mut self, id: &EnrollmentId) -> usize {
+        let Some(queue) = self.queues.remove(id.as_str().as_bytes()) else {
+            return 0;
+        };
+        let mut n = 0;
+        for pending in queue.iter() {
+            if let Some(record) = self.commands.get_mut(&pending.command.command_uuid) {
+                record.queued_for.remove(id);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Keeps `raw` as `id`'s last report on `uuid`, then drops the oldest reports while their
+    /// total exceeds `max_bytes`.
+    fn store_report(
+        &mut self,
+        id: &EnrollmentId,
+        uuid: &str,
+        status: &Status,
+        raw: &[u8],
+        at: SystemTime,
+        max_bytes: usize,
+    ) {
+        let Some(record) = self.commands.get_mut(uuid) else {
+            return;
+        };
+        if status.is_final() {
+            record.queued_for.remove(id);
+        }
+        let seq = self.next_report_seq;
+        self.next_report_seq += 1;
+        let report = StoredReport {
+            status: status.clone(),
+            at,
+            report: Some(Bytes::copy_from_slice(raw)),
+            seq,
+        };
+        self.report_bytes += raw.len();
+        self.live_reports += 1;
+        if let Some(old) = record.reports.insert(id.clone(), report) {
+            self.forget_report(&old);
+        }
+        self.report_log.push_back(ReportRef {
+            command_uuid: uuid.to_owned(),
+            id: id.clone(),
+            seq,
+        });
+        while self.report_bytes > max_bytes {
+            let Some(oldest) = self.report_log.pop_front() else {
+                break;
+            };
+            let dropped = self
+                .commands
+                .get_mut(&oldest.command_uuid)
+                .and_then(|c| c.reports.get_mut(&oldest.id))
+                .filter(|r| r.seq == oldest.seq)
+                .and_then(|r| r.report.take());
+            if let Some(dropped) = dropped {
+                self.report_bytes -= dropped.len();
+                self.live_reports -= 1;
+            }
+        }
+        // Entries whose report was replaced or deleted since would pile up in a log that never
+        // reaches the bound; compact it when it holds twice what is live.
+        if self.report_log.len() > 1024 && self.report_log.len() > 2 * self.live_reports {
+            let commands = &self.commands;
+            self.report_log.retain(|r| {
+                commands
+                    .get(&r.command_uuid)
+                    .and_then(|c| c.reports.get(&r.id))
+                    .is_some_and(|s| s.seq == r.seq && s.report.is_some())
+            });
+        }
+    }
+
+    /// Accounts for a report that was replaced or deleted (its log entry goes stale).
+    fn forget_report(&mut self, report: &StoredReport) {
+        if let Some(bytes) = &report.report {
+            self.report_bytes -= bytes.len();
+            self.live_reports -= 1;
+        }
+    }
+
     /// The enrollment ids a device-channel operation reaches: the channel itself and, for a
     /// device channel, its user channels.
     fn channel_ids(&self, id: &EnrollId) -> Vec<EnrollmentId> {
@@ -110,7 +291,7 @@ impl CheckInStore for MemoryStore {
     async fn store_authenticate(
         &self,
         id: &EnrollId,
-        _msg: &Authenticate,
+        msg: &Authenticate,
         raw: &[u8],
         _identity_cert_der: Option<&[u8]>,
     ) -> Result<(), StorageError> {
@@ -122,12 +303,14 @@ impl CheckInStore for MemoryStore {
             Some(device) => {
                 device.authenticate = authenticate;
                 device.bootstrap_token = None;
+                device.serial_number = msg.serial_number.clone();
             }
             None => {
                 let device = Device {
                     authenticate,
                     token_update: None,
                     bootstrap_token: None,
+                    serial_number: msg.serial_number.clone(),
                 };
                 inner.devices.insert(id.id().clone(), device);
             }
@@ -163,6 +346,10 @@ impl CheckInStore for MemoryStore {
         } else {
             device.token_update = Some(raw);
         }
+        let now = SystemTime::now();
+        if !inner.channels.contains_key(id.id()) {
+            inner.enrollment_order.insert(id.id().clone());
+        }
         let enrollment = inner
             .channels
             .entry(id.id().clone())
@@ -170,7 +357,15 @@ impl CheckInStore for MemoryStore {
                 push: PushInfo::default(),
                 enabled: true,
                 tally: 0,
+                kind: id.kind(),
+                device_id: device_id.clone(),
+                created_at: now,
+                updated_at: now,
+                last_seen_at: now,
             });
+        enrollment.kind = id.kind();
+        enrollment.updated_at = now;
+        enrollment.last_seen_at = now;
         enrollment.push = msg.push.clone();
         enrollment.enabled = true;
         enrollment.tally = enrollment.tally.saturating_add(1);
@@ -199,6 +394,7 @@ impl CheckInStore for MemoryStore {
             if let Some(e) = inner.channels.get_mut(&channel) {
                 e.enabled = false;
                 e.tally = 0;
+                e.updated_at = SystemTime::now();
             }
         }
         Ok(())
@@ -254,11 +450,13 @@ impl CommandQueue for MemoryStore {
         if ids.is_empty() {
             return Ok(failed);
         }
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let uuid = &command.command_uuid;
-        if inner.command_uuids.contains(uuid) {
+        if inner.commands.contains_key(uuid) {
             return Err(StorageError::DuplicateCommand(uuid.clone()));
         }
+        let mut record = CommandRecord::new(command);
         let shared = Arc::new(command.clone());
         let mut queued = HashSet::with_capacity(ids.len());
         for id in ids {
@@ -269,6 +467,7 @@ impl CommandQueue for MemoryStore {
             if !queued.insert(id.as_str()) {
                 continue; // the same id twice in `ids`
             }
+            record.queued_for.insert(id.clone());
             let pending = Pending {
                 command: shared.clone(),
                 priority,
@@ -284,7 +483,7 @@ impl CommandQueue for MemoryStore {
             }
         }
         if !queued.is_empty() {
-            inner.command_uuids.insert(uuid.clone());
+            inner.insert_command(uuid, record);
         }
         Ok(failed)
     }
@@ -293,8 +492,14 @@ impl CommandQueue for MemoryStore {
         &self,
         id: &EnrollId,
         report: &CommandReport,
-        _raw: &[u8],
+        raw: &[u8],
     ) -> Result<ReportOutcome, StorageError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let now = SystemTime::now();
+        if let Some(channel) = inner.channels.get_mut(id.id()) {
+            channel.last_seen_at = now;
+        }
         if report.status == Status::Idle {
             return Ok(ReportOutcome::Idle);
         }
@@ -302,23 +507,32 @@ impl CommandQueue for MemoryStore {
             // Only Idle may come without a CommandUUID; anything else names no queued command.
             return Ok(ReportOutcome::NotQueued);
         };
-        let mut inner = self.lock();
         let Some(queue) = inner.queues.get_mut(id.id().as_str().as_bytes()) else {
             return Ok(ReportOutcome::NotQueued);
         };
         let Some(at) = queue.position(uuid) else {
             return Ok(ReportOutcome::NotQueued);
         };
-        if report.status == Status::NotNow {
+        let outcome = if report.status == Status::NotNow {
             if let Some(pending) = queue.get_mut(at) {
                 pending.not_now = true;
             }
-            return Ok(ReportOutcome::NotNow);
-        }
-        if !queue.remove(at) {
-            inner.queues.remove(id.id().as_str().as_bytes());
-        }
-        Ok(ReportOutcome::Final)
+            ReportOutcome::NotNow
+        } else {
+            if !queue.remove(at) {
+                inner.queues.remove(id.id().as_str().as_bytes());
+            }
+            ReportOutcome::Final
+        };
+        inner.store_report(
+            id.id(),
+            uuid,
+            &report.status,
+            raw,
+            now,
+            self.max_report_bytes,
+        );
+        Ok(outcome)
     }
 
     async fn retrieve_next_command(
@@ -337,7 +551,7 @@ impl CommandQueue for MemoryStore {
     async fn clear_queue(&self, id: &EnrollId) -> Result<(), StorageError> {
         let mut inner = self.lock();
         for channel in inner.channel_ids(id) {
-            inner.queues.remove(channel.as_str().as_bytes());
+            inner.remove_queue(&channel);
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use futures_util::future::{join, join_all};
 use mdm_enrollment::{EnrollId, EnrollmentId};
@@ -9,8 +10,8 @@ use mdm_proto::{
 
 use crate::{
     BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
-    DynStorage, MigrationStore, PushCertStore, PushStore, ReportOutcome, StorageError,
-    TokenUpdateTallyStore,
+    DynStorage, InspectionStore, MigrationStore, PushCertStore, PushStore, ReportOutcome,
+    StorageError, TokenUpdateTallyStore,
 };
 
 /// Writes to several stores, reads from the first (NanoMDM's multi-storage).
@@ -241,6 +242,56 @@ impl<S: CertAuthStore> CertAuthStore for MultiStore<S> {
             "associate_cert_hash",
             self.first.associate_cert_hash(id, hash),
             |s| s.associate_cert_hash(id, hash),
+        )
+        .await
+    }
+}
+
+// Inspection reads the first store; queue removals and retention are writes, to every store.
+impl<S: InspectionStore> InspectionStore for MultiStore<S> {
+    crate::forward_methods!(
+        first: list_enrollments,
+        enrollment,
+        queued_commands,
+        command
+    );
+
+    async fn remove_queued_command(
+        &self,
+        id: &EnrollmentId,
+        command_uuid: &str,
+    ) -> Result<bool, StorageError> {
+        self.write_all(
+            "remove_queued_command",
+            self.first.remove_queued_command(id, command_uuid),
+            |s| async move { s.remove_queued_command(id, command_uuid).await.map(drop) },
+        )
+        .await
+    }
+
+    async fn clear_enrollment_queue(&self, id: &EnrollmentId) -> Result<u64, StorageError> {
+        self.write_all(
+            "clear_enrollment_queue",
+            self.first.clear_enrollment_queue(id),
+            |s| async move { s.clear_enrollment_queue(id).await.map(drop) },
+        )
+        .await
+    }
+
+    async fn delete_answered_commands_batch(
+        &self,
+        enqueued_before: SystemTime,
+        limit: usize,
+    ) -> Result<u64, StorageError> {
+        self.write_all(
+            "delete_answered_commands_batch",
+            self.first
+                .delete_answered_commands_batch(enqueued_before, limit),
+            |s| async move {
+                s.delete_answered_commands_batch(enqueued_before, limit)
+                    .await
+                    .map(drop)
+            },
         )
         .await
     }

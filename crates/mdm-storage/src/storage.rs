@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use crate::{
     BootstrapTokenStore, CertAuthStore, CheckInStore, CommandQueue, DynBootstrapTokenStore,
-    DynCertAuthStore, DynCheckInStore, DynCommandQueue, DynMigrationStore, DynPushCertStore,
-    DynPushStore, DynTokenUpdateTallyStore, MigrationStore, PushCertStore, PushStore,
-    TokenUpdateTallyStore,
+    DynCertAuthStore, DynCheckInStore, DynCommandQueue, DynInspectionStore, DynMigrationStore,
+    DynPushCertStore, DynPushStore, DynTokenUpdateTallyStore, InspectionStore, MigrationStore,
+    PushCertStore, PushStore, TokenUpdateTallyStore,
 };
 
 /// Everything a NanoMDM-compatible server stores: implemented automatically for any type that
@@ -19,6 +19,7 @@ pub trait Storage:
     + PushCertStore
     + CertAuthStore
     + MigrationStore
+    + InspectionStore
 {
 }
 
@@ -31,6 +32,7 @@ impl<T> Storage for T where
         + PushCertStore
         + CertAuthStore
         + MigrationStore
+        + InspectionStore
 {
 }
 
@@ -49,6 +51,7 @@ pub struct DynStorage {
     push_cert: Arc<DynPushCertStore<'static>>,
     cert_auth: Arc<DynCertAuthStore<'static>>,
     migration: Arc<DynMigrationStore<'static>>,
+    inspection: Arc<DynInspectionStore<'static>>,
 }
 
 impl std::fmt::Debug for DynStorage {
@@ -75,6 +78,8 @@ pub struct DynStorageParts {
     pub cert_auth: Arc<DynCertAuthStore<'static>>,
     /// Migration check-ins.
     pub migration: Arc<DynMigrationStore<'static>>,
+    /// Inspection and retention.
+    pub inspection: Arc<DynInspectionStore<'static>>,
 }
 
 impl DynStorage {
@@ -93,7 +98,8 @@ impl DynStorage {
             push: DynPushStore::new_arc(store.clone()),
             push_cert: DynPushCertStore::new_arc(store.clone()),
             cert_auth: DynCertAuthStore::new_arc(store.clone()),
-            migration: DynMigrationStore::new_arc(store),
+            migration: DynMigrationStore::new_arc(store.clone()),
+            inspection: DynInspectionStore::new_arc(store),
         })
     }
 
@@ -109,6 +115,7 @@ impl DynStorage {
             push_cert,
             cert_auth,
             migration,
+            inspection,
         } = parts;
         Self {
             check_in,
@@ -119,6 +126,7 @@ impl DynStorage {
             push_cert,
             cert_auth,
             migration,
+            inspection,
         }
     }
 }
@@ -132,3 +140,4 @@ crate::forward_store!(impl[] DynStorage => push: PushStore);
 crate::forward_store!(impl[] DynStorage => push_cert: PushCertStore);
 crate::forward_store!(impl[] DynStorage => cert_auth: CertAuthStore);
 crate::forward_store!(impl[] DynStorage => migration: MigrationStore);
+crate::forward_store!(impl[] DynStorage => inspection: InspectionStore);

@@ -1,13 +1,14 @@
-//! [`ImportStore`] for the memory store: it keeps tallies, the enabled flag and queues; unlock
-//! tokens, last-seen times and results it never keeps, so those are accepted and dropped.
+//! [`ImportStore`] for the memory store: it keeps tallies, the enabled flag, last-seen times,
+//! queues and results; unlock tokens it never keeps, so those are accepted and dropped.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mdm_enrollment::EnrollId;
-use mdm_proto::{Command, Raw};
+use mdm_proto::{Command, Raw, Status};
 
-use super::MemoryStore;
 use super::queue::{Key, Pending, Queue};
+use super::{CommandRecord, MemoryStore};
 use crate::{ImportStore, ImportedEnrollmentState, ImportedQueue, ImportedQueueItem, StorageError};
 
 impl ImportStore for MemoryStore {
@@ -23,6 +24,11 @@ impl ImportStore for MemoryStore {
             .ok_or_else(|| StorageError::UnknownEnrollment(id.id().clone()))?;
         channel.tally = state.token_update_tally;
         channel.enabled = state.enabled;
+        if let Some(micros) = state.last_seen_unix_micros {
+            let since_epoch = Duration::from_micros(micros.max(0).unsigned_abs());
+            channel.last_seen_at = UNIX_EPOCH + since_epoch;
+        }
+        channel.updated_at = SystemTime::now();
         Ok(())
     }
 
@@ -46,7 +52,7 @@ impl ImportStore for MemoryStore {
             // The memory store forgets a command's bytes once no queue holds it, so only the
             // UUID can be checked for reuse here; a queue that holds it gives the bytes.
             // The scan runs only for a UUID seen before (a command queued for several ids).
-            let held = if inner.command_uuids.contains(uuid) {
+            let held = if inner.commands.contains_key(uuid) {
                 inner
                     .queues
                     .values()
@@ -63,7 +69,12 @@ impl ImportStore for MemoryStore {
                 Some(held) => held,
                 None => Arc::new(item.command.clone()),
             };
-            inner.command_uuids.insert(uuid.clone());
+            if !inner.commands.contains_key(uuid) {
+                inner.insert_command(uuid, CommandRecord::new(item.command));
+            }
+            if let Some(record) = inner.commands.get_mut(uuid) {
+                record.queued_for.insert(id.id().clone());
+            }
             let pending = Pending {
                 command,
                 priority: 0,
@@ -86,15 +97,20 @@ impl ImportStore for MemoryStore {
         &self,
         id: &EnrollId,
         command: &Raw<Command>,
-        _status: &str,
-        _report: &[u8],
+        status: &str,
+        report: &[u8],
     ) -> Result<(), StorageError> {
         let mut inner = self.lock();
         if !inner.channels.contains_key(id.id()) {
             return Err(StorageError::UnknownEnrollment(id.id().clone()));
         }
-        // No results are kept; the UUID is remembered so it is not reused, as after a report.
-        inner.command_uuids.insert(command.command_uuid.clone());
+        let uuid = &command.command_uuid;
+        if !inner.commands.contains_key(uuid) {
+            inner.insert_command(uuid, CommandRecord::new(command));
+        }
+        let status = Status::from(status);
+        let now = SystemTime::now();
+        inner.store_report(id.id(), uuid, &status, report, now, self.max_report_bytes);
         Ok(())
     }
 }
