@@ -39,7 +39,7 @@ mod counting {
 
     mdm_storage::forward_store!(impl[S: Storage] Counting<S> => inner: CheckInStore,
         BootstrapTokenStore, TokenUpdateTallyStore, PushStore, PushCertStore, CertAuthStore,
-        MigrationStore);
+        MigrationStore, InspectionStore);
 
     impl<S: Storage> CommandQueue for Counting<S> {
         mdm_storage::forward_methods!(inner: enqueue_command, retrieve_next_command, clear_queue);

@@ -13,6 +13,12 @@
 //! ```
 
 pub mod fixtures;
+mod inspection;
+
+pub use inspection::{
+    command_results, list_enrollments, list_enrollments_while_enrolling, queue_inspection,
+    retention,
+};
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -62,6 +68,11 @@ where
         duplicate_command_uuid,
         migration_order,
         concurrent_enqueue_and_report,
+        list_enrollments,
+        list_enrollments_while_enrolling,
+        queue_inspection,
+        command_results,
+        retention,
     );
 }
 
