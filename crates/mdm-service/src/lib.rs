@@ -70,6 +70,7 @@ mod hmac_sig;
 pub mod metrics;
 mod push;
 mod request;
+mod retention;
 mod stack;
 mod trace;
 mod user_authenticate;
@@ -77,6 +78,7 @@ mod webhook;
 
 pub use certauth::{CertAuth, CertAuthError, CertAuthLayer};
 pub use core::MdmService;
+pub use retention::RetentionSweep;
 pub use declarative::{
     DeclarativeManagementError, DeclarativeManagementForwarder, DeclarativeManagementHandler,
 };

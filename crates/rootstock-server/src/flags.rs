@@ -86,6 +86,9 @@ pub struct Flags {
     pub body_timeout: Duration,
     /// `-shutdown-timeout` (Rootstock): how long requests in flight may finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `-command-retention` (Rootstock): how long answered commands and their results are kept
+    /// after they were enqueued; `None` (unset, or 0) keeps them, as NanoMDM does.
+    pub command_retention: Option<Duration>,
     /// `-apns-url` (Rootstock): APNs base URL (default Apple's production service).
     pub apns_url: String,
     /// `-apns-root-ca` (Rootstock): PEM file of CAs to trust for APNs instead of the system's.
@@ -142,6 +145,7 @@ impl Default for Flags {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            command_retention: None,
             apns_url: String::new(),
             apns_root_ca: String::new(),
             escrow_url: String::new(),
@@ -342,6 +346,12 @@ const DEFS: &[Def] = &[
         "Rootstock: time requests in flight get to finish on SIGTERM (default 30s)",
     ),
     def(
+        "command-retention",
+        Kind::Duration,
+        "Rootstock: delete answered commands and their results this long after they were \
+         enqueued, e.g. 720h (default: keep them, as NanoMDM does)",
+    ),
+    def(
         "apns-url",
         Kind::Text,
         "Rootstock: APNs base URL (default https://api.push.apple.com)",
@@ -516,6 +526,7 @@ fn set(flags: &mut Flags, def: &Def, value: &str) -> Result<(), String> {
                 "header-timeout" => flags.header_timeout = d,
                 "body-timeout" => flags.body_timeout = d,
                 "shutdown-timeout" => flags.shutdown_timeout = d,
+                "command-retention" => flags.command_retention = (!d.is_zero()).then_some(d),
                 other => unreachable!("duration flag {other} not wired"),
             }
         }

@@ -46,9 +46,10 @@ use axum::Router;
 use http::HeaderName;
 use mdm_push::{ApnsConfig, Environment};
 use mdm_service::{
-    DeclarativeManagementForwarder, GetTokenMux, MdmService, MdmTraceLayer, StackBuilder,
-    UserAuthenticatePolicy, WebhookConfig, WebhookWorker,
+    DeclarativeManagementForwarder, GetTokenMux, MdmService, MdmTraceLayer, RetentionSweep,
+    StackBuilder, UserAuthenticatePolicy, WebhookConfig, WebhookWorker,
 };
+use mdm_storage::DynStorage;
 use mdm_signature::{CaPool, CachedVerifier, CertVerifier};
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -158,6 +159,7 @@ pub struct Server {
     api_key: Option<String>,
     dev_banner: Option<String>,
     webhook_worker: Option<WebhookWorker>,
+    retention: Option<RetentionSweep<DynStorage>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -193,10 +195,15 @@ impl Server {
             eprintln!("{banner}");
         }
         let webhook = self.webhook_worker.map(|worker| tokio::spawn(worker.run()));
+        let retention = self.retention.map(|sweep| tokio::spawn(sweep.run()));
         let grace = self.options.shutdown_grace;
         // Serving drops the router, and with it the webhook's queue: the worker then delivers
         // what is left and ends.
         let served = mdm_http::serve(self.listener, self.router, self.options, shutdown).await;
+        if let Some(retention) = retention {
+            // A sweep cut short deletes the rest next time; each batch is its own transaction.
+            retention.abort();
+        }
         if let Some(webhook) = webhook
             && tokio::time::timeout(grace, webhook).await.is_err()
         {
@@ -614,6 +621,9 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         api_key: (!api_key.is_empty()).then_some(api_key),
         dev_banner,
         webhook_worker: stack.webhook_worker,
+        retention: flags
+            .command_retention
+            .map(|keep_for| RetentionSweep::new(store.clone(), keep_for)),
     })
 }
 
