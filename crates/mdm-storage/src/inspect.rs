@@ -99,7 +99,9 @@ pub struct CommandDelivery {
     /// know.
     pub updated_at: Option<SystemTime>,
     /// The enrollment's last report on the command, byte-exact as the device sent it (`NotNow`
-    /// or final); `None` before any.
+    /// or final); `None` before any, or once a store that bounds what it keeps dropped it.
+    /// `mdm-commands` decodes it into the command's typed response:
+    /// `AnyResponse::decode(&command.request_type, report)`.
     pub report: Option<Bytes>,
 }
 
