@@ -109,7 +109,10 @@ mod response;
 mod serve;
 mod target;
 
-pub use api::{ApiResult, CommandBodyError, ESCROW_KEY_UNLOCK_URL, EnrollmentResult, PushCertInfo};
+pub use api::{
+    ApiResult, CommandBodyError, CommandBodyErrorKind, ESCROW_KEY_UNLOCK_URL, EnrollmentResult,
+    PushCertInfo,
+};
 pub use auth::{API_USER, BasicAuth, BasicAuthLayer};
 pub use authproxy::{X_ENROLLMENT_ID, X_TRACE_ID};
 pub use body::BodyError;

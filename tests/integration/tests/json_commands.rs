@@ -223,7 +223,7 @@ async fn wrong_bodies_are_400_naming_the_key_and_enqueue_nothing() {
     ];
     for (json, kind, key_path) in cases {
         let error = refused(&h, &device, json).await;
-        assert_eq!(error.kind, *kind, "{json}: {error:?}");
+        assert_eq!(error.kind.as_str(), *kind, "{json}: {error:?}");
         assert_eq!(error.key_path.as_deref(), *key_path, "{json}: {error:?}");
         if let Some(path) = key_path {
             assert!(error.error.contains(path), "{error:?}");
@@ -248,7 +248,7 @@ async fn wrong_bodies_are_400_naming_the_key_and_enqueue_nothing() {
             serde_json::from_slice(&sample_json(&name, None)).unwrap();
         json["Command"][&key] = "yesterday".into();
         let error = refused(&h, &device, &json.to_string()).await;
-        assert_eq!(error.kind, "invalid_date", "{error:?}");
+        assert_eq!(error.kind.as_str(), "invalid_date", "{error:?}");
         assert_eq!(error.key_path, Some(format!("Command.{key}")));
         assert_eq!(error.value.as_deref(), Some("yesterday"));
     }

@@ -29,11 +29,8 @@ use crate::response::api_json;
 pub struct CommandBodyError {
     /// The whole error, as text (the key path first, when there is one).
     pub error: String,
-    /// What is wrong, one of: `invalid_json`, `unknown_request_type`, `unknown_key`,
-    /// `missing_key`, `wrong_type`, `not_allowed`, `invalid_base64`, `invalid_date`,
-    /// `too_large` (the body, or the values it holds, over the decode limits), `invalid`
-    /// (anything else).
-    pub kind: String,
+    /// What is wrong.
+    pub kind: CommandBodyErrorKind,
     /// Where the offending key or value is: `Command.Settings[2].Item`. For an unknown
     /// `RequestType`, `Command.RequestType`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +50,60 @@ pub struct CommandBodyError {
     pub found: Option<String>,
 }
 
+/// What is wrong with a refused JSON command ([`CommandBodyError::kind`]); in JSON, the
+/// variant's name in snake case (`"wrong_type"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CommandBodyErrorKind {
+    /// The body is not JSON, or not a JSON object of the command's shape.
+    InvalidJson,
+    /// `Command.RequestType` names no command of the schema.
+    UnknownRequestType,
+    /// A key the command does not have.
+    UnknownKey,
+    /// A key the command requires is absent.
+    MissingKey,
+    /// A value of the wrong type ([`CommandBodyError::expected`], [`CommandBodyError::found`]).
+    WrongType,
+    /// A value outside its closed list ([`CommandBodyError::allowed`]).
+    NotAllowed,
+    /// A `<data>` value that is not base64.
+    InvalidBase64,
+    /// A `<date>` value that is not RFC 3339.
+    InvalidDate,
+    /// The body, or the values it holds, over the decode limits.
+    TooLarge,
+    /// Anything else (and, read from a newer server, a kind this version does not know).
+    #[default]
+    #[serde(other)]
+    Invalid,
+}
+
+impl CommandBodyErrorKind {
+    /// The kind as the JSON body writes it (`"wrong_type"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::UnknownRequestType => "unknown_request_type",
+            Self::UnknownKey => "unknown_key",
+            Self::MissingKey => "missing_key",
+            Self::WrongType => "wrong_type",
+            Self::NotAllowed => "not_allowed",
+            Self::InvalidBase64 => "invalid_base64",
+            Self::InvalidDate => "invalid_date",
+            Self::TooLarge => "too_large",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for CommandBodyErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl From<&DecodeError> for CommandBodyError {
     fn from(error: &DecodeError) -> Self {
         let mut body = CommandBodyError {
@@ -61,41 +112,41 @@ impl From<&DecodeError> for CommandBodyError {
             ..CommandBodyError::default()
         };
         let kind = match error {
-            DecodeError::Json { .. } => "invalid_json",
+            DecodeError::Json { .. } => CommandBodyErrorKind::InvalidJson,
             DecodeError::UnknownRequestType(request_type) => {
                 body.error = format!("Command.RequestType: {error}");
                 body.key_path = Some("Command.RequestType".into());
                 body.value = Some(request_type.clone());
-                "unknown_request_type"
+                CommandBodyErrorKind::UnknownRequestType
             }
-            DecodeError::UnknownKey { .. } => "unknown_key",
-            DecodeError::MissingKey { .. } => "missing_key",
+            DecodeError::UnknownKey { .. } => CommandBodyErrorKind::UnknownKey,
+            DecodeError::MissingKey { .. } => CommandBodyErrorKind::MissingKey,
             DecodeError::WrongType {
                 expected, found, ..
             } => {
                 body.expected = Some((*expected).to_owned());
                 body.found = Some((*found).to_owned());
-                "wrong_type"
+                CommandBodyErrorKind::WrongType
             }
             DecodeError::NotAllowed { value, allowed, .. } => {
                 body.value = Some(value.clone());
                 body.allowed.clone_from(allowed);
-                "not_allowed"
+                CommandBodyErrorKind::NotAllowed
             }
-            DecodeError::InvalidBase64 { .. } => "invalid_base64",
+            DecodeError::InvalidBase64 { .. } => CommandBodyErrorKind::InvalidBase64,
             DecodeError::InvalidDate { value, .. } => {
                 body.value = Some(value.clone());
-                "invalid_date"
+                CommandBodyErrorKind::InvalidDate
             }
             DecodeError::TooLargeDecoded { .. }
             | DecodeError::Plist(
                 mdm_proto::DecodeError::TooLarge { .. }
                 | mdm_proto::DecodeError::TooDeep { .. }
                 | mdm_proto::DecodeError::TooManyObjects { .. },
-            ) => "too_large",
-            _ => "invalid",
+            ) => CommandBodyErrorKind::TooLarge,
+            _ => CommandBodyErrorKind::Invalid,
         };
-        body.kind = kind.to_owned();
+        body.kind = kind;
         body
     }
 }
@@ -139,20 +190,31 @@ mod tests {
     }
 
     #[test]
+    fn kinds_are_snake_case_strings_and_unknown_ones_read_as_invalid() {
+        let b = body(r#"{"Command": {"RequestType": "MakeCoffee"}}"#);
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["kind"], "unknown_request_type");
+        assert_eq!(json["kind"], b.kind.as_str());
+        let newer = r#"{"error": "x", "kind": "something_new"}"#;
+        let read: CommandBodyError = serde_json::from_str(newer).unwrap();
+        assert_eq!(read.kind, CommandBodyErrorKind::Invalid);
+    }
+
+    #[test]
     fn each_error_names_its_key_and_value() {
         let b = body(r#"{"Command": {"RequestType": "MakeCoffee"}}"#);
-        assert_eq!(b.kind, "unknown_request_type");
+        assert_eq!(b.kind, CommandBodyErrorKind::UnknownRequestType);
         assert_eq!(b.key_path.as_deref(), Some("Command.RequestType"));
         assert_eq!(b.value.as_deref(), Some("MakeCoffee"));
 
         let b = body(r#"{"Command": {"RequestType": "EraseDevice", "ObliterationBehavior": "X"}}"#);
-        assert_eq!(b.kind, "not_allowed");
+        assert_eq!(b.kind, CommandBodyErrorKind::NotAllowed);
         assert_eq!(b.key_path.as_deref(), Some("Command.ObliterationBehavior"));
         assert_eq!(b.value.as_deref(), Some("X"));
         assert_eq!(b.allowed.len(), 4);
 
         let b = body(r#"{"Command": {"RequestType": "DeviceInformation", "Queries": 1}}"#);
-        assert_eq!(b.kind, "wrong_type");
+        assert_eq!(b.kind, CommandBodyErrorKind::WrongType);
         assert_eq!(b.expected.as_deref(), Some("an array"));
         assert_eq!(b.found.as_deref(), Some("an integer"));
         assert_eq!(
@@ -161,7 +223,7 @@ mod tests {
         );
 
         let b = body("{");
-        assert_eq!(b.kind, "invalid_json");
+        assert_eq!(b.kind, CommandBodyErrorKind::InvalidJson);
         assert_eq!(b.key_path, None);
     }
 }

@@ -17,8 +17,8 @@ mod push;
 mod pushcert;
 mod result;
 
-pub use commands::CommandBodyError;
 pub(crate) use commands::commands;
+pub use commands::{CommandBodyError, CommandBodyErrorKind};
 pub use escrow::ESCROW_KEY_UNLOCK_URL;
 pub(crate) use escrow::escrow_key_unlock;
 pub(crate) use push::{addressable, enqueue, push};
