@@ -120,8 +120,10 @@ async fn pages(backend: &str, store: &DynStorage, router: &Router) {
             "{backend}: {size} enrollments ready ({:.1} s to add)",
             started.elapsed().as_secs_f64()
         );
-        for (what, query) in [("all", ""), ("type=Device&enabled=true", "&type=Device&enabled=true")]
-        {
+        for (what, query) in [
+            ("all", ""),
+            ("type=Device&enabled=true", "&type=Device&enabled=true"),
+        ] {
             let (cursors, listed) = cursors(router, query).await;
             assert_eq!(listed, size);
             let mut lat = Vec::with_capacity(PAGES);
@@ -155,7 +157,10 @@ async fn device_load(store: &DynStorage, window: Duration) -> Vec<Duration> {
                 let started = Instant::now();
                 while started.elapsed() < window {
                     let t = Instant::now();
-                    store.store_command_report(&d.id, &idle, &raw).await.unwrap();
+                    store
+                        .store_command_report(&d.id, &idle, &raw)
+                        .await
+                        .unwrap();
                     store.retrieve_next_command(&d.id, false).await.unwrap();
                     lat.push(t.elapsed());
                 }
@@ -200,7 +205,10 @@ async fn retention(backend: &str, store: &DynStorage) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let baseline = device_load(store, WINDOW).await;
-    println!("{backend}: device requests, no sweep: {}", summary(baseline));
+    println!(
+        "{backend}: device requests, no sweep: {}",
+        summary(baseline)
+    );
 
     let load = tokio::spawn({
         let store = store.clone();

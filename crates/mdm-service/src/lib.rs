@@ -78,7 +78,6 @@ mod webhook;
 
 pub use certauth::{CertAuth, CertAuthError, CertAuthLayer};
 pub use core::MdmService;
-pub use retention::RetentionSweep;
 pub use declarative::{
     DeclarativeManagementError, DeclarativeManagementForwarder, DeclarativeManagementHandler,
 };
@@ -88,6 +87,7 @@ pub use get_token::{GetTokenError, GetTokenHandler, GetTokenMux, StaticToken};
 pub use metrics::{Metrics, MetricsLayer};
 pub use push::{Enqueued, Enqueuer, PushFailure, PushResults, Pusher};
 pub use request::{DeviceIdentity, MdmMessage, MdmRequest, MdmResponse, MessageKind, RequestId};
+pub use retention::RetentionSweep;
 pub use stack::{BoxMdmService, Stack, StackBuilder, StackPosition};
 pub use trace::{MdmTrace, MdmTraceLayer};
 pub use user_authenticate::UserAuthenticatePolicy;

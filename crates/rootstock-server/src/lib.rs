@@ -49,8 +49,8 @@ use mdm_service::{
     DeclarativeManagementForwarder, GetTokenMux, MdmService, MdmTraceLayer, RetentionSweep,
     StackBuilder, UserAuthenticatePolicy, WebhookConfig, WebhookWorker,
 };
-use mdm_storage::DynStorage;
 use mdm_signature::{CaPool, CachedVerifier, CertVerifier};
+use mdm_storage::DynStorage;
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower::util::BoxCloneSyncService;

@@ -55,7 +55,11 @@ async fn list_ids(h: &Harness, query: &str, limit: usize) -> Vec<String> {
         assert_eq!(status, StatusCode::OK, "{page}");
         let enrollments = page["enrollments"].as_array().unwrap();
         assert!(enrollments.len() <= limit);
-        ids.extend(enrollments.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        ids.extend(
+            enrollments
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/v1/enrollments?limit={limit}{query}&cursor={cursor}"),
             None => return ids,
@@ -88,13 +92,23 @@ async fn enrollments_queues_and_answers_through_the_api() {
     assert_eq!(list_ids(&h, &mac_device, 10).await.len(), 2);
 
     // One enrollment, its fields, and no secrets anywhere.
-    let (status, user) = json(&h, Method::GET, &format!("/v1/enrollments/{}", segment(&mac_user))).await;
+    let (status, user) = json(
+        &h,
+        Method::GET,
+        &format!("/v1/enrollments/{}", segment(&mac_user)),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user["id"], mac_user.as_str());
     assert_eq!(user["type"], "User");
     assert_eq!(user["device_id"], mac_id.as_str());
     assert_eq!(user["enabled"], true);
-    assert!(user["last_seen_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{user}");
+    assert!(
+        user["last_seen_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{user}"
+    );
     let (status, _) = json(&h, Method::GET, "/v1/enrollments/NOBODY").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, listed) = json(&h, Method::GET, "/v1/enrollments?limit=1000").await;
@@ -102,7 +116,10 @@ async fn enrollments_queues_and_answers_through_the_api() {
     for channel in [Channel::Device, Channel::User] {
         let push = mac.device().push(channel).unwrap();
         assert!(!listed.contains(&push.push_magic), "push magic in the list");
-        assert!(!listed.contains(&hex::encode(&push.token)), "push token in the list");
+        assert!(
+            !listed.contains(&hex::encode(&push.token)),
+            "push token in the list"
+        );
     }
 
     // A command waits in the queue, next first; one can be taken out.
@@ -154,19 +171,34 @@ async fn enrollments_queues_and_answers_through_the_api() {
         .await
         .unwrap();
     let stored = store.command("insp-1").await.unwrap().unwrap();
-    let delivery = stored.deliveries.iter().find(|d| d.id.as_str() == mac_id).unwrap();
-    assert_eq!(delivery.state, DeliveryState::Reported(mdm_sim::proto::Status::Acknowledged));
+    let delivery = stored
+        .deliveries
+        .iter()
+        .find(|d| d.id.as_str() == mac_id)
+        .unwrap();
+    assert_eq!(
+        delivery.state,
+        DeliveryState::Reported(mdm_sim::proto::Status::Acknowledged)
+    );
     let report = delivery.report.clone().unwrap();
     let typed = AnyResponse::decode(&stored.request_type, report).unwrap();
     let AnyResponse::DeviceInformation(response) = &*typed else {
         panic!("not a DeviceInformation response: {typed:?}");
     };
-    let answers = response.result().and_then(|r| r.query_responses.as_ref()).unwrap();
+    let answers = response
+        .result()
+        .and_then(|r| r.query_responses.as_ref())
+        .unwrap();
     assert_eq!(answers.device_name.as_deref(), device_name.as_str());
     store.close().await;
 
     // Clearing the whole queue.
-    let status = post_json(&h, &format!("{mac_id}?nopush=1"), &device_information("insp-3")).await;
+    let status = post_json(
+        &h,
+        &format!("{mac_id}?nopush=1"),
+        &device_information("insp-3"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = json(&h, Method::DELETE, &queue_path).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -180,7 +212,12 @@ async fn command_retention_deletes_answered_commands() {
     let mut phone: MdmClient = h.enrolled(DeviceKind::Ios).await;
     let phone_id = id(&phone, Channel::Device);
     for uuid in ["keep-answered", "keep-waiting"] {
-        let status = post_json(&h, &format!("{phone_id}?nopush=1"), &device_information(uuid)).await;
+        let status = post_json(
+            &h,
+            &format!("{phone_id}?nopush=1"),
+            &device_information(uuid),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
     }
     // The device answers the first, then NotNow is not in play: take the second out of the
@@ -200,11 +237,18 @@ async fn command_retention_deletes_answered_commands() {
         if status == StatusCode::NOT_FOUND {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "retention never ran");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retention never ran"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (status, record) = json(&h, Method::GET, "/v1/commands/keep-waiting").await;
-    assert_eq!(status, StatusCode::OK, "a command still queued is kept: {record}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a command still queued is kept: {record}"
+    );
     assert_eq!(record["enrollments"][&phone_id]["status"], "queued");
     h.stop().await;
 }
