@@ -4,10 +4,10 @@ use mdm_storage::conformance;
 use mdm_storage_sql::sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
 
-async fn run_with(storage_options: &str) {
+async fn run_with(storage_options: &str, expect: conformance::Expectations) {
     // The directories outlive every store; they go when the test ends.
     let mut dirs: Vec<TempDir> = Vec::new();
-    conformance::run(|| {
+    conformance::run_expecting(expect, || {
         let dir = tempfile::tempdir().expect("temp dir");
         let options = SqliteOptions::new(dir.path().join("mdm.sqlite"))
             .with_storage_options(storage_options)
@@ -20,11 +20,12 @@ async fn run_with(storage_options: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_conforms() {
-    run_with("").await;
+    run_with("", conformance::Expectations::default()).await;
 }
 
 /// NanoMDM's `delete=1`: the same observable queue behaviour, rows removed as answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_with_delete_conforms() {
-    run_with("delete=1").await;
+    let expect = conformance::Expectations::default().answered_commands_deleted();
+    run_with("delete=1", expect).await;
 }

@@ -132,7 +132,12 @@ where
     let Some(namespaces) = Namespaces::<S>::new().await else {
         return;
     };
-    conformance::run(|| {
+    // `delete=1` deletes answered commands with their results (NanoMDM's behaviour).
+    let mut expect = conformance::Expectations::default();
+    if storage_options.split(',').any(|o| o.trim() == "delete=1") {
+        expect = expect.answered_commands_deleted();
+    }
+    conformance::run_expecting(expect, || {
         let namespaces = namespaces.clone();
         let storage_options = storage_options.to_owned();
         async move { S::open(namespaces.create().await, &storage_options).await }

@@ -8,7 +8,7 @@ use mdm_enrollment::{EnrollType, EnrollmentId};
 use mdm_proto::Status;
 
 use super::fixtures::{Device, command, report};
-use super::{enqueue, next_uuid, send_report};
+use super::{Expectations, enqueue, next_uuid, send_report};
 use crate::{
     DeliveryState, EnrollmentFilter, InspectionStore, QueueState, Storage, StoredCommand,
     StoredEnrollment, delete_answered_commands,
@@ -347,8 +347,11 @@ pub async fn queue_inspection(store: impl Storage) {
     );
 }
 
-/// A command's record: each enrollment's state and its last report, byte-exact.
-pub async fn command_results(store: impl Storage) {
+/// A command's record: each enrollment's state and its last report, byte-exact. Where answered
+/// commands are deleted as answered, a final answer takes the enrollment out of the record (and
+/// the last one, the command).
+pub async fn command_results(store: impl Storage, expect: Expectations) {
+    let kept = !expect.answered_commands_deleted;
     let devices: Vec<Device> = (1..=4).map(|i| Device::new(&format!("CR-{i}"))).collect();
     for d in &devices {
         d.enroll(&store).await;
@@ -374,26 +377,43 @@ pub async fn command_results(store: impl Storage) {
     assert_eq!(record.request_type, "DeviceInformation");
     assert!(recent(record.created_at));
     let listed: Vec<&str> = record.deliveries.iter().map(|d| d.id.as_str()).collect();
+    if kept {
+        assert_eq!(
+            listed,
+            ["CR-1", "CR-2", "CR-3"],
+            "cleared before answering: not listed"
+        );
+        let a = &record.deliveries[0];
+        assert_eq!(a.state, DeliveryState::Reported(Status::Acknowledged));
+        assert_eq!(
+            a.report.as_deref(),
+            Some(&ack_raw[..]),
+            "the report, byte-exact"
+        );
+        assert!(recent(a.updated_at));
+    } else {
+        assert_eq!(
+            listed,
+            ["CR-2", "CR-3"],
+            "answered (deleted) and cleared: not listed"
+        );
+    }
+    let n = record.deliveries.iter().find(|d| d.id.as_str() == "CR-2");
+    let n = n.expect("CR-2 answered NotNow");
+    assert_eq!(n.state, DeliveryState::NotNow);
     assert_eq!(
-        listed,
-        ["CR-1", "CR-2", "CR-3"],
-        "cleared before answering: not listed"
-    );
-    let [a, n, w] = [0, 1, 2].map(|i| &record.deliveries[i]);
-    assert_eq!(a.state, DeliveryState::Reported(Status::Acknowledged));
-    assert_eq!(
-        a.report.as_deref(),
-        Some(&ack_raw[..]),
+        n.report.as_deref(),
+        Some(&not_now_raw[..]),
         "the report, byte-exact"
     );
-    assert!(recent(a.updated_at));
-    assert_eq!(n.state, DeliveryState::NotNow);
-    assert_eq!(n.report.as_deref(), Some(&not_now_raw[..]));
+    let w = record.deliveries.iter().find(|d| d.id.as_str() == "CR-3");
+    let w = w.expect("CR-3 waits");
     assert_eq!(w.state, DeliveryState::Queued);
     assert_eq!(w.report, None);
     assert!(recent(w.updated_at));
 
-    // A NotNow'd command taken out of the queue keeps its report, as reported.
+    // A NotNow'd command taken out of the queue keeps its report, as reported (unless removal
+    // deletes, as answers do).
     store
         .clear_enrollment_queue(not_now.id())
         .await
@@ -402,27 +422,39 @@ pub async fn command_results(store: impl Storage) {
         .await
         .expect("CR-X is stored");
     let n = record.deliveries.iter().find(|d| d.id.as_str() == "CR-2");
-    let n = n.expect("CR-2 reported");
-    assert_eq!(n.state, DeliveryState::Reported(Status::NotNow));
-    assert_eq!(n.report.as_deref(), Some(&not_now_raw[..]));
+    if kept {
+        let n = n.expect("CR-2 reported");
+        assert_eq!(n.state, DeliveryState::Reported(Status::NotNow));
+        assert_eq!(n.report.as_deref(), Some(&not_now_raw[..]));
+    } else {
+        assert!(n.is_none(), "removed with its result");
+    }
 
     // An error report replaces nothing of the others'.
     let (_, err_raw) = report(waiting, Some("CR-X"), Status::Error);
     send_report(&store, waiting, Some("CR-X"), Status::Error).await;
-    let record = command_record(&store, "CR-X")
-        .await
-        .expect("CR-X is stored");
-    let w = record.deliveries.iter().find(|d| d.id.as_str() == "CR-3");
-    let w = w.expect("CR-3 reported");
-    assert_eq!(w.state, DeliveryState::Reported(Status::Error));
-    assert_eq!(w.report.as_deref(), Some(&err_raw[..]));
-    assert_eq!(record.deliveries.len(), 3);
+    let record = command_record(&store, "CR-X").await;
+    if kept {
+        let record = record.expect("CR-X is stored");
+        let w = record.deliveries.iter().find(|d| d.id.as_str() == "CR-3");
+        let w = w.expect("CR-3 reported");
+        assert_eq!(w.state, DeliveryState::Reported(Status::Error));
+        assert_eq!(w.report.as_deref(), Some(&err_raw[..]));
+        assert_eq!(record.deliveries.len(), 3);
+    } else {
+        assert_eq!(
+            record, None,
+            "the last enrollment answered: the command is gone"
+        );
+    }
 }
 
 /// Retention deletes commands no queue waits on, with their results, and only those enqueued
 /// before the cut-off; a command still queued (or NotNow'd) anywhere stays, and is still
-/// delivered byte-exact.
-pub async fn retention(store: impl Storage) {
+/// delivered byte-exact. Where answered commands are deleted as answered, nothing is left for
+/// retention, and what waits is kept all the same.
+pub async fn retention(store: impl Storage, expect: Expectations) {
+    let kept = !expect.answered_commands_deleted;
     let a = Device::new("RET-1");
     let b = Device::new("RET-2");
     a.enroll(&store).await;
@@ -458,21 +490,26 @@ pub async fn retention(store: impl Storage) {
         0,
         "nothing is that old"
     );
-    assert!(command_record(&store, "RET-DONE").await.is_some());
+    assert_eq!(command_record(&store, "RET-DONE").await.is_some(), kept);
 
     let later = SystemTime::now() + hour;
     let deleted = delete_answered_commands(&store, later, 1)
         .await
         .expect("sweep");
-    assert_eq!(deleted, 2, "RET-DONE and RET-CLEARED, one batch at a time");
+    if kept {
+        assert_eq!(deleted, 2, "RET-DONE and RET-CLEARED, one batch at a time");
+    } else {
+        assert_eq!(deleted, 0, "answered and removed commands are gone already");
+    }
     assert_eq!(command_record(&store, "RET-DONE").await, None);
     assert_eq!(command_record(&store, "RET-CLEARED").await, None);
-    let kept = command_record(&store, "RET-HALF")
+    let half_record = command_record(&store, "RET-HALF")
         .await
         .expect("RET-HALF waits on RET-2");
+    let parts = if kept { 2 } else { 1 };
     assert_eq!(
-        kept.deliveries.len(),
-        2,
+        half_record.deliveries.len(),
+        parts,
         "its answered part is kept with it"
     );
     assert!(command_record(&store, "RET-NOTNOW").await.is_some());
