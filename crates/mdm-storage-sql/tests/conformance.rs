@@ -29,3 +29,16 @@ async fn sqlite_with_delete_conforms() {
     let expect = conformance::Expectations::default().answered_commands_deleted();
     run_with("delete=1", expect).await;
 }
+
+/// What an import writes (`ImportStore`), read back through the other traits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_imports() {
+    let mut dirs: Vec<TempDir> = Vec::new();
+    conformance::run_import(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SqliteOptions::new(dir.path().join("mdm.sqlite"));
+        dirs.push(dir);
+        async move { SqliteStore::open(&options).await.expect("open") }
+    })
+    .await;
+}

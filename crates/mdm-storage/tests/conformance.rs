@@ -8,6 +8,11 @@ async fn memory_store_conforms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_imports() {
+    conformance::run_import(|| async { MemoryStore::new() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_store_conforms() {
     conformance::run(|| async {
         MultiStore::new(

@@ -12,7 +12,7 @@ use mdm_storage::conformance::{
     self,
     fixtures::{Device, command, report},
 };
-use mdm_storage::{CommandQueue, ReportOutcome, Storage};
+use mdm_storage::{CommandQueue, ImportStore, ReportOutcome, Storage};
 use rootstock_test_support::proxy;
 use sqlx::{AssertSqlSafe, Connection, Database, Executor, IntoArguments, Pool};
 
@@ -24,7 +24,7 @@ pub trait Server: 'static {
     /// The sqlx driver.
     type Db: Database<Arguments: IntoArguments<Self::Db>>;
     /// The dialect's store.
-    type Store: Storage + Clone + Send + Sync + 'static;
+    type Store: Storage + ImportStore + Clone + Send + Sync + 'static;
     /// The environment variable holding the server's URL; unset, the tests are skipped.
     const URL_VAR: &'static str;
     /// The port a URL without one means.
@@ -143,6 +143,14 @@ where
         async move { S::open(namespaces.create().await, &storage_options).await }
     })
     .await;
+    if !expect.answered_commands_deleted {
+        conformance::run_import(|| {
+            let namespaces = namespaces.clone();
+            let storage_options = storage_options.to_owned();
+            async move { S::open(namespaces.create().await, &storage_options).await }
+        })
+        .await;
+    }
     namespaces.drop_all().await;
 }
 

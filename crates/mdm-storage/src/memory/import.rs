@@ -1,6 +1,7 @@
 //! [`ImportStore`] for the memory store: it keeps tallies, the enabled flag, last-seen times,
 //! queues and results; unlock tokens it never keeps, so those are accepted and dropped.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,27 +42,26 @@ impl ImportStore for MemoryStore {
         if !inner.channels.contains_key(id.id()) {
             return Err(StorageError::UnknownEnrollment(id.id().clone()));
         }
+        // Every item is checked before anything is written: a refused call writes nothing.
         let mut done = ImportedQueue::default();
+        let mut planned: Vec<(Arc<Raw<Command>>, bool)> = Vec::with_capacity(items.len());
+        let mut seen = HashSet::with_capacity(items.len());
         for item in items {
             let uuid = &item.command.command_uuid;
             let queue = inner.queues.get(id.id().as_str().as_bytes());
-            if queue.is_some_and(|q| q.position(uuid).is_some()) {
+            if queue.is_some_and(|q| q.position(uuid).is_some()) || !seen.insert(uuid.as_str()) {
                 done.already_queued += 1;
                 continue;
             }
             // The memory store forgets a command's bytes once no queue holds it, so only the
-            // UUID can be checked for reuse here; a queue that holds it gives the bytes.
-            // The scan runs only for a UUID seen before (a command queued for several ids).
-            let held = if inner.commands.contains_key(uuid) {
-                inner
-                    .queues
-                    .values()
-                    .flat_map(Queue::iter)
-                    .find(|p| p.command.command_uuid == *uuid)
-                    .map(|p| p.command.clone())
-            } else {
-                None
-            };
+            // UUID can be checked for reuse then; a queue that holds it gives the bytes.
+            let held = inner
+                .commands
+                .get(uuid)
+                .and_then(|record| record.queued_for.first())
+                .and_then(|holder| inner.queues.get(holder.as_str().as_bytes()))
+                .and_then(|queue| queue.iter().find(|p| p.command.command_uuid == *uuid))
+                .map(|p| p.command.clone());
             let command = match held {
                 Some(held) if held.bytes() != item.command.bytes() => {
                     return Err(StorageError::DuplicateCommand(uuid.clone()));
@@ -69,8 +69,12 @@ impl ImportStore for MemoryStore {
                 Some(held) => held,
                 None => Arc::new(item.command.clone()),
             };
+            planned.push((command, item.not_now_report.is_some()));
+        }
+        for (command, not_now) in planned {
+            let uuid = &command.command_uuid;
             if !inner.commands.contains_key(uuid) {
-                inner.insert_command(uuid, CommandRecord::new(item.command));
+                inner.insert_command(uuid, CommandRecord::new(&command));
             }
             if let Some(record) = inner.commands.get_mut(uuid) {
                 record.queued_for.insert(id.id().clone());
@@ -78,7 +82,7 @@ impl ImportStore for MemoryStore {
             let pending = Pending {
                 command,
                 priority: 0,
-                not_now: item.not_now_report.is_some(),
+                not_now,
             };
             match inner.queues.get_mut(id.id().as_str().as_bytes()) {
                 Some(queue) => queue.insert(pending),
