@@ -1,6 +1,8 @@
 //! What every SQL dialect shares: value encodings (as NanoMDM stores them), error mapping and
 //! row-to-type conversions. The dialect modules hold only their SQL.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -8,7 +10,6 @@ use mdm_proto::{Command, PushInfo, Raw};
 use mdm_storage::StorageError;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `command_results.status` of a command the device put off.
 pub(crate) const NOT_NOW: &str = "NotNow";
