@@ -650,8 +650,14 @@ mod tests {
             };
             match case {
                 0 => conformance::queue_inspection(store.clone()).await,
-                1 => conformance::command_results(store.clone()).await,
-                _ => conformance::retention(store.clone()).await,
+                1 => {
+                    let expect = conformance::Expectations::default();
+                    conformance::command_results(store.clone(), expect).await;
+                }
+                _ => {
+                    let expect = conformance::Expectations::default();
+                    conformance::retention(store.clone(), expect).await;
+                }
             }
             drop_schema(store, admin, schema).await;
         }
