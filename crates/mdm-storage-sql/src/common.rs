@@ -8,6 +8,7 @@ use mdm_proto::{Command, PushInfo, Raw};
 use mdm_storage::StorageError;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `command_results.status` of a command the device put off.
 pub(crate) const NOT_NOW: &str = "NotNow";
@@ -179,6 +180,46 @@ pub(crate) fn tally(value: i64) -> Result<u32, StorageError> {
         .map_err(|_| StorageError::Corrupt(format!("enrollments.token_update_tally is {value}")))
 }
 
+/// A time the database computed as whole seconds since the Unix epoch (before it, negative).
+pub(crate) fn system_time(epoch_seconds: i64) -> SystemTime {
+    let offset = Duration::from_secs(epoch_seconds.unsigned_abs());
+    if epoch_seconds < 0 {
+        UNIX_EPOCH.checked_sub(offset).unwrap_or(UNIX_EPOCH)
+    } else {
+        UNIX_EPOCH.checked_add(offset).unwrap_or(UNIX_EPOCH)
+    }
+}
+
+/// `t` as whole seconds since the Unix epoch, rounded down (a cut-off bound as the dialects
+/// compare it with their time columns, which hold whole seconds on SQLite and MySQL).
+pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let before = before.duration();
+            let secs = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+            // Rounded down: a fraction of a second before the epoch is second -1.
+            if before.subsec_nanos() > 0 {
+                -secs.saturating_add(1)
+            } else {
+                -secs
+            }
+        }
+    }
+}
+
+/// `enrollments.type` read back.
+pub(crate) fn enroll_type(stored: &str) -> Result<mdm_enrollment::EnrollType, StorageError> {
+    stored
+        .parse()
+        .map_err(|_| StorageError::Corrupt(format!("enrollments.type is {stored:?}")))
+}
+
+/// A count or limit as bound to SQL (`LIMIT`): at most `i64::MAX`.
+pub(crate) fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Why a raw property list cannot go into one of NanoMDM's TEXT columns.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 #[derive(Debug, thiserror::Error)]
@@ -251,5 +292,16 @@ mod tests {
         ));
         assert!(matches!(tally(-1), Err(StorageError::Corrupt(_))));
         assert_eq!(tally(3).unwrap(), 3);
+        assert!(enroll_type("Robot").is_err());
+    }
+
+    #[test]
+    fn epoch_seconds_round_trip_and_round_down() {
+        for secs in [0, 1, 1_800_000_000, -1, -86_400] {
+            assert_eq!(epoch_seconds(system_time(secs)), secs);
+        }
+        let half = Duration::from_millis(500);
+        assert_eq!(epoch_seconds(system_time(10) + half), 10);
+        assert_eq!(epoch_seconds(UNIX_EPOCH - half), -1);
     }
 }

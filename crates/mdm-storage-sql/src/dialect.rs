@@ -412,6 +412,55 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// An imported result, replacing a stored one (binds: id, uuid, status, raw report).
     const IMPORT_RESULT: &'static str;
 
+    // Inspection. "Waiting" is NanoMDM's meaning: a queue row that is `active` and has no
+    // result or a `NotNow` one. (Our stores also clear `active` on a final result; a row NanoMDM
+    // answered stays active with a final result, and is not waiting.) Times come back as whole
+    // seconds since the Unix epoch, computed by the database from its own time columns (NULL
+    // where NanoMDM's nullable columns are). No statement returns a secret.
+
+    /// A page of enrollments in keyset order (binds: the id to start after, `''` for the first
+    /// page; then type, enabled, serial number, device id — each NULL when not filtered on; then
+    /// how many rows at most). Columns: id, type, device id, enabled, the device's serial number,
+    /// last seen, created, updated (epoch seconds). Ordered by `enrollments.id` and reading
+    /// through its primary key from the start id, never by offset.
+    const LIST_ENROLLMENTS: &'static str;
+    /// One enrollment (binds: id; columns as [`Self::LIST_ENROLLMENTS`]).
+    const ENROLLMENT: &'static str;
+    /// An enrollment's waiting commands in delivery order, the order of [`Self::NEXT_COMMAND`]
+    /// (binds: id, `NotNow`, how many at most). Columns: uuid, request type, the result's status
+    /// (`NotNow`) or NULL, enqueued (epoch seconds).
+    const QUEUED_COMMANDS: &'static str;
+    /// Takes one waiting command out of one enrollment's queue, keeping its result (binds: id,
+    /// uuid, `NotNow`); changes a row exactly when it was waiting.
+    const REMOVE_QUEUED: &'static str;
+    /// Takes every waiting command out of one enrollment's queue — not its user channels' —
+    /// keeping results (binds: id, `NotNow`); changes the rows that were waiting.
+    const CLEAR_ENROLLMENT_QUEUE: &'static str;
+    /// In delete mode, whether a command waits in one enrollment's queue (binds: id, uuid,
+    /// `NotNow`; columns: uuid), locked where the dialect locks; the flow then runs
+    /// [`Self::DELETE_QUEUED`] on it.
+    const WAITING_ENTRY: &'static str;
+    /// In delete mode, the commands waiting in one enrollment's queue (binds: id, `NotNow`;
+    /// columns: uuid), locked where the dialect locks.
+    const WAITING_ENTRIES: &'static str;
+    /// A command and every enrollment it was queued for or answered by, ordered by enrollment id
+    /// (binds: uuid, [`Self::COMMAND_UUID_BINDS`] times). One row per enrollment, or one row with
+    /// NULL enrollment columns for a command with none; no row for an unknown command. Columns:
+    /// request type, command created (epoch seconds), enrollment id, the queue row's `active`
+    /// (NULL without one), the result's status (NULL without one), updated (the result's
+    /// `updated_at`, else the queue row's `created_at`; epoch seconds), the raw report as stored.
+    const COMMAND: &'static str;
+    /// How many placeholders [`Self::COMMAND`] binds the uuid to.
+    const COMMAND_UUID_BINDS: usize;
+    /// Retention: up to a limit of the oldest commands enqueued before a cut-off that wait in no
+    /// queue, locked where the dialect locks (binds: the cut-off in epoch seconds, `NotNow`, the
+    /// limit; columns: uuid). Walks the `commands.created_at` index from the oldest.
+    const RETENTION_DUE: &'static str;
+    /// Retention: deletes the commands `{ids}` (bind parameters from the first on) with their
+    /// queue rows and results, run in order in the transaction that read them with
+    /// [`Self::RETENTION_DUE`]. Explicit deletes: no reliance on foreign-key actions.
+    const RETENTION_DELETE: &'static [&'static str];
+
     /// The store's connections.
     fn connections(&self) -> &Connections<Self::DB>;
     /// `CertAuthStore::bind_cert_hash` serialized as this dialect can: the checks and the insert

@@ -8,6 +8,7 @@
 //! Runtime `sqlx::query()` only, per dialect driver: no `Any` driver, no `query!` macros.
 
 use std::collections::{HashMap, HashSet};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -17,8 +18,9 @@ use mdm_proto::{
     Status, TokenUpdate, UserAuthenticate,
 };
 use mdm_storage::{
-    CertBindMode, CertBinding, ImportedEnrollmentState, ImportedQueue, ImportedQueueItem,
-    ReportOutcome, StorageError, StoredPushCert,
+    CertBindMode, CertBinding, CommandDelivery, DeliveryState, EnrollmentFilter, EnrollmentPage,
+    ImportedEnrollmentState, ImportedQueue, ImportedQueueItem, QueueState, QueuedCommand,
+    ReportOutcome, StorageError, StoredCommand, StoredEnrollment, StoredPushCert,
 };
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row,
@@ -54,8 +56,9 @@ where
     for<'q> Option<&'q str>: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> &'q [u8]: Encode<'q, S::DB> + Type<S::DB>,
     for<'q> Option<&'q [u8]>: Encode<'q, S::DB> + Type<S::DB>,
-    bool: for<'q> Encode<'q, S::DB> + Type<S::DB>,
-    i64: for<'q> Encode<'q, S::DB> + Type<S::DB>,
+    bool: for<'q> Encode<'q, S::DB> + for<'r> Decode<'r, S::DB> + Type<S::DB>,
+    Option<bool>: for<'q> Encode<'q, S::DB> + Type<S::DB>,
+    i64: for<'q> Encode<'q, S::DB> + for<'r> Decode<'r, S::DB> + Type<S::DB>,
     Option<i64>: for<'q> Encode<'q, S::DB> + Type<S::DB>,
     String: for<'r> Decode<'r, S::DB> + Type<S::DB>,
     Vec<u8>: for<'r> Decode<'r, S::DB> + Type<S::DB>,
@@ -904,6 +907,263 @@ where
         tx.commit().await.map_err(db)
     }
 
+    /// An enrollment from a row of [`Dialect::LIST_ENROLLMENTS`] or [`Dialect::ENROLLMENT`].
+    fn stored_enrollment(row: &<S::DB as Database>::Row) -> Result<StoredEnrollment, StorageError> {
+        let kind: String = row.try_get(1).map_err(db)?;
+        let time = |i: usize| -> Result<Option<SystemTime>, StorageError> {
+            let secs: Option<i64> = row.try_get(i).map_err(db)?;
+            Ok(secs.map(common::system_time))
+        };
+        Ok(StoredEnrollment {
+            id: EnrollmentId::new(row.try_get::<String, _>(0).map_err(db)?),
+            kind: common::enroll_type(&kind)?,
+            device_id: EnrollmentId::new(row.try_get::<String, _>(2).map_err(db)?),
+            enabled: row.try_get(3).map_err(db)?,
+            serial_number: row.try_get(4).map_err(db)?,
+            last_seen_at: time(5)?,
+            created_at: time(6)?,
+            updated_at: time(7)?,
+        })
+    }
+
+    /// `InspectionStore::list_enrollments`: one statement, keyset-paged on the primary key; one
+    /// row more than `limit` says whether another page follows.
+    pub(crate) async fn list_enrollments(
+        &self,
+        filter: &EnrollmentFilter,
+        after: Option<&EnrollmentId>,
+        limit: usize,
+    ) -> Result<EnrollmentPage, StorageError> {
+        if limit == 0 {
+            return Ok(EnrollmentPage::default());
+        }
+        let rows = sqlx::query(S::LIST_ENROLLMENTS)
+            .bind(after.map_or("", |a| a.as_str()))
+            .bind(filter.kind.map(|k| k.as_str()))
+            .bind(filter.enabled)
+            .bind(filter.serial_number.as_deref())
+            .bind(filter.device_id.as_ref().map(|d| d.as_str()))
+            .bind(common::sql_limit(limit.saturating_add(1)))
+            .fetch_all(self.reader())
+            .await
+            .map_err(db)?;
+        let enrollments = rows
+            .iter()
+            .take(limit)
+            .map(Self::stored_enrollment)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_after = if rows.len() > limit {
+            enrollments.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok(EnrollmentPage {
+            enrollments,
+            next_after,
+        })
+    }
+
+    /// `InspectionStore::enrollment`.
+    pub(crate) async fn enrollment(
+        &self,
+        id: &EnrollmentId,
+    ) -> Result<Option<StoredEnrollment>, StorageError> {
+        let row = sqlx::query(S::ENROLLMENT)
+            .bind(id.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db)?;
+        row.as_ref().map(Self::stored_enrollment).transpose()
+    }
+
+    /// `InspectionStore::queued_commands`: one statement, in delivery order.
+    pub(crate) async fn queued_commands(
+        &self,
+        id: &EnrollmentId,
+        limit: usize,
+    ) -> Result<Vec<QueuedCommand>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(S::QUEUED_COMMANDS)
+            .bind(id.as_str())
+            .bind(common::NOT_NOW)
+            .bind(common::sql_limit(limit))
+            .fetch_all(self.reader())
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let status: Option<String> = row.try_get(2).map_err(db)?;
+                let created: Option<i64> = row.try_get(3).map_err(db)?;
+                Ok(QueuedCommand {
+                    command_uuid: row.try_get(0).map_err(db)?,
+                    request_type: row.try_get(1).map_err(db)?,
+                    state: match status {
+                        None => QueueState::Queued,
+                        Some(_) => QueueState::NotNow,
+                    },
+                    created_at: created.map(common::system_time),
+                })
+            })
+            .collect()
+    }
+
+    /// `InspectionStore::remove_queued_command`: one statement; in delete mode the entry, its
+    /// result and the orphaned command go as [`Self::clear_queue`] removes them.
+    pub(crate) async fn remove_queued_command(
+        &self,
+        id: &EnrollmentId,
+        command_uuid: &str,
+    ) -> Result<bool, StorageError> {
+        let binds = [id.as_str(), command_uuid, common::NOT_NOW];
+        let removed = if self.0.connections().delete_commands {
+            self.delete_waiting(id.as_str(), S::WAITING_ENTRY, &binds)
+                .await?
+        } else {
+            Self::execute(self.writer(), S::REMOVE_QUEUED, &binds).await?
+        };
+        Ok(removed > 0)
+    }
+
+    /// `InspectionStore::clear_enrollment_queue`: this enrollment's waiting commands alone, in
+    /// one statement (or, in delete mode, one transaction).
+    pub(crate) async fn clear_enrollment_queue(
+        &self,
+        id: &EnrollmentId,
+    ) -> Result<u64, StorageError> {
+        let binds = [id.as_str(), common::NOT_NOW];
+        if self.0.connections().delete_commands {
+            self.delete_waiting(id.as_str(), S::WAITING_ENTRIES, &binds)
+                .await
+        } else {
+            Self::execute(self.writer(), S::CLEAR_ENROLLMENT_QUEUE, &binds).await
+        }
+    }
+
+    /// Delete mode: the waiting entries of enrollment `id` that `sql` selects (with `binds`), each
+    /// removed by [`Dialect::DELETE_QUEUED`], in one transaction. How many there were.
+    async fn delete_waiting(
+        &self,
+        id: &str,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<u64, StorageError> {
+        let no_result = S::Raw::default();
+        Self::retry_conflicts(|| async {
+            let mut tx = self.begin_write().await?;
+            let mut query = sqlx::query(sql);
+            for b in binds {
+                query = query.bind(*b);
+            }
+            let rows = query.fetch_all(&mut *tx).await.map_err(db)?;
+            for row in &rows {
+                let uuid: String = row.try_get(0).map_err(db)?;
+                let args = ReportArgs {
+                    id,
+                    uuid: &uuid,
+                    status: "",
+                    result: &no_result,
+                };
+                Self::run_steps(&mut *tx, S::DELETE_QUEUED, &args).await?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(rows.len() as u64)
+        })
+        .await
+    }
+
+    /// `InspectionStore::command`: one statement. Where each enrollment stands follows from its
+    /// queue row and result: waiting (active, no final result) is queued or NotNow; otherwise
+    /// the result is reported; a row cleared before any result is left out.
+    pub(crate) async fn command(
+        &self,
+        command_uuid: &str,
+    ) -> Result<Option<StoredCommand>, StorageError> {
+        let mut query = sqlx::query(S::COMMAND);
+        for _ in 0..S::COMMAND_UUID_BINDS {
+            query = query.bind(command_uuid);
+        }
+        let rows = query.fetch_all(self.reader()).await.map_err(db)?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let created: Option<i64> = first.try_get(1).map_err(db)?;
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(id) = row.try_get::<Option<String>, _>(2).map_err(db)? else {
+                continue;
+            };
+            let active: Option<bool> = row.try_get(3).map_err(db)?;
+            let status: Option<String> = row.try_get(4).map_err(db)?;
+            let not_now = status.as_deref() == Some(common::NOT_NOW);
+            let waiting = active == Some(true) && (status.is_none() || not_now);
+            let state = match (waiting, status) {
+                (true, None) => DeliveryState::Queued,
+                (true, Some(_)) => DeliveryState::NotNow,
+                (false, Some(status)) => DeliveryState::Reported(Status::from(status.as_str())),
+                // Taken out of the queue before it was answered.
+                (false, None) => continue,
+            };
+            let updated: Option<i64> = row.try_get(5).map_err(db)?;
+            let report: Option<S::Raw> = row.try_get(6).map_err(db)?;
+            deliveries.push(CommandDelivery {
+                id: EnrollmentId::new(id),
+                state,
+                updated_at: updated.map(common::system_time),
+                report: report.map(Into::into),
+            });
+        }
+        Ok(Some(StoredCommand {
+            command_uuid: command_uuid.to_owned(),
+            request_type: first.try_get(0).map_err(db)?,
+            created_at: created.map(common::system_time),
+            deliveries,
+        }))
+    }
+
+    /// `InspectionStore::delete_answered_commands_batch`: in one short write transaction (retried
+    /// when it loses a conflict), the due commands are read — and locked where the dialect
+    /// locks — then deleted with their queue rows and results.
+    pub(crate) async fn delete_answered_commands_batch(
+        &self,
+        enqueued_before: SystemTime,
+        limit: usize,
+    ) -> Result<u64, StorageError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let cutoff = common::epoch_seconds(enqueued_before);
+        Self::retry_conflicts(|| async {
+            let mut tx = self.begin_write().await?;
+            let rows = sqlx::query(S::RETENTION_DUE)
+                .bind(cutoff)
+                .bind(common::NOT_NOW)
+                .bind(common::sql_limit(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            let due = rows
+                .iter()
+                .map(|row| row.try_get::<String, _>(0).map_err(db))
+                .collect::<Result<Vec<_>, _>>()?;
+            for chunk in due.chunks(common::IN_LIST_CHUNK) {
+                let list = S::PLACEHOLDER.list(1, chunk.len());
+                for sql in S::RETENTION_DELETE {
+                    let sql = sql.replace("{ids}", &list);
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for uuid in chunk {
+                        query = query.bind(uuid.as_str());
+                    }
+                    query.execute(&mut *tx).await.map_err(db)?;
+                }
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(due.len() as u64)
+        })
+        .await
+    }
+
     /// `MigrationStore::retrieve_migration_checkins` (NanoMDM's `/migration`): for each device
     /// its Authenticate, then its TokenUpdate if any; then every user channel's TokenUpdate.
     /// Rows stream from the database as the consumer asks for them.
@@ -1194,6 +1454,68 @@ macro_rules! storage_traits {
             ) -> Result<(), ::mdm_storage::StorageError> {
                 $crate::flows::Sql(self)
                     .import_command_result(id, command, status, report)
+                    .await
+            }
+        }
+
+        impl ::mdm_storage::InspectionStore for $store {
+            async fn list_enrollments(
+                &self,
+                filter: &::mdm_storage::EnrollmentFilter,
+                after: Option<&::mdm_enrollment::EnrollmentId>,
+                limit: usize,
+            ) -> Result<::mdm_storage::EnrollmentPage, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .list_enrollments(filter, after, limit)
+                    .await
+            }
+
+            async fn enrollment(
+                &self,
+                id: &::mdm_enrollment::EnrollmentId,
+            ) -> Result<Option<::mdm_storage::StoredEnrollment>, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).enrollment(id).await
+            }
+
+            async fn queued_commands(
+                &self,
+                id: &::mdm_enrollment::EnrollmentId,
+                limit: usize,
+            ) -> Result<Vec<::mdm_storage::QueuedCommand>, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).queued_commands(id, limit).await
+            }
+
+            async fn remove_queued_command(
+                &self,
+                id: &::mdm_enrollment::EnrollmentId,
+                command_uuid: &str,
+            ) -> Result<bool, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .remove_queued_command(id, command_uuid)
+                    .await
+            }
+
+            async fn clear_enrollment_queue(
+                &self,
+                id: &::mdm_enrollment::EnrollmentId,
+            ) -> Result<u64, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).clear_enrollment_queue(id).await
+            }
+
+            async fn command(
+                &self,
+                command_uuid: &str,
+            ) -> Result<Option<::mdm_storage::StoredCommand>, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self).command(command_uuid).await
+            }
+
+            async fn delete_answered_commands_batch(
+                &self,
+                enqueued_before: ::std::time::SystemTime,
+                limit: usize,
+            ) -> Result<u64, ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .delete_answered_commands_batch(enqueued_before, limit)
                     .await
             }
         }

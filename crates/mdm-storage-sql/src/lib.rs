@@ -49,6 +49,8 @@
 //! | a report with a CommandUUID (NotNow, final) | 1 batch with its own `BEGIN IMMEDIATE` … `COMMIT` | 1 statement (a CTE) | 4–5 (`BEGIN`, 2–3 statements, `COMMIT`) |
 //! | Idle, next command, certauth lookups | 1 | 1 | 1 |
 //! | enqueue to up to 500 ids | 1 batch | 1 statement (a CTE) | 5 |
+//! | inspection reads (enrollments, a queue, a command); removing from or clearing a queue | 1 | 1 | 1 |
+//! | a retention batch (a background sweep) | 4 (`BEGIN`, the due commands, 1 batch of deletes, `COMMIT`) | 4 (one CTE of deletes) | 6 |
 //!
 //! MySQL has neither data-modifying CTEs nor `RETURNING` (MySQL 8), and prepared statements
 //! cannot be batched, so its multi-statement flows stay transactions. Every statement is a

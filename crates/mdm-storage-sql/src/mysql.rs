@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rootstock queue",
         include_str!("../migrations/mysql/0002_rootstock_queue.sql"),
     ),
+    (
+        3,
+        "rootstock retention",
+        include_str!("../migrations/mysql/0003_rootstock_retention.sql"),
+    ),
 ];
 
 /// How to open a [`MySqlStore`].
@@ -116,6 +121,20 @@ LIMIT 1";
 /// Marks the enrollment seen (binds: id).
 const TOUCH_LAST_SEEN: &str =
     "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP WHERE id = ?";
+
+/// The columns of an enrollment as `InspectionStore` returns it (see
+/// `Dialect::LIST_ENROLLMENTS`): the device's serial number through `enrollments.device_id` (a
+/// user channel's is its device's), times as epoch seconds (`UNIX_TIMESTAMP` of a `TIMESTAMP`
+/// column is its stored UTC instant, whatever the session's time zone).
+macro_rules! enrollment_columns {
+    () => {
+        "SELECT e.id, e.type, e.device_id, e.enabled, d.serial_number, \
+             CAST(UNIX_TIMESTAMP(e.last_seen_at) AS SIGNED), \
+             CAST(UNIX_TIMESTAMP(e.created_at) AS SIGNED), \
+             CAST(UNIX_TIMESTAMP(e.updated_at) AS SIGNED) \
+         FROM enrollments AS e LEFT JOIN devices AS d ON d.id = e.device_id "
+    };
+}
 
 /// Delete mode: removes a command once nothing refers to it (binds: its uuid, three times).
 const DELETE_ORPHANED_COMMAND: &str = "\
@@ -362,6 +381,102 @@ impl Dialect for MySqlStore {
         INSERT INTO command_results (id, command_uuid, status, result) \
         VALUES (?, ?, ?, ?) \
         ON DUPLICATE KEY UPDATE status = VALUES(status), result = VALUES(result)";
+
+    // MySQL's `?` binds once per use, so each optional filter is written with its value once:
+    // `col = COALESCE(?, col)` holds for every row when the value is NULL (the columns are NOT
+    // NULL), and `<=>` (NULL-safe equality) does the same for the nullable serial number.
+    //
+    // Keyset order: `e.id > ?` and `ORDER BY e.id` both compare in the column's collation
+    // (NanoMDM's tables take the database default, e.g. utf8mb4_0900_ai_ci or
+    // utf8mb4_general_ci: case- and accent-insensitive), which is also the order of the primary
+    // key the page reads through. Ids equal in that collation cannot both exist (the primary key
+    // is unique in it), so no two rows tie and a page boundary is exact; the order is the
+    // collation's, not byte order.
+    const LIST_ENROLLMENTS: &'static str = concat!(
+        enrollment_columns!(),
+        "WHERE e.id > ? \
+             AND e.type = COALESCE(?, e.type) \
+             AND e.enabled = COALESCE(?, e.enabled) \
+             AND d.serial_number <=> COALESCE(?, d.serial_number) \
+             AND e.device_id = COALESCE(?, e.device_id) \
+         ORDER BY e.id \
+         LIMIT ?"
+    );
+    const ENROLLMENT: &'static str = concat!(enrollment_columns!(), "WHERE e.id = ?");
+    // As NEXT_COMMAND: the queue index in delivery order, primary-key joins.
+    const QUEUED_COMMANDS: &'static str = "\
+        SELECT q.command_uuid, c.request_type, r.status, \
+            CAST(UNIX_TIMESTAMP(q.created_at) AS SIGNED) \
+        FROM enrollment_queue AS q \
+            INNER JOIN commands AS c ON c.command_uuid = q.command_uuid \
+            LEFT JOIN command_results AS r \
+                ON r.id = q.id AND r.command_uuid = q.command_uuid \
+        WHERE q.id = ? AND q.active = 1 AND (r.status IS NULL OR r.status = ?) \
+        ORDER BY q.priority DESC, q.created_at, q.seq \
+        LIMIT ?";
+    const REMOVE_QUEUED: &'static str = "\
+        UPDATE enrollment_queue AS q SET q.active = 0 \
+        WHERE q.id = ? AND q.command_uuid = ? AND q.active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != ?)";
+    const CLEAR_ENROLLMENT_QUEUE: &'static str = "\
+        UPDATE enrollment_queue AS q SET q.active = 0 \
+        WHERE q.id = ? AND q.active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != ?)";
+    // Locked, as QUEUED_FOR_USER.
+    const WAITING_ENTRY: &'static str = "\
+        SELECT q.command_uuid FROM enrollment_queue AS q \
+        WHERE q.id = ? AND q.command_uuid = ? AND q.active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != ?) \
+        FOR UPDATE";
+    const WAITING_ENTRIES: &'static str = "\
+        SELECT q.command_uuid FROM enrollment_queue AS q \
+        WHERE q.id = ? AND q.active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != ?) \
+        FOR UPDATE";
+    // Every enrollment with a queue row or a result (a result without a queue row is an
+    // imported one), each joined to both by primary key. The uuid is bound once per `?`.
+    const COMMAND: &'static str = "\
+        SELECT c.request_type, CAST(UNIX_TIMESTAMP(c.created_at) AS SIGNED), \
+            x.id, q.active, r.status, \
+            CAST(UNIX_TIMESTAMP(COALESCE(r.updated_at, q.created_at)) AS SIGNED), r.result \
+        FROM commands AS c \
+            LEFT JOIN (SELECT id FROM enrollment_queue WHERE command_uuid = ? \
+                       UNION \
+                       SELECT id FROM command_results WHERE command_uuid = ?) AS x ON 1 = 1 \
+            LEFT JOIN enrollment_queue AS q ON q.id = x.id AND q.command_uuid = c.command_uuid \
+            LEFT JOIN command_results AS r ON r.id = x.id AND r.command_uuid = c.command_uuid \
+        WHERE c.command_uuid = ? \
+        ORDER BY x.id";
+    const COMMAND_UUID_BINDS: usize = 3;
+    // FROM_UNIXTIME gives the cut-off in the session's time zone, the one the TIMESTAMP column
+    // is compared in. The due commands are locked so that no queue row is added to one (an
+    // import) before it is deleted.
+    const RETENTION_DUE: &'static str = "\
+        SELECT c.command_uuid FROM commands AS c \
+        WHERE c.created_at < FROM_UNIXTIME(?) \
+            AND NOT EXISTS ( \
+                SELECT 1 FROM enrollment_queue AS q \
+                WHERE q.command_uuid = c.command_uuid AND q.active = 1 \
+                    AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                                    WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                        AND r.status != ?)) \
+        ORDER BY c.created_at \
+        LIMIT ? \
+        FOR UPDATE";
+    // Children first, in lock order; the foreign keys' ON DELETE CASCADE finds nothing left.
+    const RETENTION_DELETE: &'static [&'static str] = &[
+        "DELETE FROM enrollment_queue WHERE command_uuid IN ({ids})",
+        "DELETE FROM command_results WHERE command_uuid IN ({ids})",
+        "DELETE FROM commands WHERE command_uuid IN ({ids})",
+    ];
 
     async fn bind_cert_hash_serialized(
         &self,

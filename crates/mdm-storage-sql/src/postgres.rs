@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rootstock queue",
         include_str!("../migrations/postgres/0002_rootstock_queue.sql"),
     ),
+    (
+        3,
+        "rootstock retention",
+        include_str!("../migrations/postgres/0003_rootstock_retention.sql"),
+    ),
 ];
 
 /// How to open a [`PostgresStore`].
@@ -136,6 +141,30 @@ const DELETE_ORPHANED_COMMAND: &str = "\
 DELETE FROM commands AS c WHERE c.command_uuid = $1 \
 AND NOT EXISTS (SELECT 1 FROM enrollment_queue q WHERE q.command_uuid = c.command_uuid) \
 AND NOT EXISTS (SELECT 1 FROM command_results r WHERE r.command_uuid = c.command_uuid)";
+
+/// The columns of an enrollment as `InspectionStore` returns it (see
+/// `Dialect::LIST_ENROLLMENTS`): the device's serial number through `enrollments.device_id` (a
+/// user channel's is its device's), times as epoch seconds.
+///
+/// NanoMDM's time columns are `TIMESTAMP` without time zone, filled by `CURRENT_TIMESTAMP` /
+/// `now()` with the local time of the writing session's `TimeZone`. `::timestamptz` reads them
+/// back as local time in the reading session's `TimeZone`, which is the writing one for every
+/// row this store writes (all its sessions run in one zone: UTC, which sqlx asks for when it
+/// connects, over the server's and the database's setting); a bare `EXTRACT(EPOCH FROM
+/// timestamp)` would take the local time for UTC and be hours off in any other zone (the
+/// `inspection_times_are_right_outside_utc` test runs the store's sessions in UTC+05:45).
+/// Rows another server wrote from sessions in another zone (NanoMDM on a server whose
+/// `TimeZone` is not UTC) hold that zone's local time, and nothing in the row says so: they
+/// read back off by the difference.
+macro_rules! enrollment_columns {
+    () => {
+        "SELECT e.id, e.type, e.device_id, e.enabled, d.serial_number, \
+             EXTRACT(EPOCH FROM e.last_seen_at::timestamptz)::bigint, \
+             EXTRACT(EPOCH FROM e.created_at::timestamptz)::bigint, \
+             EXTRACT(EPOCH FROM e.updated_at::timestamptz)::bigint \
+         FROM enrollments AS e LEFT JOIN devices AS d ON d.id = e.device_id "
+    };
+}
 
 /// Every statement of a report binds these, numbered as `$1` … `$4`.
 const REPORT_ARGS: &[crate::dialect::Arg] = &[Id, Uuid, St, Res];
@@ -390,6 +419,92 @@ impl Dialect for PostgresStore {
         ON CONFLICT (id, command_uuid) DO UPDATE SET \
             status = excluded.status, result = excluded.result";
 
+    const LIST_ENROLLMENTS: &'static str = concat!(
+        enrollment_columns!(),
+        "WHERE e.id > $1 \
+             AND ($2::text IS NULL OR e.type = $2) \
+             AND ($3::boolean IS NULL OR e.enabled = $3) \
+             AND ($4::text IS NULL OR d.serial_number = $4) \
+             AND ($5::text IS NULL OR e.device_id = $5) \
+         ORDER BY e.id \
+         LIMIT $6"
+    );
+    const ENROLLMENT: &'static str = concat!(enrollment_columns!(), "WHERE e.id = $1");
+    // As NEXT_COMMAND: the partial queue index in delivery order, primary-key joins.
+    const QUEUED_COMMANDS: &'static str = "\
+        SELECT q.command_uuid, c.request_type, r.status, \
+            EXTRACT(EPOCH FROM q.created_at::timestamptz)::bigint \
+        FROM enrollment_queue AS q \
+            INNER JOIN commands AS c ON c.command_uuid = q.command_uuid \
+            LEFT JOIN command_results AS r \
+                ON r.id = q.id AND r.command_uuid = q.command_uuid \
+        WHERE q.id = $1 AND q.active AND (r.status IS NULL OR r.status = $2) \
+        ORDER BY q.priority DESC, q.created_at, q.seq \
+        LIMIT $3";
+    const REMOVE_QUEUED: &'static str = "\
+        UPDATE enrollment_queue AS q SET active = FALSE \
+        WHERE q.id = $1 AND q.command_uuid = $2 AND q.active \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != $3)";
+    const CLEAR_ENROLLMENT_QUEUE: &'static str = "\
+        UPDATE enrollment_queue AS q SET active = FALSE \
+        WHERE q.id = $1 AND q.active \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != $2)";
+    // Unlocked, as QUEUED_FOR_USER: the DELETE_QUEUED steps lock what they delete.
+    const WAITING_ENTRY: &'static str = "\
+        SELECT q.command_uuid FROM enrollment_queue AS q \
+        WHERE q.id = $1 AND q.command_uuid = $2 AND q.active \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != $3)";
+    const WAITING_ENTRIES: &'static str = "\
+        SELECT q.command_uuid FROM enrollment_queue AS q \
+        WHERE q.id = $1 AND q.active \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != $2)";
+    // Every enrollment with a queue row or a result (a result without a queue row is an
+    // imported one), each joined to both by primary key. `result` is NanoMDM's TEXT: XML as
+    // stored, by NanoMDM or by us.
+    const COMMAND: &'static str = "\
+        SELECT c.request_type, EXTRACT(EPOCH FROM c.created_at::timestamptz)::bigint, \
+            x.id, q.active, r.status, \
+            EXTRACT(EPOCH FROM COALESCE(r.updated_at, q.created_at)::timestamptz)::bigint, \
+            r.result \
+        FROM commands AS c \
+            LEFT JOIN (SELECT id FROM enrollment_queue WHERE command_uuid = $1 \
+                       UNION \
+                       SELECT id FROM command_results WHERE command_uuid = $1) AS x ON TRUE \
+            LEFT JOIN enrollment_queue AS q ON q.id = x.id AND q.command_uuid = c.command_uuid \
+            LEFT JOIN command_results AS r ON r.id = x.id AND r.command_uuid = c.command_uuid \
+        WHERE c.command_uuid = $1 \
+        ORDER BY x.id";
+    const COMMAND_UUID_BINDS: usize = 1;
+    // The cut-off as a TIMESTAMP in the session's time zone, the one CURRENT_TIMESTAMP filled
+    // `created_at` in (see `enrollment_columns!`). The due commands are locked (FOR UPDATE) so
+    // that no queue row can be added to one (an import) before it is deleted.
+    const RETENTION_DUE: &'static str = "\
+        SELECT c.command_uuid FROM commands AS c \
+        WHERE c.created_at < to_timestamp($1)::timestamp \
+            AND NOT EXISTS ( \
+                SELECT 1 FROM enrollment_queue AS q \
+                WHERE q.command_uuid = c.command_uuid AND q.active \
+                    AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                                    WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                        AND r.status != $2)) \
+        ORDER BY c.created_at \
+        LIMIT $3 \
+        FOR UPDATE";
+    // One statement, in lock order (queue, results, then the command): the foreign keys'
+    // ON DELETE CASCADE then finds nothing left to do.
+    const RETENTION_DELETE: &'static [&'static str] = &["\
+        WITH queued AS (DELETE FROM enrollment_queue WHERE command_uuid IN ({ids})), \
+             results AS (DELETE FROM command_results WHERE command_uuid IN ({ids})) \
+        DELETE FROM commands WHERE command_uuid IN ({ids})"];
+
     async fn bind_cert_hash_serialized(
         &self,
         device_id: &str,
@@ -447,6 +562,182 @@ impl PostgresStore {
 mod tests {
     use super::*;
     use crate::OptionsError;
+    use sqlx::Connection as _;
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::{AssertSqlSafe, Executor as _, Row as _};
+
+    /// A store in a fresh schema whose every session runs in `time_zone` (sqlx opens sessions
+    /// in UTC; a server whose TimeZone is set otherwise, or a session that sets its own, writes
+    /// NanoMDM's TIMESTAMP columns in local time). `None` when no test server is configured.
+    async fn store_in(time_zone: &'static str) -> Option<(PostgresStore, PgPool, String)> {
+        let Ok(url) = std::env::var("ROOTSTOCK_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: ROOTSTOCK_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let schema = format!(
+            "rootstock_unit_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let admin = PgPool::connect(&url).await.expect("connect");
+        admin
+            .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .await
+            .expect("create schema");
+        let connect = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(format!("SET TimeZone = '{time_zone}'")))
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .expect("connect");
+        common::migrator(MIGRATIONS)
+            .run(&pool)
+            .await
+            .expect("migrate");
+        let store = PostgresStore {
+            conns: Connections::one_pool(pool, false),
+        };
+        Some((store, admin, schema))
+    }
+
+    async fn drop_schema(store: PostgresStore, admin: PgPool, schema: String) {
+        store.close().await;
+        admin
+            .execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .await
+            .expect("drop schema");
+        admin.close().await;
+    }
+
+    /// On sessions whose TimeZone is not UTC (UTC+05:45), inspection's times are still the
+    /// real instants (the conformance cases check they are within minutes of now) and retention
+    /// compares its cut-off in the same zone the rows were written in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inspection_times_are_right_outside_utc() {
+        use mdm_storage::conformance;
+        let Some((store, admin, schema)) = store_in("Asia/Kathmandu").await else {
+            return;
+        };
+        // The rows really are local time: read naively as UTC they are hours off.
+        let zone: String = sqlx::query_scalar("SHOW TimeZone")
+            .fetch_one(&store.conns.reader)
+            .await
+            .unwrap();
+        assert_eq!(zone, "Asia/Kathmandu");
+        let naive: f64 = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM (now()::timestamp - (now() AT TIME ZONE 'UTC')))::float8",
+        )
+        .fetch_one(&store.conns.reader)
+        .await
+        .unwrap();
+        assert_eq!(naive, 5.0 * 3600.0 + 45.0 * 60.0);
+        conformance::list_enrollments(store.clone()).await;
+        drop_schema(store, admin, schema).await;
+
+        for case in 0..3 {
+            let Some((store, admin, schema)) = store_in("Asia/Kathmandu").await else {
+                return;
+            };
+            match case {
+                0 => conformance::queue_inspection(store.clone()).await,
+                1 => conformance::command_results(store.clone()).await,
+                _ => conformance::retention(store.clone()).await,
+            }
+            drop_schema(store, admin, schema).await;
+        }
+    }
+
+    /// A page from the middle of 100,000 enrollments reads through the primary key from the
+    /// cursor, with or without filters, in the generic plan a prepared statement settles on:
+    /// no scan of `enrollments`, no sort. Retention walks the `created_at` index.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inspection_reads_through_indexes() {
+        let Some((store, admin, schema)) = store_in("UTC").await else {
+            return;
+        };
+        // A connection of its own: its session's plan settings and statements stay with it.
+        let options = store.conns.writer.connect_options();
+        let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO devices (id, serial_number, authenticate, authenticate_at) \
+             SELECT 'DEV-' || lpad(i::text, 6, '0'), 'SN' || i, '<?xml', now() \
+             FROM generate_series(1, 100000) AS i; \
+             INSERT INTO enrollments (id, device_id, type, topic, push_magic, token_hex, \
+                 last_seen_at) \
+             SELECT id, id, 'Device', 't', 'm', 'aa', now() FROM devices; \
+             INSERT INTO commands (command_uuid, request_type, command, created_at) \
+             SELECT 'CMD-' || i, 'DeviceInformation', '<?xml', \
+                 now() - make_interval(secs => i) \
+             FROM generate_series(1, 100000) AS i; \
+             ANALYZE devices; ANALYZE enrollments; ANALYZE commands; \
+             SET plan_cache_mode = force_generic_plan;",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let mut n = 0;
+        let mut explain = |statement: &'static str, types: &str, args: &str| {
+            n += 1;
+            let prepare = format!(
+                "PREPARE inspected_{n} ({types}) AS {statement}; \
+                 EXPLAIN EXECUTE inspected_{n} ({args})"
+            );
+            AssertSqlSafe(prepare)
+        };
+        let list_types = "text, text, boolean, text, text, bigint";
+        for args in [
+            "'DEV-050000', NULL, NULL, NULL, NULL, 101",
+            "'DEV-050000', 'Device', TRUE, NULL, NULL, 101",
+            "'DEV-050000', NULL, NULL, 'SN50001', 'DEV-050001', 101",
+        ] {
+            let rows = sqlx::raw_sql(explain(PostgresStore::LIST_ENROLLMENTS, list_types, args))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+            let plan = plan.join("\n");
+            eprintln!("{args}:\n{plan}");
+            assert!(plan.contains("Index Scan using enrollments_pkey"), "{plan}");
+            assert!(!plan.contains("Seq Scan on enrollments"), "{plan}");
+            assert!(!plan.contains("Sort"), "{plan}");
+        }
+        let rows = sqlx::raw_sql(explain(
+            PostgresStore::RETENTION_DUE,
+            "bigint, text, bigint",
+            "extract(epoch from now())::bigint - 50000, 'NotNow', 100",
+        ))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        let plan = plan.join("\n");
+        eprintln!("retention:\n{plan}");
+        assert!(plan.contains("rootstock_commands_created_at"), "{plan}");
+        assert!(!plan.contains("Seq Scan on commands"), "{plan}");
+        sqlx::Connection::close(conn).await.unwrap();
+        // And the page itself, through the store.
+        let page = mdm_storage::InspectionStore::list_enrollments(
+            &store,
+            &mdm_storage::EnrollmentFilter::default(),
+            Some(&"DEV-050000".into()),
+            100,
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.enrollments[0].id.as_str(), "DEV-050001");
+        assert_eq!(page.next_after.as_ref().unwrap().as_str(), "DEV-050100");
+        drop_schema(store, admin, schema).await;
+    }
 
     #[test]
     fn storage_options_like_nanomdm() {

@@ -37,11 +37,18 @@ use crate::flows::{self, Sql};
 use crate::options::{self, OptionsError};
 
 /// The schema, as versioned migrations run on open (tracked in `_sqlx_migrations`).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "nanomdm tables",
-    include_str!("../migrations/sqlite/0001_nanomdm_tables.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "nanomdm tables",
+        include_str!("../migrations/sqlite/0001_nanomdm_tables.sql"),
+    ),
+    (
+        2,
+        "rootstock retention",
+        include_str!("../migrations/sqlite/0002_rootstock_retention.sql"),
+    ),
+];
 
 /// When a committed write reaches the disk. See the [module documentation](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -204,6 +211,17 @@ const DELETE_ORPHANED_COMMAND: &str = "\
 DELETE FROM commands WHERE command_uuid = ?2 \
 AND NOT EXISTS (SELECT 1 FROM enrollment_queue WHERE command_uuid = ?2) \
 AND NOT EXISTS (SELECT 1 FROM command_results WHERE command_uuid = ?2)";
+
+/// The columns of an enrollment as `InspectionStore` returns it (see
+/// `Dialect::LIST_ENROLLMENTS`): the device's serial number through `enrollments.device_id` (a
+/// user channel's is its device's), times as epoch seconds from the UTC text.
+macro_rules! enrollment_columns {
+    () => {
+        "SELECT e.id, e.type, e.device_id, e.enabled, d.serial_number, \
+             unixepoch(e.last_seen_at), unixepoch(e.created_at), unixepoch(e.updated_at) \
+         FROM enrollments AS e LEFT JOIN devices AS d ON d.id = e.device_id "
+    };
+}
 
 /// Every statement of a report binds these, numbered as `?1` … `?4`.
 const REPORT_ARGS: &[crate::dialect::Arg] = &[Id, Uuid, St, Res];
@@ -470,6 +488,88 @@ impl Dialect for SqliteStore {
         ON CONFLICT (id, command_uuid) DO UPDATE SET \
             status = excluded.status, result = excluded.result";
 
+    const LIST_ENROLLMENTS: &'static str = concat!(
+        enrollment_columns!(),
+        "WHERE e.id > ?1 \
+             AND (?2 IS NULL OR e.type = ?2) \
+             AND (?3 IS NULL OR e.enabled = ?3) \
+             AND (?4 IS NULL OR d.serial_number = ?4) \
+             AND (?5 IS NULL OR e.device_id = ?5) \
+         ORDER BY e.id \
+         LIMIT ?6"
+    );
+    const ENROLLMENT: &'static str = concat!(enrollment_columns!(), "WHERE e.id = ?1");
+    // As NEXT_COMMAND: the queue index in delivery order, primary-key joins.
+    const QUEUED_COMMANDS: &'static str = "\
+        SELECT q.command_uuid, c.request_type, r.status, unixepoch(q.created_at) \
+        FROM enrollment_queue AS q \
+            INNER JOIN commands AS c ON c.command_uuid = q.command_uuid \
+            LEFT JOIN command_results AS r \
+                ON r.id = q.id AND r.command_uuid = q.command_uuid \
+        WHERE q.id = ?1 AND q.active = 1 AND (r.status IS NULL OR r.status = ?2) \
+        ORDER BY q.priority DESC, q.seq \
+        LIMIT ?3";
+    const REMOVE_QUEUED: &'static str = "\
+        UPDATE enrollment_queue SET active = 0, updated_at = CURRENT_TIMESTAMP \
+        WHERE id = ?1 AND command_uuid = ?2 AND active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = enrollment_queue.id \
+                                AND r.command_uuid = enrollment_queue.command_uuid \
+                                AND r.status != ?3)";
+    const CLEAR_ENROLLMENT_QUEUE: &'static str = "\
+        UPDATE enrollment_queue SET active = 0, updated_at = CURRENT_TIMESTAMP \
+        WHERE id = ?1 AND active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = enrollment_queue.id \
+                                AND r.command_uuid = enrollment_queue.command_uuid \
+                                AND r.status != ?2)";
+    // The write transaction (BEGIN IMMEDIATE) is the lock.
+    const WAITING_ENTRY: &'static str = "\
+        SELECT q.command_uuid FROM enrollment_queue AS q \
+        WHERE q.id = ?1 AND q.command_uuid = ?2 AND q.active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != ?3)";
+    const WAITING_ENTRIES: &'static str = "\
+        SELECT q.command_uuid FROM enrollment_queue AS q \
+        WHERE q.id = ?1 AND q.active = 1 \
+            AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                            WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                AND r.status != ?2)";
+    // Every enrollment with a queue row or a result (a result without a queue row is an
+    // imported one), each joined to both by primary key.
+    const COMMAND: &'static str = "\
+        SELECT c.request_type, unixepoch(c.created_at), x.id, q.active, r.status, \
+            unixepoch(COALESCE(r.updated_at, q.created_at)), r.result \
+        FROM commands AS c \
+            LEFT JOIN (SELECT id FROM enrollment_queue WHERE command_uuid = ?1 \
+                       UNION \
+                       SELECT id FROM command_results WHERE command_uuid = ?1) AS x ON 1 = 1 \
+            LEFT JOIN enrollment_queue AS q ON q.id = x.id AND q.command_uuid = c.command_uuid \
+            LEFT JOIN command_results AS r ON r.id = x.id AND r.command_uuid = c.command_uuid \
+        WHERE c.command_uuid = ?1 \
+        ORDER BY x.id";
+    const COMMAND_UUID_BINDS: usize = 1;
+    // `created_at` holds CURRENT_TIMESTAMP's UTC 'YYYY-MM-DD HH:MM:SS', which compares as text
+    // with the cut-off rendered the same way (so the index on it applies).
+    const RETENTION_DUE: &'static str = "\
+        SELECT c.command_uuid FROM commands AS c \
+        WHERE c.created_at < datetime(?1, 'unixepoch') \
+            AND NOT EXISTS ( \
+                SELECT 1 FROM enrollment_queue AS q \
+                WHERE q.command_uuid = c.command_uuid AND q.active = 1 \
+                    AND NOT EXISTS (SELECT 1 FROM command_results AS r \
+                                    WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
+                                        AND r.status != ?2)) \
+        ORDER BY c.created_at \
+        LIMIT ?3";
+    // One batch, the numbered parameters shared; children first, so no foreign-key action
+    // has anything left to do (foreign_keys is on, but nothing relies on it).
+    const RETENTION_DELETE: &'static [&'static str] = &["\
+        DELETE FROM enrollment_queue WHERE command_uuid IN ({ids}); \
+        DELETE FROM command_results WHERE command_uuid IN ({ids}); \
+        DELETE FROM commands WHERE command_uuid IN ({ids});"];
+
     async fn bind_cert_hash_serialized(
         &self,
         device_id: &str,
@@ -531,6 +631,95 @@ mod tests {
             "sorts instead of walking the index: {plan}"
         );
         assert!(!plan.contains("SCAN"), "a full scan: {plan}");
+    }
+
+    /// `EXPLAIN QUERY PLAN` of `sql` with `binds`, one line per step.
+    async fn query_plan(store: &SqliteStore, sql: &str, binds: &[Option<&str>]) -> String {
+        let mut query = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let plan: Vec<String> = query
+            .fetch_all(&store.conns.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect();
+        plan.join("\n")
+    }
+
+    /// A page from the middle of 100,000 enrollments reads through the primary key from the
+    /// cursor, whatever the filters (no scan, no sort), and returns the right rows; retention
+    /// walks the `created_at` index; the queue view walks the next-command index.
+    #[tokio::test]
+    async fn inspection_reads_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("inspect.sqlite")))
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+             INSERT INTO devices (id, serial_number, authenticate, authenticate_at) \
+             SELECT printf('DEV-%06d', i), 'SN' || i, x'00', CURRENT_TIMESTAMP FROM n; \
+             INSERT INTO enrollments (id, device_id, type, topic, push_magic, token_hex, \
+                 last_seen_at) \
+             SELECT id, id, 'Device', 't', 'm', 'aa', CURRENT_TIMESTAMP FROM devices;",
+        )
+        .execute(&store.conns.writer)
+        .await
+        .unwrap();
+        let after = Some("DEV-050000");
+        for filters in [
+            [None, None, None, None],
+            [Some("Device"), Some("1"), None, None],
+            [None, None, Some("SN50001"), Some("DEV-050001")],
+        ] {
+            let mut binds = vec![after];
+            binds.extend(filters);
+            binds.push(Some("101"));
+            let plan = query_plan(&store, SqliteStore::LIST_ENROLLMENTS, &binds).await;
+            eprintln!("{filters:?}:\n{plan}");
+            assert!(
+                plan.contains("SEARCH e USING INDEX sqlite_autoindex_enrollments_1 (id>?)"),
+                "{plan}"
+            );
+            assert!(!plan.contains("SCAN"), "a full scan: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "a sort: {plan}");
+        }
+        let plan = query_plan(
+            &store,
+            SqliteStore::RETENTION_DUE,
+            &[Some("1000"), Some("NotNow"), Some("100")],
+        )
+        .await;
+        eprintln!("retention:\n{plan}");
+        assert!(plan.contains("commands_created_at"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        let plan = query_plan(
+            &store,
+            SqliteStore::QUEUED_COMMANDS,
+            &[Some("DEV-000001"), Some("NotNow"), Some("100")],
+        )
+        .await;
+        assert!(plan.contains("enrollment_queue_next"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+
+        let page = mdm_storage::InspectionStore::list_enrollments(
+            &store,
+            &mdm_storage::EnrollmentFilter::default(),
+            Some(&"DEV-050000".into()),
+            100,
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.enrollments.len(), 100);
+        assert_eq!(page.enrollments[0].id.as_str(), "DEV-050001");
+        assert_eq!(
+            page.enrollments[0].serial_number.as_deref(),
+            Some("SN50001")
+        );
+        assert_eq!(page.next_after.as_ref().unwrap().as_str(), "DEV-050100");
     }
 
     #[test]

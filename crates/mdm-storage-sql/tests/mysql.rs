@@ -12,7 +12,7 @@ mod server;
 
 use mdm_proto::Status;
 use mdm_storage::conformance::fixtures::{Device, command, report};
-use mdm_storage::{CommandQueue, ReportOutcome};
+use mdm_storage::{CommandQueue, DeliveryState, InspectionStore as _, ReportOutcome};
 use mdm_storage_sql::mysql::{ConnectOptions, MySqlOptions, MySqlStore};
 use sqlx::Row as _;
 use sqlx::mysql::{MySql, MySqlPool};
@@ -173,6 +173,45 @@ async fn serves_a_nanomdm_database() {
             .unwrap()
             .get(0);
     assert_eq!(status, "Acknowledged");
+
+    // NanoMDM's own answer to our command: the queue row stays active, the result is upserted
+    // (storage/mysql). Inspection reads it as reported and does not list it as waiting.
+    sqlx::query(
+        "INSERT INTO command_results (id, command_uuid, status, result) \
+         VALUES (?, 'OURS-1', 'Acknowledged', ?)",
+    )
+    .bind(id)
+    .bind(std::str::from_utf8(&ack_raw).unwrap())
+    .execute(&raw)
+    .await
+    .unwrap();
+    let record = store.command("OURS-1").await.unwrap().expect("OURS-1");
+    assert_eq!(record.deliveries.len(), 1);
+    let delivery = &record.deliveries[0];
+    assert_eq!(delivery.id, *d.id.id());
+    assert_eq!(
+        delivery.state,
+        DeliveryState::Reported(Status::Acknowledged)
+    );
+    assert_eq!(delivery.report.as_deref(), Some(&ack_raw[..]));
+    let queue = store.queued_commands(d.id.id(), 100).await.unwrap();
+    assert!(queue.is_empty(), "answered, not waiting: {queue:?}");
+    assert!(
+        !store
+            .remove_queued_command(d.id.id(), "OURS-1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.clear_enrollment_queue(d.id.id()).await.unwrap(), 0);
+    let nano = store
+        .command("NANO-CMD-1")
+        .await
+        .unwrap()
+        .expect("NANO-CMD-1");
+    assert_eq!(
+        nano.deliveries[0].state,
+        DeliveryState::Reported(Status::Acknowledged)
+    );
 
     store.close().await;
     raw.close().await;

@@ -13,7 +13,7 @@ mod server;
 
 use mdm_proto::Status;
 use mdm_storage::conformance::fixtures::{Device, command, report};
-use mdm_storage::{CommandQueue, ReportOutcome};
+use mdm_storage::{CommandQueue, DeliveryState, InspectionStore as _, ReportOutcome};
 use mdm_storage_sql::postgres::{ConnectOptions, PostgresOptions, PostgresStore};
 use sqlx::Row as _;
 use sqlx::postgres::{PgPool, Postgres};
@@ -202,10 +202,42 @@ async fn serves_a_nanomdm_database() {
             .unwrap()
             .is_none()
     );
+    nanomdm_answer_is_inspectable(&store, &d, "OURS-1", &ack_raw).await;
 
     store.close().await;
     raw.close().await;
     schemas.drop_all().await;
+}
+
+/// A command NanoMDM answered — its queue row left active, a final result beside it — reads
+/// back through inspection as reported, with the report NanoMDM stored, and is not waiting in
+/// the queue: not listed, not removed, not counted by a clear.
+async fn nanomdm_answer_is_inspectable(
+    store: &PostgresStore,
+    d: &Device,
+    uuid: &str,
+    report: &[u8],
+) {
+    let record = store.command(uuid).await.unwrap().expect("the command");
+    assert_eq!(record.deliveries.len(), 1);
+    let delivery = &record.deliveries[0];
+    assert_eq!(delivery.id, *d.id.id());
+    assert_eq!(
+        delivery.state,
+        DeliveryState::Reported(Status::Acknowledged)
+    );
+    assert_eq!(delivery.report.as_deref(), Some(report));
+    assert!(delivery.updated_at.is_some());
+    let queue = store.queued_commands(d.id.id(), 100).await.unwrap();
+    assert!(queue.is_empty(), "answered, not waiting: {queue:?}");
+    assert!(!store.remove_queued_command(d.id.id(), uuid).await.unwrap());
+    assert_eq!(store.clear_enrollment_queue(d.id.id()).await.unwrap(), 0);
+    let enrollment = store
+        .enrollment(d.id.id())
+        .await
+        .unwrap()
+        .expect("enrolled");
+    assert_eq!(enrollment.serial_number.as_deref(), Some("SN1"));
 }
 
 /// 50 enrollments answer one command at the same moment (see the shared body).

@@ -222,7 +222,7 @@ async fn reopening_keeps_everything_in_wal_mode() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(migrations, 1, "the schema migration ran once");
+    assert_eq!(migrations, 2, "each schema migration ran once");
 }
 
 #[tokio::test]

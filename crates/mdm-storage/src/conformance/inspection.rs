@@ -498,3 +498,47 @@ pub async fn retention(store: impl Storage) {
     // A deleted command's UUID is free again, as the row is gone.
     enqueue(&store, &[&a.id], &done).await;
 }
+
+/// In NanoMDM's delete mode (see [`super::run_delete_mode`]) a final answer takes the
+/// enrollment's queue entry and result away, and the command once no enrollment waits on it: a
+/// command's record lists the enrollments still waiting (a NotNow with its report), retention
+/// finds nothing answered to delete, and once every enrollment answered the command is gone.
+pub async fn command_results_in_delete_mode(store: impl Storage) {
+    let devices: Vec<Device> = (1..=3).map(|i| Device::new(&format!("DR-{i}"))).collect();
+    for d in &devices {
+        d.enroll(&store).await;
+    }
+    let [acked, not_now, waiting] = [0, 1, 2].map(|i| &devices[i].id);
+    let x = command("DR-X");
+    enqueue(&store, &[acked, not_now, waiting], &x).await;
+    send_report(&store, acked, Some("DR-X"), Status::Acknowledged).await;
+    let (_, not_now_raw) = report(not_now, Some("DR-X"), Status::NotNow);
+    send_report(&store, not_now, Some("DR-X"), Status::NotNow).await;
+
+    let record = command_record(&store, "DR-X")
+        .await
+        .expect("DR-X is still queued");
+    assert_eq!(record.request_type, "DeviceInformation");
+    assert!(recent(record.created_at));
+    let listed: Vec<&str> = record.deliveries.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(listed, ["DR-2", "DR-3"], "the answered one is gone");
+    assert_eq!(record.deliveries[0].state, DeliveryState::NotNow);
+    assert_eq!(
+        record.deliveries[0].report.as_deref(),
+        Some(&not_now_raw[..])
+    );
+    assert_eq!(record.deliveries[1].state, DeliveryState::Queued);
+    assert_eq!(record.deliveries[1].report, None);
+
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    assert_eq!(
+        delete_answered_commands(&store, later, 10)
+            .await
+            .expect("sweep"),
+        0,
+        "nothing answered is kept to delete"
+    );
+    send_report(&store, not_now, Some("DR-X"), Status::Acknowledged).await;
+    send_report(&store, waiting, Some("DR-X"), Status::Error).await;
+    assert_eq!(command_record(&store, "DR-X").await, None);
+}

@@ -1,7 +1,8 @@
 //! The conformance suite every storage backend runs: the same assertions, one place.
 //!
 //! A backend's test calls [`run`] with a function that makes a fresh, empty store; each case
-//! gets its own store. Every case is also a public async function, so a backend can run one
+//! gets its own store. A store in NanoMDM's delete mode (`delete=1`), which keeps no results,
+//! runs [`run_delete_mode`] instead. Every case is also a public async function, so a backend can run one
 //! alone while debugging. A failing case panics with its name. The suite uses only the public
 //! traits, and needs a Tokio runtime (the concurrency case spawns tasks). [`fixtures`] builds the
 //! messages, for a backend's own tests and benchmarks too.
@@ -16,8 +17,8 @@ pub mod fixtures;
 mod inspection;
 
 pub use inspection::{
-    command_results, list_enrollments, list_enrollments_while_enrolling, queue_inspection,
-    retention,
+    command_results, command_results_in_delete_mode, list_enrollments,
+    list_enrollments_while_enrolling, queue_inspection, retention,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -35,7 +36,29 @@ use fixtures::{Device, TOPIC, binary_command, command, report};
 
 /// Runs every case, each on a store from `make_store`. Panics, naming the case, on the first
 /// failure.
-pub async fn run<S, F, Fut>(mut make_store: F)
+pub async fn run<S, F, Fut>(make_store: F)
+where
+    S: Storage + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    run_cases(make_store, true).await;
+}
+
+/// [`run`] for a store in NanoMDM's delete mode (`delete=1`), where a final answer removes the
+/// enrollment's queue entry and result, and the command once nothing refers to it: the cases
+/// that read results back after a final answer (`command_results`, `retention`) are replaced by
+/// [`command_results_in_delete_mode`], which checks what such a store does show.
+pub async fn run_delete_mode<S, F, Fut>(make_store: F)
+where
+    S: Storage + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    run_cases(make_store, false).await;
+}
+
+async fn run_cases<S, F, Fut>(mut make_store: F, keeps_results: bool)
 where
     S: Storage + 'static,
     F: FnMut() -> Fut,
@@ -71,9 +94,12 @@ where
         list_enrollments,
         list_enrollments_while_enrolling,
         queue_inspection,
-        command_results,
-        retention,
     );
+    if keeps_results {
+        cases!(command_results, retention);
+    } else {
+        cases!(command_results_in_delete_mode);
+    }
 }
 
 async fn case(name: &str, body: impl Future<Output = ()>) {
