@@ -13,6 +13,10 @@
 //! | `/v1/push/<ids>` | push to enrollments | API key |
 //! | `/v1/enqueue/<ids>` | enqueue a command and push | API key |
 //! | `/v1/commands/<ids>` | `POST` a command as JSON, typed by `mdm-commands`; enqueue and push as `/v1/enqueue/` | API key |
+//! | `/v1/commands/<uuid>` | `GET` a command and each enrollment's status and result (the report as JSON) | API key |
+//! | `/v1/enrollments` | `GET` enrollments, a page at a time, filtered by type, enabled, serial number, device | API key |
+//! | `/v1/enrollments/<id>` | `GET` one enrollment | API key |
+//! | `/v1/enrollments/<id>/queue[/<uuid>]` | `GET` its queue; `DELETE` one command or all | API key |
 //! | `/v1/escrowkeyunlock` | Apple's escrow key unlock, with the push certificate | API key |
 //! | `/migration` | replay check-ins from another server into the core | API key |
 //! | `/version` | `{"version":"…"}` | — |
@@ -85,7 +89,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::response::Response;
-use axum::routing::{any, post};
+use axum::routing::{any, delete, get};
 use http::{HeaderName, StatusCode};
 use mdm_proto::DecodeLimits;
 use mdm_push::ApnsConfig;
@@ -110,8 +114,9 @@ mod serve;
 mod target;
 
 pub use api::{
-    ApiResult, CommandBodyError, CommandBodyErrorKind, ESCROW_KEY_UNLOCK_URL, EnrollmentResult,
-    PushCertInfo,
+    ApiResult, CommandBodyError, CommandBodyErrorKind, CommandRecord, DEFAULT_ENROLLMENTS_PAGE,
+    DeliveryRecord, ESCROW_KEY_UNLOCK_URL, EnrollmentInfo, EnrollmentList, EnrollmentResult,
+    MAX_ENROLLMENTS_PAGE, MAX_QUEUE_LISTED, PushCertInfo, QueueEntry, QueueList,
 };
 pub use auth::{API_USER, BasicAuth, BasicAuthLayer};
 pub use authproxy::{X_ENROLLMENT_ID, X_TRACE_ID};
@@ -340,17 +345,19 @@ impl MdmHttpBuilder {
 
     /// Builds the routes alone, for an application router of your own: no fallback (so it
     /// merges into a router that has one), no path cleaning and no request log. Put those around
-    /// the whole application, so your routes get them too:
+    /// the whole application, so your routes get them too; [`path_clean_layer`](Self::path_clean_layer)
+    /// gives the path cleaning [`build`](Self::build) applies, with these routes' subtrees:
     ///
     /// ```no_run
     /// # fn demo(mdm: mdm_http::MdmHttpBuilder) -> axum::Router {
-    /// use mdm_http::{PathCleanLayer, RequestLogLayer};
+    /// use mdm_http::RequestLogLayer;
     ///
+    /// let path_clean = mdm.path_clean_layer();
     /// axum::Router::new()
     ///     .route("/admin/health", axum::routing::get(|| async { "ok" }))
     ///     .merge(mdm.build_routes())
     ///     .fallback(|| async { (http::StatusCode::NOT_FOUND, "no such page") })
-    ///     .layer(PathCleanLayer::nanomdm())
+    ///     .layer(path_clean)
     ///     .layer(RequestLogLayer)
     /// # }
     /// ```
@@ -358,11 +365,31 @@ impl MdmHttpBuilder {
         self.assemble().0
     }
 
+    /// The path cleaning [`build`](Self::build) puts around the routes, for an application that
+    /// merges [`build_routes`](Self::build_routes) into its own router: Go's mux rules, with the
+    /// subtrees these settings serve (`/v1/push/`, `/v1/enqueue/` and `/v1/commands/` with the
+    /// API, `/authproxy/` with the auth proxy) redirected to from their slashless paths.
+    pub fn path_clean_layer(&self) -> PathCleanLayer {
+        PathCleanLayer::new(self.subtrees())
+    }
+
+    /// Subtrees whose slashless path Go's mux redirects to them. `/v1/enrollments` is a route of
+    /// its own (the list), so, as in Go's mux, it is not redirected to `/v1/enrollments/`.
+    fn subtrees(&self) -> Vec<&'static str> {
+        let mut subtrees = Vec::new();
+        if self.mdm.is_some() && self.auth_proxy.is_some() {
+            subtrees.push("/authproxy/");
+        }
+        if self.api_key.is_some() {
+            subtrees.extend(["/v1/push/", "/v1/enqueue/", "/v1/commands/"]);
+        }
+        subtrees
+    }
+
     /// The routes, with the body budget applied, and the subtrees path cleaning redirects to.
     fn assemble(self) -> (Router, Vec<&'static str>) {
         let mut router = Router::new();
-        // Subtrees whose slashless path Go's mux redirects to them.
-        let mut subtrees = Vec::new();
+        let subtrees = self.subtrees();
         let body_limit = self.body_limit;
         let limits = self.limits.max_body_bytes(body_limit);
         if let Some((service, verifier)) = self.mdm {
@@ -405,7 +432,6 @@ impl MdmHttpBuilder {
                 router = router
                     .route("/authproxy/", proxy.clone())
                     .route("/authproxy/{*rest}", proxy);
-                subtrees.push("/authproxy/");
             }
         }
         if let Some(key) = self.api_key {
@@ -424,9 +450,21 @@ impl MdmHttpBuilder {
                 .route("/v1/push/{*ids}", any(api::push))
                 .route("/v1/enqueue/", any(api::enqueue))
                 .route("/v1/enqueue/{*ids}", any(api::enqueue))
-                // Ours, not NanoMDM's: only `POST` (any other method is 405).
-                .route("/v1/commands/", post(api::commands))
-                .route("/v1/commands/{*ids}", post(api::commands))
+                // Ours, not NanoMDM's: `POST` enqueues a JSON command, `GET` reads a command's
+                // results (any other method is 405).
+                .route("/v1/commands/", get(api::command).post(api::commands))
+                .route("/v1/commands/{*ids}", get(api::command).post(api::commands))
+                // Ours: inspection. An id is one path segment (a `/` in it is sent as `%2F`).
+                .route("/v1/enrollments", get(api::list_enrollments))
+                .route("/v1/enrollments/{id}", get(api::enrollment))
+                .route(
+                    "/v1/enrollments/{id}/queue",
+                    get(api::queue).delete(api::clear_queue),
+                )
+                .route(
+                    "/v1/enrollments/{id}/queue/{command_uuid}",
+                    delete(api::remove_queued),
+                )
                 .route("/v1/escrowkeyunlock", any(api::escrow_key_unlock))
                 .with_state(state);
             if let Some(core) = self.migration {
@@ -440,7 +478,6 @@ impl MdmHttpBuilder {
                 );
             }
             router = router.merge(api.route_layer(BasicAuthLayer::new(key)));
-            subtrees.extend(["/v1/push/", "/v1/enqueue/", "/v1/commands/"]);
         } else if self.migration.is_some() {
             tracing::warn!("/migration needs the API (an API key); not enabled");
         }

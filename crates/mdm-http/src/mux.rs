@@ -55,7 +55,9 @@ impl PathCleanLayer {
         }
     }
 
-    /// NanoMDM's subtrees: `/v1/push/`, `/v1/enqueue/` and `/authproxy/`.
+    /// NanoMDM's subtrees: `/v1/push/`, `/v1/enqueue/` and `/authproxy/` (not Rootstock's own
+    /// `/v1/commands/`: [`MdmHttpBuilder::path_clean_layer`](crate::MdmHttpBuilder::path_clean_layer)
+    /// gives the subtrees a router actually serves).
     pub fn nanomdm() -> Self {
         Self::new(["/v1/push/", "/v1/enqueue/", "/authproxy/"])
     }

@@ -1,7 +1,8 @@
 //! NanoMDM's API: `/v1/pushcert`, `/v1/push/`, `/v1/enqueue/`, `/v1/escrowkeyunlock`, and the
-//! unauthenticated `/version`; and ours: `/v1/commands/` (JSON commands).
+//! unauthenticated `/version`; and ours: `/v1/commands/` (JSON commands, and command results)
+//! and `/v1/enrollments` (inspection).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::response::Response;
@@ -13,6 +14,7 @@ use url::Url;
 
 mod commands;
 mod escrow;
+mod inspect;
 mod push;
 mod pushcert;
 mod result;
@@ -21,6 +23,13 @@ pub(crate) use commands::commands;
 pub use commands::{CommandBodyError, CommandBodyErrorKind};
 pub use escrow::ESCROW_KEY_UNLOCK_URL;
 pub(crate) use escrow::escrow_key_unlock;
+pub use inspect::{
+    CommandRecord, DEFAULT_ENROLLMENTS_PAGE, DeliveryRecord, EnrollmentInfo, EnrollmentList,
+    MAX_ENROLLMENTS_PAGE, MAX_QUEUE_LISTED, QueueEntry, QueueList,
+};
+pub(crate) use inspect::{
+    clear_queue, command, enrollment, list_enrollments, queue, remove_queued,
+};
 pub(crate) use push::{addressable, enqueue, push};
 pub use pushcert::PushCertInfo;
 pub(crate) use pushcert::push_cert;
@@ -49,4 +58,12 @@ pub(crate) fn version_response(version: &str) -> Response {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// A time as the API writes it: RFC 3339 in UTC (`2026-01-07T04:04:46Z`, with a fraction of a
+/// second when there is one).
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

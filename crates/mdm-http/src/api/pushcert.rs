@@ -1,8 +1,6 @@
 //! `/v1/pushcert`: upload (any method but GET, as NanoMDM v0.9) and read (`GET ?topic=`, as
 //! NanoMDM after v0.9) the MDM push certificate.
 
-use std::time::SystemTime;
-
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
@@ -10,7 +8,7 @@ use mdm_push::{PushCertError, PushCertificate};
 use mdm_storage::PushCertStore;
 use serde::{Deserialize, Serialize};
 
-use super::ApiState;
+use super::{ApiState, rfc3339};
 use crate::body::read_body;
 use crate::mdm::query_params;
 use crate::response::{api_error, api_json};
@@ -93,12 +91,6 @@ fn info(cert: &PushCertificate) -> PushCertInfo {
         not_after: rfc3339(cert.not_after()),
         topic: cert.topic().to_owned(),
     }
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// The certificate and key PEM blocks of an upload, by NanoMDM's rules: two blocks glued
