@@ -472,6 +472,9 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         apns = apns.trusted_root_pem(read_file("-apns-root-ca", &flags.apns_root_ca)?);
     }
 
+    let retention = flags
+        .command_retention
+        .map(|keep_for| RetentionSweep::new(store.clone(), keep_for));
     let mut builder = MdmHttp::builder(store)
         .api(api_key.clone())
         .apns(apns)
@@ -621,9 +624,7 @@ pub async fn start(flags: &Flags) -> Result<Server, StartupError> {
         api_key: (!api_key.is_empty()).then_some(api_key),
         dev_banner,
         webhook_worker: stack.webhook_worker,
-        retention: flags
-            .command_retention
-            .map(|keep_for| RetentionSweep::new(store.clone(), keep_for)),
+        retention,
     })
 }
 
