@@ -83,9 +83,9 @@ impl From<&StoredEnrollment> for EnrollmentInfo {
             device_id: e.device_id.as_str().to_owned(),
             enabled: e.enabled,
             serial_number: e.serial_number.clone(),
-            last_seen_at: e.last_seen_at.map(rfc3339),
-            created_at: e.created_at.map(rfc3339),
-            updated_at: e.updated_at.map(rfc3339),
+            last_seen_at: e.last_seen_at.and_then(rfc3339),
+            created_at: e.created_at.and_then(rfc3339),
+            updated_at: e.updated_at.and_then(rfc3339),
         }
     }
 }
@@ -343,7 +343,7 @@ pub(crate) async fn queue(State(api): State<ApiState>, request: Request) -> Resp
                 command_uuid: c.command_uuid,
                 request_type: c.request_type,
                 status: queue_status(c.state).to_owned(),
-                created_at: c.created_at.map(rfc3339),
+                created_at: c.created_at.and_then(rfc3339),
             })
             .collect(),
     };
@@ -440,7 +440,7 @@ pub(crate) async fn command(State(api): State<ApiState>, request: Request) -> Re
             };
             let record = DeliveryRecord {
                 status,
-                updated_at: delivery.updated_at.map(rfc3339),
+                updated_at: delivery.updated_at.and_then(rfc3339),
                 result,
                 result_error,
             };
@@ -450,7 +450,7 @@ pub(crate) async fn command(State(api): State<ApiState>, request: Request) -> Re
     let record = CommandRecord {
         command_uuid: stored.command_uuid,
         request_type: stored.request_type,
-        created_at: stored.created_at.map(rfc3339),
+        created_at: stored.created_at.and_then(rfc3339),
         enrollments,
     };
     api_json(StatusCode::OK, &record)
@@ -479,7 +479,7 @@ fn plist_json(value: &Value) -> serde_json::Value {
         ),
         Value::Boolean(b) => Json::Bool(*b),
         Value::Data(bytes) => Json::String(STANDARD.encode(bytes)),
-        Value::Date(date) => Json::String(rfc3339(SystemTime::from(*date))),
+        Value::Date(date) => rfc3339(SystemTime::from(*date)).map_or(Json::Null, Json::String),
         Value::Real(r) => serde_json::Number::from_f64(*r).map_or(Json::Null, Json::Number),
         Value::Integer(i) => match (i.as_signed(), i.as_unsigned()) {
             (Some(n), _) => Json::from(n),

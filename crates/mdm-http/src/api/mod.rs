@@ -61,9 +61,40 @@ pub(crate) fn version_response(version: &str) -> Response {
 }
 
 /// A time as the API writes it: RFC 3339 in UTC (`2026-01-07T04:04:46Z`, with a fraction of a
-/// second when there is one).
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+/// second when there is one); `None` outside the years 1 to 9999, which RFC 3339 cannot write (a
+/// device's binary property list can hold any date).
+pub(crate) fn rfc3339(t: SystemTime) -> Option<String> {
+    use time::OffsetDateTime;
+    // `OffsetDateTime::from(SystemTime)` panics out of its range; these checked steps do not.
+    let at = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => OffsetDateTime::UNIX_EPOCH.checked_add(after.try_into().ok()?)?,
+        Err(before) => {
+            OffsetDateTime::UNIX_EPOCH.checked_sub(before.duration().try_into().ok()?)?
+        }
+    };
+    at.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::rfc3339;
+
+    #[test]
+    fn times_outside_rfc3339_are_none_not_a_panic() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        assert_eq!(rfc3339(epoch).as_deref(), Some("1970-01-01T00:00:00Z"));
+        let fraction = epoch + Duration::from_millis(1_767_758_686_250);
+        assert_eq!(
+            rfc3339(fraction).as_deref(),
+            Some("2026-01-07T04:04:46.25Z")
+        );
+        let before = epoch - Duration::from_secs(86_400);
+        assert_eq!(rfc3339(before).as_deref(), Some("1969-12-31T00:00:00Z"));
+        let far = Duration::from_secs(400_000 * 365 * 86_400);
+        assert_eq!(rfc3339(epoch + far), None);
+        assert_eq!(rfc3339(epoch - far), None);
+    }
 }

@@ -88,7 +88,7 @@ async fn upload(api: ApiState, request: Request) -> Response {
 
 fn info(cert: &PushCertificate) -> PushCertInfo {
     PushCertInfo {
-        not_after: rfc3339(cert.not_after()),
+        not_after: rfc3339(cert.not_after()).unwrap_or_default(),
         topic: cert.topic().to_owned(),
     }
 }
