@@ -535,3 +535,102 @@ pub async fn retention(store: impl Storage, expect: Expectations) {
     // A deleted command's UUID is free again, as the row is gone.
     enqueue(&store, &[&a.id], &done).await;
 }
+
+/// Retention sweeping while devices work: enrollments keep being sent commands and answering
+/// them (some `NotNow` first) while sweeps delete what was answered. No call fails, every
+/// command reaches its device once and whole, and in the end exactly the answered commands are
+/// gone (with the suite's default expectations; in delete mode they are gone as answered).
+pub async fn retention_under_load<S: Storage + 'static>(store: S) {
+    const DEVICES: usize = 4;
+    const PER_DEVICE: usize = 25;
+    let store = Arc::new(store);
+    let devices: Vec<Device> = (0..DEVICES)
+        .map(|i| Device::new(&format!("RETLOAD-{i}")))
+        .collect();
+    for d in &devices {
+        d.enroll(&*store).await;
+    }
+    let working: Vec<_> = devices
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..PER_DEVICE {
+                    let sent = command(&format!("RETLOAD-{i}-{n:03}"));
+                    enqueue(&*store, &[&d.id], &sent).await;
+                    let got = store.retrieve_next_command(&d.id, false).await;
+                    let got = got.expect("next").expect("the command just queued");
+                    assert_eq!(got.bytes(), sent.bytes(), "delivered whole");
+                    if n % 3 == 0 {
+                        let outcome =
+                            send_report(&*store, &d.id, Some(&sent.command_uuid), Status::NotNow)
+                                .await;
+                        assert_eq!(outcome, crate::ReportOutcome::NotNow);
+                    }
+                    let outcome = send_report(
+                        &*store,
+                        &d.id,
+                        Some(&sent.command_uuid),
+                        Status::Acknowledged,
+                    )
+                    .await;
+                    assert_eq!(
+                        outcome,
+                        crate::ReportOutcome::Final,
+                        "{}",
+                        sent.command_uuid
+                    );
+                    tokio::task::yield_now().await;
+                }
+                // One last command stays queued, answered NotNow.
+                let last = command(&format!("RETLOAD-{i}-LAST"));
+                enqueue(&*store, &[&d.id], &last).await;
+                send_report(&*store, &d.id, Some(&last.command_uuid), Status::NotNow).await;
+            })
+        })
+        .collect();
+    let sweeping = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut deleted = 0;
+            for _ in 0..20 {
+                let later = SystemTime::now() + Duration::from_secs(3600);
+                deleted += delete_answered_commands(&*store, later, 7)
+                    .await
+                    .expect("sweep under load");
+                tokio::task::yield_now().await;
+            }
+            deleted
+        })
+    };
+    for w in working {
+        if let Err(e) = w.await {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    sweeping.await.expect("sweeping task");
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    delete_answered_commands(&*store, later, 100)
+        .await
+        .expect("final sweep");
+    for i in 0..DEVICES {
+        for n in 0..PER_DEVICE {
+            let uuid = format!("RETLOAD-{i}-{n:03}");
+            assert_eq!(
+                command_record(&*store, &uuid).await,
+                None,
+                "{uuid} answered, kept"
+            );
+        }
+        let last = format!("RETLOAD-{i}-LAST");
+        let record = command_record(&*store, &last).await;
+        let record = record.unwrap_or_else(|| panic!("{last} waits, deleted"));
+        assert_eq!(record.deliveries[0].state, DeliveryState::NotNow);
+        let d = Device::new(&format!("RETLOAD-{i}"));
+        assert_eq!(
+            next_uuid(&*store, &d.id, false).await.as_deref(),
+            Some(last.as_str())
+        );
+    }
+}

@@ -19,7 +19,7 @@ mod inspection;
 pub use import::{import_queue, import_results, import_state, run_import};
 pub use inspection::{
     command_results, list_enrollments, list_enrollments_while_enrolling, queue_inspection,
-    retention,
+    retention, retention_under_load,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -100,6 +100,7 @@ where
         list_enrollments,
         list_enrollments_while_enrolling,
         queue_inspection,
+        retention_under_load,
     );
     case(
         "command_results",
