@@ -457,8 +457,12 @@ impl Dialect for MySqlStore {
         ORDER BY x.id";
     const COMMAND_UUID_BINDS: usize = 3;
     // FROM_UNIXTIME gives the cut-off in the session's time zone, the one the TIMESTAMP column
-    // is compared in. The due commands are locked so that no queue row is added to one (an
-    // import) before it is deleted.
+    // is compared in. A consistent (snapshot) read, not a locking one: InnoDB's locking read
+    // would wait for an enqueue in flight and then see its new `commands` row while the
+    // subquery's snapshot still missed its queue rows, taking a command that was just queued
+    // for one that waits nowhere. The snapshot sees a command whole or not at all. (A queue
+    // row an import adds to an old, answered command between this read and the deletes goes
+    // with it.)
     const RETENTION_DUE: &'static str = "\
         SELECT c.command_uuid FROM commands AS c \
         WHERE c.created_at < FROM_UNIXTIME(?) \
@@ -469,8 +473,7 @@ impl Dialect for MySqlStore {
                                     WHERE r.id = q.id AND r.command_uuid = q.command_uuid \
                                         AND r.status != ?)) \
         ORDER BY c.created_at \
-        LIMIT ? \
-        FOR UPDATE";
+        LIMIT ?";
     // Children first, in lock order; the foreign keys' ON DELETE CASCADE finds nothing left.
     const RETENTION_DELETE: &'static [&'static str] = &[
         "DELETE FROM enrollment_queue WHERE command_uuid IN ({ids})",
