@@ -3,6 +3,7 @@
 //! carries a secret.
 
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use axum::body::Body;
 use base64::Engine;
@@ -11,7 +12,11 @@ use http_body_util::BodyExt;
 use mdm_http::MdmHttp;
 use mdm_storage::conformance::fixtures::{self, Device};
 use mdm_storage::mdm_proto::{CommandReport, Status};
-use mdm_storage::{CheckInStore, CommandQueue, DynStorage, EnrollId, MemoryStore};
+use mdm_storage::{
+    CheckInStore, CommandQueue, DynStorage, EnrollId, EnrollmentFilter, EnrollmentId,
+    EnrollmentPage, InspectionStore, MemoryStore, QueuedCommand, StorageError, StoredCommand,
+    StoredEnrollment,
+};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -722,4 +727,93 @@ async fn no_answer_carries_a_secret() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A store whose inspection fails, as a database that went away.
+struct Unreachable {
+    inner: MemoryStore,
+}
+
+mdm_storage::forward_store!(impl[] Unreachable => inner:
+    CheckInStore, CommandQueue, BootstrapTokenStore, TokenUpdateTallyStore, PushStore,
+    PushCertStore, CertAuthStore, MigrationStore);
+
+fn unreachable() -> StorageError {
+    StorageError::backend(std::io::Error::other("connection refused"))
+}
+
+impl InspectionStore for Unreachable {
+    async fn list_enrollments(
+        &self,
+        _: &EnrollmentFilter,
+        _: Option<&EnrollmentId>,
+        _: usize,
+    ) -> Result<EnrollmentPage, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn enrollment(&self, _: &EnrollmentId) -> Result<Option<StoredEnrollment>, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn queued_commands(
+        &self,
+        _: &EnrollmentId,
+        _: usize,
+    ) -> Result<Vec<QueuedCommand>, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn remove_queued_command(&self, _: &EnrollmentId, _: &str) -> Result<bool, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn clear_enrollment_queue(&self, _: &EnrollmentId) -> Result<u64, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn command(&self, _: &str) -> Result<Option<StoredCommand>, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn delete_answered_commands_batch(
+        &self,
+        _: SystemTime,
+        _: usize,
+    ) -> Result<u64, StorageError> {
+        Err(unreachable())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_is_a_500_with_json() {
+    let store = DynStorage::new(Unreachable {
+        inner: MemoryStore::new(),
+    });
+    let api = Api {
+        router: MdmHttp::builder(store.clone()).api(KEY).build(),
+        store,
+        bodies: Mutex::default(),
+    };
+    for (method, uri) in [
+        (Method::GET, "/v1/enrollments"),
+        (Method::GET, "/v1/enrollments/D1"),
+        (Method::GET, "/v1/enrollments/D1/queue"),
+        (Method::DELETE, "/v1/enrollments/D1/queue"),
+        (Method::DELETE, "/v1/enrollments/D1/queue/c-1"),
+        (Method::GET, "/v1/commands/c-1"),
+    ] {
+        let error = api
+            .call(method.clone(), uri, true)
+            .await
+            .error(StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            error.contains("connection refused"),
+            "{method} {uri}: {error}"
+        );
+    }
+    // A bad parameter is still the client's error, found before the store is asked.
+    api.get("/v1/enrollments?limit=0")
+        .await
+        .error(StatusCode::BAD_REQUEST);
 }
