@@ -1,8 +1,9 @@
-//! The inspection API over a `MemoryStore` (`/v1/enrollments…`, `GET /v1/commands/<uuid>`):
+//! The inspection API over a `MemoryStore` and over SQLite (`/v1/enrollments…`, `GET /v1/commands/<uuid>`):
 //! every endpoint, paging, filters, the errors, command results as JSON, and that no answer
 //! carries a secret.
 
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use axum::body::Body;
 use base64::Engine;
@@ -11,7 +12,12 @@ use http_body_util::BodyExt;
 use mdm_http::MdmHttp;
 use mdm_storage::conformance::fixtures::{self, Device};
 use mdm_storage::mdm_proto::{CommandReport, Status};
-use mdm_storage::{CheckInStore, CommandQueue, DynStorage, EnrollId, MemoryStore};
+use mdm_storage::{
+    CheckInStore, CommandQueue, DynStorage, EnrollId, EnrollmentFilter, EnrollmentId,
+    EnrollmentPage, InspectionStore, MemoryStore, QueuedCommand, StorageError, StoredCommand,
+    StoredEnrollment,
+};
+use mdm_storage_sql::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -22,6 +28,8 @@ struct Api {
     store: DynStorage,
     /// Every body answered, for the secrets check.
     bodies: Mutex<Vec<String>>,
+    /// The SQLite database's directory, kept as long as the store.
+    _dir: Option<tempfile::TempDir>,
 }
 
 struct Answer {
@@ -46,12 +54,24 @@ impl Answer {
 
 impl Api {
     fn new() -> Self {
-        let store = DynStorage::new(MemoryStore::new());
+        Self::over(DynStorage::new(MemoryStore::new()), None)
+    }
+
+    /// The API over a fresh SQLite database.
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions::new(dir.path().join("inspect.sqlite"));
+        let store = SqliteStore::open(&options).await.unwrap();
+        Self::over(DynStorage::new(store), Some(dir))
+    }
+
+    fn over(store: DynStorage, dir: Option<tempfile::TempDir>) -> Self {
         let router = MdmHttp::builder(store.clone()).api(KEY).build();
         Api {
             router,
             store,
             bodies: Mutex::default(),
+            _dir: dir,
         }
     }
 
@@ -155,7 +175,15 @@ fn is_rfc3339_or_null(v: &Value) -> bool {
 
 #[tokio::test]
 async fn lists_enrollments_a_page_at_a_time() {
-    let api = Api::new();
+    lists_enrollments_a_page_at_a_time_over(Api::new()).await;
+}
+
+#[tokio::test]
+async fn lists_enrollments_a_page_at_a_time_on_sqlite() {
+    lists_enrollments_a_page_at_a_time_over(Api::sqlite().await).await;
+}
+
+async fn lists_enrollments_a_page_at_a_time_over(api: Api) {
     enrolled(&api).await;
     let all = ["D1", "D1:U1", "D1:U2", "D2", "D3 with space"];
 
@@ -244,7 +272,15 @@ async fn lists_enrollments_a_page_at_a_time() {
 
 #[tokio::test]
 async fn filters() {
-    let api = Api::new();
+    filters_over(Api::new()).await;
+}
+
+#[tokio::test]
+async fn filters_on_sqlite() {
+    filters_over(Api::sqlite().await).await;
+}
+
+async fn filters_over(api: Api) {
     enrolled(&api).await;
     let list = |query: &'static str| {
         let api = &api;
@@ -278,7 +314,15 @@ async fn filters() {
 
 #[tokio::test]
 async fn bad_parameters_are_400_naming_the_parameter() {
-    let api = Api::new();
+    bad_parameters_are_400_naming_the_parameter_over(Api::new()).await;
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_the_parameter_on_sqlite() {
+    bad_parameters_are_400_naming_the_parameter_over(Api::sqlite().await).await;
+}
+
+async fn bad_parameters_are_400_naming_the_parameter_over(api: Api) {
     enrolled(&api).await;
     for (query, parameter) in [
         ("limit=0", "limit"),
@@ -311,7 +355,15 @@ async fn bad_parameters_are_400_naming_the_parameter() {
 
 #[tokio::test]
 async fn one_enrollment_by_id_percent_encoded() {
-    let api = Api::new();
+    one_enrollment_by_id_percent_encoded_over(Api::new()).await;
+}
+
+#[tokio::test]
+async fn one_enrollment_by_id_percent_encoded_on_sqlite() {
+    one_enrollment_by_id_percent_encoded_over(Api::sqlite().await).await;
+}
+
+async fn one_enrollment_by_id_percent_encoded_over(api: Api) {
     enrolled(&api).await;
     let user = api.get_json("/v1/enrollments/D1%3AU2").await;
     assert_eq!(user["id"], "D1:U2");
@@ -343,7 +395,15 @@ async fn one_enrollment_by_id_percent_encoded() {
 
 #[tokio::test]
 async fn queues_in_delivery_order_and_removal() {
-    let api = Api::new();
+    queues_in_delivery_order_and_removal_over(Api::new()).await;
+}
+
+#[tokio::test]
+async fn queues_in_delivery_order_and_removal_on_sqlite() {
+    queues_in_delivery_order_and_removal_over(Api::sqlite().await).await;
+}
+
+async fn queues_in_delivery_order_and_removal_over(api: Api) {
     let (d1, u1, _) = enrolled(&api).await;
     let store = &api.store;
     for uuid in ["c-1", "c-2", "c-3"] {
@@ -489,7 +549,15 @@ fn rich_report(id: &EnrollId, uuid: &str) -> (CommandReport, Vec<u8>) {
 
 #[tokio::test]
 async fn command_results_as_json() {
-    let api = Api::new();
+    command_results_as_json_over(Api::new()).await;
+}
+
+#[tokio::test]
+async fn command_results_as_json_on_sqlite() {
+    command_results_as_json_over(Api::sqlite().await).await;
+}
+
+async fn command_results_as_json_over(api: Api) {
     let (d1, u1, u2) = enrolled(&api).await;
     let d3 = Device::new("D3 with space");
     let store = &api.store;
@@ -677,7 +745,15 @@ async fn paths_are_cleaned_like_the_other_api_routes() {
 
 #[tokio::test]
 async fn no_answer_carries_a_secret() {
-    let api = Api::new();
+    no_answer_carries_a_secret_over(Api::new()).await;
+}
+
+#[tokio::test]
+async fn no_answer_carries_a_secret_on_sqlite() {
+    no_answer_carries_a_secret_over(Api::sqlite().await).await;
+}
+
+async fn no_answer_carries_a_secret_over(api: Api) {
     let (d1, u1, _) = enrolled(&api).await;
     let store = &api.store;
     store
@@ -722,4 +798,89 @@ async fn no_answer_carries_a_secret() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A store whose inspection fails, as a database that went away.
+struct Unreachable {
+    inner: MemoryStore,
+}
+
+mdm_storage::forward_store!(impl[] Unreachable => inner:
+    CheckInStore, CommandQueue, BootstrapTokenStore, TokenUpdateTallyStore, PushStore,
+    PushCertStore, CertAuthStore, MigrationStore);
+
+fn unreachable() -> StorageError {
+    StorageError::backend(std::io::Error::other("connection refused"))
+}
+
+impl InspectionStore for Unreachable {
+    async fn list_enrollments(
+        &self,
+        _: &EnrollmentFilter,
+        _: Option<&EnrollmentId>,
+        _: usize,
+    ) -> Result<EnrollmentPage, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn enrollment(&self, _: &EnrollmentId) -> Result<Option<StoredEnrollment>, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn queued_commands(
+        &self,
+        _: &EnrollmentId,
+        _: usize,
+    ) -> Result<Vec<QueuedCommand>, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn remove_queued_command(&self, _: &EnrollmentId, _: &str) -> Result<bool, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn clear_enrollment_queue(&self, _: &EnrollmentId) -> Result<u64, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn command(&self, _: &str) -> Result<Option<StoredCommand>, StorageError> {
+        Err(unreachable())
+    }
+
+    async fn delete_answered_commands_batch(
+        &self,
+        _: SystemTime,
+        _: usize,
+    ) -> Result<u64, StorageError> {
+        Err(unreachable())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_is_a_500_with_json() {
+    let store = DynStorage::new(Unreachable {
+        inner: MemoryStore::new(),
+    });
+    let api = Api::over(store, None);
+    for (method, uri) in [
+        (Method::GET, "/v1/enrollments"),
+        (Method::GET, "/v1/enrollments/D1"),
+        (Method::GET, "/v1/enrollments/D1/queue"),
+        (Method::DELETE, "/v1/enrollments/D1/queue"),
+        (Method::DELETE, "/v1/enrollments/D1/queue/c-1"),
+        (Method::GET, "/v1/commands/c-1"),
+    ] {
+        let error = api
+            .call(method.clone(), uri, true)
+            .await
+            .error(StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            error.contains("connection refused"),
+            "{method} {uri}: {error}"
+        );
+    }
+    // A bad parameter is still the client's error, found before the store is asked.
+    api.get("/v1/enrollments?limit=0")
+        .await
+        .error(StatusCode::BAD_REQUEST);
 }

@@ -454,8 +454,32 @@ async fn every_id_that_enrolls_is_addressable() {
             "{path}: {}",
             response.text().await.unwrap()
         );
+        // The inspection API names it too, a `/` in it as `%2F`: the enrollment and its queue.
+        let json = |response: reqwest::Response| async move {
+            assert_eq!(response.status(), 200);
+            serde_json::from_str::<serde_json::Value>(&response.text().await.unwrap()).unwrap()
+        };
+        let enrollment = format!("/v1/enrollments/{}", encode(&udid));
+        let found = json(h.call(reqwest::Method::GET, &enrollment).await).await;
+        assert_eq!(found["id"], udid.as_str());
+        let queue = json(
+            h.call(reqwest::Method::GET, &format!("{enrollment}/queue"))
+                .await,
+        )
+        .await;
+        let uuid = format!("a-{}", udid.len());
+        assert_eq!(queue["commands"][0]["command_uuid"], uuid.as_str());
         let events = h.check_in(&mut client, Channel::Device).await;
         assert_eq!(delivered(&events).len(), 1, "{udid:?}");
+        // What the device answered, under its id.
+        let record = json(
+            h.call(reqwest::Method::GET, &format!("/v1/commands/{uuid}"))
+                .await,
+        )
+        .await;
+        let delivery = &record["enrollments"][udid.as_str()];
+        assert_eq!(delivery["status"], "Acknowledged", "{record}");
+        assert_eq!(delivery["result"]["UDID"], udid.as_str());
         // And the push names it back.
         let response = h
             .call(
