@@ -221,7 +221,7 @@ async fn retention(backend: &str, store: &DynStorage) {
     let during = load.await.unwrap();
     assert_eq!(deleted, ANSWERED as u64);
     println!(
-        "{backend}: retention deleted {deleted} commands in {:.2} s (batches of 500); device \
+        "{backend}: retention deleted {deleted} commands in {:.2} s (the sweep's default batches); device \
          requests meanwhile: {}",
         took.as_secs_f64(),
         summary(during)

@@ -23,13 +23,14 @@ pub struct RetentionSweep<S> {
 
 impl<S: InspectionStore> RetentionSweep<S> {
     /// Keeps answered commands for `keep_for` after they were enqueued; sweeps every 10 minutes
-    /// (or every `keep_for`, if shorter) in batches of 500.
+    /// (or every `keep_for`, if shorter) in batches of 100: on SQLite, whose one writer the
+    /// devices' requests wait for, a batch of 100 holds it for a few milliseconds.
     pub fn new(store: S, keep_for: Duration) -> Self {
         Self {
             store,
             keep_for,
             interval: keep_for.min(Duration::from_secs(600)),
-            batch: 500,
+            batch: 100,
         }
     }
 
