@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use mdm_storage::{CertBindMode, CertBinding, StorageError};
+use sqlx::database::HasStatementCache;
 use sqlx::{Database, Decode, Encode, Pool, Type};
 
 /// How a dialect writes the n-th bind parameter (1-based).
@@ -271,7 +272,7 @@ impl RawColumn for String {
 /// the trait (no flow has to repeat them).
 pub(crate) trait Dialect: Send + Sync + 'static {
     /// The sqlx driver.
-    type DB: Database<QueryResult: RowsAffected>;
+    type DB: Database<QueryResult: RowsAffected> + HasStatementCache;
     /// A raw property list as stored and read back: bytes in SQLite's BLOB columns, XML text in
     /// NanoMDM's PostgreSQL and MySQL TEXT columns.
     type Raw: for<'q> Encode<'q, Self::DB>
