@@ -86,8 +86,9 @@ mod tests {
         let d = Device::new("RETAIN-1");
         d.enroll(&*store).await;
         for uuid in ["RETAIN-A", "RETAIN-B"] {
-            let failed = store.enqueue_command(&[d.id.id().clone()], &command(uuid), 0);
-            assert!(failed.await.unwrap().is_empty());
+            let ids = [d.id.id().clone()];
+            let failed = store.enqueue_command(&ids, &command(uuid), 0).await;
+            assert!(failed.unwrap().is_empty());
         }
         let (msg, raw) = report(&d.id, Some("RETAIN-A"), Status::Acknowledged);
         store.store_command_report(&d.id, &msg, &raw).await.unwrap();

@@ -82,7 +82,7 @@ async fn enrollments_queues_and_answers_through_the_api() {
     let mut expected = vec![mac_id.clone(), mac_user.clone(), phone_id.clone()];
     expected.sort();
     assert_eq!(all, expected);
-    assert_eq!(list_ids(&h, "&type=User", 10).await, [mac_user.clone()]);
+    assert_eq!(list_ids(&h, "&type=User", 10).await, [mac_user.as_str()]);
     let mut devices = list_ids(&h, "&type=Device", 10).await;
     devices.sort();
     let mut expected_devices = vec![mac_id.clone(), phone_id.clone()];

@@ -41,11 +41,12 @@ pub async fn import_state(store: impl Storage + ImportStore) {
     let d = Device::new("IMP-STATE");
     d.enroll(&store).await;
     let seen = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-    let mut state = ImportedEnrollmentState::default();
-    state.token_update_tally = 3;
-    state.enabled = false;
-    state.last_seen_unix_micros = Some(unix_micros(seen));
-    state.unlock_token = Some(b"unlock".to_vec());
+    let mut state = ImportedEnrollmentState {
+        token_update_tally: 3,
+        enabled: false,
+        last_seen_unix_micros: Some(unix_micros(seen)),
+        unlock_token: Some(b"unlock".to_vec()),
+    };
     for _ in 0..2 {
         store
             .import_enrollment_state(&d.id, &state)
