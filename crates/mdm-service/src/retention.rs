@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use mdm_storage::{InspectionStore, StorageError, delete_answered_commands};
+use mdm_storage::{InspectionStore, StorageError};
 
 /// Deletes commands that wait in no enrollment's queue, with their results, once they were
 /// enqueued longer ago than a retention period, on a timer ([`RetentionSweep::run`]) or when
@@ -10,8 +10,8 @@ use mdm_storage::{InspectionStore, StorageError, delete_answered_commands};
 ///
 /// NanoMDM keeps every command and result forever; a server that sends a command to every
 /// device every day grows without end. Each sweep deletes in batches
-/// ([`InspectionStore::delete_answered_commands_batch`]), so no statement holds locks for long
-/// and device requests carry on between them. Commands still queued, or answered `NotNow`, for
+/// ([`InspectionStore::delete_answered_commands_batch`]) with a pause between them, so no
+/// statement holds locks for long and device requests carry on in between. Commands still queued, or answered `NotNow`, for
 /// any enrollment are kept however old.
 #[derive(Debug)]
 pub struct RetentionSweep<S> {
@@ -19,6 +19,7 @@ pub struct RetentionSweep<S> {
     keep_for: Duration,
     interval: Duration,
     batch: usize,
+    pause: Duration,
 }
 
 impl<S: InspectionStore> RetentionSweep<S> {
@@ -31,6 +32,7 @@ impl<S: InspectionStore> RetentionSweep<S> {
             keep_for,
             interval: keep_for.min(Duration::from_secs(600)),
             batch: 100,
+            pause: Duration::from_millis(10),
         }
     }
 
@@ -46,12 +48,30 @@ impl<S: InspectionStore> RetentionSweep<S> {
         self
     }
 
+    /// How long a sweep waits between two batches (10 ms unless set): the time the database
+    /// (on SQLite, its one writer) is left to device requests alone.
+    pub fn pause(mut self, pause: Duration) -> Self {
+        self.pause = pause;
+        self
+    }
+
     /// One sweep: deletes, batch by batch, every command that is due. How many were deleted.
     pub async fn sweep(&self) -> Result<u64, StorageError> {
         let Some(cutoff) = SystemTime::now().checked_sub(self.keep_for) else {
             return Ok(0);
         };
-        delete_answered_commands(&self.store, cutoff, self.batch).await
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .store
+                .delete_answered_commands_batch(cutoff, self.batch)
+                .await?;
+            total += deleted;
+            if deleted < self.batch as u64 {
+                return Ok(total);
+            }
+            tokio::time::sleep(self.pause).await;
+        }
     }
 
     /// Sweeps now and then every [`interval`](Self::interval), forever; a failed sweep is logged
