@@ -330,3 +330,73 @@ async fn enqueue_to_more_ids_than_one_list_holds() {
         3
     );
 }
+
+/// Enrollment pages while enrollments come and go (rows deleted as an operator deleting a
+/// device would, with SQL; the traits never delete one): every enrollment that is there all
+/// along is listed exactly once, before and after the cursor, whatever else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_hold_while_enrollments_come_and_go() {
+    use std::collections::HashSet;
+
+    use mdm_storage::{EnrollmentFilter, InspectionStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mdm.sqlite");
+    let store = open(&path, "").await;
+    let kept: Vec<String> = (0..60).map(|i| format!("KEEP-{i:03}")).collect();
+    let going: Vec<String> = (0..60).map(|i| format!("KEEP-{i:03}-GOING")).collect();
+    for id in kept.iter().chain(&going) {
+        Device::new(id).enroll(&store).await;
+    }
+    let pool = raw(&path).await;
+    let churn = {
+        let (store, pool, going) = (store.clone(), pool.clone(), going.clone());
+        tokio::spawn(async move {
+            for (i, gone) in going.iter().enumerate() {
+                sqlx::query("DELETE FROM devices WHERE id = ?1")
+                    .bind(gone)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                Device::new(&format!("KEEP-{i:03}-NEW"))
+                    .enroll(&store)
+                    .await;
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for _ in 0..3 {
+        let mut listed = HashSet::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_enrollments(&EnrollmentFilter::default(), after.as_ref(), 7)
+                .await
+                .unwrap();
+            for e in &page.enrollments {
+                assert!(listed.insert(e.id.as_str().to_owned()), "{:?} twice", e.id);
+            }
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        for id in &kept {
+            assert!(
+                listed.contains(id),
+                "{id} was there all along but not listed"
+            );
+        }
+    }
+    churn.await.unwrap();
+    let page = store
+        .list_enrollments(&EnrollmentFilter::default(), None, 1000)
+        .await
+        .unwrap();
+    let ids: HashSet<&str> = page.enrollments.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), 120, "60 kept and 60 new");
+    assert!(
+        going.iter().all(|g| !ids.contains(g.as_str())),
+        "deleted ones are gone"
+    );
+}
