@@ -76,7 +76,7 @@ mod trace;
 mod user_authenticate;
 mod webhook;
 
-pub use certauth::{CertAuth, CertAuthError, CertAuthLayer};
+pub use certauth::{CertAuth, CertAuthError, CertAuthLayer, DEFAULT_ASSOCIATION_CACHE};
 pub use core::MdmService;
 pub use declarative::{
     DeclarativeManagementError, DeclarativeManagementForwarder, DeclarativeManagementHandler,
