@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
-use mdm_proto::{CheckIn, CommandReport, Raw, Status};
+use mdm_proto::{CheckIn, CommandReport, Raw};
 use mdm_storage::{BootstrapTokenStore, CheckInStore, CommandQueue, ReportOutcome};
 
 use crate::declarative::DeclarativeManagementError;
@@ -183,9 +183,12 @@ where
         report: &Raw<CommandReport>,
     ) -> Result<MdmResponse, MdmError> {
         let id = &request.enroll_id;
-        let outcome = self
+        // A NotNow passes over the not-now commands for this one answer, so the device is not
+        // handed the command it just declined; the store does the report and the lookup in one
+        // call (one round trip where it can).
+        let (outcome, next) = self
             .store
-            .store_command_report(id, report, report.bytes())
+            .report_and_next_command(id, report, report.bytes())
             .await?;
         if outcome == ReportOutcome::NotQueued {
             // A device answering a command it was never given (or answering twice): nothing
@@ -196,10 +199,6 @@ where
                 "report for a command that is not queued"
             );
         }
-        // A NotNow passes over the not-now commands for this one answer, so the device is not
-        // handed the command it just declined.
-        let skip_not_now = report.status == Status::NotNow;
-        let next = self.store.retrieve_next_command(id, skip_not_now).await?;
         let response = match next {
             Some(command) => MdmResponse::with_body(command.bytes().clone()),
             None => MdmResponse::empty(),

@@ -7,7 +7,9 @@ use std::future::Future;
 
 use mdm_storage::{CertBindMode, CertBinding, StorageError};
 use sqlx::database::HasStatementCache;
-use sqlx::{Database, Decode, Encode, Pool, Type};
+use sqlx::{Database, Decode, Encode, Type};
+
+use crate::pool::WarmPool;
 
 /// How a dialect writes the n-th bind parameter (1-based).
 // Each variant is one dialect's: a build without all three backends leaves some unused.
@@ -134,15 +136,33 @@ pub(crate) struct CertAuthSql {
     pub associate: &'static str,
 }
 
+/// The statements of [`Dialect::REPORT_AND_NEXT`]. Each returns exactly one row: whether the
+/// result was stored (as [`Step::stored`] says; ignored for Idle), then
+/// [`Dialect::NEXT_COMMAND`]'s four columns for the command to send next — what
+/// `NEXT_COMMAND` returns once the report is stored — or four NULLs when none waits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReportAndNext {
+    /// Idle: marks the enrollment seen (binds: id).
+    pub idle: &'static str,
+    /// As [`Dialect::STORE_NOT_NOW`], then the next command passing over those put off with
+    /// NotNow (binds: id, uuid, status, result).
+    pub not_now: &'static str,
+    /// As [`Dialect::STORE_FINAL`], then the next command (binds: id, uuid, status, result).
+    pub final_status: &'static str,
+    /// Whether the statements open and commit their own transaction (a batch): abandoned
+    /// midway, the connection is closed ([`OnAbandon::Close`](crate::pool::OnAbandon)).
+    pub batch: bool,
+}
+
 /// A store's connections and the one setting every flow reads. On PostgreSQL and MySQL the
 /// writer and the reader are one pool; SQLite has one connection for writes and a pool for
-/// reads.
+/// reads. Connections are kept warm between calls ([`WarmPool`]).
 #[derive(Debug)]
 pub(crate) struct Connections<DB: Database> {
     /// Where writes go.
-    pub writer: Pool<DB>,
+    pub writer: WarmPool<DB>,
     /// Where reads go.
-    pub reader: Pool<DB>,
+    pub reader: WarmPool<DB>,
     /// NanoMDM's `delete=1`.
     pub delete_commands: bool,
 }
@@ -161,7 +181,8 @@ impl<DB: Database> Clone for Connections<DB> {
 impl<DB: Database> Connections<DB> {
     /// One pool for reads and writes.
     #[cfg(any(feature = "postgres", feature = "mysql"))]
-    pub(crate) fn one_pool(pool: Pool<DB>, delete_commands: bool) -> Self {
+    pub(crate) fn one_pool(pool: sqlx::Pool<DB>, delete_commands: bool) -> Self {
+        let pool = WarmPool::new(pool);
         Self {
             writer: pool.clone(),
             reader: pool,
@@ -173,39 +194,6 @@ impl<DB: Database> Connections<DB> {
     pub(crate) async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
-    }
-}
-
-/// A pooled connection that goes back to the pool only through [`Self::release`]. Dropped
-/// before — a statement failed, the future was cancelled — it is closed instead, so that no
-/// session state left half-done (a transaction a batch opened, named locks) reaches the
-/// connection's next user; the pool opens a fresh one when needed.
-pub(crate) struct GuardedConnection<DB: Database>(Option<sqlx::pool::PoolConnection<DB>>);
-
-impl<DB: Database> GuardedConnection<DB> {
-    /// Guards `conn`.
-    pub(crate) fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
-        Self(Some(conn))
-    }
-
-    /// The connection, to run statements on.
-    pub(crate) fn conn(&mut self) -> &mut DB::Connection {
-        self.0
-            .as_deref_mut()
-            .expect("present until released or dropped")
-    }
-
-    /// Returns the connection, its work complete, to the pool.
-    pub(crate) fn release(mut self) {
-        drop(self.0.take());
-    }
-}
-
-impl<DB: Database> Drop for GuardedConnection<DB> {
-    fn drop(&mut self) {
-        if let Some(conn) = &mut self.0 {
-            conn.close_on_drop();
-        }
     }
 }
 
@@ -349,6 +337,10 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// The next command (binds: id, `NotNow`, whether to skip NotNow'd commands; columns:
     /// uuid, request type, the command as stored, its exact bytes if kept apart).
     const NEXT_COMMAND: &'static str;
+    /// A command-channel request's report and the next command in one statement (or one
+    /// batch), where the dialect has one; `None` runs the report's steps, then
+    /// [`Self::NEXT_COMMAND`].
+    const REPORT_AND_NEXT: Option<ReportAndNext>;
     /// A NotNow report, stored only while the command waits in the enrollment's queue.
     const STORE_NOT_NOW: &'static [Step];
     /// A final report: the command leaves the queue and, only if it was queued, the result is

@@ -22,15 +22,15 @@ use mdm_storage::{
     ImportedEnrollmentState, ImportedQueue, ImportedQueueItem, QueueState, QueuedCommand,
     ReportOutcome, StorageError, StoredCommand, StoredEnrollment, StoredPushCert,
 };
+use sqlx::query::Query;
 use sqlx::{
-    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row,
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row,
     Transaction, Type,
 };
 
 use crate::common::{self, db};
-use crate::dialect::{
-    Arg, Dialect, Effect, GuardedConnection, RawColumn as _, RowsAffected as _, Step,
-};
+use crate::dialect::{Arg, Dialect, Effect, RawColumn as _, RowsAffected as _, Step};
+use crate::pool::{OnAbandon, PooledConn};
 
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
 const CONFLICT_RETRIES: usize = 5;
@@ -64,18 +64,87 @@ where
     Vec<u8>: for<'r> Decode<'r, S::DB> + Type<S::DB>,
     usize: ColumnIndex<<S::DB as Database>::Row>,
 {
-    /// Where writes go.
-    fn writer(&self) -> &'a Pool<S::DB> {
-        &self.0.connections().writer
+    /// A connection for a call that writes, back to sqlx unless released.
+    pub(crate) async fn write_conn(&self) -> Result<PooledConn<'a, S::DB>, StorageError> {
+        self.0.connections().writer.acquire(OnAbandon::Return).await
     }
 
-    /// Where reads go.
-    fn reader(&self) -> &'a Pool<S::DB> {
-        &self.0.connections().reader
+    /// A writer connection for a batch that opens its own transaction: closed unless released
+    /// (see [`OnAbandon::Close`]).
+    async fn write_batch_conn(&self) -> Result<PooledConn<'a, S::DB>, StorageError> {
+        self.0.connections().writer.acquire(OnAbandon::Close).await
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, S::DB>, StorageError> {
-        self.writer().begin_with(S::BEGIN_WRITE).await.map_err(db)
+    /// A connection for a call that only reads.
+    async fn read_conn(&self) -> Result<PooledConn<'a, S::DB>, StorageError> {
+        self.0.connections().reader.acquire(OnAbandon::Return).await
+    }
+
+    /// A write transaction on `conn`, begun as the dialect begins one. A transaction dropped
+    /// before its commit is rolled back when sqlx next uses the connection, and the connection
+    /// (not released) goes back to sqlx, which does that at once.
+    pub(crate) async fn begin_write<'c>(
+        conn: &'c mut PooledConn<'_, S::DB>,
+    ) -> Result<Transaction<'c, S::DB>, StorageError> {
+        // As an owned `SqlStr`: a `&'static str` here trips the compiler's proof that the
+        // calling flow's future is `Send` ("`SqlSafeStr` is not general enough").
+        let begin = sqlx::SqlSafeStr::into_sql_str(S::BEGIN_WRITE);
+        sqlx::Connection::begin_with(conn.conn(), begin)
+            .await
+            .map_err(db)
+    }
+
+    /// Runs `sql` with `binds` bound in order on a writer connection; how many rows it changed.
+    async fn execute_write(&self, sql: &'static str, binds: &[&str]) -> Result<u64, StorageError> {
+        let mut conn = self.write_conn().await?;
+        let changed = Self::execute(conn.conn(), sql, binds).await?;
+        conn.release();
+        Ok(changed)
+    }
+
+    /// Whether `sql`, with `binds` bound in order, returns a row, on a reader connection.
+    async fn exists_read(&self, sql: &'static str, binds: &[&str]) -> Result<bool, StorageError> {
+        let mut conn = self.read_conn().await?;
+        let exists = Self::exists(conn.conn(), sql, binds).await?;
+        conn.release();
+        Ok(exists)
+    }
+
+    /// The first column of the row `sql` returns for `bind`, if any, on a reader connection.
+    async fn fetch_value_read<T>(
+        &self,
+        sql: &'static str,
+        bind: &str,
+    ) -> Result<Option<T>, StorageError>
+    where
+        T: for<'r> Decode<'r, S::DB> + Type<S::DB>,
+    {
+        let mut conn = self.read_conn().await?;
+        let value = Self::fetch_value(conn.conn(), sql, bind).await?;
+        conn.release();
+        Ok(value)
+    }
+
+    /// The row `query` returns, if any, on a reader connection.
+    async fn read_optional(
+        &self,
+        query: Query<'_, S::DB, <S::DB as Database>::Arguments>,
+    ) -> Result<Option<<S::DB as Database>::Row>, StorageError> {
+        let mut conn = self.read_conn().await?;
+        let row = query.fetch_optional(conn.conn()).await.map_err(db)?;
+        conn.release();
+        Ok(row)
+    }
+
+    /// Every row `query` returns, on a reader connection.
+    async fn read_all(
+        &self,
+        query: Query<'_, S::DB, <S::DB as Database>::Arguments>,
+    ) -> Result<Vec<<S::DB as Database>::Row>, StorageError> {
+        let mut conn = self.read_conn().await?;
+        let rows = query.fetch_all(conn.conn()).await.map_err(db)?;
+        conn.release();
+        Ok(rows)
     }
 
     /// Whether `sql`, with `binds` bound in order, returns a row.
@@ -195,7 +264,8 @@ where
         let (raw, _) = S::Raw::from_raw("devices.authenticate", raw)?;
         // `devices.identity_cert` holds PEM, as NanoMDM stores it.
         let identity_cert = identity_cert_der.map(|der| mdm_proto::pem::encode("CERTIFICATE", der));
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         sqlx::query(S::AUTHENTICATE)
             .bind(id.id().as_str())
             .bind(identity_cert.as_deref())
@@ -205,7 +275,9 @@ where
             .await
             .map_err(db)?;
         Self::execute(&mut *tx, S::RESET_TALLY, &[id.id().as_str()]).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
     }
 
     /// A `users` row upserted by `sql` (TokenUpdate or UserAuthenticate on a user channel).
@@ -237,7 +309,8 @@ where
         msg: &TokenUpdate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         let user_id = match id.parent() {
             None => {
                 let (raw, _) = S::Raw::from_raw("devices.token_update", raw)?;
@@ -292,7 +365,9 @@ where
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
     }
 
     /// `CheckInStore::store_user_authenticate`: the first message of the exchange, or the one
@@ -313,7 +388,8 @@ where
             (S::USER_AUTHENTICATE, "users.user_authenticate")
         };
         let (raw, _) = S::Raw::from_raw(column, raw)?;
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         if !Self::exists(&mut *tx, S::DEVICE_EXISTS, &[device_id]).await? {
             return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
                 device_id,
@@ -329,7 +405,9 @@ where
         )
         .await?;
         Self::execute(&mut *tx, S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
     }
 
     /// `CheckInStore::disable`: a device channel takes its user channels with it.
@@ -338,7 +416,7 @@ where
             None => S::DISABLE_DEVICE,
             Some(_) => S::DISABLE_USER,
         };
-        Self::execute(self.writer(), sql, &[id.id().as_str()]).await?;
+        self.execute_write(sql, &[id.id().as_str()]).await?;
         Ok(())
     }
 
@@ -347,7 +425,10 @@ where
         &self,
         id: &EnrollId,
     ) -> Result<u32, StorageError> {
-        match Self::fetch_value::<_, S::Int>(self.reader(), S::TALLY, id.id().as_str()).await? {
+        match self
+            .fetch_value_read::<S::Int>(S::TALLY, id.id().as_str())
+            .await?
+        {
             None => Ok(0),
             Some(tally) => common::tally(tally.into()),
         }
@@ -363,7 +444,8 @@ where
         let b64 = common::encode_bootstrap_token(
             msg.bootstrap_token.as_ref().map(|t| t.expose().as_slice()),
         );
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         let binds = [b64.as_deref(), Some(id.id().as_str())];
         let mut query = sqlx::query(S::STORE_BOOTSTRAP_TOKEN);
         for b in binds {
@@ -374,7 +456,9 @@ where
             return Err(StorageError::UnknownEnrollment(id.id().clone()));
         }
         Self::execute(&mut *tx, S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
     }
 
     /// `BootstrapTokenStore::retrieve_bootstrap_token`.
@@ -383,12 +467,9 @@ where
         id: &EnrollId,
     ) -> Result<Option<BootstrapToken>, StorageError> {
         common::device_only(id)?;
-        let stored = Self::fetch_value::<_, Option<String>>(
-            self.reader(),
-            S::BOOTSTRAP_TOKEN,
-            id.id().as_str(),
-        )
-        .await?;
+        let stored = self
+            .fetch_value_read::<Option<String>>(S::BOOTSTRAP_TOKEN, id.id().as_str())
+            .await?;
         let Some(Some(b64)) = stored else {
             return Ok(None);
         };
@@ -427,7 +508,7 @@ where
             for id in ids {
                 query = query.bind(id.as_str());
             }
-            let mut conn = GuardedConnection::new(self.writer().acquire().await.map_err(db)?);
+            let mut conn = self.write_batch_conn().await?;
             let rows = query.fetch_all(conn.conn()).await;
             let rows = common::command_inserted(rows, uuid)?;
             conn.release();
@@ -436,7 +517,8 @@ where
             }
             return Ok(Self::unknown(ids, &queued));
         }
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         let inserted = sqlx::query(S::INSERT_COMMAND)
             .bind(uuid)
             .bind(command.request_type.as_str())
@@ -471,8 +553,10 @@ where
         }
         if queued.is_empty() {
             tx.rollback().await.map_err(db)?;
+            conn.release();
         } else {
             tx.commit().await.map_err(db)?;
+            conn.release();
         }
         Ok(Self::unknown(ids, &queued))
     }
@@ -500,7 +584,8 @@ where
     ) -> Result<ReportOutcome, StorageError> {
         let uuid = match (&report.status, report.command_uuid.as_deref()) {
             (Status::Idle, _) | (_, None) => {
-                Self::execute(self.writer(), S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
+                self.execute_write(S::TOUCH_LAST_SEEN, &[id.id().as_str()])
+                    .await?;
                 return Ok(if report.status == Status::Idle {
                     ReportOutcome::Idle
                 } else {
@@ -530,14 +615,16 @@ where
         };
         let ran = Self::retry_conflicts(|| async {
             if S::ONE_STEP_IS_ATOMIC && steps.len() == 1 {
-                let mut conn = GuardedConnection::new(self.writer().acquire().await.map_err(db)?);
+                let mut conn = self.write_batch_conn().await?;
                 let ran = Self::run_steps(conn.conn(), steps, &args).await?;
                 conn.release();
                 return Ok(ran);
             }
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = Self::begin_write(&mut conn).await?;
             let ran = Self::run_steps(&mut *tx, steps, &args).await?;
             tx.commit().await.map_err(db)?;
+            conn.release();
             Ok(ran)
         })
         .await?;
@@ -550,25 +637,99 @@ where
         id: &EnrollId,
         skip_not_now: bool,
     ) -> Result<Option<Raw<Command>>, StorageError> {
-        let row = sqlx::query(S::NEXT_COMMAND)
+        let query = sqlx::query(S::NEXT_COMMAND)
             .bind(id.id().as_str())
             .bind(common::NOT_NOW)
-            .bind(skip_not_now)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: S::Raw = row.try_get(2).map_err(db)?;
-        let exact: Option<Vec<u8>> = row.try_get(3).map_err(db)?;
+            .bind(skip_not_now);
+        match self.read_optional(query).await? {
+            Some(row) => Self::next_command_at(&row, 0),
+            None => Ok(None),
+        }
+    }
+
+    /// The command in [`Dialect::NEXT_COMMAND`]'s four columns of `row` from `first` on, the
+    /// bytes exactly as enqueued; `None` when they are NULL (nothing waits).
+    fn next_command_at(
+        row: &<S::DB as Database>::Row,
+        first: usize,
+    ) -> Result<Option<Raw<Command>>, StorageError> {
+        let Some(uuid) = row.try_get::<Option<String>, _>(first).map_err(db)? else {
+            return Ok(None);
+        };
+        let stored: S::Raw = row.try_get(first + 2).map_err(db)?;
+        let exact: Option<Vec<u8>> = row.try_get(first + 3).map_err(db)?;
         let bytes = match exact {
             Some(exact) => Bytes::from(exact),
             None => stored.into(),
         };
         Ok(Some(common::command(
-            row.try_get(0).map_err(db)?,
-            row.try_get(1).map_err(db)?,
+            uuid,
+            row.try_get(first + 1).map_err(db)?,
             bytes,
         )))
+    }
+
+    /// `CommandQueue::report_and_next_command`: the dialect's one statement for the report and
+    /// the next command where it has one ([`Dialect::REPORT_AND_NEXT`]; not for a final status
+    /// in delete mode, whose steps are several), else the two flows in order.
+    pub(crate) async fn report_and_next_command(
+        &self,
+        id: &EnrollId,
+        report: &CommandReport,
+        raw: &[u8],
+    ) -> Result<(ReportOutcome, Option<Raw<Command>>), StorageError> {
+        let delete = self.0.connections().delete_commands;
+        let one = S::REPORT_AND_NEXT.and_then(|one| {
+            match (&report.status, report.command_uuid.as_deref()) {
+                (Status::Idle, _) => Some((one.idle, None, ReportOutcome::Idle, one.batch)),
+                (_, None) => None,
+                (Status::NotNow, Some(uuid)) => {
+                    Some((one.not_now, Some(uuid), ReportOutcome::NotNow, one.batch))
+                }
+                (_, Some(_)) if delete => None,
+                (_, Some(uuid)) => Some((
+                    one.final_status,
+                    Some(uuid),
+                    ReportOutcome::Final,
+                    one.batch,
+                )),
+            }
+        });
+        let Some((sql, uuid, stored_outcome, batch)) = one else {
+            let outcome = self.store_command_report(id, report, raw).await?;
+            let skip_not_now = report.status == Status::NotNow;
+            let next = self.retrieve_next_command(id, skip_not_now).await?;
+            return Ok((outcome, next));
+        };
+        let result = match uuid {
+            Some(_) => S::Raw::from_raw("command_results.result", raw)?.0,
+            None => S::Raw::default(),
+        };
+        let on_abandon = if batch {
+            OnAbandon::Close
+        } else {
+            OnAbandon::Return
+        };
+        let row = Self::retry_conflicts(|| async {
+            let mut query = sqlx::query(sql).bind(id.id().as_str());
+            if let Some(uuid) = uuid {
+                query = query.bind(uuid).bind(report.status.as_str()).bind(&result);
+            }
+            let mut conn = self.0.connections().writer.acquire(on_abandon).await?;
+            // All rows, not the first: a batch must run on to its COMMIT.
+            let rows = query.fetch_all(conn.conn()).await.map_err(db)?;
+            conn.release();
+            rows.into_iter()
+                .next()
+                .ok_or_else(|| StorageError::Corrupt("the report returned no row".to_owned()))
+        })
+        .await?;
+        let outcome = match uuid {
+            None => ReportOutcome::Idle,
+            Some(_) if row.try_get::<bool, _>(0).map_err(db)? => stored_outcome,
+            Some(_) => ReportOutcome::NotQueued,
+        };
+        Ok((outcome, Self::next_command_at(&row, 1)?))
     }
 
     /// `CommandQueue::clear_queue`: a device channel's queue and its user channels', or a user
@@ -582,7 +743,7 @@ where
             } else {
                 S::CLEAR_USER_QUEUE
             };
-            Self::execute(self.writer(), sql, &[id.id().as_str()]).await?;
+            self.execute_write(sql, &[id.id().as_str()]).await?;
             return Ok(());
         }
         let sql = if device {
@@ -592,7 +753,8 @@ where
         };
         let no_result = S::Raw::default();
         Self::retry_conflicts(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = Self::begin_write(&mut conn).await?;
             let rows = sqlx::query(sql)
                 .bind(id.id().as_str())
                 .fetch_all(&mut *tx)
@@ -609,7 +771,9 @@ where
                 };
                 Self::run_steps(&mut *tx, S::DELETE_QUEUED, &args).await?;
             }
-            tx.commit().await.map_err(db)
+            tx.commit().await.map_err(db)?;
+            conn.release();
+            Ok(())
         })
         .await
     }
@@ -627,7 +791,7 @@ where
             for id in chunk {
                 query = query.bind(id.as_str());
             }
-            for row in query.fetch_all(self.reader()).await.map_err(db)? {
+            for row in self.read_all(query).await? {
                 let id: String = row.try_get(0).map_err(db)?;
                 let token_hex: String = row.try_get(3).map_err(db)?;
                 let info = common::push_info(
@@ -647,8 +811,9 @@ where
         topic: &str,
         stale_token: i64,
     ) -> Result<bool, StorageError> {
-        let stored =
-            Self::fetch_value::<_, S::Int>(self.reader(), S::PUSH_CERT_STALE_TOKEN, topic).await?;
+        let stored = self
+            .fetch_value_read::<S::Int>(S::PUSH_CERT_STALE_TOKEN, topic)
+            .await?;
         Ok(stored.is_none_or(|stored| stored.into() != stale_token))
     }
 
@@ -657,11 +822,9 @@ where
         &self,
         topic: &str,
     ) -> Result<Option<StoredPushCert>, StorageError> {
-        let row = sqlx::query(S::PUSH_CERT)
-            .bind(topic)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(db)?;
+        let row = self
+            .read_optional(sqlx::query(S::PUSH_CERT).bind(topic))
+            .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(StoredPushCert {
             cert_pem: row.try_get(0).map_err(db)?,
@@ -677,18 +840,14 @@ where
         cert_pem: &str,
         key_pem: &str,
     ) -> Result<(), StorageError> {
-        Self::execute(
-            self.writer(),
-            S::STORE_PUSH_CERT,
-            &[topic, cert_pem, key_pem],
-        )
-        .await?;
+        self.execute_write(S::STORE_PUSH_CERT, &[topic, cert_pem, key_pem])
+            .await?;
         Ok(())
     }
 
     /// `CertAuthStore::has_cert_hash`.
     pub(crate) async fn has_cert_hash(&self, hash: &str) -> Result<bool, StorageError> {
-        Self::exists(self.reader(), S::CERT_AUTH.has_hash, &[hash]).await
+        self.exists_read(S::CERT_AUTH.has_hash, &[hash]).await
     }
 
     /// `CertAuthStore::enrollment_has_cert_hash`.
@@ -697,7 +856,8 @@ where
         id: &EnrollId,
     ) -> Result<bool, StorageError> {
         let binds = [id.device_channel_id().as_str()];
-        Self::exists(self.reader(), S::CERT_AUTH.enrollment_bound, &binds).await
+        self.exists_read(S::CERT_AUTH.enrollment_bound, &binds)
+            .await
     }
 
     /// `CertAuthStore::is_cert_hash_associated`.
@@ -707,7 +867,7 @@ where
         hash: &str,
     ) -> Result<bool, StorageError> {
         let binds = [id.device_channel_id().as_str(), hash];
-        Self::exists(self.reader(), S::CERT_AUTH.associated, &binds).await
+        self.exists_read(S::CERT_AUTH.associated, &binds).await
     }
 
     /// `CertAuthStore::associate_cert_hash`.
@@ -717,7 +877,7 @@ where
         hash: &str,
     ) -> Result<(), StorageError> {
         let binds = [id.device_channel_id().as_str(), hash];
-        Self::execute(self.writer(), S::CERT_AUTH.associate, &binds).await?;
+        self.execute_write(S::CERT_AUTH.associate, &binds).await?;
         Ok(())
     }
 
@@ -726,8 +886,7 @@ where
         &self,
         hash: &str,
     ) -> Result<Option<EnrollmentId>, StorageError> {
-        let id: Option<String> =
-            Self::fetch_value(self.reader(), S::CERT_AUTH.bound_to, hash).await?;
+        let id: Option<String> = self.fetch_value_read(S::CERT_AUTH.bound_to, hash).await?;
         Ok(id.map(EnrollmentId::new))
     }
 
@@ -812,7 +971,8 @@ where
         id: &EnrollId,
         state: &ImportedEnrollmentState,
     ) -> Result<(), StorageError> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         if S::IMPORT_STATE_LOOKS_UP_FIRST {
             Self::import_require_enrollment(&mut tx, id).await?;
         }
@@ -838,7 +998,9 @@ where
                 .await
                 .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
     }
 
     /// `ImportStore::import_queue`: the enrollment's whole queue in one transaction, each command
@@ -848,7 +1010,8 @@ where
         id: &EnrollId,
         items: &[ImportedQueueItem<'_>],
     ) -> Result<ImportedQueue, StorageError> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         Self::import_require_enrollment(&mut tx, id).await?;
         let mut done = ImportedQueue::default();
         for item in items {
@@ -880,6 +1043,7 @@ where
             }
         }
         tx.commit().await.map_err(db)?;
+        conn.release();
         Ok(done)
     }
 
@@ -893,7 +1057,8 @@ where
         report: &[u8],
     ) -> Result<(), StorageError> {
         let (result, _) = S::Raw::from_raw("command_results.result", report)?;
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         Self::import_require_enrollment(&mut tx, id).await?;
         Self::import_command(&mut tx, command).await?;
         sqlx::query(S::IMPORT_RESULT)
@@ -904,7 +1069,9 @@ where
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
     }
 
     /// An enrollment from a row of [`Dialect::LIST_ENROLLMENTS`] or [`Dialect::ENROLLMENT`].
@@ -944,17 +1111,15 @@ where
         if limit == 0 {
             return Ok(EnrollmentPage::default());
         }
-        let rows = sqlx::query(S::LIST_ENROLLMENTS)
+        let query = sqlx::query(S::LIST_ENROLLMENTS)
             .persistent(false)
             .bind(after.map_or("", |a| a.as_str()))
             .bind(filter.kind.map(|k| k.as_str()))
             .bind(filter.enabled)
             .bind(filter.serial_number.as_deref())
             .bind(filter.device_id.as_ref().map(|d| d.as_str()))
-            .bind(common::sql_limit(limit.saturating_add(1)))
-            .fetch_all(self.reader())
-            .await
-            .map_err(db)?;
+            .bind(common::sql_limit(limit.saturating_add(1)));
+        let rows = self.read_all(query).await?;
         let enrollments = rows
             .iter()
             .take(limit)
@@ -976,11 +1141,9 @@ where
         &self,
         id: &EnrollmentId,
     ) -> Result<Option<StoredEnrollment>, StorageError> {
-        let row = sqlx::query(S::ENROLLMENT)
-            .bind(id.as_str())
-            .fetch_optional(self.reader())
-            .await
-            .map_err(db)?;
+        let row = self
+            .read_optional(sqlx::query(S::ENROLLMENT).bind(id.as_str()))
+            .await?;
         row.as_ref().map(Self::stored_enrollment).transpose()
     }
 
@@ -993,13 +1156,11 @@ where
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(S::QUEUED_COMMANDS)
+        let query = sqlx::query(S::QUEUED_COMMANDS)
             .bind(id.as_str())
             .bind(common::NOT_NOW)
-            .bind(common::sql_limit(limit))
-            .fetch_all(self.reader())
-            .await
-            .map_err(db)?;
+            .bind(common::sql_limit(limit));
+        let rows = self.read_all(query).await?;
         rows.iter()
             .map(|row| {
                 let status: Option<String> = row.try_get(2).map_err(db)?;
@@ -1029,7 +1190,7 @@ where
             self.delete_waiting(id.as_str(), S::WAITING_ENTRY, &binds)
                 .await?
         } else {
-            Self::execute(self.writer(), S::REMOVE_QUEUED, &binds).await?
+            self.execute_write(S::REMOVE_QUEUED, &binds).await?
         };
         Ok(removed > 0)
     }
@@ -1045,7 +1206,7 @@ where
             self.delete_waiting(id.as_str(), S::WAITING_ENTRIES, &binds)
                 .await
         } else {
-            Self::execute(self.writer(), S::CLEAR_ENROLLMENT_QUEUE, &binds).await
+            self.execute_write(S::CLEAR_ENROLLMENT_QUEUE, &binds).await
         }
     }
 
@@ -1059,7 +1220,8 @@ where
     ) -> Result<u64, StorageError> {
         let no_result = S::Raw::default();
         Self::retry_conflicts(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = Self::begin_write(&mut conn).await?;
             let mut query = sqlx::query(sql);
             for b in binds {
                 query = query.bind(*b);
@@ -1076,6 +1238,7 @@ where
                 Self::run_steps(&mut *tx, S::DELETE_QUEUED, &args).await?;
             }
             tx.commit().await.map_err(db)?;
+            conn.release();
             Ok(rows.len() as u64)
         })
         .await
@@ -1092,7 +1255,7 @@ where
         for _ in 0..S::COMMAND_UUID_BINDS {
             query = query.bind(command_uuid);
         }
-        let rows = query.fetch_all(self.reader()).await.map_err(db)?;
+        let rows = self.read_all(query).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -1143,7 +1306,8 @@ where
         }
         let cutoff = common::epoch_seconds(enqueued_before);
         Self::retry_conflicts(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = Self::begin_write(&mut conn).await?;
             let rows = sqlx::query(S::RETENTION_DUE)
                 .bind(cutoff)
                 .bind(common::NOT_NOW)
@@ -1167,6 +1331,7 @@ where
                 }
             }
             tx.commit().await.map_err(db)?;
+            conn.release();
             Ok(due.len() as u64)
         })
         .await
@@ -1176,7 +1341,10 @@ where
     /// its Authenticate, then its TokenUpdate if any; then every user channel's TokenUpdate.
     /// Rows stream from the database as the consumer asks for them.
     pub(crate) fn retrieve_migration_checkins(&self) -> BoxStream<'a, Result<Bytes, StorageError>> {
-        let pool = self.reader();
+        // Streamed on sqlx's pool, which the stream holds for its life: the rows are read as
+        // the consumer asks for them, for longer than a store call holds a connection.
+        let direct = self.0.connections().reader.direct();
+        let pool: &'a sqlx::Pool<S::DB> = self.0.connections().reader.pool();
         let devices = sqlx::query(S::MIGRATION_DEVICES)
             .fetch(pool)
             .flat_map(|row| {
@@ -1199,7 +1367,13 @@ where
             let row = row.map_err(db)?;
             Ok(row.try_get::<S::Raw, _>(0).map_err(db)?.into())
         });
-        devices.chain(users).boxed()
+        devices
+            .chain(users)
+            .map(move |item| {
+                let _direct = &direct;
+                item
+            })
+            .boxed()
     }
 }
 
@@ -1308,6 +1482,23 @@ macro_rules! storage_traits {
             ) -> Result<::mdm_storage::ReportOutcome, ::mdm_storage::StorageError> {
                 $crate::flows::Sql(self)
                     .store_command_report(id, report, raw)
+                    .await
+            }
+
+            async fn report_and_next_command(
+                &self,
+                id: &::mdm_enrollment::EnrollId,
+                report: &::mdm_proto::CommandReport,
+                raw: &[u8],
+            ) -> Result<
+                (
+                    ::mdm_storage::ReportOutcome,
+                    Option<::mdm_proto::Raw<::mdm_proto::Command>>,
+                ),
+                ::mdm_storage::StorageError,
+            > {
+                $crate::flows::Sql(self)
+                    .report_and_next_command(id, report, raw)
                     .await
             }
 

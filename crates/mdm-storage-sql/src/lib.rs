@@ -138,6 +138,7 @@ mod flows;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 mod options;
+mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]

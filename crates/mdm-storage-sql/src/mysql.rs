@@ -24,8 +24,9 @@ use sqlx::mysql::MySqlConnectOptions;
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Connections, Dialect, GuardedConnection, Placeholder, Step};
+use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, ReportAndNext, Step};
 use crate::flows::{self, Sql};
+use crate::pool::OnAbandon;
 
 pub use sqlx::mysql::MySqlConnectOptions as ConnectOptions;
 
@@ -101,9 +102,12 @@ impl MySqlStore {
         self.conns.close().await;
     }
 
-    /// The connection pool, e.g. for a caller's own queries on the same database.
+    /// The connection pool, e.g. for a caller's own queries on the same database. The store
+    /// keeps connections out of it between its calls (sqlx tests every connection given back
+    /// to its pool with a round trip; kept, they skip it); calling this gives them back, and
+    /// with `max_open_conns` above 1 the store never keeps them all.
     pub fn pool(&self) -> &sqlx::MySqlPool {
-        &self.conns.writer
+        self.conns.writer.shared_pool()
     }
 }
 
@@ -251,6 +255,9 @@ impl Dialect for MySqlStore {
     const NEXT_COMMAND: &'static str = NEXT_COMMAND;
     // Stored only while the command waits in this enrollment's queue: the INSERT then changes a
     // row (not_now_tally always grows), otherwise none.
+    // No statement does both (no data-modifying CTEs, no batches of prepared statements): the
+    // report's transaction, then the next command.
+    const REPORT_AND_NEXT: Option<ReportAndNext> = None;
     const STORE_NOT_NOW: &'static [Step] = &[
         Step::run(TOUCH_LAST_SEEN, &[Id]),
         Step::guard(
@@ -493,7 +500,7 @@ impl Dialect for MySqlStore {
         // holding one, so binds queue instead of deadlocking). Each statement after the locks,
         // in autocommit, sees what the previous holder committed before it released them.
         // Guarded: closed, and its locks released with the session, unless it gets to the end.
-        let mut conn = GuardedConnection::new(self.conns.writer.acquire().await.map_err(db)?);
+        let mut conn = self.conns.writer.acquire(OnAbandon::Close).await?;
         for (kind, key) in [("id", device_id), ("hash", hash)] {
             let taken: Option<i64> = sqlx::query_scalar(CERT_LOCK)
                 .bind(kind)

@@ -44,8 +44,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
+use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, ReportAndNext, Step};
 use crate::flows::{self, Sql};
+use crate::pool::OnAbandon;
 
 pub use sqlx::postgres::PgConnectOptions as ConnectOptions;
 
@@ -114,24 +115,93 @@ impl PostgresStore {
         self.conns.close().await;
     }
 
-    /// The connection pool, e.g. for a caller's own queries on the same database.
+    /// The connection pool, e.g. for a caller's own queries on the same database. The store
+    /// keeps connections out of it between its calls (sqlx tests every connection given back
+    /// to its pool with a round trip; kept, they skip it); calling this gives them back, and
+    /// with `max_open_conns` above 1 the store never keeps them all.
     pub fn pool(&self) -> &PgPool {
-        &self.conns.writer
+        self.conns.writer.shared_pool()
     }
+}
+
+/// [`NEXT_COMMAND`] with its condition on the result's status (`$2`, `$3` there) written in.
+macro_rules! next_command {
+    ($status:literal) => {
+        concat!(
+            "SELECT c.command_uuid, c.request_type, c.command, c.command_bytes \
+             FROM enrollment_queue AS q \
+                 INNER JOIN commands AS c ON c.command_uuid = q.command_uuid \
+                 LEFT JOIN command_results AS r \
+                     ON r.id = q.id AND r.command_uuid = q.command_uuid \
+             WHERE q.id = $1 AND q.active AND ",
+            $status,
+            " ORDER BY q.priority DESC, q.created_at, q.seq LIMIT 1"
+        )
+    };
 }
 
 /// The next command for `$1`: walks the partial index `rootstock_queue_next` (active rows only)
 /// in delivery order — priority, then enqueue time as NanoMDM, then `seq` for ties; the joins are
 /// primary-key lookups. `$2` is `NotNow`, `$3` whether to pass over commands put off with it.
 /// `command_bytes` holds the exact bytes of a command enqueued as a binary plist.
-const NEXT_COMMAND: &str = "\
-SELECT c.command_uuid, c.request_type, c.command, c.command_bytes
-FROM enrollment_queue AS q
-    INNER JOIN commands AS c ON c.command_uuid = q.command_uuid
-    LEFT JOIN command_results AS r ON r.id = q.id AND r.command_uuid = q.command_uuid
-WHERE q.id = $1 AND q.active AND (r.status IS NULL OR (r.status = $2 AND NOT $3))
-ORDER BY q.priority DESC, q.created_at, q.seq
-LIMIT 1";
+const NEXT_COMMAND: &str = next_command!("(r.status IS NULL OR (r.status = $2 AND NOT $3))");
+
+/// After a report's CTEs: whether the result was stored (the `stored` CTE returned a row), and
+/// the next command, or NULLs. The statement reads the snapshot it started with, before its own
+/// writes, so the reported command (`$2`) is passed over by name; every other row reads as it
+/// would after the report.
+macro_rules! then_next_command {
+    ($status:literal) => {
+        concat!(
+            " SELECT EXISTS (SELECT 1 FROM stored), n.* FROM (SELECT 1) AS one \
+              LEFT JOIN LATERAL (",
+            next_command!($status),
+            ") AS n ON TRUE"
+        )
+    };
+}
+
+/// A NotNow report's common table expressions: last-seen (`seen`), and the result, stored only
+/// while the command waits in the enrollment's queue (`stored`, a row exactly when written).
+/// The first NotNow's time stays in not_now_at; later ones count in not_now_tally (NanoMDM).
+macro_rules! store_not_now {
+    () => {
+        "seen AS (UPDATE enrollments SET last_seen_at = now() WHERE id = $1), \
+         stored AS ( \
+             INSERT INTO command_results \
+                 (id, command_uuid, status, result, not_now_at, not_now_tally) \
+             SELECT $1, $2, $3, $4, now(), 1 \
+             WHERE EXISTS (SELECT 1 FROM enrollment_queue \
+                           WHERE id = $1 AND command_uuid = $2 AND active) \
+             ON CONFLICT (id, command_uuid) DO UPDATE SET \
+                 status = excluded.status, \
+                 result = excluded.result, \
+                 not_now_tally = command_results.not_now_tally + 1 \
+             RETURNING 1)"
+    };
+}
+
+/// A final report's common table expressions: last-seen; the command leaves the queue (active =
+/// false: out of the next-command index; a NanoMDM server reading the row skips it too) and,
+/// only if it was queued, the result is written — both or neither (`stored`, a row exactly when
+/// written).
+macro_rules! store_final {
+    () => {
+        "seen AS (UPDATE enrollments SET last_seen_at = now() WHERE id = $1), \
+         dequeued AS ( \
+             UPDATE enrollment_queue SET active = FALSE \
+             WHERE id = $1 AND command_uuid = $2 AND active \
+             RETURNING id, command_uuid), \
+         stored AS ( \
+             INSERT INTO command_results \
+                 (id, command_uuid, status, result, not_now_at, not_now_tally) \
+             SELECT id, command_uuid, $3, $4, NULL, 0 FROM dequeued \
+             ON CONFLICT (id, command_uuid) DO UPDATE SET \
+                 status = excluded.status, \
+                 result = excluded.result \
+             RETURNING 1)"
+    };
+}
 
 /// Marks `$1` seen (`updated_at` is NanoMDM's trigger's).
 const TOUCH_LAST_SEEN: &str = "UPDATE enrollments SET last_seen_at = now() WHERE id = $1";
@@ -284,42 +354,37 @@ impl Dialect for PostgresStore {
         SELECT e.id, $1, $2 FROM enrollments AS e WHERE e.id IN ({ids}) \
         RETURNING id";
     const NEXT_COMMAND: &'static str = NEXT_COMMAND;
-    // One statement (one round trip, atomic without a transaction): last-seen, and the result,
-    // stored only while the command waits in this enrollment's queue. The first NotNow's time
-    // stays in not_now_at; later ones count in not_now_tally (NanoMDM). A row comes back exactly
-    // when the result was written.
+    // One statement each (one round trip, atomic without a transaction); a row comes back
+    // exactly when the result was written.
     const STORE_NOT_NOW: &'static [Step] = &[Step::stored(
-        "WITH seen AS (UPDATE enrollments SET last_seen_at = now() WHERE id = $1) \
-         INSERT INTO command_results \
-             (id, command_uuid, status, result, not_now_at, not_now_tally) \
-         SELECT $1, $2, $3, $4, now(), 1 \
-         WHERE EXISTS (SELECT 1 FROM enrollment_queue \
-                       WHERE id = $1 AND command_uuid = $2 AND active) \
-         ON CONFLICT (id, command_uuid) DO UPDATE SET \
-             status = excluded.status, \
-             result = excluded.result, \
-             not_now_tally = command_results.not_now_tally + 1 \
-         RETURNING 1",
+        concat!("WITH ", store_not_now!(), " SELECT 1 FROM stored"),
         REPORT_ARGS,
     )];
-    // One statement: last-seen; the command leaves the queue (active = false: out of the
-    // next-command index; a NanoMDM server reading the row skips it too) and, only if it was
-    // queued, the result is written — both or neither.
     const STORE_FINAL: &'static [Step] = &[Step::stored(
-        "WITH seen AS (UPDATE enrollments SET last_seen_at = now() WHERE id = $1), \
-         dequeued AS ( \
-             UPDATE enrollment_queue SET active = FALSE \
-             WHERE id = $1 AND command_uuid = $2 AND active \
-             RETURNING id, command_uuid) \
-         INSERT INTO command_results \
-             (id, command_uuid, status, result, not_now_at, not_now_tally) \
-         SELECT id, command_uuid, $3, $4, NULL, 0 FROM dequeued \
-         ON CONFLICT (id, command_uuid) DO UPDATE SET \
-             status = excluded.status, \
-             result = excluded.result \
-         RETURNING 1",
+        concat!("WITH ", store_final!(), " SELECT 1 FROM stored"),
         REPORT_ARGS,
     )];
+    // The report and the next command in one statement: one round trip per MDM request.
+    const REPORT_AND_NEXT: Option<ReportAndNext> = Some(ReportAndNext {
+        idle: concat!(
+            "WITH seen AS (UPDATE enrollments SET last_seen_at = now() WHERE id = $1), \
+                  stored AS (SELECT 1 WHERE FALSE)",
+            then_next_command!("(r.status IS NULL OR r.status = 'NotNow')")
+        ),
+        not_now: concat!(
+            "WITH ",
+            store_not_now!(),
+            then_next_command!("r.status IS NULL AND q.command_uuid <> $2")
+        ),
+        final_status: concat!(
+            "WITH ",
+            store_final!(),
+            then_next_command!(
+                "(r.status IS NULL OR r.status = 'NotNow') AND q.command_uuid <> $2"
+            )
+        ),
+        batch: false,
+    });
     // Lock the command first: concurrent final reports on one command then run one after
     // another, and exactly one sees it orphaned. Unknown UUIDs lock nothing. Every transaction
     // takes its locks in the same order (enrollment, command, queue, result).
@@ -538,10 +603,9 @@ impl PostgresStore {
         hash: &str,
         mode: CertBindMode,
     ) -> Result<CertBinding, StorageError> {
-        let mut tx = self
-            .conns
-            .writer
-            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+        let mut conn = self.conns.writer.acquire(OnAbandon::Return).await?;
+        let begin = sqlx::SqlSafeStr::into_sql_str("BEGIN ISOLATION LEVEL READ COMMITTED");
+        let mut tx = sqlx::Connection::begin_with(conn.conn(), begin)
             .await
             .map_err(db)?;
         for (space, key) in [(CERT_LOCK_CHANNEL, device_id), (CERT_LOCK_HASH, hash)] {
@@ -554,6 +618,7 @@ impl PostgresStore {
         }
         let outcome = Sql::<Self>::bind_cert_hash(&mut *tx, device_id, hash, mode).await?;
         tx.commit().await.map_err(db)?;
+        conn.release();
         Ok(outcome)
     }
 }
@@ -630,14 +695,14 @@ mod tests {
         };
         // The rows really are local time: read naively as UTC they are hours off.
         let zone: String = sqlx::query_scalar("SHOW TimeZone")
-            .fetch_one(&store.conns.reader)
+            .fetch_one(store.conns.reader.pool())
             .await
             .unwrap();
         assert_eq!(zone, "Asia/Kathmandu");
         let naive: f64 = sqlx::query_scalar(
             "SELECT EXTRACT(EPOCH FROM (now()::timestamp - (now() AT TIME ZONE 'UTC')))::float8",
         )
-        .fetch_one(&store.conns.reader)
+        .fetch_one(store.conns.reader.pool())
         .await
         .unwrap();
         assert_eq!(naive, 5.0 * 3600.0 + 45.0 * 60.0);
@@ -672,7 +737,7 @@ mod tests {
             return;
         };
         // A connection of its own: its session's plan settings and statements stay with it.
-        let options = store.conns.writer.connect_options();
+        let options = store.conns.writer.pool().connect_options();
         let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
         sqlx::raw_sql(
             "INSERT INTO devices (id, serial_number, authenticate, authenticate_at) \

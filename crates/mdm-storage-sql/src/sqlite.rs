@@ -32,9 +32,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, Step};
+use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, ReportAndNext, Step};
 use crate::flows::{self, Sql};
 use crate::options::{self, OptionsError};
+use crate::pool::WarmPool;
 
 /// The schema, as versioned migrations run on open (tracked in `_sqlx_migrations`).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -173,8 +174,8 @@ impl SqliteStore {
             .map_err(connect_err)?;
         Ok(Self {
             conns: Connections {
-                writer,
-                reader,
+                writer: WarmPool::new(writer),
+                reader: WarmPool::new(reader),
                 delete_commands: options.delete_commands,
             },
         })
@@ -187,19 +188,83 @@ impl SqliteStore {
     }
 }
 
+/// [`NEXT_COMMAND`] with its condition on the result's status (`?2`, `?3` there) written in.
+macro_rules! next_command {
+    ($status:literal) => {
+        concat!(
+            "SELECT c.command_uuid, c.request_type, c.command, NULL \
+             FROM enrollment_queue AS q \
+                 INNER JOIN commands AS c ON c.command_uuid = q.command_uuid \
+                 LEFT JOIN command_results AS r \
+                     ON r.id = q.id AND r.command_uuid = q.command_uuid \
+             WHERE q.id = ?1 AND q.active = 1 AND ",
+            $status,
+            " ORDER BY q.priority DESC, q.seq LIMIT 1"
+        )
+    };
+}
+
 /// The next command for `?1`: walks the partial index `enrollment_queue_next` (active = 1) in
 /// delivery order; the joins are primary-key lookups. Answered and cleared rows are not in the
 /// index, so the cost does not grow with an enrollment's history. `?2` is `NotNow`, `?3` whether
 /// to pass over commands put off with it. The bytes are stored as enqueued, so no column keeps
 /// them apart (the fourth is NULL).
-const NEXT_COMMAND: &str = "\
-SELECT c.command_uuid, c.request_type, c.command, NULL
-FROM enrollment_queue AS q
-    INNER JOIN commands AS c ON c.command_uuid = q.command_uuid
-    LEFT JOIN command_results AS r ON r.id = q.id AND r.command_uuid = q.command_uuid
-WHERE q.id = ?1 AND q.active = 1 AND (r.status IS NULL OR (r.status = ?2 AND NOT ?3))
-ORDER BY q.priority DESC, q.seq
-LIMIT 1";
+const NEXT_COMMAND: &str = next_command!("(r.status IS NULL OR (r.status = ?2 AND NOT ?3))");
+
+/// After a report's statements, in its transaction: whether the last of them changed a row (the
+/// result was stored), and the next command — seen after the report, as the report's own
+/// transaction sees it — or NULLs.
+macro_rules! then_next_command {
+    ($status:literal) => {
+        concat!(
+            " SELECT changes() > 0, n.* FROM (SELECT 1) LEFT JOIN (",
+            next_command!($status),
+            ") AS n ON 1;"
+        )
+    };
+}
+
+/// A NotNow report's statements, in a write transaction the caller commits: last-seen, and the
+/// result, stored only while the command waits in the enrollment's queue. The first NotNow's
+/// time stays in not_now_at; later ones count in not_now_tally (NanoMDM).
+macro_rules! store_not_now {
+    () => {
+        "BEGIN IMMEDIATE; \
+         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
+         WHERE id = ?1; \
+         INSERT INTO command_results \
+             (id, command_uuid, status, result, not_now_at, not_now_tally) \
+         SELECT ?1, ?2, ?3, ?4, CURRENT_TIMESTAMP, 1 \
+         WHERE EXISTS (SELECT 1 FROM enrollment_queue \
+                       WHERE id = ?1 AND command_uuid = ?2 AND active = 1) \
+         ON CONFLICT (id, command_uuid) DO UPDATE SET \
+             status = excluded.status, \
+             result = excluded.result, \
+             not_now_tally = not_now_tally + 1, \
+             updated_at = CURRENT_TIMESTAMP;"
+    };
+}
+
+/// A final report's statements, in a write transaction the caller commits: the command leaves
+/// the queue (`active = 0`, out of the next-command index) and only if it was queued —
+/// `changes()` of that UPDATE, read while the INSERT runs — the result is written.
+macro_rules! store_final {
+    () => {
+        "BEGIN IMMEDIATE; \
+         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
+         WHERE id = ?1; \
+         UPDATE enrollment_queue SET active = 0, updated_at = CURRENT_TIMESTAMP \
+         WHERE id = ?1 AND command_uuid = ?2 AND active = 1; \
+         INSERT INTO command_results \
+             (id, command_uuid, status, result, not_now_at, not_now_tally) \
+         SELECT ?1, ?2, ?3, ?4, NULL, 0 \
+         WHERE changes() > 0 \
+         ON CONFLICT (id, command_uuid) DO UPDATE SET \
+             status = excluded.status, \
+             result = excluded.result, \
+             updated_at = CURRENT_TIMESTAMP;"
+    };
+}
 
 /// Marks `?1` seen.
 const TOUCH_LAST_SEEN: &str = "\
@@ -352,50 +417,38 @@ impl Dialect for SqliteStore {
         SELECT id, ?1, ?2 FROM enrollments WHERE id IN ({ids}) \
         RETURNING id";
     const NEXT_COMMAND: &'static str = NEXT_COMMAND;
-    // One batch each, its own write transaction included (one hand-off to the connection's
-    // thread for the whole call): last-seen, then the result, stored only if the command waits
-    // in this enrollment's queue.
-    // The first NotNow's time stays in `not_now_at`; later ones count in `not_now_tally` (as
-    // NanoMDM). The closing SELECT returns a row exactly when a result was written.
+    // One batch with its own write transaction (one hand-off); a row comes back exactly when
+    // the result was written.
     const STORE_NOT_NOW: &'static [Step] = &[Step::stored(
-        "BEGIN IMMEDIATE; \
-         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
-         WHERE id = ?1; \
-         INSERT INTO command_results \
-             (id, command_uuid, status, result, not_now_at, not_now_tally) \
-         SELECT ?1, ?2, ?3, ?4, CURRENT_TIMESTAMP, 1 \
-         WHERE EXISTS (SELECT 1 FROM enrollment_queue \
-                       WHERE id = ?1 AND command_uuid = ?2 AND active = 1) \
-         ON CONFLICT (id, command_uuid) DO UPDATE SET \
-             status = excluded.status, \
-             result = excluded.result, \
-             not_now_tally = not_now_tally + 1, \
-             updated_at = CURRENT_TIMESTAMP; \
-         SELECT 1 WHERE changes() > 0; \
-         COMMIT;",
+        concat!(store_not_now!(), " SELECT 1 WHERE changes() > 0; COMMIT;"),
         REPORT_ARGS,
     )];
-    // The command leaves the queue (`active = 0`, out of the next-command index) and only if it
-    // was queued — `changes()` of that UPDATE, read while the INSERT runs — the result is
-    // written.
     const STORE_FINAL: &'static [Step] = &[Step::stored(
-        "BEGIN IMMEDIATE; \
-         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
-         WHERE id = ?1; \
-         UPDATE enrollment_queue SET active = 0, updated_at = CURRENT_TIMESTAMP \
-         WHERE id = ?1 AND command_uuid = ?2 AND active = 1; \
-         INSERT INTO command_results \
-             (id, command_uuid, status, result, not_now_at, not_now_tally) \
-         SELECT ?1, ?2, ?3, ?4, NULL, 0 \
-         WHERE changes() > 0 \
-         ON CONFLICT (id, command_uuid) DO UPDATE SET \
-             status = excluded.status, \
-             result = excluded.result, \
-             updated_at = CURRENT_TIMESTAMP; \
-         SELECT 1 WHERE changes() > 0; \
-         COMMIT;",
+        concat!(store_final!(), " SELECT 1 WHERE changes() > 0; COMMIT;"),
         REPORT_ARGS,
     )];
+    // The report and the next command: one hand-off to the writer's thread. The next command
+    // is read in the report's transaction, so it is the one `NEXT_COMMAND` would return after
+    // it.
+    const REPORT_AND_NEXT: Option<ReportAndNext> = Some(ReportAndNext {
+        idle: concat!(
+            "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, \
+                 updated_at = CURRENT_TIMESTAMP \
+             WHERE id = ?1;",
+            then_next_command!("(r.status IS NULL OR r.status = 'NotNow')")
+        ),
+        not_now: concat!(
+            store_not_now!(),
+            then_next_command!("r.status IS NULL"),
+            " COMMIT;"
+        ),
+        final_status: concat!(
+            store_final!(),
+            then_next_command!("(r.status IS NULL OR r.status = 'NotNow')"),
+            " COMMIT;"
+        ),
+        batch: true,
+    });
     const DELETE_FINAL: &'static [Step] = &[
         Step::run(TOUCH_LAST_SEEN, &[Id]),
         Step::guard(
@@ -579,14 +632,12 @@ impl Dialect for SqliteStore {
         // The checks read inside the write transaction (BEGIN IMMEDIATE on the one writer
         // connection): no other write, from this process or another, lands between them and
         // the insert.
-        let mut tx = self
-            .conns
-            .writer
-            .begin_with(Self::BEGIN_WRITE)
-            .await
-            .map_err(db)?;
+        let sql = Sql(self);
+        let mut conn = sql.write_conn().await?;
+        let mut tx = Sql::<Self>::begin_write(&mut conn).await?;
         let outcome = Sql::<Self>::bind_cert_hash(&mut *tx, device_id, hash, mode).await?;
         tx.commit().await.map_err(db)?;
+        conn.release();
         Ok(outcome)
     }
 }
@@ -614,7 +665,7 @@ mod tests {
                 .bind("some-id")
                 .bind(common::NOT_NOW)
                 .bind(true)
-                .fetch_all(&store.conns.reader)
+                .fetch_all(store.conns.reader.pool())
                 .await
                 .unwrap()
                 .iter()
@@ -640,7 +691,7 @@ mod tests {
             query = query.bind(*b);
         }
         let plan: Vec<String> = query
-            .fetch_all(&store.conns.reader)
+            .fetch_all(store.conns.reader.pool())
             .await
             .unwrap()
             .iter()
@@ -666,7 +717,7 @@ mod tests {
                  last_seen_at) \
              SELECT id, id, 'Device', 't', 'm', 'aa', CURRENT_TIMESTAMP FROM devices;",
         )
-        .execute(&store.conns.writer)
+        .execute(store.conns.writer.pool())
         .await
         .unwrap();
         let after = Some("DEV-050000");
@@ -763,6 +814,7 @@ mod tests {
     /// has been prepared, further rounds with other ids and commands prepare none.
     #[tokio::test]
     async fn statements_are_prepared_once() {
+        use crate::pool::OnAbandon;
         use sqlx::Connection as _;
         let dir = tempfile::tempdir().unwrap();
         let options = SqliteOptions::new(dir.path().join("cache.sqlite"))
@@ -770,12 +822,15 @@ mod tests {
             .unwrap();
         let store = SqliteStore::open(&options).await.unwrap();
         let prepared = || async {
-            let writer = store.conns.writer.acquire().await.unwrap();
-            let reader = store.conns.reader.acquire().await.unwrap();
-            (
-                writer.cached_statements_size(),
-                reader.cached_statements_size(),
-            )
+            let mut writer = store.conns.writer.acquire(OnAbandon::Return).await.unwrap();
+            let mut reader = store.conns.reader.acquire(OnAbandon::Return).await.unwrap();
+            let sizes = (
+                writer.conn().cached_statements_size(),
+                reader.conn().cached_statements_size(),
+            );
+            writer.release();
+            reader.release();
+            sizes
         };
         super::round::mdm_round(&store, 0).await;
         let warm = prepared().await;

@@ -80,7 +80,7 @@ macro_rules! __forward_trait {
         $crate::forward_methods!($a: store_authenticate, store_token_update, store_user_authenticate, disable);
     };
     (CommandQueue $a:tt) => {
-        $crate::forward_methods!($a: enqueue_command, store_command_report, retrieve_next_command, clear_queue);
+        $crate::forward_methods!($a: enqueue_command, store_command_report, retrieve_next_command, report_and_next_command, clear_queue);
     };
     (BootstrapTokenStore $a:tt) => {
         $crate::forward_methods!($a: store_bootstrap_token, retrieve_bootstrap_token);
@@ -187,6 +187,24 @@ macro_rules! __forward_method {
             Output = ::core::result::Result<$crate::ReportOutcome, $crate::StorageError>,
         > + Send {
             $crate::__target!(self $a).store_command_report(id, report, raw)
+        }
+    };
+    (report_and_next_command $a:tt) => {
+        fn report_and_next_command(
+            &self,
+            id: &$crate::EnrollId,
+            report: &$crate::mdm_proto::CommandReport,
+            raw: &[u8],
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                (
+                    $crate::ReportOutcome,
+                    ::core::option::Option<$crate::mdm_proto::Raw<$crate::mdm_proto::Command>>,
+                ),
+                $crate::StorageError,
+            >,
+        > + Send {
+            $crate::__target!(self $a).report_and_next_command(id, report, raw)
         }
     };
     (retrieve_next_command $a:tt) => {

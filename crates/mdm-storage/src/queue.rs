@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use mdm_enrollment::{EnrollId, EnrollmentId};
-use mdm_proto::{Command, CommandReport, Raw};
+use mdm_proto::{Command, CommandReport, Raw, Status};
 
 use crate::StorageError;
 
@@ -64,6 +64,27 @@ pub trait CommandQueue: Send + Sync {
         id: &EnrollId,
         skip_not_now: bool,
     ) -> impl Future<Output = Result<Option<Raw<Command>>, StorageError>> + Send;
+
+    /// [`store_command_report`](Self::store_command_report), then
+    /// [`retrieve_next_command`](Self::retrieve_next_command) — passing over `NotNow`'d
+    /// commands when the report is a `NotNow` — as one call: what a request on the command
+    /// channel does, so that a store can do both in one round trip. Same outcome and same next
+    /// command as the two calls in that order; the default makes those two calls. When the call
+    /// fails, the report may have been stored or not, as when the second of the two fails.
+    fn report_and_next_command(
+        &self,
+        id: &EnrollId,
+        report: &CommandReport,
+        raw: &[u8],
+    ) -> impl Future<Output = Result<(ReportOutcome, Option<Raw<Command>>), StorageError>> + Send
+    {
+        async move {
+            let outcome = self.store_command_report(id, report, raw).await?;
+            let skip_not_now = report.status == Status::NotNow;
+            let next = self.retrieve_next_command(id, skip_not_now).await?;
+            Ok((outcome, next))
+        }
+    }
 
     /// Empties the queue: for a device channel, its own and its user channels' queues; for a
     /// user channel, only that channel's. Results already stored are kept. An unknown id is not

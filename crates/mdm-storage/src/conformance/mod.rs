@@ -90,6 +90,7 @@ where
         queue_is_fifo_and_byte_exact,
         queue_priority,
         not_now_then_idle,
+        report_and_next_command,
         clear_queue,
         one_command_to_many_ids,
         user_channels,
@@ -786,6 +787,113 @@ pub async fn not_now_then_idle(store: impl Storage) {
         ReportOutcome::Final
     );
     assert_eq!(next_uuid(&store, &d.id, false).await, None);
+}
+
+/// `report_and_next_command` answers as `store_command_report` then `retrieve_next_command`
+/// (passing over NotNow'd commands after a NotNow): outcomes, order, NotNow handling, bytes,
+/// user channels, repeated and unknown reports.
+pub async fn report_and_next_command(store: impl Storage) {
+    let d = Device::new("RAN-1");
+    d.enroll(&store).await;
+    let user = d.user("RAN-U");
+    let (msg, raw) = user.token_update();
+    store
+        .store_token_update(&user.id, &msg, &raw)
+        .await
+        .expect("user TokenUpdate");
+    let commands = [
+        command("RAN-C1"),
+        binary_command("RAN-C2"),
+        command("RAN-C3"),
+    ];
+    for c in &commands {
+        enqueue(&store, &[&d.id], c).await;
+    }
+    enqueue(&store, &[&user.id], &command("RAN-U1")).await;
+    let answer = async |id: &EnrollId, uuid: Option<&str>, status: Status| {
+        let (msg, raw) = report(id, uuid, status);
+        let (outcome, next) = store
+            .report_and_next_command(id, &msg, &raw)
+            .await
+            .expect("report_and_next_command");
+        if let Some(next) = &next {
+            let sent = commands
+                .iter()
+                .find(|c| c.command_uuid == next.command_uuid)
+                .map_or_else(|| command(&next.command_uuid), Clone::clone);
+            assert_eq!(next.bytes(), sent.bytes(), "byte-exact");
+            assert_eq!(next.request_type, sent.request_type);
+        }
+        (outcome, next.map(|n| n.command_uuid.clone()))
+    };
+    let some = |uuid: &str| Some(uuid.to_owned());
+    use ReportOutcome::{Final, Idle, NotNow, NotQueued};
+    use Status::{Acknowledged, Error, Idle as IdleStatus, NotNow as NotNowStatus};
+
+    assert_eq!(
+        answer(&d.id, None, IdleStatus).await,
+        (Idle, some("RAN-C1"))
+    );
+    assert_eq!(
+        answer(&d.id, None, IdleStatus).await,
+        (Idle, some("RAN-C1"))
+    );
+    // NotNow passes over what was put off, this one included, for this answer only.
+    assert_eq!(
+        answer(&d.id, Some("RAN-C1"), NotNowStatus).await,
+        (NotNow, some("RAN-C2"))
+    );
+    assert_eq!(
+        answer(&d.id, Some("RAN-C2"), NotNowStatus).await,
+        (NotNow, some("RAN-C3"))
+    );
+    // A final status: the put-off commands are next again, in order.
+    assert_eq!(
+        answer(&d.id, Some("RAN-C3"), Acknowledged).await,
+        (Final, some("RAN-C1"))
+    );
+    assert_eq!(
+        answer(&d.id, Some("RAN-C1"), NotNowStatus).await,
+        (NotNow, None),
+        "all put off"
+    );
+    assert_eq!(
+        answer(&d.id, None, IdleStatus).await,
+        (Idle, some("RAN-C1"))
+    );
+    assert_eq!(
+        answer(&d.id, Some("RAN-C1"), Error).await,
+        (Final, some("RAN-C2"))
+    );
+    // A repeated answer, and one for a command never queued here, change nothing.
+    assert_eq!(
+        answer(&d.id, Some("RAN-C1"), Acknowledged).await,
+        (NotQueued, some("RAN-C2"))
+    );
+    assert_eq!(
+        answer(&d.id, Some("RAN-U1"), Acknowledged).await,
+        (NotQueued, some("RAN-C2"))
+    );
+    assert_eq!(
+        answer(&d.id, Some("RAN-C2"), Acknowledged).await,
+        (Final, None)
+    );
+    // The user channel's queue is its own.
+    assert_eq!(
+        answer(&user.id, None, IdleStatus).await,
+        (Idle, some("RAN-U1"))
+    );
+    assert_eq!(
+        answer(&user.id, Some("RAN-U1"), Acknowledged).await,
+        (Final, None)
+    );
+    // An enrollment the store does not know gets nothing, and is no error.
+    let stranger = EnrollId::device("RAN-UNKNOWN");
+    assert_eq!(answer(&stranger, None, IdleStatus).await, (Idle, None));
+    assert_eq!(
+        answer(&stranger, Some("RAN-C3"), Acknowledged).await,
+        (NotQueued, None)
+    );
 }
 
 /// Clearing a device channel clears its user channels; clearing a user channel clears only it.
