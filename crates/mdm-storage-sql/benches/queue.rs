@@ -145,9 +145,10 @@ fn bench(c: &mut Criterion) {
                 },
                 |(id, msg, raw)| {
                     rt.block_on(async {
-                        let outcome = store.store_command_report(id, &msg, &raw).await.unwrap();
+                        let (outcome, next) =
+                            store.report_and_next_command(id, &msg, &raw).await.unwrap();
                         assert_eq!(outcome, ReportOutcome::Final);
-                        black_box(store.retrieve_next_command(id, false).await.unwrap())
+                        black_box(next)
                     })
                 },
                 BatchSize::SmallInput,

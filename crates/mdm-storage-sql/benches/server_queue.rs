@@ -100,9 +100,11 @@ mod run {
                         let id = device(j);
                         let uuid = format!("BULK-{k:02}");
                         let (msg, raw) = report(&id, Some(&uuid), Status::Acknowledged);
-                        let outcome = store.store_command_report(&id, &msg, &raw).await.unwrap();
+                        let (outcome, next) = store
+                            .report_and_next_command(&id, &msg, &raw)
+                            .await
+                            .unwrap();
                         assert_eq!(outcome, ReportOutcome::Final);
-                        let next = store.retrieve_next_command(&id, false).await.unwrap();
                         assert_eq!(next.is_some(), k + 1 < PER_ENROLLMENT);
                         cycles += 1;
                         j += TASKS;

@@ -329,10 +329,12 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// from the sixth parameter on; returns the ids queued). It must refuse a CommandUUID already
     /// stored with a unique violation and keep no command when no id is known.
     const ENQUEUE_ONE_STEP: Option<&'static str>;
-    /// On a dialect without `INSERT … RETURNING`, the known ids among `{ids}` (binds: the ids).
-    const KNOWN_ENROLLMENTS: Option<&'static str>;
+    /// On a dialect without `INSERT … RETURNING`, the ids among `{ids}` that the command is
+    /// queued for (binds: uuid, then the ids from the second parameter on); the flow asks only
+    /// when [`Self::QUEUE_COMMAND`] queued fewer than it was given.
+    const QUEUED_IDS: Option<&'static str>;
     /// Queues the command for the known ids among `{ids}` (binds: uuid, priority, the ids),
-    /// returning the ids queued unless [`Self::KNOWN_ENROLLMENTS`] is given.
+    /// returning the ids queued unless [`Self::QUEUED_IDS`] is given.
     const QUEUE_COMMAND: &'static str;
     /// The next command (binds: id, `NotNow`, whether to skip NotNow'd commands; columns:
     /// uuid, request type, the command as stored, its exact bytes if kept apart).

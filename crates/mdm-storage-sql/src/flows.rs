@@ -528,24 +528,29 @@ where
             .await;
         common::command_inserted(inserted, uuid)?;
         for chunk in ids.chunks(common::IN_LIST_CHUNK) {
-            if let Some(known) = S::KNOWN_ENROLLMENTS {
-                let sql = known.replace("{ids}", &S::PLACEHOLDER.list(1, chunk.len()));
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for id in chunk {
-                    query = query.bind(id.as_str());
-                }
-                for row in query.fetch_all(&mut *tx).await.map_err(db)? {
-                    queued.insert(row.try_get(0).map_err(db)?);
-                }
-            }
             let sql = S::QUEUE_COMMAND.replace("{ids}", &S::PLACEHOLDER.list(3, chunk.len()));
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(uuid).bind(&priority);
             for id in chunk {
                 query = query.bind(id.as_str());
             }
-            if S::KNOWN_ENROLLMENTS.is_some() {
-                query.execute(&mut *tx).await.map_err(db)?;
-            } else {
+            let Some(queued_ids) = S::QUEUED_IDS else {
+                for row in query.fetch_all(&mut *tx).await.map_err(db)? {
+                    queued.insert(row.try_get(0).map_err(db)?);
+                }
+                continue;
+            };
+            // Without RETURNING: every id of the chunk got the command when as many rows were
+            // inserted as it has ids (the usual case, no second statement); otherwise ask which.
+            let inserted = query.execute(&mut *tx).await.map_err(db)?.rows_affected();
+            let distinct: HashSet<&str> = chunk.iter().map(EnrollmentId::as_str).collect();
+            if inserted == distinct.len() as u64 {
+                queued.extend(distinct.into_iter().map(str::to_owned));
+            } else if inserted > 0 {
+                let sql = queued_ids.replace("{ids}", &S::PLACEHOLDER.list(2, chunk.len()));
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(uuid);
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
                 for row in query.fetch_all(&mut *tx).await.map_err(db)? {
                     queued.insert(row.try_get(0).map_err(db)?);
                 }

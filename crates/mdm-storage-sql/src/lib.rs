@@ -46,9 +46,9 @@
 //!
 //! | call | SQLite | PostgreSQL | MySQL / MariaDB |
 //! |---|---|---|---|
-//! | a report with a CommandUUID (NotNow, final) | 1 batch with its own `BEGIN IMMEDIATE` … `COMMIT` | 1 statement (a CTE) | 4–5 (`BEGIN`, 2–3 statements, `COMMIT`) |
-//! | Idle, next command, certauth lookups | 1 | 1 | 1 |
-//! | enqueue to up to 500 ids | 1 batch | 1 statement (a CTE) | 5 |
+//! | a command-channel request: its report and the next command (`report_and_next_command`) | 1 batch (a report with a CommandUUID in its own `BEGIN IMMEDIATE` … `COMMIT`) | 1 statement (CTEs) | Idle 2; a report with a CommandUUID 5–6 (`BEGIN`, 2–3 statements, `COMMIT`, the next command) |
+//! | a report alone, the next command alone, certauth lookups | 1 | 1 | 1 (a report: 4–5) |
+//! | enqueue to up to 500 ids | 1 batch | 1 statement (a CTE) | 4 (`BEGIN`, the command, its queue rows, `COMMIT`; one more when some ids are unknown) |
 //! | inspection reads (enrollments, a queue, a command); removing from or clearing a queue | 1 | 1 | 1 |
 //! | a retention batch of up to 500 commands (a background sweep) | 4 (`BEGIN`, the due commands, a batch of deletes, `COMMIT`) | 4 (the deletes are one CTE) | 6 |
 //!
@@ -56,6 +56,11 @@
 //! cannot be batched, so its multi-statement flows stay transactions. Every statement is a
 //! prepared statement cached per connection by sqlx (the `statements_are_prepared_once` tests
 //! check that an MDM round prepares nothing new once warm).
+//!
+//! Connections are kept between calls, out of sqlx's pool, whose test of every connection
+//! given back to it would otherwise add a round trip (or a message) to every call: see the
+//! private `pool` module. With `mdm_service`'s certificate check remembering confirmed
+//! bindings, a request on the command channel makes one store call.
 //!
 //! ## How to add a store method
 //!

@@ -246,18 +246,19 @@ impl Dialect for MySqlStore {
     // No INSERT … RETURNING on MySQL 8, no data-modifying CTE, no batches of prepared
     // statements: a transaction.
     const ENQUEUE_ONE_STEP: Option<&'static str> = None;
-    // MySQL 8 has no INSERT … RETURNING: the known ids are read first, in the same transaction.
-    const KNOWN_ENROLLMENTS: Option<&'static str> =
-        Some("SELECT id FROM enrollments WHERE id IN ({ids})");
+    // MySQL 8 has no INSERT … RETURNING: when some ids were unknown, the queue says which got
+    // the command (in the same transaction, whose uncommitted command no one else can queue).
+    const QUEUED_IDS: Option<&'static str> =
+        Some("SELECT id FROM enrollment_queue WHERE command_uuid = ? AND id IN ({ids})");
     const QUEUE_COMMAND: &'static str = "\
         INSERT INTO enrollment_queue (id, command_uuid, priority) \
         SELECT id, ?, ? FROM enrollments WHERE id IN ({ids})";
     const NEXT_COMMAND: &'static str = NEXT_COMMAND;
-    // Stored only while the command waits in this enrollment's queue: the INSERT then changes a
-    // row (not_now_tally always grows), otherwise none.
     // No statement does both (no data-modifying CTEs, no batches of prepared statements): the
     // report's transaction, then the next command.
     const REPORT_AND_NEXT: Option<ReportAndNext> = None;
+    // Stored only while the command waits in this enrollment's queue: the INSERT then changes a
+    // row (not_now_tally always grows), otherwise none.
     const STORE_NOT_NOW: &'static [Step] = &[
         Step::run(TOUCH_LAST_SEEN, &[Id]),
         Step::guard(

@@ -87,8 +87,8 @@ impl<DB: Database> std::fmt::Debug for WarmPool<DB> {
 }
 
 impl<DB: Database> WarmPool<DB> {
-    /// Keeps connections of `pool`, sized and timed by its options. Needs a Tokio runtime (the
-    /// background task that gives back unused connections).
+    /// Keeps connections of `pool`, sized and timed by its options. Called within a Tokio
+    /// runtime, it starts the task that gives back connections unused for a while.
     pub(crate) fn new(pool: Pool<DB>) -> Self {
         let options = pool.options();
         let recycle_after = [options.get_max_lifetime(), options.get_idle_timeout()]
@@ -106,8 +106,11 @@ impl<DB: Database> WarmPool<DB> {
             kept: Mutex::new(VecDeque::new()),
             pool,
         });
-        let weak = Arc::downgrade(&inner);
-        tokio::spawn(give_back_unused(weak, recycle_after));
+        // Without a runtime (sqlx needs one for its own timers anyway) unused connections still
+        // go back whenever a call finds them.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(give_back_unused(Arc::downgrade(&inner), recycle_after));
+        }
         Self { inner }
     }
 
@@ -210,6 +213,22 @@ impl<DB: Database> Inner<DB> {
             kept.drain(..fresh).collect()
         };
         drop(unused);
+    }
+}
+
+impl<DB: Database> Drop for Inner<DB> {
+    fn drop(&mut self) {
+        let kept = std::mem::take(&mut *self.lock_kept());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Back to sqlx, which closes them if its pool is gone too.
+            drop(kept);
+        } else {
+            // sqlx gives a connection back in a task of its own, which needs a runtime: the
+            // last handle dropped outside one closes them here instead.
+            for k in kept {
+                drop(k.conn.detach());
+            }
+        }
     }
 }
 
@@ -383,6 +402,24 @@ mod tests {
         warm.close().await;
         assert!(warm.pool().is_closed());
         assert_eq!(warm.pool().size(), 0);
+    }
+
+    #[test]
+    fn the_last_handle_may_go_outside_a_runtime() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let warm = runtime.block_on(async {
+            let warm = warm(2, None).await;
+            let mut conn = warm.acquire(OnAbandon::Return).await.unwrap();
+            assert_eq!(select_one(&mut conn).await, 1);
+            conn.release();
+            warm
+        });
+        drop(runtime);
+        assert_eq!(warm.inner.lock_kept().len(), 1);
+        drop(warm);
     }
 
     #[tokio::test]

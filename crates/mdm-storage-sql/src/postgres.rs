@@ -347,7 +347,7 @@ impl Dialect for PostgresStore {
          WHERE e.id IN ({ids}) \
          RETURNING id",
     );
-    const KNOWN_ENROLLMENTS: Option<&'static str> = None;
+    const QUEUED_IDS: Option<&'static str> = None;
     // Duplicates among the ids meet one enrollments row each.
     const QUEUE_COMMAND: &'static str = "\
         INSERT INTO enrollment_queue (id, command_uuid, priority) \

@@ -211,6 +211,19 @@ macro_rules! next_command {
 /// them apart (the fourth is NULL).
 const NEXT_COMMAND: &str = next_command!("(r.status IS NULL OR (r.status = ?2 AND NOT ?3))");
 
+/// Marks `?1` seen: last-seen and updated times. Not written again within the second they hold
+/// already (the columns keep whole seconds), so that a device's requests in one second write
+/// the enrollment once.
+macro_rules! touch_last_seen {
+    () => {
+        "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
+         WHERE id = ?1 AND last_seen_at IS NOT CURRENT_TIMESTAMP;"
+    };
+}
+
+/// [`touch_last_seen!`] as a statement.
+const TOUCH_LAST_SEEN: &str = touch_last_seen!();
+
 /// After a report's statements, in its transaction: whether the last of them changed a row (the
 /// result was stored), and the next command — seen after the report, as the report's own
 /// transaction sees it — or NULLs.
@@ -229,9 +242,10 @@ macro_rules! then_next_command {
 /// time stays in not_now_at; later ones count in not_now_tally (NanoMDM).
 macro_rules! store_not_now {
     () => {
-        "BEGIN IMMEDIATE; \
-         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
-         WHERE id = ?1; \
+        concat!(
+            "BEGIN IMMEDIATE; ",
+            touch_last_seen!(),
+            " \
          INSERT INTO command_results \
              (id, command_uuid, status, result, not_now_at, not_now_tally) \
          SELECT ?1, ?2, ?3, ?4, CURRENT_TIMESTAMP, 1 \
@@ -242,6 +256,7 @@ macro_rules! store_not_now {
              result = excluded.result, \
              not_now_tally = not_now_tally + 1, \
              updated_at = CURRENT_TIMESTAMP;"
+        )
     };
 }
 
@@ -250,9 +265,10 @@ macro_rules! store_not_now {
 /// `changes()` of that UPDATE, read while the INSERT runs — the result is written.
 macro_rules! store_final {
     () => {
-        "BEGIN IMMEDIATE; \
-         UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
-         WHERE id = ?1; \
+        concat!(
+            "BEGIN IMMEDIATE; ",
+            touch_last_seen!(),
+            " \
          UPDATE enrollment_queue SET active = 0, updated_at = CURRENT_TIMESTAMP \
          WHERE id = ?1 AND command_uuid = ?2 AND active = 1; \
          INSERT INTO command_results \
@@ -263,13 +279,9 @@ macro_rules! store_final {
              status = excluded.status, \
              result = excluded.result, \
              updated_at = CURRENT_TIMESTAMP;"
+        )
     };
 }
-
-/// Marks `?1` seen.
-const TOUCH_LAST_SEEN: &str = "\
-UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP \
-WHERE id = ?1";
 
 /// Delete mode: removes command `?2` once nothing refers to it.
 const DELETE_ORPHANED_COMMAND: &str = "\
@@ -411,7 +423,7 @@ impl Dialect for SqliteStore {
          RETURNING id; \
          COMMIT;",
     );
-    const KNOWN_ENROLLMENTS: Option<&'static str> = None;
+    const QUEUED_IDS: Option<&'static str> = None;
     const QUEUE_COMMAND: &'static str = "\
         INSERT INTO enrollment_queue (id, command_uuid, priority) \
         SELECT id, ?1, ?2 FROM enrollments WHERE id IN ({ids}) \
@@ -432,9 +444,7 @@ impl Dialect for SqliteStore {
     // it.
     const REPORT_AND_NEXT: Option<ReportAndNext> = Some(ReportAndNext {
         idle: concat!(
-            "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP, \
-                 updated_at = CURRENT_TIMESTAMP \
-             WHERE id = ?1;",
+            touch_last_seen!(),
             then_next_command!("(r.status IS NULL OR r.status = 'NotNow')")
         ),
         not_now: concat!(
