@@ -60,18 +60,8 @@ impl<S: InspectionStore> RetentionSweep<S> {
         let Some(cutoff) = SystemTime::now().checked_sub(self.keep_for) else {
             return Ok(0);
         };
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .store
-                .delete_answered_commands_batch(cutoff, self.batch)
-                .await?;
-            total += deleted;
-            if deleted < self.batch as u64 {
-                return Ok(total);
-            }
-            tokio::time::sleep(self.pause).await;
-        }
+        let pause = || tokio::time::sleep(self.pause);
+        mdm_storage::delete_answered_commands_paced(&self.store, cutoff, self.batch, pause).await
     }
 
     /// Sweeps now and then every [`interval`](Self::interval), forever; a failed sweep is logged

@@ -124,6 +124,7 @@ impl<DB: Database> WarmPool<DB> {
     /// The sqlx pool, for a caller's own statements: what the store kept is given back to it
     /// first (the store keeps connections again with its next calls, but never all of them
     /// when the pool may open more than one).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub(crate) fn shared_pool(&self) -> &Pool<DB> {
         drop(std::mem::take(&mut *self.inner.lock_kept()));
         &self.inner.pool

@@ -193,6 +193,23 @@ pub async fn delete_answered_commands<S: InspectionStore + ?Sized>(
     enqueued_before: SystemTime,
     batch: usize,
 ) -> Result<u64, StorageError> {
+    delete_answered_commands_paced(store, enqueued_before, batch, || async {}).await
+}
+
+/// [`delete_answered_commands`], awaiting `between()` between two batches: a pause that gives
+/// device requests the database in between, for one (this crate does no I/O and has no timer of
+/// its own).
+pub async fn delete_answered_commands_paced<S, F, Fut>(
+    store: &S,
+    enqueued_before: SystemTime,
+    batch: usize,
+    mut between: F,
+) -> Result<u64, StorageError>
+where
+    S: InspectionStore + ?Sized,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
     let batch = batch.max(1);
     let mut total = 0;
     loop {
@@ -203,5 +220,6 @@ pub async fn delete_answered_commands<S: InspectionStore + ?Sized>(
         if deleted < batch as u64 {
             return Ok(total);
         }
+        between().await;
     }
 }

@@ -60,7 +60,7 @@ pub use import::{
 pub use inspect::{
     CommandDelivery, DeliveryState, DynInspectionStore, EnrollmentFilter, EnrollmentPage,
     InspectionStore, QueueState, QueuedCommand, StoredCommand, StoredEnrollment,
-    delete_answered_commands,
+    delete_answered_commands, delete_answered_commands_paced,
 };
 pub use memory::MemoryStore;
 pub use migrate::{DynMigrationStore, MigrationStore};
