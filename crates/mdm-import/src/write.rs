@@ -18,6 +18,9 @@ use crate::filekv::{Channel, Device, DeviceEntry, FileKv, Listing, ReadError};
 /// [`ImportStore::import_enrollments`]): one transaction each on the SQL stores.
 const BATCH: usize = 256;
 
+/// Threads reading the directory: file reads wait for the disk, so several overlap.
+const READERS: usize = 4;
+
 /// Certificate bindings written per [`CertAuthStore::associate_cert_hashes`] call.
 const BINDING_BATCH: usize = 1024;
 
@@ -143,6 +146,15 @@ pub trait DirectoryReader: Send + 'static {
     fn list(&self) -> Result<Listing, ReadError>;
     /// Reads one device channel and its user channels.
     fn read_device(&mut self, entry: &DeviceEntry) -> Result<Device, ReadError>;
+
+    /// Another reader of the same directory, so that devices are read on several threads at
+    /// once (each file read may wait for the disk); `None`, the default, reads on one.
+    fn another(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 impl DirectoryReader for FileKv {
@@ -152,6 +164,10 @@ impl DirectoryReader for FileKv {
 
     fn read_device(&mut self, entry: &DeviceEntry) -> Result<Device, ReadError> {
         FileKv::read_device(self, entry)
+    }
+
+    fn another(&self) -> Option<Self> {
+        Some(FileKv::unchecked(self.root().to_owned()))
     }
 }
 
@@ -199,7 +215,7 @@ where
 
 /// Imports what `reader` reads (see [`import_filekv`]).
 pub async fn import_directory<R, S, I>(
-    mut kv: R,
+    kv: R,
     store: &S,
     importer: &I,
     options: ImportOptions,
@@ -220,36 +236,47 @@ where
     }
     import_push_certs(&listing, store, options, &mut report).await?;
 
-    // Reading (file I/O) on its own thread, writing here: the two overlap.
+    // Reading (file I/O) on threads of its own, writing here: the two overlap. Batch `i` is
+    // read by reader `i % n` and written in order.
     let total = listing.devices.len();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Device, Failure>>(2 * BATCH);
-    let entries = listing.devices.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        for entry in &entries {
-            let item = kv.read_device(entry).map_err(|e| Failure {
-                id: entry.id.clone(),
-                error: e.into(),
-            });
-            if tx.blocking_send(item).is_err() {
-                return;
+    let entries = std::sync::Arc::new(listing.devices.clone());
+    let mut readers = vec![kv];
+    while readers.len() < READERS
+        && let Some(another) = readers[0].another()
+    {
+        readers.push(another);
+    }
+    let n = readers.len();
+    let mut batches = Vec::with_capacity(n);
+    let mut threads = Vec::with_capacity(n);
+    for (k, mut kv) in readers.into_iter().enumerate() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<Device, Failure>>>(2);
+        let entries = entries.clone();
+        threads.push(tokio::task::spawn_blocking(move || {
+            for chunk in entries.chunks(BATCH).skip(k).step_by(n) {
+                let items = chunk
+                    .iter()
+                    .map(|entry| {
+                        kv.read_device(entry).map_err(|e| Failure {
+                            id: entry.id.clone(),
+                            error: e.into(),
+                        })
+                    })
+                    .collect();
+                if tx.blocking_send(items).is_err() {
+                    return;
+                }
             }
-        }
-    });
+        }));
+        batches.push(rx);
+    }
     let mut done = 0;
-    let mut items = Vec::with_capacity(BATCH);
-    loop {
-        // A full batch, or what is left when the reader is done.
-        while items.len() < BATCH {
-            let room = BATCH - items.len();
-            if rx.recv_many(&mut items, room).await == 0 {
-                break;
-            }
-        }
-        if items.is_empty() {
+    for i in 0.. {
+        let Some(items) = batches[i % n].recv().await else {
             break;
-        }
+        };
         let mut devices = Vec::with_capacity(items.len());
-        for item in items.drain(..) {
+        for item in items {
             match item {
                 Ok(device) => devices.push(device),
                 Err(failure) => {
@@ -265,7 +292,10 @@ where
             progress(Progress { done, total });
         }
     }
-    reader.await.map_err(|_| ImportError::ReaderStopped)?;
+    drop(batches);
+    for thread in threads {
+        thread.await.map_err(|_| ImportError::ReaderStopped)?;
+    }
     if done != total {
         return Err(ImportError::ReaderStopped);
     }
