@@ -457,3 +457,54 @@ async fn a_device_that_fails_does_not_stop_the_others() {
             .any(|s| s.what == "NEW-DEVICE" && s.reason == SkipReason::NoTokenUpdate)
     );
 }
+
+/// A device enrolled in `dir` with command `uuid` (bytes `raw`) queued.
+fn enrolled_with_command(dir: &Path, udid: &str, uuid: &str, raw: &[u8]) -> FileKvWriter {
+    let w = FileKvWriter::new(dir);
+    w.authenticate(udid, &authenticate(udid), None, None)
+        .unwrap();
+    let token = token_update(udid, None);
+    let push = (TOPIC, "magic", &b"\x07"[..]);
+    w.token_update(
+        udid,
+        None,
+        "Device",
+        &token,
+        push,
+        None,
+        1_733_577_604_000_000,
+    )
+    .unwrap();
+    w.enqueue(&[udid], uuid, "ProfileList", raw).unwrap();
+    w
+}
+
+#[tokio::test]
+async fn a_command_held_with_other_bytes_fails_its_device_alone() {
+    // The store holds command "dup", queued for a device imported from elsewhere.
+    let first = tempfile::tempdir().unwrap();
+    enrolled_with_command(first.path(), "ELSEWHERE", "dup", &command("dup"));
+    let store = MemoryStore::new();
+    assert!(import(first.path(), &store, false).await.is_complete());
+
+    // A device of this directory has another "dup": it alone is refused, in the same batch as
+    // the others, which go on; its binding is left out.
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let other = plist(
+        "<key>CommandUUID</key><string>dup</string><key>Command</key><dict>\
+         <key>RequestType</key><string>DeviceInformation</string></dict>",
+    );
+    let w = enrolled_with_command(dir.path(), "REFUSED", "dup", &other);
+    w.bind_cert_hash("REFUSED", &"3".repeat(64)).unwrap();
+    let report = import(dir.path(), &store, false).await;
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].id, "REFUSED");
+    assert!(report.failures[0].error.to_string().contains("dup"));
+    assert_eq!((report.devices, report.user_channels), (2, 1));
+    assert_eq!((report.queued_commands, report.already_queued), (5, 0));
+    assert_eq!(report.cert_bindings, 2);
+    let refused = EnrollId::device("REFUSED");
+    let next = store.retrieve_next_command(&refused, false).await.unwrap();
+    assert!(next.is_none(), "nothing queued for the refused device");
+}

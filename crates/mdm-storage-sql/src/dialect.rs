@@ -542,3 +542,18 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         mode: CertBindMode,
     ) -> impl Future<Output = Result<CertBinding, StorageError>> + Send;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Placeholder;
+
+    #[test]
+    fn rows_number_their_parameters_on_across_rows() {
+        let dollar = Placeholder::Dollar.rows("(?, ?, 0)", 2);
+        assert_eq!(dollar, "($1, $2, 0), ($3, $4, 0)");
+        let numbered = Placeholder::NumberedQuestion.rows("(?, ?, ?)", 2);
+        assert_eq!(numbered, "(?1, ?2, ?3), (?4, ?5, ?6)");
+        let question = Placeholder::Question.rows("(?, now())", 3);
+        assert_eq!(question, "(?, now()), (?, now()), (?, now())");
+    }
+}
