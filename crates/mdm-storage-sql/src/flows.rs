@@ -50,10 +50,13 @@ enum Val<'a, R> {
     Raw(&'a R),
 }
 
+/// A command a batched import stores: the command, as stored, its exact bytes when they differ.
+type NewCommand<'a, R> = (&'a Raw<Command>, R, Option<Vec<u8>>);
+
 /// What a batched import writes for one enrollment, once every command in it is checked.
 struct EnrollmentPlan<'a, R> {
-    /// Commands to store: the command, as stored, its exact bytes when they differ.
-    commands: Vec<(&'a Raw<Command>, R, Option<Vec<u8>>)>,
+    /// Commands to store.
+    commands: Vec<NewCommand<'a, R>>,
     /// NotNow reports as stored, by the queue item's position.
     not_now: Vec<Option<R>>,
     /// Result reports as stored, by the result's position.
