@@ -720,14 +720,12 @@ where
             .await
             .map_err(store_error(id, "bootstrap token"))?;
     }
-    for channel in enrollments(device) {
-        let id = &channel.id;
-        for raw in [
-            &channel.user_authenticate,
-            &channel.user_authenticate_digest,
-        ]
-        .into_iter()
-        .flatten()
+    // Every user channel's UserAuthenticate, enrolled or not (as in a batch).
+    for user in &device.user_channels {
+        let id = &user.id;
+        for raw in [&user.user_authenticate, &user.user_authenticate_digest]
+            .into_iter()
+            .flatten()
         {
             if let CheckIn::UserAuthenticate(msg) = raw.value() {
                 store
@@ -736,6 +734,8 @@ where
                     .map_err(store_error(id, "UserAuthenticate"))?;
             }
         }
+    }
+    for channel in enrollments(device) {
         let queued = import_channel(channel, store, importer).await?;
         total.queued += queued.queued;
         total.already_queued += queued.already_queued;

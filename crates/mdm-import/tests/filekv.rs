@@ -508,3 +508,105 @@ async fn a_command_held_with_other_bytes_fails_its_device_alone() {
     let next = store.retrieve_next_command(&refused, false).await.unwrap();
     assert!(next.is_none(), "nothing queued for the refused device");
 }
+
+/// A memory store whose batch calls fail as a whole, as when a database goes away for a moment.
+struct FailingBatches {
+    inner: MemoryStore,
+}
+
+mdm_storage::forward_store!(impl[] FailingBatches => inner:
+    BootstrapTokenStore, CertAuthStore, PushCertStore);
+
+fn gone() -> mdm_storage::StorageError {
+    mdm_storage::StorageError::backend(std::io::Error::other("gone for a moment"))
+}
+
+impl mdm_storage::CheckInStore for FailingBatches {
+    mdm_storage::forward_methods!(inner:
+        store_authenticate, store_token_update, store_user_authenticate, disable);
+
+    async fn store_check_ins(
+        &self,
+        _: &[mdm_storage::CheckInWrite<'_>],
+    ) -> Result<Vec<Result<(), mdm_storage::StorageError>>, mdm_storage::StorageError> {
+        Err(gone())
+    }
+}
+
+impl mdm_storage::ImportStore for FailingBatches {
+    async fn import_enrollment_state(
+        &self,
+        id: &EnrollId,
+        state: &mdm_storage::ImportedEnrollmentState,
+    ) -> Result<(), mdm_storage::StorageError> {
+        self.inner.import_enrollment_state(id, state).await
+    }
+
+    async fn import_queue(
+        &self,
+        id: &EnrollId,
+        items: &[mdm_storage::ImportedQueueItem<'_>],
+    ) -> Result<mdm_storage::ImportedQueue, mdm_storage::StorageError> {
+        self.inner.import_queue(id, items).await
+    }
+
+    async fn import_command_result(
+        &self,
+        id: &EnrollId,
+        command: &mdm_storage::mdm_proto::Raw<mdm_storage::mdm_proto::Command>,
+        status: &str,
+        report: &[u8],
+    ) -> Result<(), mdm_storage::StorageError> {
+        self.inner
+            .import_command_result(id, command, status, report)
+            .await
+    }
+
+    async fn import_enrollments(
+        &self,
+        _: &[mdm_storage::ImportedEnrollment<'_>],
+    ) -> Result<
+        Vec<Result<mdm_storage::ImportedQueue, mdm_storage::StorageError>>,
+        mdm_storage::StorageError,
+    > {
+        Err(gone())
+    }
+}
+
+#[tokio::test]
+async fn batch_calls_that_fail_whole_are_done_device_by_device() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let store = FailingBatches {
+        inner: MemoryStore::new(),
+    };
+    let options = ImportOptions { dry_run: false };
+    let report = import_filekv(dir.path(), &store, &store, options, |_| {})
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{:?}", report.failures);
+    let counts = (
+        report.devices,
+        report.user_channels,
+        report.check_ins,
+        report.queued_commands,
+        report.not_now,
+        report.command_results,
+        report.bootstrap_tokens,
+        report.cert_bindings,
+    );
+    assert_eq!(counts, (2, 1, 5, 5, 1, 1, 1, 2));
+    let device = EnrollId::device(UDID);
+    let next = store.inner.retrieve_next_command(&device, true).await;
+    assert_eq!(
+        next.unwrap().unwrap().command_uuid,
+        "c3",
+        "c1 stays NotNow'd"
+    );
+    let push = store
+        .inner
+        .retrieve_push_info(&[USER.into()])
+        .await
+        .unwrap();
+    assert_eq!(push.len(), 1, "the user channel is enrolled");
+}
