@@ -365,6 +365,12 @@ impl DirectoryReader for FileDir {
         Ok(listing)
     }
 
+    fn another(&self) -> Option<Self> {
+        Some(FileDir {
+            root: self.root.clone(),
+        })
+    }
+
     fn read_device(&mut self, entry: &DeviceEntry) -> Result<Device, ReadError> {
         let device = self.read_channel(&entry.id, None)?;
         let mut user_channels = Vec::new();

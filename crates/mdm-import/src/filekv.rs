@@ -231,6 +231,68 @@ pub struct FileKv {
     commands: HashMap<String, Raw<Command>>,
 }
 
+/// The whole of the file at `path`: `std::fs::read` without its size lookup, which for the
+/// small files NanoMDM writes is one system call in four.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut value = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(value),
+            Ok(n) => value.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Threads [`FileKv::list`] reads on: listing and reading many small files waits on the disk.
+const LIST_THREADS: usize = 4;
+
+/// `f` on up to [`LIST_THREADS`] parts of `items` at once, the results concatenated in order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&[T]) -> Result<Vec<R>, ReadError> + Sync,
+) -> Result<Vec<R>, ReadError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let part = items.len().div_ceil(LIST_THREADS);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let threads: Vec<_> = items
+            .chunks(part)
+            .map(|chunk| scope.spawn(move || f(chunk)))
+            .collect();
+        let mut all = Vec::new();
+        for thread in threads {
+            match thread.join() {
+                Ok(part) => all.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(all)
+    })
+}
+
+/// The directories in `dir` (by the entries' own type: no lookup per entry).
+fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let is_dir = match entry.file_type().map_err(io(dir))? {
+            t if t.is_symlink() => entry.path().is_dir(),
+            t => t.is_dir(),
+        };
+        if is_dir {
+            dirs.push(entry.path());
+        }
+    }
+    Ok(dirs)
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReadError + '_ {
     move |source| ReadError::Io {
         path: path.to_owned(),
@@ -286,7 +348,7 @@ impl FileKv {
     /// The value of `key` in `bucket`, or `None` if there is no such file.
     pub fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, ReadError> {
         let path = self.path(bucket, key);
-        match std::fs::read(&path) {
+        match read_file(&path) {
             Ok(value) => Ok(Some(value)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ReadError::Io { path, source }),
@@ -320,26 +382,27 @@ impl FileKv {
         f(value).map_err(|problem| self.value_error(bucket, key, problem))
     }
 
-    /// Every key in `bucket` for which `keep` is true (a missing bucket has none).
-    fn keys(&self, bucket: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, ReadError> {
+    /// Every key in `bucket` for which `keep` is true (a missing bucket has none), sorted. The
+    /// first-level directories are listed on [`LIST_THREADS`] threads.
+    fn keys(
+        &self,
+        bucket: &str,
+        keep: impl Fn(&str) -> bool + Sync,
+    ) -> Result<Vec<String>, ReadError> {
         let dir = self.root.join(bucket);
-        let mut keys = Vec::new();
         if !dir.is_dir() {
-            return Ok(keys);
+            return Ok(Vec::new());
         }
-        for level1 in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let level1 = level1.map_err(io(&dir))?.path();
-            if !level1.is_dir() {
-                continue;
-            }
-            for level2 in std::fs::read_dir(&level1).map_err(io(&level1))? {
-                let level2 = level2.map_err(io(&level1))?.path();
-                if !level2.is_dir() {
-                    continue;
+        let level1 = subdirectories(&dir)?;
+        let mut keys = in_parallel(&level1, |dirs| {
+            let mut keys = Vec::new();
+            for level1 in dirs {
+                for level2 in subdirectories(level1)? {
+                    self.list_dir(&level2, &keep, &mut keys)?;
                 }
-                self.list_dir(&level2, &keep, &mut keys)?;
             }
-        }
+            Ok(keys)
+        })?;
         keys.sort_unstable();
         Ok(keys)
     }
@@ -428,22 +491,28 @@ impl FileKv {
 
         // Every hash ever bound (`<hash>.hash_cert`), and each channel's latest
         // (`<id>.cert_hash`), which the other set holds too unless a write was cut short.
-        for key in self.keys("cert_auth", |k| {
+        let keys = self.keys("cert_auth", |k| {
             k.ends_with(".hash_cert") || k.ends_with(".cert_hash")
-        })? {
-            let value = self.require("cert_auth", &key, "listed")?;
-            let binding = if let Some(hash) = key.strip_suffix(".hash_cert") {
-                let hash =
-                    self.decoded("cert_auth", &key, hash.as_bytes(), decode::decode_cert_hash)?;
-                let id = self.decoded("cert_auth", &key, &value, decode::decode_text)?;
-                (id.to_owned(), hash)
-            } else {
-                let id = &key[..key.len() - ".cert_hash".len()];
-                let hash = self.decoded("cert_auth", &key, &value, decode::decode_cert_hash)?;
-                (id.to_owned(), hash)
-            };
-            listing.cert_bindings.insert(binding);
-        }
+        })?;
+        let bindings = in_parallel(&keys, |keys| {
+            let mut bindings = Vec::with_capacity(keys.len());
+            for key in keys {
+                let value = self.require("cert_auth", key, "listed")?;
+                let binding = if let Some(hash) = key.strip_suffix(".hash_cert") {
+                    let hash =
+                        self.decoded("cert_auth", key, hash.as_bytes(), decode::decode_cert_hash)?;
+                    let id = self.decoded("cert_auth", key, &value, decode::decode_text)?;
+                    (id.to_owned(), hash)
+                } else {
+                    let id = &key[..key.len() - ".cert_hash".len()];
+                    let hash = self.decoded("cert_auth", key, &value, decode::decode_cert_hash)?;
+                    (id.to_owned(), hash)
+                };
+                bindings.push(binding);
+            }
+            Ok(bindings)
+        })?;
+        listing.cert_bindings.extend(bindings);
         Ok(listing)
     }
 

@@ -457,3 +457,156 @@ async fn a_device_that_fails_does_not_stop_the_others() {
             .any(|s| s.what == "NEW-DEVICE" && s.reason == SkipReason::NoTokenUpdate)
     );
 }
+
+/// A device enrolled in `dir` with command `uuid` (bytes `raw`) queued.
+fn enrolled_with_command(dir: &Path, udid: &str, uuid: &str, raw: &[u8]) -> FileKvWriter {
+    let w = FileKvWriter::new(dir);
+    w.authenticate(udid, &authenticate(udid), None, None)
+        .unwrap();
+    let token = token_update(udid, None);
+    let push = (TOPIC, "magic", &b"\x07"[..]);
+    w.token_update(
+        udid,
+        None,
+        "Device",
+        &token,
+        push,
+        None,
+        1_733_577_604_000_000,
+    )
+    .unwrap();
+    w.enqueue(&[udid], uuid, "ProfileList", raw).unwrap();
+    w
+}
+
+#[tokio::test]
+async fn a_command_held_with_other_bytes_fails_its_device_alone() {
+    // The store holds command "dup", queued for a device imported from elsewhere.
+    let first = tempfile::tempdir().unwrap();
+    enrolled_with_command(first.path(), "ELSEWHERE", "dup", &command("dup"));
+    let store = MemoryStore::new();
+    assert!(import(first.path(), &store, false).await.is_complete());
+
+    // A device of this directory has another "dup": it alone is refused, in the same batch as
+    // the others, which go on; its binding is left out.
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let other = plist(
+        "<key>CommandUUID</key><string>dup</string><key>Command</key><dict>\
+         <key>RequestType</key><string>DeviceInformation</string></dict>",
+    );
+    let w = enrolled_with_command(dir.path(), "REFUSED", "dup", &other);
+    w.bind_cert_hash("REFUSED", &"3".repeat(64)).unwrap();
+    let report = import(dir.path(), &store, false).await;
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].id, "REFUSED");
+    assert!(report.failures[0].error.to_string().contains("dup"));
+    assert_eq!((report.devices, report.user_channels), (2, 1));
+    assert_eq!((report.queued_commands, report.already_queued), (5, 0));
+    assert_eq!(report.cert_bindings, 2);
+    let refused = EnrollId::device("REFUSED");
+    let next = store.retrieve_next_command(&refused, false).await.unwrap();
+    assert!(next.is_none(), "nothing queued for the refused device");
+}
+
+/// A memory store whose batch calls fail as a whole, as when a database goes away for a moment.
+struct FailingBatches {
+    inner: MemoryStore,
+}
+
+mdm_storage::forward_store!(impl[] FailingBatches => inner:
+    BootstrapTokenStore, CertAuthStore, PushCertStore);
+
+fn gone() -> mdm_storage::StorageError {
+    mdm_storage::StorageError::backend(std::io::Error::other("gone for a moment"))
+}
+
+impl mdm_storage::CheckInStore for FailingBatches {
+    mdm_storage::forward_methods!(inner:
+        store_authenticate, store_token_update, store_user_authenticate, disable);
+
+    async fn store_check_ins(
+        &self,
+        _: &[mdm_storage::CheckInWrite<'_>],
+    ) -> Result<Vec<Result<(), mdm_storage::StorageError>>, mdm_storage::StorageError> {
+        Err(gone())
+    }
+}
+
+impl mdm_storage::ImportStore for FailingBatches {
+    async fn import_enrollment_state(
+        &self,
+        id: &EnrollId,
+        state: &mdm_storage::ImportedEnrollmentState,
+    ) -> Result<(), mdm_storage::StorageError> {
+        self.inner.import_enrollment_state(id, state).await
+    }
+
+    async fn import_queue(
+        &self,
+        id: &EnrollId,
+        items: &[mdm_storage::ImportedQueueItem<'_>],
+    ) -> Result<mdm_storage::ImportedQueue, mdm_storage::StorageError> {
+        self.inner.import_queue(id, items).await
+    }
+
+    async fn import_command_result(
+        &self,
+        id: &EnrollId,
+        command: &mdm_storage::mdm_proto::Raw<mdm_storage::mdm_proto::Command>,
+        status: &str,
+        report: &[u8],
+    ) -> Result<(), mdm_storage::StorageError> {
+        self.inner
+            .import_command_result(id, command, status, report)
+            .await
+    }
+
+    async fn import_enrollments(
+        &self,
+        _: &[mdm_storage::ImportedEnrollment<'_>],
+    ) -> Result<
+        Vec<Result<mdm_storage::ImportedQueue, mdm_storage::StorageError>>,
+        mdm_storage::StorageError,
+    > {
+        Err(gone())
+    }
+}
+
+#[tokio::test]
+async fn batch_calls_that_fail_whole_are_done_device_by_device() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let store = FailingBatches {
+        inner: MemoryStore::new(),
+    };
+    let options = ImportOptions { dry_run: false };
+    let report = import_filekv(dir.path(), &store, &store, options, |_| {})
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{:?}", report.failures);
+    let counts = (
+        report.devices,
+        report.user_channels,
+        report.check_ins,
+        report.queued_commands,
+        report.not_now,
+        report.command_results,
+        report.bootstrap_tokens,
+        report.cert_bindings,
+    );
+    assert_eq!(counts, (2, 1, 5, 5, 1, 1, 1, 2));
+    let device = EnrollId::device(UDID);
+    let next = store.inner.retrieve_next_command(&device, true).await;
+    assert_eq!(
+        next.unwrap().unwrap().command_uuid,
+        "c3",
+        "c1 stays NotNow'd"
+    );
+    let push = store
+        .inner
+        .retrieve_push_info(&[USER.into()])
+        .await
+        .unwrap();
+    assert_eq!(push.len(), 1, "the user channel is enrolled");
+}

@@ -51,6 +51,72 @@ impl Placeholder {
     }
 }
 
+impl Placeholder {
+    /// `n` rows of `row`, comma-separated, each `?` in it a bind parameter numbered on from 1
+    /// across the rows (for a multi-row `VALUES` list); `row` holds no other `?`.
+    pub(crate) fn rows(self, row: &str, n: usize) -> String {
+        let mut rows = String::with_capacity(n * (row.len() + 8));
+        let mut param = 0usize;
+        for i in 0..n {
+            if i > 0 {
+                rows.push_str(", ");
+            }
+            for c in row.chars() {
+                if c != '?' {
+                    rows.push(c);
+                    continue;
+                }
+                param += 1;
+                match self {
+                    Placeholder::Dollar => {
+                        rows.push('$');
+                        rows.push_str(&param.to_string());
+                    }
+                    Placeholder::NumberedQuestion => {
+                        rows.push('?');
+                        rows.push_str(&param.to_string());
+                    }
+                    Placeholder::Question => rows.push('?'),
+                }
+            }
+        }
+        rows
+    }
+}
+
+/// The statements of a batched import ([`crate::flows::Sql::import_enrollments`]). `{ids}` is
+/// an `IN` list of bind parameters from the first on; `{rows}` is rows of the statement's row
+/// template (`?` marks each bind parameter; see [`Placeholder::rows`]).
+pub(crate) struct ImportBatchSql {
+    /// The known enrollments among `{ids}` (binds: ids; columns: id).
+    pub known: &'static str,
+    /// The stored commands among `{ids}` (binds: uuids; columns: uuid, the command as stored,
+    /// its exact bytes when kept apart or NULL).
+    pub held: &'static str,
+    /// The queue entries of the enrollments `{ids}` (binds: ids; columns: id, uuid), locked
+    /// where the dialect locks.
+    pub queued: &'static str,
+    /// Inserts `{rows}` of [`Self::command_row`] into `commands`.
+    pub insert_commands: &'static str,
+    /// One command: binds, in order, as many as it has `?` of: uuid, request type, the command
+    /// as stored, its exact bytes when they differ.
+    pub command_row: &'static str,
+    /// Queues `{rows}` of [`Self::queue_row`] at priority 0, in row order, leaving an entry
+    /// that is there already.
+    pub queue: &'static str,
+    /// One queue entry (binds: id, uuid).
+    pub queue_row: &'static str,
+    /// Imported NotNow marks: `{rows}` of [`Self::result_row`] with NotNow's time and tally,
+    /// keeping one that is stored.
+    pub not_now: &'static str,
+    /// Imported results: `{rows}` of [`Self::result_row`], replacing stored ones.
+    pub results: &'static str,
+    /// One result (binds: id, uuid, status, raw report).
+    pub result_row: &'static str,
+    /// One NotNow mark (binds: id, uuid, `NotNow`, raw report).
+    pub not_now_row: &'static str,
+}
+
 /// A value a report statement binds, named so that each dialect can bind them in the order (and
 /// as often) its placeholders need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,6 +472,8 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     const IMPORT_NOT_NOW: &'static str;
     /// An imported result, replacing a stored one (binds: id, uuid, status, raw report).
     const IMPORT_RESULT: &'static str;
+    /// A batched import's statements.
+    const IMPORT_BATCH: ImportBatchSql;
 
     // Inspection. "Waiting" is NanoMDM's meaning: a queue row that is `active` and has no
     // result or a `NotNow` one. (Our stores also clear `active` on a final result; a row NanoMDM
@@ -467,4 +535,19 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         hash: &str,
         mode: CertBindMode,
     ) -> impl Future<Output = Result<CertBinding, StorageError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Placeholder;
+
+    #[test]
+    fn rows_number_their_parameters_on_across_rows() {
+        let dollar = Placeholder::Dollar.rows("(?, ?, 0)", 2);
+        assert_eq!(dollar, "($1, $2, 0), ($3, $4, 0)");
+        let numbered = Placeholder::NumberedQuestion.rows("(?, ?, ?)", 2);
+        assert_eq!(numbered, "(?1, ?2, ?3), (?4, ?5, ?6)");
+        let question = Placeholder::Question.rows("(?, now())", 3);
+        assert_eq!(question, "(?, now()), (?, now()), (?, now())");
+    }
 }

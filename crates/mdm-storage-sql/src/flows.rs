@@ -18,9 +18,10 @@ use mdm_proto::{
     Status, TokenUpdate, UserAuthenticate,
 };
 use mdm_storage::{
-    CertBindMode, CertBinding, CommandDelivery, DeliveryState, EnrollmentFilter, EnrollmentPage,
-    ImportedEnrollmentState, ImportedQueue, ImportedQueueItem, QueueState, QueuedCommand,
-    ReportOutcome, StorageError, StoredCommand, StoredEnrollment, StoredPushCert,
+    CertBindMode, CertBinding, CheckInWrite, CommandDelivery, DeliveryState, EnrollmentFilter,
+    EnrollmentPage, ImportedEnrollment, ImportedEnrollmentState, ImportedQueue, ImportedQueueItem,
+    QueueState, QueuedCommand, ReportOutcome, StorageError, StoredCommand, StoredEnrollment,
+    StoredPushCert,
 };
 use sqlx::query::Query;
 use sqlx::{
@@ -35,8 +36,32 @@ use crate::pool::{OnAbandon, PooledConn};
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
 const CONFLICT_RETRIES: usize = 5;
 
+/// Rows in one multi-row statement of a batched import: with four values a row, far below every
+/// dialect's limit on bind parameters.
+const IMPORT_ROWS: usize = 250;
+
 /// The flows, on the store `S`.
 pub(crate) struct Sql<'a, S>(pub &'a S);
+
+/// A value a batched import binds (see [`Sql::insert_rows`]).
+enum Val<'a, R> {
+    Text(&'a str),
+    Bytes(Option<&'a [u8]>),
+    Raw(&'a R),
+}
+
+/// A command a batched import stores: the command, as stored, its exact bytes when they differ.
+type NewCommand<'a, R> = (&'a Raw<Command>, R, Option<Vec<u8>>);
+
+/// What a batched import writes for one enrollment, once every command in it is checked.
+struct EnrollmentPlan<'a, R> {
+    /// Commands to store.
+    commands: Vec<NewCommand<'a, R>>,
+    /// NotNow reports as stored, by the queue item's position.
+    not_now: Vec<Option<R>>,
+    /// Result reports as stored, by the result's position.
+    results: Vec<R>,
+}
 
 /// The values a report's [`Step`]s bind.
 struct ReportArgs<'a, R> {
@@ -262,21 +287,33 @@ where
     ) -> Result<(), StorageError> {
         common::device_only(id)?;
         let (raw, _) = S::Raw::from_raw("devices.authenticate", raw)?;
-        // `devices.identity_cert` holds PEM, as NanoMDM stores it.
-        let identity_cert = identity_cert_der.map(|der| mdm_proto::pem::encode("CERTIFICATE", der));
         let mut conn = self.write_conn().await?;
         let mut tx = Self::begin_write(&mut conn).await?;
+        Self::authenticate_in(&mut tx, id, msg, &raw, identity_cert_der).await?;
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
+    }
+
+    /// [`Self::store_authenticate`]'s statements on `conn` (`raw` as stored).
+    async fn authenticate_in(
+        conn: &mut <S::DB as Database>::Connection,
+        id: &EnrollId,
+        msg: &Authenticate,
+        raw: &S::Raw,
+        identity_cert_der: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        // `devices.identity_cert` holds PEM, as NanoMDM stores it.
+        let identity_cert = identity_cert_der.map(|der| mdm_proto::pem::encode("CERTIFICATE", der));
         sqlx::query(S::AUTHENTICATE)
             .bind(id.id().as_str())
             .bind(identity_cert.as_deref())
             .bind(msg.serial_number.as_deref())
-            .bind(&raw)
-            .execute(&mut *tx)
+            .bind(raw)
+            .execute(&mut *conn)
             .await
             .map_err(db)?;
-        Self::execute(&mut *tx, S::RESET_TALLY, &[id.id().as_str()]).await?;
-        tx.commit().await.map_err(db)?;
-        conn.release();
+        Self::execute(&mut *conn, S::RESET_TALLY, &[id.id().as_str()]).await?;
         Ok(())
     }
 
@@ -309,22 +346,45 @@ where
         msg: &TokenUpdate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
+        let raw = Self::token_update_raw(id, raw)?;
         let mut conn = self.write_conn().await?;
         let mut tx = Self::begin_write(&mut conn).await?;
+        Self::token_update_in(&mut tx, id, msg, &raw).await?;
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
+    }
+
+    /// A TokenUpdate's bytes as its channel's column stores them.
+    fn token_update_raw(id: &EnrollId, raw: &[u8]) -> Result<S::Raw, StorageError> {
+        let column = match id.parent() {
+            None => "devices.token_update",
+            Some(_) => "users.token_update",
+        };
+        Ok(S::Raw::from_raw(column, raw)?.0)
+    }
+
+    /// [`Self::store_token_update`]'s statements on `conn` (`raw` as stored): an unknown device
+    /// is [`StorageError::UnknownEnrollment`], with nothing written.
+    async fn token_update_in(
+        conn: &mut <S::DB as Database>::Connection,
+        id: &EnrollId,
+        msg: &TokenUpdate,
+        raw: &S::Raw,
+    ) -> Result<(), StorageError> {
         let user_id = match id.parent() {
             None => {
-                let (raw, _) = S::Raw::from_raw("devices.token_update", raw)?;
                 let unlock_token = msg
                     .unlock_token
                     .as_ref()
                     .map(|t| t.expose().as_slice())
                     .filter(|t| !t.is_empty());
                 let updated = sqlx::query(S::TOKEN_UPDATE_DEVICE)
-                    .bind(&raw)
+                    .bind(raw)
                     .bind(unlock_token)
                     .bind(unlock_token)
                     .bind(id.id().as_str())
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await
                     .map_err(db)?;
                 // Rows matched, not rows changed, on every dialect (sqlx asks MySQL for
@@ -335,20 +395,19 @@ where
                 None
             }
             Some(parent) => {
-                let (raw, _) = S::Raw::from_raw("users.token_update", raw)?;
-                if !Self::exists(&mut *tx, S::DEVICE_EXISTS, &[parent.as_str()]).await? {
+                if !Self::exists(&mut *conn, S::DEVICE_EXISTS, &[parent.as_str()]).await? {
                     return Err(StorageError::UnknownEnrollment(parent.clone()));
                 }
                 // An UnlockToken belongs to the device channel; one on a user channel is not
                 // stored (as NanoMDM).
                 let user = id.id().as_str();
                 Self::upsert_user(
-                    &mut *tx,
+                    &mut *conn,
                     S::TOKEN_UPDATE_USER,
                     user,
                     parent.as_str(),
                     &msg.enrollment,
-                    &raw,
+                    raw,
                 )
                 .await?;
                 Some(user)
@@ -362,11 +421,9 @@ where
             .bind(msg.push.topic.as_str())
             .bind(msg.push.push_magic.as_str())
             .bind(msg.push.token_hex().as_str())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        conn.release();
         Ok(())
     }
 
@@ -378,36 +435,120 @@ where
         msg: &UserAuthenticate,
         raw: &[u8],
     ) -> Result<(), StorageError> {
-        let device_id = id.device_channel_id().as_str();
-        let (sql, column) = if msg.digest_response.is_some() {
-            (
-                S::USER_AUTHENTICATE_DIGEST,
-                "users.user_authenticate_digest",
-            )
-        } else {
-            (S::USER_AUTHENTICATE, "users.user_authenticate")
-        };
-        let (raw, _) = S::Raw::from_raw(column, raw)?;
+        let raw = Self::user_authenticate_raw(msg, raw)?;
         let mut conn = self.write_conn().await?;
         let mut tx = Self::begin_write(&mut conn).await?;
-        if !Self::exists(&mut *tx, S::DEVICE_EXISTS, &[device_id]).await? {
+        Self::user_authenticate_in(&mut tx, id, msg, &raw).await?;
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
+    }
+
+    /// A UserAuthenticate's bytes as its column stores them.
+    fn user_authenticate_raw(msg: &UserAuthenticate, raw: &[u8]) -> Result<S::Raw, StorageError> {
+        let column = if msg.digest_response.is_some() {
+            "users.user_authenticate_digest"
+        } else {
+            "users.user_authenticate"
+        };
+        Ok(S::Raw::from_raw(column, raw)?.0)
+    }
+
+    /// [`Self::store_user_authenticate`]'s statements on `conn` (`raw` as stored): an unknown
+    /// device is [`StorageError::UnknownEnrollment`], with nothing written.
+    async fn user_authenticate_in(
+        conn: &mut <S::DB as Database>::Connection,
+        id: &EnrollId,
+        msg: &UserAuthenticate,
+        raw: &S::Raw,
+    ) -> Result<(), StorageError> {
+        let device_id = id.device_channel_id().as_str();
+        let sql = if msg.digest_response.is_some() {
+            S::USER_AUTHENTICATE_DIGEST
+        } else {
+            S::USER_AUTHENTICATE
+        };
+        if !Self::exists(&mut *conn, S::DEVICE_EXISTS, &[device_id]).await? {
             return Err(StorageError::UnknownEnrollment(EnrollmentId::new(
                 device_id,
             )));
         }
         Self::upsert_user(
-            &mut *tx,
+            &mut *conn,
             sql,
             id.id().as_str(),
             device_id,
             &msg.enrollment,
-            &raw,
+            raw,
         )
         .await?;
-        Self::execute(&mut *tx, S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
+        Self::execute(&mut *conn, S::TOUCH_LAST_SEEN, &[id.id().as_str()]).await?;
+        Ok(())
+    }
+
+    /// `CheckInStore::store_check_ins`: every check-in in one transaction, each by its own
+    /// flow's statements. One that fails before writing (a user channel's Authenticate, bytes
+    /// its column cannot hold, an unknown device) gets its error and the rest go on; a database
+    /// error fails the call and the transaction is rolled back.
+    pub(crate) async fn store_check_ins(
+        &self,
+        check_ins: &[CheckInWrite<'_>],
+    ) -> Result<Vec<Result<(), StorageError>>, StorageError> {
+        if check_ins.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
+        let mut outcomes = Vec::with_capacity(check_ins.len());
+        for check_in in check_ins {
+            // Refusals found before a statement runs are the check-in's own: it goes on.
+            let written = match *check_in {
+                CheckInWrite::Authenticate {
+                    id,
+                    msg,
+                    raw,
+                    identity_cert_der,
+                } => match common::device_only(id)
+                    .and_then(|()| S::Raw::from_raw("devices.authenticate", raw))
+                {
+                    Err(e) => {
+                        outcomes.push(Err(e));
+                        continue;
+                    }
+                    Ok((raw, _)) => {
+                        Self::authenticate_in(&mut tx, id, msg, &raw, identity_cert_der).await
+                    }
+                },
+                CheckInWrite::TokenUpdate { id, msg, raw } => {
+                    match Self::token_update_raw(id, raw) {
+                        Err(e) => {
+                            outcomes.push(Err(e));
+                            continue;
+                        }
+                        Ok(raw) => Self::token_update_in(&mut tx, id, msg, &raw).await,
+                    }
+                }
+                CheckInWrite::UserAuthenticate { id, msg, raw } => {
+                    match Self::user_authenticate_raw(msg, raw) {
+                        Err(e) => {
+                            outcomes.push(Err(e));
+                            continue;
+                        }
+                        Ok(raw) => Self::user_authenticate_in(&mut tx, id, msg, &raw).await,
+                    }
+                }
+            };
+            match written {
+                // Found by a lookup, before anything of this check-in was written.
+                Err(e @ StorageError::UnknownEnrollment(_)) => outcomes.push(Err(e)),
+                // A statement failed, which may have ended the transaction: nothing is kept.
+                Err(e) => return Err(e),
+                Ok(()) => outcomes.push(Ok(())),
+            }
+        }
         tx.commit().await.map_err(db)?;
         conn.release();
-        Ok(())
+        Ok(outcomes)
     }
 
     /// `CheckInStore::disable`: a device channel takes its user channels with it.
@@ -1079,6 +1220,280 @@ where
         Ok(())
     }
 
+    /// Rows of `sql`'s first column for `keys`, an `IN` list (`{ids}`) of up to
+    /// [`common::IN_LIST_CHUNK`] at a time.
+    async fn rows_for(
+        conn: &mut <S::DB as Database>::Connection,
+        sql: &'static str,
+        keys: &[&str],
+    ) -> Result<Vec<<S::DB as Database>::Row>, StorageError> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(common::IN_LIST_CHUNK) {
+            let sql = sql.replace("{ids}", &S::PLACEHOLDER.list(1, chunk.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            rows.extend(query.fetch_all(&mut *conn).await.map_err(db)?);
+        }
+        Ok(rows)
+    }
+
+    /// Runs `sql` for `rows`, [`IMPORT_ROWS`] at a time as `{rows}` of `row`, each row binding
+    /// the first of its values as many as `row` has `?`.
+    async fn insert_rows(
+        conn: &mut <S::DB as Database>::Connection,
+        sql: &'static str,
+        row: &'static str,
+        rows: &[Vec<Val<'_, S::Raw>>],
+    ) -> Result<(), StorageError> {
+        let width = row.matches('?').count();
+        for chunk in rows.chunks(IMPORT_ROWS) {
+            let sql = sql.replace("{rows}", &S::PLACEHOLDER.rows(row, chunk.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for values in chunk {
+                for value in values.iter().take(width) {
+                    query = match value {
+                        Val::Text(v) => query.bind(*v),
+                        Val::Bytes(v) => query.bind(*v),
+                        Val::Raw(v) => query.bind(*v),
+                    };
+                }
+            }
+            query.execute(&mut *conn).await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Checks every command of `enrollment` against the stored ones (`held`) and those the
+    /// batch stores already (`planned`), and converts what it stores; any refusal is the
+    /// enrollment's error, and nothing of it is written.
+    fn plan_enrollment<'e>(
+        enrollment: &ImportedEnrollment<'e>,
+        held: &HashMap<String, Bytes>,
+        planned: &HashMap<&str, &Raw<Command>>,
+    ) -> Result<EnrollmentPlan<'e, S::Raw>, StorageError> {
+        let mut plan = EnrollmentPlan {
+            commands: Vec::new(),
+            not_now: Vec::with_capacity(enrollment.queue.len()),
+            results: Vec::with_capacity(enrollment.results.len()),
+        };
+        let commands = enrollment
+            .queue
+            .iter()
+            .map(|item| item.command)
+            .chain(enrollment.results.iter().map(|r| r.command));
+        for command in commands {
+            let uuid = command.command_uuid.as_str();
+            let same = if let Some(bytes) = held.get(uuid) {
+                *bytes == *command.bytes()
+            } else if let Some(other) = planned.get(uuid).copied().or_else(|| {
+                plan.commands
+                    .iter()
+                    .find(|(c, _, _)| c.command_uuid == uuid)
+                    .map(|(c, _, _)| *c)
+            }) {
+                other.bytes() == command.bytes()
+            } else {
+                let (stored, exact) = S::Raw::from_raw("commands.command", command.bytes())?;
+                plan.commands.push((command, stored, exact));
+                true
+            };
+            if !same {
+                return Err(StorageError::DuplicateCommand(command.command_uuid.clone()));
+            }
+        }
+        for item in enrollment.queue {
+            let report = item
+                .not_now_report
+                .map(|r| S::Raw::from_raw("command_results.result", r).map(|(r, _)| r))
+                .transpose()?;
+            plan.not_now.push(report);
+        }
+        for result in enrollment.results {
+            let (report, _) = S::Raw::from_raw("command_results.result", result.report)?;
+            plan.results.push(report);
+        }
+        Ok(plan)
+    }
+
+    /// `ImportStore::import_enrollments`: the whole batch in one transaction. What is stored is
+    /// read first (known enrollments, held commands, queue entries: a few `IN` lookups), every
+    /// enrollment is checked against it, and then what the accepted ones need is written with
+    /// multi-row statements — commands, queue entries in order, NotNow marks, results — after
+    /// one state update per enrollment.
+    pub(crate) async fn import_enrollments(
+        &self,
+        batch: &[ImportedEnrollment<'_>],
+    ) -> Result<Vec<Result<ImportedQueue, StorageError>>, StorageError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = &S::IMPORT_BATCH;
+        let mut ids: Vec<&str> = batch.iter().map(|e| e.id.id().as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut uuids: Vec<&str> = batch
+            .iter()
+            .flat_map(|e| {
+                let queue = e.queue.iter().map(|i| i.command.command_uuid.as_str());
+                queue.chain(e.results.iter().map(|r| r.command.command_uuid.as_str()))
+            })
+            .collect();
+        uuids.sort_unstable();
+        uuids.dedup();
+
+        let mut conn = self.write_conn().await?;
+
+        let mut tx = Self::begin_write(&mut conn).await?;
+        let mut known = HashSet::with_capacity(ids.len());
+        for row in Self::rows_for(&mut tx, sql.known, &ids).await? {
+            known.insert(row.try_get::<String, _>(0).map_err(db)?);
+        }
+        let mut held = HashMap::new();
+        for row in Self::rows_for(&mut tx, sql.held, &uuids).await? {
+            let uuid: String = row.try_get(0).map_err(db)?;
+            let stored: S::Raw = row.try_get(1).map_err(db)?;
+            let exact: Option<Vec<u8>> = row.try_get(2).map_err(db)?;
+            held.insert(uuid, exact.map_or_else(|| stored.into(), Bytes::from));
+        }
+        let mut queued: HashSet<(String, String)> = HashSet::new();
+        for row in Self::rows_for(&mut tx, sql.queued, &ids).await? {
+            queued.insert((row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?));
+        }
+
+        // Every enrollment checked and planned before anything is written.
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut planned: HashMap<&str, &Raw<Command>> = HashMap::new();
+        let mut accepted = Vec::with_capacity(batch.len());
+        for enrollment in batch {
+            let id = enrollment.id.id();
+            if !known.contains(id.as_str()) {
+                outcomes.push(Err(StorageError::UnknownEnrollment(id.clone())));
+                continue;
+            }
+            match Self::plan_enrollment(enrollment, &held, &planned) {
+                Err(e) => outcomes.push(Err(e)),
+                Ok(plan) => {
+                    for (command, _, _) in &plan.commands {
+                        planned.insert(command.command_uuid.as_str(), command);
+                    }
+                    let mut done = ImportedQueue::default();
+                    let mut entries = Vec::with_capacity(enrollment.queue.len());
+                    for item in enrollment.queue {
+                        let key = (id.as_str().to_owned(), item.command.command_uuid.clone());
+                        let new = queued.insert(key);
+                        if new {
+                            done.queued += 1;
+                        } else {
+                            done.already_queued += 1;
+                        }
+                        entries.push(new);
+                    }
+                    outcomes.push(Ok(done));
+                    accepted.push((enrollment, plan, entries));
+                }
+            }
+        }
+
+        for (enrollment, _, _) in &accepted {
+            let (id, state) = (enrollment.id, enrollment.state);
+            sqlx::query(S::IMPORT_STATE)
+                .bind(i64::from(state.token_update_tally))
+                .bind(state.enabled)
+                .bind(state.last_seen_unix_micros)
+                .bind(id.id().as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            if let (None, Some(token)) = (id.parent(), state.unlock_token.as_deref())
+                && !token.is_empty()
+            {
+                sqlx::query(S::IMPORT_UNLOCK_TOKEN)
+                    .bind(token)
+                    .bind(id.id().as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        let mut commands = Vec::new();
+        let mut entries = Vec::new();
+        let mut not_now = Vec::new();
+        let mut results = Vec::new();
+        // One row per (enrollment, command) in a statement: the last result given wins.
+        let mut result_at: HashMap<(&str, &str), usize> = HashMap::new();
+        for (enrollment, plan, new) in &accepted {
+            let id = enrollment.id.id().as_str();
+            for (command, stored, exact) in &plan.commands {
+                commands.push(vec![
+                    Val::Text(command.command_uuid.as_str()),
+                    Val::Text(command.request_type.as_str()),
+                    Val::Raw(stored),
+                    Val::Bytes(exact.as_deref()),
+                ]);
+            }
+            for ((item, new), report) in enrollment.queue.iter().zip(new).zip(&plan.not_now) {
+                let uuid = item.command.command_uuid.as_str();
+                if *new {
+                    entries.push(vec![Val::Text(id), Val::Text(uuid)]);
+                }
+                if let Some(report) = report {
+                    let status = Val::Text(common::NOT_NOW);
+                    not_now.push(vec![
+                        Val::Text(id),
+                        Val::Text(uuid),
+                        status,
+                        Val::Raw(report),
+                    ]);
+                }
+            }
+            for (result, report) in enrollment.results.iter().zip(&plan.results) {
+                let uuid = result.command.command_uuid.as_str();
+                let row = vec![
+                    Val::Text(id),
+                    Val::Text(uuid),
+                    Val::Text(result.status),
+                    Val::Raw(report),
+                ];
+                match result_at.get(&(id, uuid)) {
+                    Some(&at) => results[at] = row,
+                    None => {
+                        result_at.insert((id, uuid), results.len());
+                        results.push(row);
+                    }
+                }
+            }
+        }
+        Self::insert_rows(&mut tx, sql.insert_commands, sql.command_row, &commands).await?;
+        Self::insert_rows(&mut tx, sql.queue, sql.queue_row, &entries).await?;
+        Self::insert_rows(&mut tx, sql.not_now, sql.not_now_row, &not_now).await?;
+        Self::insert_rows(&mut tx, sql.results, sql.result_row, &results).await?;
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(outcomes)
+    }
+
+    /// `CertAuthStore::associate_cert_hashes`: every binding in one transaction.
+    pub(crate) async fn associate_cert_hashes(
+        &self,
+        bindings: &[(EnrollId, mdm_proto::CertHash)],
+    ) -> Result<(), StorageError> {
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.write_conn().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
+        for (id, hash) in bindings {
+            let hash = hash.to_string();
+            let binds = [id.device_channel_id().as_str(), hash.as_str()];
+            Self::execute(&mut *tx, S::CERT_AUTH.associate, &binds).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        conn.release();
+        Ok(())
+    }
+
     /// An enrollment from a row of [`Dialect::LIST_ENROLLMENTS`] or [`Dialect::ENROLLMENT`].
     fn stored_enrollment(row: &<S::DB as Database>::Row) -> Result<StoredEnrollment, StorageError> {
         let kind: String = row.try_get(1).map_err(db)?;
@@ -1429,6 +1844,14 @@ macro_rules! storage_traits {
             ) -> Result<(), ::mdm_storage::StorageError> {
                 $crate::flows::Sql(self).disable(id).await
             }
+
+            async fn store_check_ins(
+                &self,
+                check_ins: &[::mdm_storage::CheckInWrite<'_>],
+            ) -> Result<Vec<Result<(), ::mdm_storage::StorageError>>, ::mdm_storage::StorageError>
+            {
+                $crate::flows::Sql(self).store_check_ins(check_ins).await
+            }
         }
 
         impl ::mdm_storage::TokenUpdateTallyStore for $store {
@@ -1620,6 +2043,15 @@ macro_rules! storage_traits {
                     .await
             }
 
+            async fn associate_cert_hashes(
+                &self,
+                bindings: &[(::mdm_enrollment::EnrollId, ::mdm_proto::CertHash)],
+            ) -> Result<(), ::mdm_storage::StorageError> {
+                $crate::flows::Sql(self)
+                    .associate_cert_hashes(bindings)
+                    .await
+            }
+
             async fn enrollment_from_cert_hash(
                 &self,
                 hash: &::mdm_proto::CertHash,
@@ -1659,6 +2091,16 @@ macro_rules! storage_traits {
                 $crate::flows::Sql(self)
                     .import_command_result(id, command, status, report)
                     .await
+            }
+
+            async fn import_enrollments(
+                &self,
+                batch: &[::mdm_storage::ImportedEnrollment<'_>],
+            ) -> Result<
+                Vec<Result<::mdm_storage::ImportedQueue, ::mdm_storage::StorageError>>,
+                ::mdm_storage::StorageError,
+            > {
+                $crate::flows::Sql(self).import_enrollments(batch).await
             }
         }
 

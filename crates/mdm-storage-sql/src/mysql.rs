@@ -24,7 +24,9 @@ use sqlx::mysql::MySqlConnectOptions;
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, ReportAndNext, Step};
+use crate::dialect::{
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
+};
 use crate::flows::{self, Sql};
 use crate::pool::OnAbandon;
 
@@ -389,6 +391,26 @@ impl Dialect for MySqlStore {
         INSERT INTO command_results (id, command_uuid, status, result) \
         VALUES (?, ?, ?, ?) \
         ON DUPLICATE KEY UPDATE status = VALUES(status), result = VALUES(result)";
+    // seq (AUTO_INCREMENT) keeps the rows' order within one created_at second.
+    const IMPORT_BATCH: ImportBatchSql = ImportBatchSql {
+        known: "SELECT id FROM enrollments WHERE id IN ({ids})",
+        held: "SELECT command_uuid, command, command_bytes FROM commands \
+            WHERE command_uuid IN ({ids})",
+        queued: "SELECT id, command_uuid FROM enrollment_queue WHERE id IN ({ids}) FOR UPDATE",
+        insert_commands: "INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
+            VALUES {rows}",
+        command_row: "(?, ?, ?, ?)",
+        queue: "INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES {rows} \
+            ON DUPLICATE KEY UPDATE command_uuid = command_uuid",
+        queue_row: "(?, ?, 0)",
+        not_now: "INSERT INTO command_results \
+            (id, command_uuid, status, result, not_now_at, not_now_tally) VALUES {rows} \
+            ON DUPLICATE KEY UPDATE command_uuid = command_uuid",
+        not_now_row: "(?, ?, ?, ?, CURRENT_TIMESTAMP, 1)",
+        results: "INSERT INTO command_results (id, command_uuid, status, result) VALUES {rows} \
+            ON DUPLICATE KEY UPDATE status = VALUES(status), result = VALUES(result)",
+        result_row: "(?, ?, ?, ?)",
+    };
 
     // MySQL's `?` binds once per use, so each optional filter is written with its value once:
     // `col = COALESCE(?, col)` holds for every row when the value is NULL (the columns are NOT

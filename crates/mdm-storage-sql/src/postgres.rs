@@ -44,7 +44,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, ReportAndNext, Step};
+use crate::dialect::{
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
+};
 use crate::flows::{self, Sql};
 use crate::pool::OnAbandon;
 
@@ -483,6 +485,27 @@ impl Dialect for PostgresStore {
         VALUES ($1, $2, $3, $4) \
         ON CONFLICT (id, command_uuid) DO UPDATE SET \
             status = excluded.status, result = excluded.result";
+    // One transaction gives every row the same created_at; seq keeps their order.
+    const IMPORT_BATCH: ImportBatchSql = ImportBatchSql {
+        known: "SELECT id FROM enrollments WHERE id IN ({ids})",
+        held: "SELECT command_uuid, command, command_bytes FROM commands \
+            WHERE command_uuid IN ({ids})",
+        queued: "SELECT id, command_uuid FROM enrollment_queue WHERE id IN ({ids})",
+        insert_commands: "INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
+            VALUES {rows}",
+        command_row: "(?, ?, ?, ?)",
+        queue: "INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES {rows} \
+            ON CONFLICT (id, command_uuid) DO NOTHING",
+        queue_row: "(?, ?, 0)",
+        not_now: "INSERT INTO command_results \
+            (id, command_uuid, status, result, not_now_at, not_now_tally) VALUES {rows} \
+            ON CONFLICT (id, command_uuid) DO NOTHING",
+        not_now_row: "(?, ?, ?, ?, now(), 1)",
+        results: "INSERT INTO command_results (id, command_uuid, status, result) VALUES {rows} \
+            ON CONFLICT (id, command_uuid) DO UPDATE SET \
+            status = excluded.status, result = excluded.result",
+        result_row: "(?, ?, ?, ?)",
+    };
 
     const LIST_ENROLLMENTS: &'static str = concat!(
         enrollment_columns!(),

@@ -32,7 +32,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
-use crate::dialect::{CertAuthSql, Connections, Dialect, Placeholder, ReportAndNext, Step};
+use crate::dialect::{
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
+};
 use crate::flows::{self, Sql};
 use crate::options::{self, OptionsError};
 use crate::pool::WarmPool;
@@ -550,6 +552,25 @@ impl Dialect for SqliteStore {
         VALUES (?1, ?2, ?3, ?4) \
         ON CONFLICT (id, command_uuid) DO UPDATE SET \
             status = excluded.status, result = excluded.result";
+    const IMPORT_BATCH: ImportBatchSql = ImportBatchSql {
+        known: "SELECT id FROM enrollments WHERE id IN ({ids})",
+        held: "SELECT command_uuid, command, NULL FROM commands WHERE command_uuid IN ({ids})",
+        queued: "SELECT id, command_uuid FROM enrollment_queue WHERE id IN ({ids})",
+        // The BLOB holds the bytes themselves: nothing is kept apart.
+        insert_commands: "INSERT INTO commands (command_uuid, request_type, command) VALUES {rows}",
+        command_row: "(?, ?, ?)",
+        queue: "INSERT INTO enrollment_queue (id, command_uuid, priority) VALUES {rows} \
+            ON CONFLICT (id, command_uuid) DO NOTHING",
+        queue_row: "(?, ?, 0)",
+        not_now: "INSERT INTO command_results \
+            (id, command_uuid, status, result, not_now_at, not_now_tally) VALUES {rows} \
+            ON CONFLICT (id, command_uuid) DO NOTHING",
+        not_now_row: "(?, ?, ?, ?, CURRENT_TIMESTAMP, 1)",
+        results: "INSERT INTO command_results (id, command_uuid, status, result) VALUES {rows} \
+            ON CONFLICT (id, command_uuid) DO UPDATE SET \
+            status = excluded.status, result = excluded.result",
+        result_row: "(?, ?, ?, ?)",
+    };
 
     const LIST_ENROLLMENTS: &'static str = concat!(
         enrollment_columns!(),

@@ -92,6 +92,22 @@ pub trait CertAuthStore: Send + Sync {
         hash: &CertHash,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
+    /// [`associate_cert_hash`](CertAuthStore::associate_cert_hash) for each of `bindings`
+    /// (device channel, hash), in order: for imports of many at once. The default calls it
+    /// one by one and stops at the first error; a store may write them all in one transaction
+    /// (the SQL stores do), and then an error writes none.
+    fn associate_cert_hashes(
+        &self,
+        bindings: &[(EnrollId, CertHash)],
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        async move {
+            for (id, hash) in bindings {
+                self.associate_cert_hash(id, hash).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// The device-channel id `hash` is bound to, if any (the other direction).
     fn enrollment_from_cert_hash(
         &self,

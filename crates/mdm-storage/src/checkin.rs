@@ -59,6 +59,78 @@ pub trait CheckInStore: Send + Sync {
     /// Disabling a device channel disables its user channels too; disabling a user channel
     /// disables only that channel. An unknown id is not an error: there is nothing to disable.
     fn disable(&self, id: &EnrollId) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Stores several check-ins in order, each exactly as its own method would (replaying
+    /// another server's check-ins in bulk, as an import does), and returns each one's outcome in
+    /// the same order. A check-in that fails writes nothing and does not stop the others.
+    ///
+    /// The default calls the methods one by one. A store may write the lot in fewer
+    /// transactions (the SQL stores write each call in one); then an error that is no single
+    /// check-in's (the database went away) fails the whole call with nothing written.
+    fn store_check_ins(
+        &self,
+        check_ins: &[CheckInWrite<'_>],
+    ) -> impl Future<Output = Result<Vec<Result<(), StorageError>>, StorageError>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(check_ins.len());
+            for check_in in check_ins {
+                let outcome = match *check_in {
+                    CheckInWrite::Authenticate {
+                        id,
+                        msg,
+                        raw,
+                        identity_cert_der,
+                    } => {
+                        self.store_authenticate(id, msg, raw, identity_cert_der)
+                            .await
+                    }
+                    CheckInWrite::TokenUpdate { id, msg, raw } => {
+                        self.store_token_update(id, msg, raw).await
+                    }
+                    CheckInWrite::UserAuthenticate { id, msg, raw } => {
+                        self.store_user_authenticate(id, msg, raw).await
+                    }
+                };
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        }
+    }
+}
+
+/// One check-in for [`CheckInStore::store_check_ins`]: the arguments of the method that stores
+/// it alone.
+#[derive(Clone, Copy, Debug)]
+pub enum CheckInWrite<'a> {
+    /// As [`CheckInStore::store_authenticate`].
+    Authenticate {
+        /// The device channel.
+        id: &'a EnrollId,
+        /// The message.
+        msg: &'a Authenticate,
+        /// Its exact bytes.
+        raw: &'a [u8],
+        /// The identity certificate, DER.
+        identity_cert_der: Option<&'a [u8]>,
+    },
+    /// As [`CheckInStore::store_token_update`].
+    TokenUpdate {
+        /// The channel.
+        id: &'a EnrollId,
+        /// The message.
+        msg: &'a TokenUpdate,
+        /// Its exact bytes.
+        raw: &'a [u8],
+    },
+    /// As [`CheckInStore::store_user_authenticate`].
+    UserAuthenticate {
+        /// The user channel.
+        id: &'a EnrollId,
+        /// The message.
+        msg: &'a UserAuthenticate,
+        /// Its exact bytes.
+        raw: &'a [u8],
+    },
 }
 
 /// Counts the TokenUpdates an enrollment sent since it was (re-)enrolled: a server tells the

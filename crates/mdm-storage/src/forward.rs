@@ -77,7 +77,7 @@ macro_rules! forward_methods {
 #[macro_export]
 macro_rules! __forward_trait {
     (CheckInStore $a:tt) => {
-        $crate::forward_methods!($a: store_authenticate, store_token_update, store_user_authenticate, disable);
+        $crate::forward_methods!($a: store_authenticate, store_token_update, store_user_authenticate, disable, store_check_ins);
     };
     (CommandQueue $a:tt) => {
         $crate::forward_methods!($a: enqueue_command, store_command_report, retrieve_next_command, report_and_next_command, clear_queue);
@@ -95,7 +95,7 @@ macro_rules! __forward_trait {
         $crate::forward_methods!($a: is_push_cert_stale, retrieve_push_cert, store_push_cert);
     };
     (CertAuthStore $a:tt) => {
-        $crate::forward_methods!($a: has_cert_hash, enrollment_has_cert_hash, is_cert_hash_associated, bind_cert_hash, associate_cert_hash, enrollment_from_cert_hash);
+        $crate::forward_methods!($a: has_cert_hash, enrollment_has_cert_hash, is_cert_hash_associated, bind_cert_hash, associate_cert_hash, associate_cert_hashes, enrollment_from_cert_hash);
     };
     (MigrationStore $a:tt) => {
         $crate::forward_methods!($a: retrieve_migration_checkins);
@@ -159,6 +159,19 @@ macro_rules! __forward_method {
             id: &$crate::EnrollId,
         ) -> impl ::core::future::Future<Output = ::core::result::Result<(), $crate::StorageError>> + Send {
             $crate::__target!(self $a).disable(id)
+        }
+    };
+    (store_check_ins $a:tt) => {
+        fn store_check_ins(
+            &self,
+            check_ins: &[$crate::CheckInWrite<'_>],
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ::std::vec::Vec<::core::result::Result<(), $crate::StorageError>>,
+                $crate::StorageError,
+            >,
+        > + Send {
+            $crate::__target!(self $a).store_check_ins(check_ins)
         }
     };
     // CommandQueue
@@ -353,6 +366,14 @@ macro_rules! __forward_method {
             hash: &$crate::mdm_proto::CertHash,
         ) -> impl ::core::future::Future<Output = ::core::result::Result<(), $crate::StorageError>> + Send {
             $crate::__target!(self $a).associate_cert_hash(id, hash)
+        }
+    };
+    (associate_cert_hashes $a:tt) => {
+        fn associate_cert_hashes(
+            &self,
+            bindings: &[($crate::EnrollId, $crate::mdm_proto::CertHash)],
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<(), $crate::StorageError>> + Send {
+            $crate::__target!(self $a).associate_cert_hashes(bindings)
         }
     };
     (enrollment_from_cert_hash $a:tt) => {

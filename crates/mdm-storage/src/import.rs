@@ -42,6 +42,31 @@ pub struct ImportedQueue {
     pub already_queued: usize,
 }
 
+/// A command an imported enrollment answered and that is no longer queued for it: its result.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportedCommandResult<'a> {
+    /// The command, byte-exact.
+    pub command: &'a Raw<Command>,
+    /// The status it was answered with.
+    pub status: &'a str,
+    /// The raw report.
+    pub report: &'a [u8],
+}
+
+/// Everything [`ImportStore`] writes for one enrollment, for
+/// [`ImportStore::import_enrollments`].
+#[derive(Clone, Copy, Debug)]
+pub struct ImportedEnrollment<'a> {
+    /// The enrollment (its check-ins stored already).
+    pub id: &'a EnrollId,
+    /// As [`ImportStore::import_enrollment_state`].
+    pub state: &'a ImportedEnrollmentState,
+    /// As [`ImportStore::import_queue`].
+    pub queue: &'a [ImportedQueueItem<'a>],
+    /// Each as [`ImportStore::import_command_result`].
+    pub results: &'a [ImportedCommandResult<'a>],
+}
+
 /// Writes what the other storage traits cannot express, for importing another server's state
 /// (NanoMDM's `filekv`): exact enrollment state, queues in their order with their `NotNow`
 /// marks, and results of commands no longer queued.
@@ -80,6 +105,48 @@ pub trait ImportStore: Send + Sync {
         status: &str,
         report: &[u8],
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Imports many enrollments at once: for each, its state, queue and results as
+    /// [`import_enrollment_state`](Self::import_enrollment_state),
+    /// [`import_queue`](Self::import_queue) and
+    /// [`import_command_result`](Self::import_command_result) would, and each one's outcome in
+    /// the same order. An enrollment that fails (unknown, or a `CommandUUID` held with other
+    /// bytes) gets its error, and none of its state, queue or results is written; the others
+    /// are imported. Idempotent like the rest: running it again changes nothing.
+    ///
+    /// The default calls those methods one enrollment at a time, the queue first (so that a
+    /// refused queue writes nothing; a refused result keeps what was written before it). A
+    /// store may write the whole batch in one transaction (the SQL stores do); then an error
+    /// that is no single enrollment's fails the whole call with nothing written.
+    fn import_enrollments(
+        &self,
+        batch: &[ImportedEnrollment<'_>],
+    ) -> impl Future<Output = Result<Vec<Result<ImportedQueue, StorageError>>, StorageError>> + Send
+    {
+        async move {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for enrollment in batch {
+                outcomes.push(import_one(self, enrollment).await);
+            }
+            Ok(outcomes)
+        }
+    }
+}
+
+/// [`ImportStore::import_enrollments`]'s default for one enrollment.
+async fn import_one<S: ImportStore + ?Sized>(
+    store: &S,
+    enrollment: &ImportedEnrollment<'_>,
+) -> Result<ImportedQueue, StorageError> {
+    let id = enrollment.id;
+    let queued = store.import_queue(id, enrollment.queue).await?;
+    store.import_enrollment_state(id, enrollment.state).await?;
+    for result in enrollment.results {
+        store
+            .import_command_result(id, result.command, result.status, result.report)
+            .await?;
+    }
+    Ok(queued)
 }
 
 // A shared store is a store, as for the other traits (`Arc<SqliteStore>` behind both a
@@ -109,5 +176,13 @@ impl<T: ?Sized + ImportStore> ImportStore for std::sync::Arc<T> {
         report: &[u8],
     ) -> impl Future<Output = Result<(), StorageError>> + Send {
         (**self).import_command_result(id, command, status, report)
+    }
+
+    fn import_enrollments(
+        &self,
+        batch: &[ImportedEnrollment<'_>],
+    ) -> impl Future<Output = Result<Vec<Result<ImportedQueue, StorageError>>, StorageError>> + Send
+    {
+        (**self).import_enrollments(batch)
     }
 }

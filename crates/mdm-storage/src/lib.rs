@@ -50,12 +50,13 @@ mod storage;
 
 pub use certauth::{CertAuthStore, CertBindMode, CertBinding, DynCertAuthStore};
 pub use checkin::{
-    BootstrapTokenStore, CheckInStore, DynBootstrapTokenStore, DynCheckInStore,
+    BootstrapTokenStore, CheckInStore, CheckInWrite, DynBootstrapTokenStore, DynCheckInStore,
     DynTokenUpdateTallyStore, TokenUpdateTallyStore,
 };
 pub use error::StorageError;
 pub use import::{
-    DynImportStore, ImportStore, ImportedEnrollmentState, ImportedQueue, ImportedQueueItem,
+    DynImportStore, ImportStore, ImportedCommandResult, ImportedEnrollment,
+    ImportedEnrollmentState, ImportedQueue, ImportedQueueItem,
 };
 pub use inspect::{
     CommandDelivery, DeliveryState, DynInspectionStore, EnrollmentFilter, EnrollmentPage,

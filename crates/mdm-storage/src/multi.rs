@@ -9,9 +9,9 @@ use mdm_proto::{
 };
 
 use crate::{
-    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CommandQueue,
-    DynStorage, InspectionStore, MigrationStore, PushCertStore, PushStore, ReportOutcome,
-    StorageError, TokenUpdateTallyStore,
+    BootstrapTokenStore, CertAuthStore, CertBindMode, CertBinding, CheckInStore, CheckInWrite,
+    CommandQueue, DynStorage, InspectionStore, MigrationStore, PushCertStore, PushStore,
+    ReportOutcome, StorageError, TokenUpdateTallyStore,
 };
 
 /// Writes to several stores, reads from the first (NanoMDM's multi-storage).
@@ -109,6 +109,24 @@ impl<S: CheckInStore> CheckInStore for MultiStore<S> {
     async fn disable(&self, id: &EnrollId) -> Result<(), StorageError> {
         self.write_all("disable", self.first.disable(id), |s| s.disable(id))
             .await
+    }
+
+    async fn store_check_ins(
+        &self,
+        check_ins: &[CheckInWrite<'_>],
+    ) -> Result<Vec<Result<(), StorageError>>, StorageError> {
+        self.write_all(
+            "store_check_ins",
+            self.first.store_check_ins(check_ins),
+            |s| async move {
+                let outcomes = s.store_check_ins(check_ins).await?;
+                if let Some(Err(error)) = outcomes.into_iter().find(Result::is_err) {
+                    return Err(error);
+                }
+                Ok(())
+            },
+        )
+        .await
     }
 }
 
@@ -242,6 +260,18 @@ impl<S: CertAuthStore> CertAuthStore for MultiStore<S> {
             "associate_cert_hash",
             self.first.associate_cert_hash(id, hash),
             |s| s.associate_cert_hash(id, hash),
+        )
+        .await
+    }
+
+    async fn associate_cert_hashes(
+        &self,
+        bindings: &[(EnrollId, CertHash)],
+    ) -> Result<(), StorageError> {
+        self.write_all(
+            "associate_cert_hashes",
+            self.first.associate_cert_hashes(bindings),
+            |s| s.associate_cert_hashes(bindings),
         )
         .await
     }

@@ -16,7 +16,7 @@ pub mod fixtures;
 mod import;
 mod inspection;
 
-pub use import::{import_queue, import_results, import_state, run_import};
+pub use import::{import_batch, import_queue, import_results, import_state, run_import};
 pub use inspection::{
     command_results, list_enrollments, list_enrollments_while_enrolling, queue_inspection,
     retention, retention_under_load,
