@@ -18,8 +18,9 @@
 //!   margin; a connection unused that long is never handed out again from here, but through
 //!   sqlx (and its test before acquire). A background task gives back what is left unused
 //!   when the store is quiet.
-//! * The pool's size is still sqlx's `max_connections`: a semaphore of that size admits callers
-//!   here, and `acquire_timeout` bounds the wait with sqlx's own `PoolTimedOut`.
+//! * The pool's size is still sqlx's `max_connections`: a semaphore one smaller (where that
+//!   leaves any) admits callers here, so that sqlx's own users always find a connection, and
+//!   `acquire_timeout` bounds the wait with sqlx's own `PoolTimedOut`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
