@@ -29,7 +29,7 @@ pub(crate) struct XmlSource<'a> {
     pos: usize,
     /// The body is not UTF-8: the error to give at the first read.
     invalid: Option<usize>,
-    /// Local names of the open `plist`, `dict` and `array` elements.
+    /// Names of the open `plist`, `dict` and `array` elements, as their start tags wrote them.
     open: Vec<&'a str>,
     /// An empty `<dict/>` or `<array/>` was just started: its end comes next.
     pending_end: bool,
@@ -39,6 +39,9 @@ pub(crate) struct XmlSource<'a> {
 struct Tag<'a> {
     /// The local name (after any `prefix:`).
     name: &'a str,
+    /// The name as written: an end tag must repeat its start tag's, prefix and all (as the
+    /// reader `mdm-proto` uses requires).
+    qualified: &'a str,
     is_end: bool,
     /// `<name/>`.
     is_empty: bool,
@@ -166,10 +169,11 @@ impl<'a> XmlSource<'a> {
         if qualified.is_empty() {
             return Err(self.error("a tag without a name"));
         }
-        let name = match qualified.bytes().rposition(|b| b == b':') {
-            Some(colon) => qualified.get(colon.saturating_add(1)..).unwrap_or_default(),
-            None => qualified,
-        };
+        // The prefix ends at the first `:`, as `mdm-proto`'s reader splits names: the local
+        // name of `<a:b:plist>` is `b:plist`, no property-list element.
+        let name = qualified
+            .split_once(':')
+            .map_or(qualified, |(_, local)| local);
         // Attributes, skipped; quoted values may hold `>`.
         let mut quote = None;
         let mut at = name_end;
@@ -194,6 +198,7 @@ impl<'a> XmlSource<'a> {
         self.pos = at.saturating_add(1);
         Ok(Tag {
             name,
+            qualified,
             is_end,
             is_empty,
         })
@@ -205,8 +210,8 @@ impl<'a> XmlSource<'a> {
             .is_some_and(|b| b.iter().all(u8::is_ascii_whitespace))
     }
 
-    /// The text of the value element `name`, just opened, up to its end tag.
-    fn content(&mut self, name: &str) -> Result<Cow<'a, str>> {
+    /// The text of the value element `qualified`, just opened, up to its end tag.
+    fn content(&mut self, qualified: &str) -> Result<Cow<'a, str>> {
         let mut content: Option<Cow<'a, str>> = None;
         loop {
             let len = self
@@ -242,8 +247,8 @@ impl<'a> XmlSource<'a> {
             if !tag.is_end {
                 return Err(self.error("an element inside a value"));
             }
-            if tag.name != name {
-                return Err(self.error(format!("</{}> closes <{name}>", tag.name)));
+            if tag.qualified != qualified {
+                return Err(self.error(format!("</{}> closes <{qualified}>", tag.qualified)));
             }
             return Ok(content.unwrap_or(Cow::Borrowed("")));
         }
@@ -287,13 +292,14 @@ impl<'a> XmlSource<'a> {
             .ok_or_else(|| self.error(format!("invalid character reference &{name};")))
     }
 
-    /// The event of the value element `name`, opened by a start tag or as an empty element.
-    fn value(&mut self, name: &'a str, empty: bool) -> Result<Event<'a>> {
+    /// The event of the value element `name` (written `qualified`), opened by a start tag or as
+    /// an empty element.
+    fn value(&mut self, name: &'a str, qualified: &'a str, empty: bool) -> Result<Event<'a>> {
         let text = |this: &mut Self| -> Result<Cow<'a, str>> {
             if empty {
                 Ok(Cow::Borrowed(""))
             } else {
-                this.content(name)
+                this.content(qualified)
             }
         };
         Ok(match name {
@@ -408,8 +414,8 @@ impl<'a> Source<'a> for XmlSource<'a> {
             let tag = self.tag()?;
             if tag.is_end {
                 match self.open.pop() {
-                    Some(open) if open == tag.name => {}
-                    _ => return Err(self.error(format!("an unexpected </{}>", tag.name))),
+                    Some(open) if open == tag.qualified => {}
+                    _ => return Err(self.error(format!("an unexpected </{}>", tag.qualified))),
                 }
                 if tag.name == "plist" {
                     continue;
@@ -419,7 +425,7 @@ impl<'a> Source<'a> for XmlSource<'a> {
             let event = match tag.name {
                 "plist" => {
                     if !tag.is_empty {
-                        self.open.push(tag.name);
+                        self.open.push(tag.qualified);
                     }
                     continue;
                 }
@@ -427,7 +433,7 @@ impl<'a> Source<'a> for XmlSource<'a> {
                     if tag.is_empty {
                         self.pending_end = true;
                     } else {
-                        self.open.push(tag.name);
+                        self.open.push(tag.qualified);
                     }
                     if tag.name == "dict" {
                         Event::StartDictionary
@@ -435,7 +441,7 @@ impl<'a> Source<'a> for XmlSource<'a> {
                         Event::StartArray
                     }
                 }
-                name => self.value(name, tag.is_empty)?,
+                name => self.value(name, tag.qualified, tag.is_empty)?,
             };
             return Ok(Some(event));
         }
@@ -543,6 +549,12 @@ mod tests {
             "<plist><string>&#0;</string></plist>",
             "<plist><string>&amp</string></plist>",
             "<plist><array/><!-- never closed",
+            // End tags repeat their start tags' names, prefix and all; a name's prefix ends at
+            // its first `:`.
+            "<:plist><dict/></plist>",
+            "<plist><p:array></array></plist>",
+            "<plist><p:string>x</string></plist>",
+            "<plist><a:b:array></a:b:array></plist>",
             "<plist><![CDATA[x]]></plist>",
             "<plist><string a=\">",
             "<plist></string></plist>",
