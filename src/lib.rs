@@ -17,6 +17,7 @@
 //! | `http` | [`http`] | `mdm-http`: the axum adapter and NanoMDM's API |
 //! | `scep` | [`scep`] | `mdm-scep`: a SCEP server |
 //! | `profiles` | [`profiles`] | `mdm-profiles`: configuration profiles, signing, enrollment profiles |
+//! | `ddm` | [`ddm`] | `mdm-ddm`: Declarative Device Management: declarations, status, tokens |
 //! | `server` | [`server`] | `rootstock-server`: the reference server |
 //! | `sim` | [`sim`] | `mdm-sim`: simulated devices |
 
@@ -25,6 +26,8 @@
 
 #[cfg(feature = "commands")]
 pub use mdm_commands as commands;
+#[cfg(feature = "ddm")]
+pub use mdm_ddm as ddm;
 #[cfg(feature = "enrollment")]
 pub use mdm_enrollment as enrollment;
 #[cfg(feature = "http")]
