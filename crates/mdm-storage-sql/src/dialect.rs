@@ -218,6 +218,27 @@ pub(crate) struct ReportAndNext {
     /// Whether the statements open and commit their own transaction (a batch): abandoned
     /// midway, the connection is closed ([`OnAbandon::Close`](crate::pool::OnAbandon)).
     pub batch: bool,
+    /// How the values reach the statements.
+    pub values: ReportValues,
+}
+
+/// How [`ReportAndNext`]'s statements get their values.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ReportValues {
+    /// Bound as parameters, in the order each statement's doc lists them.
+    Bound,
+    /// Written into the text as literals, for a driver that runs a batch of statements in one
+    /// round trip only through its text protocol (MySQL: prepared statements are one each). The
+    /// text names the values `{id}`, `{uuid}`, `{status}` and `{result}`; `literal` writes one
+    /// as a literal that cannot leave its quotes whatever its bytes (MySQL: `_utf8mb4 X'…'`).
+    /// A result longer than `max_result` bytes goes the two-call way instead, to stay far
+    /// below the server's packet limit.
+    Inlined {
+        /// Appends a value as a literal.
+        literal: fn(&mut String, &str),
+        /// The longest result written inline, in bytes.
+        max_result: usize,
+    },
 }
 
 /// A store's connections and the one setting every flow reads. On PostgreSQL and MySQL the
@@ -297,6 +318,9 @@ pub(crate) trait RawColumn: Sized {
     /// `raw` as stored in `column`, and its exact bytes when the stored form differs (a binary
     /// plist kept as XML text).
     fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError>;
+
+    /// The stored form as text, where it is text ([`ReportValues::Inlined`] writes it).
+    fn as_text(&self) -> Option<&str>;
 }
 
 /// SQLite's BLOB columns: the bytes as they came, whatever they are.
@@ -307,6 +331,10 @@ impl RawColumn for Vec<u8> {
     ) -> Result<(Self, Option<Vec<u8>>), StorageError> {
         Ok((raw.to_vec(), None))
     }
+
+    fn as_text(&self) -> Option<&str> {
+        std::str::from_utf8(self).ok()
+    }
 }
 
 /// NanoMDM's TEXT columns on PostgreSQL and MySQL: XML, binary plists rendered as XML.
@@ -314,6 +342,10 @@ impl RawColumn for Vec<u8> {
 impl RawColumn for String {
     fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError> {
         crate::common::plist_text(column, raw)
+    }
+
+    fn as_text(&self) -> Option<&str> {
+        Some(self)
     }
 }
 

@@ -30,8 +30,31 @@ use sqlx::{
 };
 
 use crate::common::{self, db};
-use crate::dialect::{Arg, Dialect, Effect, RawColumn as _, RowsAffected as _, Step};
+use crate::dialect::{Arg, Dialect, Effect, RawColumn as _, ReportValues, RowsAffected as _, Step};
 use crate::pool::{OnAbandon, PooledConn};
+
+/// [`ReportValues::Inlined`]: `sql` with each `{name}` replaced by `value(name)` as `literal`
+/// writes it. A name without a value is a statement the dialect got wrong, not bad input.
+fn inline_values<'v>(
+    sql: &str,
+    literal: fn(&mut String, &str),
+    value: impl Fn(&str) -> Option<&'v str>,
+) -> Result<String, StorageError> {
+    let mut text = String::with_capacity(sql.len().saturating_mul(2));
+    let mut rest = sql;
+    while let Some((before, after)) = rest.split_once('{') {
+        text.push_str(before);
+        let (name, after) = after
+            .split_once('}')
+            .ok_or_else(|| StorageError::Corrupt(format!("an unclosed value name in {sql:?}")))?;
+        let value = value(name)
+            .ok_or_else(|| StorageError::Corrupt(format!("no value for {{{name}}} in {sql:?}")))?;
+        literal(&mut text, value);
+        rest = after;
+    }
+    text.push_str(rest);
+    Ok(text)
+}
 
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
 const CONFLICT_RETRIES: usize = 5;
@@ -826,22 +849,23 @@ where
     ) -> Result<(ReportOutcome, Option<Raw<Command>>), StorageError> {
         let delete = self.0.connections().delete_commands;
         let one = S::REPORT_AND_NEXT.and_then(|one| {
+            if let ReportValues::Inlined { max_result, .. } = one.values
+                && raw.len() > max_result
+            {
+                return None;
+            }
             match (&report.status, report.command_uuid.as_deref()) {
-                (Status::Idle, _) => Some((one.idle, None, ReportOutcome::Idle, one.batch)),
+                (Status::Idle, _) => Some((one.idle, None, ReportOutcome::Idle)),
                 (_, None) => None,
                 (Status::NotNow, Some(uuid)) => {
-                    Some((one.not_now, Some(uuid), ReportOutcome::NotNow, one.batch))
+                    Some((one.not_now, Some(uuid), ReportOutcome::NotNow))
                 }
                 (_, Some(_)) if delete => None,
-                (_, Some(uuid)) => Some((
-                    one.final_status,
-                    Some(uuid),
-                    ReportOutcome::Final,
-                    one.batch,
-                )),
+                (_, Some(uuid)) => Some((one.final_status, Some(uuid), ReportOutcome::Final)),
             }
+            .map(|(sql, uuid, outcome)| (sql, uuid, outcome, one))
         });
-        let Some((sql, uuid, stored_outcome, batch)) = one else {
+        let Some((sql, uuid, stored_outcome, one)) = one else {
             let outcome = self.store_command_report(id, report, raw).await?;
             let skip_not_now = report.status == Status::NotNow;
             let next = self.retrieve_next_command(id, skip_not_now).await?;
@@ -851,19 +875,37 @@ where
             Some(_) => S::Raw::from_raw("command_results.result", raw)?.0,
             None => S::Raw::default(),
         };
-        let on_abandon = if batch {
+        let on_abandon = if one.batch {
             OnAbandon::Close
         } else {
             OnAbandon::Return
         };
         let row = Self::retry_conflicts(|| async {
-            let mut query = sqlx::query(sql).bind(id.id().as_str());
-            if let Some(uuid) = uuid {
-                query = query.bind(uuid).bind(report.status.as_str()).bind(&result);
-            }
             let mut conn = self.0.connections().writer.acquire(on_abandon).await?;
             // All rows, not the first: a batch must run on to its COMMIT.
-            let rows = query.fetch_all(conn.conn()).await.map_err(db)?;
+            let rows = match one.values {
+                ReportValues::Bound => {
+                    let mut query = sqlx::query(sql).bind(id.id().as_str());
+                    if let Some(uuid) = uuid {
+                        query = query.bind(uuid).bind(report.status.as_str()).bind(&result);
+                    }
+                    query.fetch_all(conn.conn()).await
+                }
+                ReportValues::Inlined { literal, .. } => {
+                    let text = inline_values(sql, literal, |name| match name {
+                        "id" => Some(id.id().as_str()),
+                        "uuid" => uuid,
+                        "status" => Some(report.status.as_str()),
+                        "result" => uuid.and(result.as_text()),
+                        _ => None,
+                    })?;
+                    // Safe to send as text: every value is in it as `literal` wrote it.
+                    sqlx::raw_sql(AssertSqlSafe(text))
+                        .fetch_all(conn.conn())
+                        .await
+                }
+            }
+            .map_err(db)?;
             conn.release();
             rows.into_iter()
                 .next()
@@ -2180,3 +2222,39 @@ macro_rules! storage_traits {
 }
 
 pub(crate) use storage_traits;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quoted(out: &mut String, value: &str) {
+        out.push('<');
+        out.push_str(value);
+        out.push('>');
+    }
+
+    #[test]
+    fn inlined_values_replace_their_names_and_nothing_else() {
+        let value = |name: &str| match name {
+            "id" => Some("D1"),
+            "uuid" => Some("C1"),
+            _ => None,
+        };
+        assert_eq!(
+            inline_values("x = {id} AND y = {uuid}; z = {id}", quoted, value).unwrap(),
+            "x = <D1> AND y = <C1>; z = <D1>"
+        );
+        assert_eq!(
+            inline_values("no names", quoted, value).unwrap(),
+            "no names"
+        );
+        assert!(matches!(
+            inline_values("x = {result}", quoted, value),
+            Err(StorageError::Corrupt(message)) if message.contains("{result}")
+        ));
+        assert!(matches!(
+            inline_values("x = {id", quoted, value),
+            Err(StorageError::Corrupt(message)) if message.contains("unclosed")
+        ));
+    }
+}

@@ -45,7 +45,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{
-    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, ReportValues,
+    Step,
 };
 use crate::flows::{self, Sql};
 use crate::pool::OnAbandon;
@@ -386,6 +387,7 @@ impl Dialect for PostgresStore {
             )
         ),
         batch: false,
+        values: ReportValues::Bound,
     });
     // Lock the command first: concurrent final reports on one command then run one after
     // another, and exactly one sees it orphaned. Unknown UUIDs lock nothing. Every transaction

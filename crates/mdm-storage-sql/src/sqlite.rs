@@ -33,7 +33,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{
-    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, ReportValues,
+    Step,
 };
 use crate::flows::{self, Sql};
 use crate::options::{self, OptionsError};
@@ -460,6 +461,7 @@ impl Dialect for SqliteStore {
             " COMMIT;"
         ),
         batch: true,
+        values: ReportValues::Bound,
     });
     const DELETE_FINAL: &'static [Step] = &[
         Step::run(TOUCH_LAST_SEEN, &[Id]),

@@ -227,6 +227,16 @@ pub fn binary_command(uuid: &str) -> Raw<Command> {
 
 /// A command report from `id`: `Status`, and `CommandUUID` when given.
 pub fn report(id: &EnrollId, uuid: Option<&str>, status: Status) -> (CommandReport, Bytes) {
+    padded_report(id, uuid, status, 0)
+}
+
+/// [`report`] with a `Padding` string of `padding` bytes, for results of a given size.
+pub fn padded_report(
+    id: &EnrollId,
+    uuid: Option<&str>,
+    status: Status,
+    padding: usize,
+) -> (CommandReport, Bytes) {
     let mut entries = vec![("Status", s(status.as_str()))];
     let own = id.id().as_str();
     match (id.parent(), id.kind()) {
@@ -240,6 +250,9 @@ pub fn report(id: &EnrollId, uuid: Option<&str>, status: Status) -> (CommandRepo
     }
     if let Some(uuid) = uuid {
         entries.push(("CommandUUID", s(uuid)));
+    }
+    if padding > 0 {
+        entries.push(("Padding", s(&"p".repeat(padding))));
     }
     let raw = plist_xml(&entries);
     let decoded = CommandReport::decode(raw.clone()).expect("report decodes");

@@ -32,8 +32,10 @@ use futures_util::{FutureExt, StreamExt};
 use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{CertHash, Command, Enrollment, PushInfo, Raw, Secret, SetBootstrapToken, Status};
 
-use crate::{CertBindMode, CertBinding, ReportOutcome, Storage, StorageError};
-use fixtures::{Device, TOPIC, binary_command, command, report};
+use crate::{
+    CertBindMode, CertBinding, InspectionStore as _, ReportOutcome, Storage, StorageError,
+};
+use fixtures::{Device, TOPIC, binary_command, command, padded_report, report};
 
 /// Where a backend is allowed to differ from the suite's defaults.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -894,6 +896,26 @@ pub async fn report_and_next_command(store: impl Storage) {
         answer(&stranger, Some("RAN-C3"), Acknowledged).await,
         (NotQueued, None)
     );
+
+    // Values that would end a quoted SQL literal, and a result longer than a dialect writes
+    // inline (MySQL: 1 MiB): stored as reported, byte-exact, either way.
+    let odd = "RAN-'\"\\;--\u{e9}\u{1f600}";
+    let odd_command = command(odd);
+    enqueue(&store, &[&d.id], &odd_command).await;
+    for padding in [0, (1 << 20) + 1] {
+        let (msg, raw) = padded_report(&d.id, Some(odd), NotNowStatus, padding);
+        let (outcome, next) = store
+            .report_and_next_command(&d.id, &msg, &raw)
+            .await
+            .expect("report_and_next_command");
+        assert_eq!((outcome, next), (NotNow, None), "padding {padding}");
+        let record = store.command(odd).await.expect("command").expect("stored");
+        let reported = record.deliveries.first().and_then(|d| d.report.as_deref());
+        assert_eq!(reported, Some(&raw[..]), "padding {padding}: byte-exact");
+    }
+    let (outcome, next) = answer(&d.id, None, IdleStatus).await;
+    assert_eq!((outcome, next.as_deref()), (Idle, Some(odd)));
+    assert_eq!(answer(&d.id, Some(odd), Acknowledged).await, (Final, None));
 }
 
 /// Clearing a device channel clears its user channels; clearing a user channel clears only it.
