@@ -26,7 +26,9 @@
 //! does not define are skipped, not refused — a newer OS adds keys, and the device is the judge
 //! of those — so the typed value writes back the same JSON for the keys it knows; store the
 //! declaration's own JSON, not the typed value's. ([`AnyDeclaration::from_json_value_with`] and
-//! [`UnknownKeys::Reject`] refuse them instead, to catch a misspelt key.)
+//! [`UnknownKeys::Reject`] refuse them instead, to catch a misspelt key.) The keys through
+//! which a configuration names its assets are the schema's too
+//! ([`AnyDeclaration::asset_references`], [`AssetReference`]), for checking that they exist.
 //!
 //! ```
 //! use mdm_ddm::declarations::ConfigurationPasscodeSettings;
@@ -104,5 +106,6 @@ pub use generated::{declarations, status_items};
 pub use mdm_commands::codec::UnknownKeys;
 pub use mdm_commands::{Availability, DecodeError, KeyPath};
 pub use typed::{
-    DeclarationPayload, MAX_STATUS_ITEM_DEPTH, PayloadError, StatusItemError, StatusItemType,
+    AssetReference, DeclarationPayload, MAX_STATUS_ITEM_DEPTH, PayloadError, StatusItemError,
+    StatusItemType,
 };

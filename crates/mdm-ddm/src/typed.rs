@@ -22,6 +22,8 @@ pub trait DeclarationPayload: Decode + Encode + Clone + std::fmt::Debug + Partia
     const DECLARATION_TYPE: &'static str;
     /// Where the declaration type is available.
     const AVAILABILITY: Availability;
+    /// The payload's keys that name assets, and the asset types each may name.
+    const ASSET_REFERENCES: &'static [AssetReference];
 
     /// Reads a `Payload` of this type, checked against its schema (see
     /// [`AnyDeclaration::from_json_value`]).
@@ -50,6 +52,57 @@ pub trait StatusItemType: Decode + Encode + Clone + std::fmt::Debug + PartialEq 
     /// The value as JSON, as a device reports it.
     fn to_json_value(&self) -> serde_json::Value {
         codec::to_json(&self.encode())
+    }
+}
+
+/// A key of a declaration's payload whose value names assets by their `Identifier`s (the
+/// schema's `assettypes`): a configuration's credentials, identity, data file…
+///
+/// A server checks that every asset a configuration names exists, and is of one of the types
+/// the key allows, before it stores the configuration; a device reports
+/// `Error.MissingAssets` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AssetReference {
+    /// The key's path from the top of the payload; `*` stands for every item of an array and
+    /// every value of a dictionary keyed by names (`["AnchorCertificateAssetReferences", "*"]`,
+    /// `["LaunchdConfigurations", "*", "FileAssetReference"]`).
+    pub path: &'static [&'static str],
+    /// The asset declaration types the key may name.
+    pub asset_types: &'static [&'static str],
+}
+
+impl AssetReference {
+    /// The asset identifiers this key holds in `payload`: the strings at its path. Values of
+    /// another type are left out (reading the payload typed refuses them).
+    pub fn identifiers_in<'p>(&self, payload: &'p serde_json::Value) -> Vec<&'p str> {
+        let mut found = Vec::new();
+        // Values reached so far, with how much of the path they have followed. The path is
+        // static and short, so this is bounded by the payload's size.
+        let mut stack = vec![(payload, 0_usize)];
+        while let Some((value, depth)) = stack.pop() {
+            let Some(segment) = self.path.get(depth) else {
+                if let Some(identifier) = value.as_str() {
+                    found.push(identifier);
+                }
+                continue;
+            };
+            let next = depth.saturating_add(1);
+            match (*segment, value) {
+                ("*", serde_json::Value::Array(items)) => {
+                    stack.extend(items.iter().rev().map(|item| (item, next)));
+                }
+                ("*", serde_json::Value::Object(map)) => {
+                    stack.extend(map.values().rev().map(|item| (item, next)));
+                }
+                (key, serde_json::Value::Object(map)) => {
+                    if let Some(inner) = map.get(key) {
+                        stack.push((inner, next));
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
     }
 }
 
@@ -160,6 +213,20 @@ impl AnyDeclaration {
         payload: &serde_json::Value,
     ) -> Result<Self, PayloadError> {
         Self::from_json_value_with(declaration_type, payload, UnknownKeys::Skip)
+    }
+
+    /// The assets the payload names: each identifier, with the key that names it (its path
+    /// and the asset types it allows), in the schema's order of keys.
+    pub fn asset_references(&self) -> Vec<(String, AssetReference)> {
+        let payload = self.to_json_value();
+        let keys = Self::asset_references_of(self.declaration_type()).unwrap_or_default();
+        keys.iter()
+            .flat_map(|key| {
+                key.identifiers_in(&payload)
+                    .into_iter()
+                    .map(|identifier| (identifier.to_owned(), *key))
+            })
+            .collect()
     }
 
     /// [`AnyDeclaration::from_json_value`] from the payload's JSON text.

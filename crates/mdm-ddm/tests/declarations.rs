@@ -256,3 +256,69 @@ fn a_payload_that_is_not_json_is_located() {
     .unwrap_err();
     assert!(matches!(error, PayloadError::Json { .. }), "{error:?}");
 }
+
+#[test]
+fn the_assets_a_configuration_names_are_found_by_the_schema() {
+    let payload = json!({
+        "TaskType": "com.example.task",
+        "ExecutableAssetReference": "asset-exe",
+        "LaunchdConfigurations": [
+            {"FileAssetReference": "asset-plist-1", "Context": "agent"},
+            {"FileAssetReference": "asset-plist-2", "Context": "daemon"}
+        ]
+    });
+    let declaration = AnyDeclaration::from_json_value(
+        "com.apple.configuration.services.background-tasks",
+        &payload,
+    )
+    .unwrap();
+    let references: Vec<(String, String, Vec<&str>)> = declaration
+        .asset_references()
+        .into_iter()
+        .map(|(identifier, key)| (identifier, key.path.join("."), key.asset_types.to_vec()))
+        .collect();
+    assert_eq!(
+        references,
+        [
+            (
+                "asset-exe".to_owned(),
+                "ExecutableAssetReference".to_owned(),
+                vec!["com.apple.asset.data"]
+            ),
+            (
+                "asset-plist-1".to_owned(),
+                "LaunchdConfigurations.*.FileAssetReference".to_owned(),
+                vec!["com.apple.asset.data"]
+            ),
+            (
+                "asset-plist-2".to_owned(),
+                "LaunchdConfigurations.*.FileAssetReference".to_owned(),
+                vec!["com.apple.asset.data"]
+            ),
+        ]
+    );
+    // Arrays of identifiers.
+    let watch = AnyDeclaration::from_json_value(
+        "com.apple.configuration.watch.enrollment",
+        &json!({"EnrollmentProfileURL": "https://mdm.example.com/watch", "AnchorCertificateAssetReferences": ["ca-1", "ca-2"]}),
+    )
+    .unwrap();
+    let identifiers: Vec<String> = watch
+        .asset_references()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(identifiers, ["ca-1", "ca-2"]);
+    // Every sample configuration that has reference keys names its assets.
+    for declaration_type in AnyDeclaration::DECLARATION_TYPES {
+        let keys = AnyDeclaration::asset_references_of(declaration_type).unwrap();
+        assert!(
+            keys.iter()
+                .all(|k| !k.asset_types.is_empty() && !k.path.is_empty())
+        );
+    }
+    assert_eq!(
+        AnyDeclaration::asset_references_of("com.apple.configuration.future"),
+        None
+    );
+}

@@ -26,7 +26,7 @@ use crate::commands::{
 };
 use crate::docs::comment;
 use crate::model::KeyType;
-use crate::model::{Schema, SchemaFile};
+use crate::model::{KeyId, Schema, SchemaFile};
 use crate::naming::{Names, field_name, type_name};
 use crate::plan::{Plan, Side, Ty, is_placeholder};
 use crate::samples::{self, Fill, Sample};
@@ -39,6 +39,7 @@ pub const STATUS: &str = "declarative/status";
 /// Names the generated types must not take: what `mdm-ddm` exports beside them.
 const CRATE_ROOT: &[&str] = &[
     "AnyDeclaration",
+    "AssetReference",
     "DeclarationPayload",
     "PayloadError",
     "StatusItem",
@@ -59,6 +60,9 @@ pub struct Item<'s> {
     pub value: Option<Ty>,
     /// What the schema says of a status item's value.
     pub value_doc: String,
+    /// A declaration's keys that name assets: their paths (`*` for every item of an array or
+    /// every value of a map) and the asset types they may name.
+    pub asset_references: Vec<(Vec<String>, Vec<String>)>,
     pub plan: Plan,
 }
 
@@ -116,6 +120,7 @@ pub fn plan_declarations(schema: &Schema) -> Result<Vec<Item<'_>>, String> {
             type_name: name,
             value,
             value_doc,
+            asset_references: asset_references(schema, &file.payload_keys),
             plan,
         });
     }
@@ -153,10 +158,49 @@ pub fn plan_status_items(schema: &Schema) -> Result<Vec<Item<'_>>, String> {
             type_name: name,
             value: Some(value),
             value_doc: value_key.content.clone().unwrap_or_default(),
+            asset_references: Vec::new(),
             plan,
         });
     }
     finish(items)
+}
+
+/// The keys under `keys` whose values name assets (`assettypes`), with their paths.
+fn asset_references(schema: &Schema, keys: &[KeyId]) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut found = Vec::new();
+    // Keys to visit, each with its path; a key met again inside itself is not followed.
+    let mut stack: Vec<(KeyId, Vec<String>, Vec<KeyId>)> = keys
+        .iter()
+        .rev()
+        .map(|&k| (k, vec![schema.key(k).key.clone()], Vec::new()))
+        .collect();
+    while let Some((id, mut path, mut open)) = stack.pop() {
+        let key = schema.key(id);
+        if !key.asset_types.is_empty() {
+            if key.ty == KeyType::Array {
+                path.push("*".into());
+            }
+            found.push((path, key.asset_types.clone()));
+            continue;
+        }
+        if open.contains(&id) {
+            continue;
+        }
+        open.push(id);
+        for &sub in key.subkeys.iter().rev() {
+            let segment = match key.ty {
+                KeyType::Dictionary if !is_placeholder(schema.key(sub)) => {
+                    schema.key(sub).key.clone()
+                }
+                KeyType::Dictionary | KeyType::Array => "*".to_owned(),
+                _ => continue,
+            };
+            let mut sub_path = path.clone();
+            sub_path.push(segment);
+            stack.push((sub, sub_path, open.clone()));
+        }
+    }
+    found
 }
 
 fn finish(mut items: Vec<Item<'_>>) -> Result<Vec<Item<'_>>, String> {
@@ -204,10 +248,22 @@ pub fn declaration_module(item: &Item<'_>, release: &Release) -> String {
         item.name
     );
     availability_const(&mut body, &item.name, &item.file.payload.supported_os);
+    body.push_str(
+        "/// The payload's keys that name assets (their identifiers), and the asset types they may\n\
+         /// name.\npub const ASSET_REFERENCES: &[AssetReference] = &[\n",
+    );
+    for (path, types) in &item.asset_references {
+        let _ = writeln!(
+            body,
+            "AssetReference {{ path: &{path:?}, asset_types: &{types:?} }},"
+        );
+    }
+    body.push_str("];\n\n");
     let root_impl = format!(
         "impl DeclarationPayload for {name} {{\n    \
          const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;\n    \
-         const AVAILABILITY: Availability = AVAILABILITY;\n}}\n\n\
+         const AVAILABILITY: Availability = AVAILABILITY;\n    \
+         const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;\n}}\n\n\
          crate::typed::serde_via_codec!({name});\n\n",
         name = item.type_name
     );
@@ -226,7 +282,7 @@ pub fn declaration_module(item: &Item<'_>, release: &Release) -> String {
         None => write_types(&mut body, &item.plan, &root_impl, &mut uses),
     }
     let mut out = module_start(item, release, &uses);
-    out.push_str("use crate::DeclarationPayload;\n\n");
+    out.push_str("use crate::{AssetReference, DeclarationPayload};\n\n");
     out.push_str(&body);
     out
 }
@@ -305,7 +361,7 @@ pub fn declarations_root(items: &[Item<'_>], release: &Release) -> String {
     out.push_str(
         "//! One module per declaration type, and the enum over all of them.\n\n\
          use mdm_commands::Availability;\nuse mdm_commands::codec::{self, UnknownKeys};\n\n\
-         use crate::{DeclarationPayload, PayloadError};\n\n",
+         use crate::{AssetReference, DeclarationPayload, PayloadError};\n\n",
     );
     modules(&mut out, items);
     out.push_str(
@@ -348,6 +404,16 @@ pub fn declarations_root(items: &[Item<'_>], release: &Release) -> String {
     }
     out.push_str("}\n}\n\n");
     availability_of(&mut out, items, "declaration_type", "declaration type");
+    out.push_str(
+        "/// The keys of a `declaration_type` payload that name assets; `None` for a type the\n\
+         /// schema does not define.\n\
+         pub fn asset_references_of(declaration_type: &str) -> Option<&'static [AssetReference]> {\n\
+         Some(match declaration_type {\n",
+    );
+    for item in items {
+        let _ = writeln!(out, "{:?} => {}::ASSET_REFERENCES,", item.name, item.module);
+    }
+    out.push_str("_ => return None,\n})\n}\n\n");
     out.push_str(
         "/// [`AnyDeclaration::from_json_value`], with keys the schema does not define skipped\n\
          /// or refused, as `unknown_keys` says.\n\
@@ -598,6 +664,36 @@ mod tests {
         assert_eq!(passcode.type_name, "ConfigurationPasscodeSettings");
         assert_eq!(passcode.module, "configuration_passcode_settings");
         assert!(items.iter().all(|i| i.name.starts_with("com.apple.")));
+        let watch = items
+            .iter()
+            .find(|i| i.name == "com.apple.configuration.watch.enrollment")
+            .unwrap();
+        assert_eq!(
+            watch.asset_references,
+            [(
+                vec![
+                    "AnchorCertificateAssetReferences".to_owned(),
+                    "*".to_owned()
+                ],
+                vec!["com.apple.asset.credential.certificate".to_owned()]
+            )]
+        );
+        let tasks = items
+            .iter()
+            .find(|i| i.name == "com.apple.configuration.services.background-tasks")
+            .unwrap();
+        let paths: Vec<String> = tasks
+            .asset_references
+            .iter()
+            .map(|(p, _)| p.join("."))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "ExecutableAssetReference",
+                "LaunchdConfigurations.*.FileAssetReference"
+            ]
+        );
     }
 
     #[test]

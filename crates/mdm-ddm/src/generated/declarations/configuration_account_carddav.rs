@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.account.carddav";
@@ -98,6 +98,13 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[AssetReference {
+    path: &["AuthenticationCredentialsAssetReference"],
+    asset_types: &["com.apple.asset.credential.userpassword"],
+}];
 
 /// Account:CardDAV (`com.apple.configuration.account.carddav`).
 ///
@@ -189,6 +196,7 @@ impl Encode for ConfigurationAccountCarddav {
 impl DeclarationPayload for ConfigurationAccountCarddav {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationAccountCarddav);

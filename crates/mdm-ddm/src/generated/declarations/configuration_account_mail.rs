@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.account.mail";
@@ -98,6 +98,39 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[
+    AssetReference {
+        path: &["UserIdentityAssetReference"],
+        asset_types: &["com.apple.asset.useridentity"],
+    },
+    AssetReference {
+        path: &["IncomingServer", "AuthenticationCredentialsAssetReference"],
+        asset_types: &["com.apple.asset.credential.userpassword"],
+    },
+    AssetReference {
+        path: &["OutgoingServer", "AuthenticationCredentialsAssetReference"],
+        asset_types: &["com.apple.asset.credential.userpassword"],
+    },
+    AssetReference {
+        path: &["SMIME", "Signing", "IdentityAssetReference"],
+        asset_types: &[
+            "com.apple.asset.credential.acme",
+            "com.apple.asset.credential.identity",
+            "com.apple.asset.credential.scep",
+        ],
+    },
+    AssetReference {
+        path: &["SMIME", "Encryption", "IdentityAssetReference"],
+        asset_types: &[
+            "com.apple.asset.credential.acme",
+            "com.apple.asset.credential.identity",
+            "com.apple.asset.credential.scep",
+        ],
+    },
+];
 
 /// Account:Mail (`com.apple.configuration.account.mail`).
 ///
@@ -187,6 +220,7 @@ impl Encode for ConfigurationAccountMail {
 impl DeclarationPayload for ConfigurationAccountMail {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationAccountMail);

@@ -15,7 +15,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.management.status-subscriptions";
@@ -100,6 +100,10 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[];
+
 /// Management:Status Subscriptions (`com.apple.configuration.management.status-subscriptions`).
 ///
 /// Use this configuration to define the status subscriptions that cause status to be reported
@@ -139,6 +143,7 @@ impl Encode for ConfigurationManagementStatusSubscriptions {
 impl DeclarationPayload for ConfigurationManagementStatusSubscriptions {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationManagementStatusSubscriptions);

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.management.test";
@@ -99,6 +99,13 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[AssetReference {
+    path: &["EchoDataAssetReference"],
+    asset_types: &["com.apple.asset.data"],
+}];
+
 /// Management:Test (`com.apple.configuration.management.test`).
 ///
 /// A configuration used for testing only
@@ -167,6 +174,7 @@ impl Encode for ConfigurationManagementTest {
 impl DeclarationPayload for ConfigurationManagementTest {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationManagementTest);

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.math.settings";
@@ -99,6 +99,10 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[];
+
 /// Math Settings (`com.apple.configuration.math.settings`).
 ///
 /// Use this configuration to configure math-related settings
@@ -141,6 +145,7 @@ impl Encode for ConfigurationMathSettings {
 impl DeclarationPayload for ConfigurationMathSettings {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationMathSettings);

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.passcode.settings";
@@ -100,6 +100,10 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[];
 
 /// Passcode:Settings (`com.apple.configuration.passcode.settings`).
 ///
@@ -298,6 +302,7 @@ impl Encode for ConfigurationPasscodeSettings {
 impl DeclarationPayload for ConfigurationPasscodeSettings {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationPasscodeSettings);

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.safari.extensions.settings";
@@ -101,6 +101,10 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[];
+
 /// Safari:Extension Settings (`com.apple.configuration.safari.extensions.settings`).
 ///
 /// Use this configuration to manage Safari Extensions.
@@ -137,6 +141,7 @@ impl Encode for ConfigurationSafariExtensionsSettings {
 impl DeclarationPayload for ConfigurationSafariExtensionsSettings {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationSafariExtensionsSettings);

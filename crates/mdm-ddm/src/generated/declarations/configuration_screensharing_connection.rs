@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.screensharing.connection";
@@ -94,6 +94,13 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[AssetReference {
+    path: &["AuthenticationCredentialsAssetReference"],
+    asset_types: &["com.apple.asset.credential.userpassword"],
+}];
 
 /// Screen Sharing:Connection (`com.apple.configuration.screensharing.connection`).
 ///
@@ -199,6 +206,7 @@ impl Encode for ConfigurationScreensharingConnection {
 impl DeclarationPayload for ConfigurationScreensharingConnection {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationScreensharingConnection);

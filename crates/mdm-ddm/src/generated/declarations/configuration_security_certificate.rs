@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.security.certificate";
@@ -99,6 +99,13 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[AssetReference {
+    path: &["CredentialAssetReference"],
+    asset_types: &["com.apple.asset.credential.certificate"],
+}];
+
 /// Security:Certificate (`com.apple.configuration.security.certificate`).
 ///
 /// Use this configuration to add a certificate to the device.
@@ -140,6 +147,7 @@ impl Encode for ConfigurationSecurityCertificate {
 impl DeclarationPayload for ConfigurationSecurityCertificate {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationSecurityCertificate);

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.security.identity";
@@ -99,6 +99,17 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[AssetReference {
+    path: &["CredentialAssetReference"],
+    asset_types: &[
+        "com.apple.asset.credential.identity",
+        "com.apple.asset.credential.scep",
+        "com.apple.asset.credential.acme",
+    ],
+}];
+
 /// Security:Identity (`com.apple.configuration.security.identity`).
 ///
 /// Use this configuration to install an identity on the device.
@@ -171,6 +182,7 @@ impl Encode for ConfigurationSecurityIdentity {
 impl DeclarationPayload for ConfigurationSecurityIdentity {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationSecurityIdentity);

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.services.configuration-files";
@@ -95,6 +95,13 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[AssetReference {
+    path: &["DataAssetReference"],
+    asset_types: &["com.apple.asset.data"],
+}];
+
 /// Services Configuration Files (`com.apple.configuration.services.configuration-files`).
 ///
 /// Specifies managed configuration files for services
@@ -159,6 +166,7 @@ impl Encode for ConfigurationServicesConfigurationFiles {
 impl DeclarationPayload for ConfigurationServicesConfigurationFiles {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationServicesConfigurationFiles);

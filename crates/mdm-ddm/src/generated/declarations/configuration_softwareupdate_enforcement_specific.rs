@@ -15,7 +15,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.softwareupdate.enforcement.specific";
@@ -99,6 +99,10 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[];
 
 /// Software Update:Enforcement:Specific
 /// (`com.apple.configuration.softwareupdate.enforcement.specific`).
@@ -184,6 +188,7 @@ impl Encode for ConfigurationSoftwareupdateEnforcementSpecific {
 impl DeclarationPayload for ConfigurationSoftwareupdateEnforcementSpecific {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationSoftwareupdateEnforcementSpecific);

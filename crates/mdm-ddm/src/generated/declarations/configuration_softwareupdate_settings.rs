@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields, StringEnum};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.softwareupdate.settings";
@@ -98,6 +98,10 @@ pub const AVAILABILITY: Availability = Availability {
         },
     ],
 };
+
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[];
 
 /// Software Update:Settings (`com.apple.configuration.softwareupdate.settings`).
 ///
@@ -199,6 +203,7 @@ impl Encode for ConfigurationSoftwareupdateSettings {
 impl DeclarationPayload for ConfigurationSoftwareupdateSettings {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationSoftwareupdateSettings);

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode, Fields};
 use mdm_commands::{Availability, Mode, Os, Platform, SharedIpad};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.configuration.watch.enrollment";
@@ -99,6 +99,13 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[AssetReference {
+    path: &["AnchorCertificateAssetReferences", "*"],
+    asset_types: &["com.apple.asset.credential.certificate"],
+}];
+
 /// Watch:Enrollment (`com.apple.configuration.watch.enrollment`).
 ///
 /// Specifies an MDMv1 Apple Watch enrollment profile
@@ -173,6 +180,7 @@ impl Encode for ConfigurationWatchEnrollment {
 impl DeclarationPayload for ConfigurationWatchEnrollment {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ConfigurationWatchEnrollment);

@@ -14,7 +14,7 @@
 use mdm_commands::codec::{self, Decode, Decoder, Encode};
 use mdm_commands::{Availability, Mode, Os, Platform};
 
-use crate::DeclarationPayload;
+use crate::{AssetReference, DeclarationPayload};
 
 /// The declaration type, as a declaration's `Type` names it.
 pub const DECLARATION_TYPE: &str = "com.apple.management.properties";
@@ -95,6 +95,10 @@ pub const AVAILABILITY: Availability = Availability {
     ],
 };
 
+/// The payload's keys that name assets (their identifiers), and the asset types they may
+/// name.
+pub const ASSET_REFERENCES: &[AssetReference] = &[];
+
 /// Management:Properties (`com.apple.management.properties`).
 ///
 /// Use this declaration to set properties on the device.
@@ -118,6 +122,7 @@ impl Encode for ManagementProperties {
 impl DeclarationPayload for ManagementProperties {
     const DECLARATION_TYPE: &'static str = DECLARATION_TYPE;
     const AVAILABILITY: Availability = AVAILABILITY;
+    const ASSET_REFERENCES: &'static [AssetReference] = ASSET_REFERENCES;
 }
 
 crate::typed::serde_via_codec!(ManagementProperties);

@@ -12,7 +12,7 @@
 use mdm_commands::Availability;
 use mdm_commands::codec::{self, UnknownKeys};
 
-use crate::{DeclarationPayload, PayloadError};
+use crate::{AssetReference, DeclarationPayload, PayloadError};
 
 /// Activation:Simple (`com.apple.activation.simple`).
 pub mod activation_simple;
@@ -497,6 +497,106 @@ impl AnyDeclaration {
             "com.apple.management.properties" => &management_properties::AVAILABILITY,
             "com.apple.management.server-capabilities" => {
                 &management_server_capabilities::AVAILABILITY
+            }
+            _ => return None,
+        })
+    }
+
+    /// The keys of a `declaration_type` payload that name assets; `None` for a type the
+    /// schema does not define.
+    pub fn asset_references_of(declaration_type: &str) -> Option<&'static [AssetReference]> {
+        Some(match declaration_type {
+            "com.apple.activation.simple" => activation_simple::ASSET_REFERENCES,
+            "com.apple.asset.credential.acme" => asset_credential_acme::ASSET_REFERENCES,
+            "com.apple.asset.credential.certificate" => {
+                asset_credential_certificate::ASSET_REFERENCES
+            }
+            "com.apple.asset.credential.identity" => asset_credential_identity::ASSET_REFERENCES,
+            "com.apple.asset.credential.scep" => asset_credential_scep::ASSET_REFERENCES,
+            "com.apple.asset.credential.userpassword" => {
+                asset_credential_userpassword::ASSET_REFERENCES
+            }
+            "com.apple.asset.data" => asset_data::ASSET_REFERENCES,
+            "com.apple.asset.useridentity" => asset_useridentity::ASSET_REFERENCES,
+            "com.apple.configuration.account.caldav" => {
+                configuration_account_caldav::ASSET_REFERENCES
+            }
+            "com.apple.configuration.account.carddav" => {
+                configuration_account_carddav::ASSET_REFERENCES
+            }
+            "com.apple.configuration.account.exchange" => {
+                configuration_account_exchange::ASSET_REFERENCES
+            }
+            "com.apple.configuration.account.google" => {
+                configuration_account_google::ASSET_REFERENCES
+            }
+            "com.apple.configuration.account.ldap" => configuration_account_ldap::ASSET_REFERENCES,
+            "com.apple.configuration.account.mail" => configuration_account_mail::ASSET_REFERENCES,
+            "com.apple.configuration.account.subscribed-calendar" => {
+                configuration_account_subscribed_calendar::ASSET_REFERENCES
+            }
+            "com.apple.configuration.app.managed" => configuration_app_managed::ASSET_REFERENCES,
+            "com.apple.configuration.diskmanagement.settings" => {
+                configuration_diskmanagement_settings::ASSET_REFERENCES
+            }
+            "com.apple.configuration.legacy" => configuration_legacy::ASSET_REFERENCES,
+            "com.apple.configuration.legacy.interactive" => {
+                configuration_legacy_interactive::ASSET_REFERENCES
+            }
+            "com.apple.configuration.management.status-subscriptions" => {
+                configuration_management_status_subscriptions::ASSET_REFERENCES
+            }
+            "com.apple.configuration.management.test" => {
+                configuration_management_test::ASSET_REFERENCES
+            }
+            "com.apple.configuration.math.settings" => {
+                configuration_math_settings::ASSET_REFERENCES
+            }
+            "com.apple.configuration.passcode.settings" => {
+                configuration_passcode_settings::ASSET_REFERENCES
+            }
+            "com.apple.configuration.safari.extensions.settings" => {
+                configuration_safari_extensions_settings::ASSET_REFERENCES
+            }
+            "com.apple.configuration.screensharing.connection" => {
+                configuration_screensharing_connection::ASSET_REFERENCES
+            }
+            "com.apple.configuration.screensharing.connection.group" => {
+                configuration_screensharing_connection_group::ASSET_REFERENCES
+            }
+            "com.apple.configuration.screensharing.host.settings" => {
+                configuration_screensharing_host_settings::ASSET_REFERENCES
+            }
+            "com.apple.configuration.security.certificate" => {
+                configuration_security_certificate::ASSET_REFERENCES
+            }
+            "com.apple.configuration.security.identity" => {
+                configuration_security_identity::ASSET_REFERENCES
+            }
+            "com.apple.configuration.security.passkey.attestation" => {
+                configuration_security_passkey_attestation::ASSET_REFERENCES
+            }
+            "com.apple.configuration.services.background-tasks" => {
+                configuration_services_background_tasks::ASSET_REFERENCES
+            }
+            "com.apple.configuration.services.configuration-files" => {
+                configuration_services_configuration_files::ASSET_REFERENCES
+            }
+            "com.apple.configuration.softwareupdate.enforcement.specific" => {
+                configuration_softwareupdate_enforcement_specific::ASSET_REFERENCES
+            }
+            "com.apple.configuration.softwareupdate.settings" => {
+                configuration_softwareupdate_settings::ASSET_REFERENCES
+            }
+            "com.apple.configuration.watch.enrollment" => {
+                configuration_watch_enrollment::ASSET_REFERENCES
+            }
+            "com.apple.management.organization-info" => {
+                management_organization_info::ASSET_REFERENCES
+            }
+            "com.apple.management.properties" => management_properties::ASSET_REFERENCES,
+            "com.apple.management.server-capabilities" => {
+                management_server_capabilities::ASSET_REFERENCES
             }
             _ => return None,
         })
