@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::Release;
 use crate::docs::{comment, first_sentence};
-use crate::model::{OsSupport, Schema, SchemaFile, SupportedOs};
+use crate::model::{OsSupport, Schema, SchemaFile, SharedIpad, SupportedOs};
 use crate::naming::{field_name, type_name};
 use crate::plan::{EnumDef, FieldDef, Plan, Side, StructDef, Ty, TypeDef, UnionDef};
 
@@ -174,6 +174,8 @@ pub fn header(release: &Release, source: &str) -> String {
 pub struct Uses {
     pub btree_map: bool,
     pub string_enum: bool,
+    /// A struct, written with `Fields`.
+    pub fields: bool,
 }
 
 /// Writes one command's module.
@@ -182,21 +184,9 @@ pub fn module(command: &Command<'_>, release: &Release) -> String {
     let mut uses = Uses::default();
     let mut body = String::new();
     availability(&mut body, command);
-    for (id, def) in plan.types.iter().enumerate() {
-        match def {
-            TypeDef::Struct(s) => {
-                write_struct(&mut body, plan, s, &mut uses);
-                if id == 0 {
-                    command_impl(&mut body, command);
-                }
-            }
-            TypeDef::Enum(e) => {
-                uses.string_enum = true;
-                write_enum(&mut body, e);
-            }
-            TypeDef::Union(u) => write_union(&mut body, plan, u),
-        }
-    }
+    let mut root_impl = String::new();
+    command_impl(&mut root_impl, command);
+    write_types(&mut body, plan, &root_impl, &mut uses);
     let mut out = header(
         release,
         &format!("schema/apple-device-management/{}", command.file.path),
@@ -212,28 +202,67 @@ pub fn module(command: &Command<'_>, release: &Release) -> String {
     }
     out.push_str(&comment(&module_doc, "//!", 0));
     out.push('\n');
-    if uses.btree_map {
-        out.push_str("use std::collections::BTreeMap;\n\n");
-    }
-    let mut codec = vec!["self", "Decode", "Decoder", "Encode", "Fields"];
-    if uses.string_enum {
-        codec.push("StringEnum");
-    }
-    let _ = writeln!(out, "use crate::codec::{{{}}};", codec.join(", "));
-    let mut crate_uses = vec!["Availability", "MdmCommand", "Mode", "Os", "Platform"];
-    if command
-        .file
-        .payload
-        .supported_os
-        .0
-        .iter()
-        .any(|(_, s)| s.shared_ipad.is_some())
-    {
-        crate_uses.push("SharedIpad");
-    }
+    out.push_str(&codec_imports(&uses, "crate::codec"));
+    let mut crate_uses = vec!["MdmCommand"];
+    crate_uses.extend(availability_imports(&command.file.payload.supported_os));
+    crate_uses.sort_unstable();
     let _ = writeln!(out, "use crate::{{{}}};\n", crate_uses.join(", "));
     out.push_str(&body);
     out
+}
+
+/// Writes every type of `plan`, with `root_impl` right after the first (the module's own).
+pub fn write_types(out: &mut String, plan: &Plan, root_impl: &str, uses: &mut Uses) {
+    for (id, def) in plan.types.iter().enumerate() {
+        match def {
+            TypeDef::Struct(s) => {
+                uses.fields = true;
+                write_struct(out, plan, s, uses);
+                if id == 0 {
+                    out.push_str(root_impl);
+                }
+            }
+            TypeDef::Enum(e) => {
+                uses.string_enum = true;
+                write_enum(out, e);
+            }
+            TypeDef::Union(u) => write_union(out, plan, u),
+        }
+    }
+}
+
+/// A module's imports of `BTreeMap` and of the codec at `codec` (`crate::codec` in
+/// `mdm-commands`, `mdm_commands::codec` elsewhere): what its types use.
+pub fn codec_imports(uses: &Uses, codec: &str) -> String {
+    let mut out = String::new();
+    if uses.btree_map {
+        out.push_str("use std::collections::BTreeMap;\n\n");
+    }
+    let mut names = vec!["self", "Decode", "Decoder", "Encode"];
+    if uses.fields {
+        names.push("Fields");
+    }
+    if uses.string_enum {
+        names.push("StringEnum");
+    }
+    let _ = writeln!(out, "use {codec}::{{{}}};", names.join(", "));
+    out
+}
+
+/// What an [`availability_const`] of `supported_os` names from `mdm_commands`.
+pub fn availability_imports(supported_os: &SupportedOs) -> Vec<&'static str> {
+    let mut names = vec!["Availability"];
+    if supported_os
+        .0
+        .iter()
+        .any(|(os, _)| os_variant(os).is_some())
+    {
+        names.extend(["Mode", "Os", "Platform"]);
+    }
+    if supported_os.0.iter().any(|(_, s)| s.shared_ipad.is_some()) {
+        names.push("SharedIpad");
+    }
+    names
 }
 
 fn availability(out: &mut String, command: &Command<'_>) {
@@ -296,9 +325,33 @@ fn option_bool(value: Option<bool>) -> String {
     }
 }
 
+/// One `Platform`. Declarations and status items say who may use them with
+/// `allowed-enrollments` (`supervised`, `device`, `user`, `local`) and `allowed-scopes`
+/// (`system`, `user`) rather than the commands' keys; those become the same fields: supervision
+/// required when only supervised enrollments are allowed, User Enrollment forbidden when user
+/// enrollments are not, and the channels of the scopes.
 fn platform(out: &mut String, os: &str, s: &OsSupport) {
     let introduced = s.introduced.as_deref().filter(|v| *v != "n/a");
+    let enrollments = &s.allowed_enrollments;
+    let allows = |e: &str| enrollments.iter().any(|x| x == e);
+    let has = |scopes: &[String], scope: &str| scopes.iter().any(|x| x == scope);
+    let scopes = |scopes: &[String], scope: &str| (!scopes.is_empty()).then(|| has(scopes, scope));
     let shared_ipad = match &s.shared_ipad {
+        Some(SharedIpad {
+            allowed_scopes: Some(allowed),
+            ..
+        }) => {
+            let mode = if allowed.is_empty() {
+                "Mode::Forbidden"
+            } else {
+                "Mode::Allowed"
+            };
+            format!(
+                "Some(SharedIpad {{ mode: {mode}, device_channel: Some({}), user_channel: Some({}) }})",
+                has(allowed, "system"),
+                has(allowed, "user")
+            )
+        }
         Some(shared) => format!(
             "Some(SharedIpad {{ mode: {}, device_channel: {}, user_channel: {} }})",
             mode(shared.mode.as_deref()),
@@ -307,21 +360,27 @@ fn platform(out: &mut String, os: &str, s: &OsSupport) {
         ),
         None => "None".to_owned(),
     };
+    let supervised = s.supervised.unwrap_or(
+        !enrollments.is_empty() && allows("supervised") && !allows("device") && !allows("user"),
+    );
+    let user_enrollment = match &s.user_enrollment {
+        Some(ue) => mode(ue.mode.as_deref()),
+        None if !enrollments.is_empty() && !allows("user") => "Mode::Forbidden",
+        None => "Mode::Allowed",
+    };
     let _ = writeln!(
         out,
         "Platform {{ os: {os}, introduced: {}, deprecated: {}, removed: {}, access_rights: {}, \
-         device_channel: {}, user_channel: {}, supervised: {}, requires_dep: {}, \
-         user_approved_mdm: {}, user_enrollment: {}, shared_ipad: {shared_ipad} }},",
+         device_channel: {}, user_channel: {}, supervised: {supervised}, requires_dep: {}, \
+         user_approved_mdm: {}, user_enrollment: {user_enrollment}, shared_ipad: {shared_ipad} }},",
         option_str(introduced),
         option_str(s.deprecated.as_deref()),
         option_str(s.removed.as_deref()),
         option_str(s.access_rights.as_deref()),
-        option_bool(s.device_channel),
-        option_bool(s.user_channel),
-        s.supervised.unwrap_or(false),
+        option_bool(s.device_channel.or(scopes(&s.allowed_scopes, "system"))),
+        option_bool(s.user_channel.or(scopes(&s.allowed_scopes, "user"))),
         s.requires_dep.unwrap_or(false),
         s.user_approved_mdm.unwrap_or(false),
-        mode(s.user_enrollment.as_ref().and_then(|u| u.mode.as_deref())),
     );
 }
 
@@ -336,7 +395,7 @@ fn command_impl(out: &mut String, command: &Command<'_>) {
 }
 
 /// The Rust type of `ty`.
-fn rust_type(plan: &Plan, ty: &Ty, uses: &mut Uses) -> String {
+pub fn rust_type(plan: &Plan, ty: &Ty, uses: &mut Uses) -> String {
     match ty {
         Ty::String => "String".into(),
         Ty::Integer => "i64".into(),
@@ -379,7 +438,7 @@ fn is_eq(plan: &Plan, ty: &Ty, seen: &mut Vec<usize>) -> bool {
     }
 }
 
-fn derives(plan: &Plan, ty: &Ty, default: bool) -> String {
+pub fn derives(plan: &Plan, ty: &Ty, default: bool) -> String {
     let mut derives = vec!["Clone", "Debug"];
     if default {
         derives.push("Default");

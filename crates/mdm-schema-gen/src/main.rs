@@ -1,4 +1,5 @@
-//! Generates Rootstock's typed commands from Apple's device-management schema.
+//! Generates Rootstock's typed commands, profile payloads, declarations and status items from
+//! Apple's device-management schema.
 //!
 //! ```text
 //! cargo run -p mdm-schema-gen              # regenerate the checked-in code
@@ -10,12 +11,15 @@
 //! from it (`plan`), and writes one output per kind of schema file: the commands
 //! (`crates/mdm-commands/src/generated/`, the example results in
 //! `crates/mdm-commands/src/examples.rs`, and the test samples in
-//! `crates/mdm-commands/tests/samples/`) and the profile payloads
-//! (`crates/mdm-profiles/src/generated/`, `crates/mdm-profiles/tests/samples/`). Every Rust file
+//! `crates/mdm-commands/tests/samples/`), the profile payloads
+//! (`crates/mdm-profiles/src/generated/`, `crates/mdm-profiles/tests/samples/`), and the
+//! declarations and status items (`crates/mdm-ddm/src/generated/`,
+//! `crates/mdm-ddm/tests/samples/`). Every Rust file
 //! goes through `rustfmt`, so the output is what `cargo fmt` keeps, and is the same bytes for the
 //! same YAML.
 
 mod commands;
+mod declarations;
 mod docs;
 mod model;
 mod naming;
@@ -48,6 +52,16 @@ pub const EXAMPLES_FILE: &str = "crates/mdm-commands/src/examples.rs";
 pub const PROFILES_DIR: &str = "crates/mdm-profiles/src/generated";
 /// Where the profile payload test samples go.
 pub const PROFILE_SAMPLES_DIR: &str = "crates/mdm-profiles/tests/samples";
+/// Where `mdm-ddm`'s generated modules go.
+pub const DDM_DIR: &str = "crates/mdm-ddm/src/generated";
+/// Where the declaration type modules go.
+pub const DECLARATIONS_DIR: &str = "crates/mdm-ddm/src/generated/declarations";
+/// Where the status item modules go.
+pub const STATUS_ITEMS_DIR: &str = "crates/mdm-ddm/src/generated/status_items";
+/// Where the declaration test samples go.
+pub const DECLARATION_SAMPLES_DIR: &str = "crates/mdm-ddm/tests/samples/declarations";
+/// The test sample of every status item, as a status report's `StatusItems`.
+pub const STATUS_ITEMS_SAMPLE: &str = "crates/mdm-ddm/tests/samples/status-items.json";
 
 fn main() -> ExitCode {
     let mut check = false;
@@ -63,8 +77,9 @@ fn main() -> ExitCode {
             "-h" | "--help" => {
                 println!(
                     "usage: mdm-schema-gen [--check] [--workspace DIR]\n\n\
-                     Regenerates {COMMANDS_DIR}, {EXAMPLES_FILE}, {SAMPLES_DIR}, {PROFILES_DIR}\n\
-                     and {PROFILE_SAMPLES_DIR} from {SCHEMA_DIR};\n\
+                     Regenerates {COMMANDS_DIR}, {EXAMPLES_FILE}, {SAMPLES_DIR}, {PROFILES_DIR},\n\
+                     {PROFILE_SAMPLES_DIR}, {DDM_DIR} and {DECLARATION_SAMPLES_DIR}\n\
+                     from {SCHEMA_DIR};\n\
                      with --check, writes nothing and exits 1 when the checked-in files differ."
                 );
                 return ExitCode::SUCCESS;
@@ -132,6 +147,7 @@ pub fn generate(workspace: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     let mut schema = model::Schema::default();
     schema.load_dir(&schema_dir, "mdm/commands")?;
     schema.load_dir(&schema_dir, "mdm/profiles")?;
+    schema.load_dir(&schema_dir, "declarative")?;
     let commands = commands::plan(&schema)?;
     let mut files = Vec::new();
     for command in &commands {
@@ -173,8 +189,63 @@ pub fn generate(workspace: &Path) -> Result<Vec<(PathBuf, String)>, String> {
         Path::new(PROFILES_DIR).join("mod.rs"),
         output::rustfmt(workspace, &profiles::root_module(&payloads, &release))?,
     ));
+    ddm(workspace, &schema, &release, &mut files)?;
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)
+}
+
+/// `mdm-ddm`'s declaration types and status items, and their samples.
+fn ddm(
+    workspace: &Path,
+    schema: &model::Schema,
+    release: &Release,
+    files: &mut Vec<(PathBuf, String)>,
+) -> Result<(), String> {
+    let declarations = declarations::plan_declarations(schema)?;
+    let status_items = declarations::plan_status_items(schema)?;
+    for item in declarations.iter().chain(&status_items) {
+        for note in &item.plan.notes {
+            eprintln!("mdm-schema-gen: {}: {note}", item.name);
+        }
+    }
+    for item in &declarations {
+        files.push((
+            Path::new(DECLARATIONS_DIR).join(format!("{}.rs", item.module)),
+            output::rustfmt(workspace, &declarations::declaration_module(item, release))?,
+        ));
+        for (name, contents) in declarations::declaration_samples(item) {
+            files.push((Path::new(DECLARATION_SAMPLES_DIR).join(name), contents));
+        }
+    }
+    for item in &status_items {
+        files.push((
+            Path::new(STATUS_ITEMS_DIR).join(format!("{}.rs", item.module)),
+            output::rustfmt(workspace, &declarations::status_item_module(item, release))?,
+        ));
+    }
+    files.push((
+        Path::new(DDM_DIR).join("mod.rs"),
+        output::rustfmt(workspace, &declarations::generated_module(release))?,
+    ));
+    files.push((
+        Path::new(DECLARATIONS_DIR).join("mod.rs"),
+        output::rustfmt(
+            workspace,
+            &declarations::declarations_root(&declarations, release),
+        )?,
+    ));
+    files.push((
+        Path::new(STATUS_ITEMS_DIR).join("mod.rs"),
+        output::rustfmt(
+            workspace,
+            &declarations::status_items_root(&status_items, release),
+        )?,
+    ));
+    files.push((
+        PathBuf::from(STATUS_ITEMS_SAMPLE),
+        declarations::status_items_sample(&status_items)?,
+    ));
+    Ok(())
 }
 
 /// The release `SOURCE.md` names ("… the iOS 18.1 / macOS 15.1 release …") and the copyright
@@ -252,6 +323,16 @@ mod tests {
             .filter(|(p, _)| p.starts_with(COMMANDS_DIR))
             .count();
         assert_eq!(modules, 67, "66 commands and mod.rs");
+        let declarations = again
+            .iter()
+            .filter(|(p, _)| p.starts_with(DECLARATIONS_DIR))
+            .count();
+        assert_eq!(declarations, 39, "38 declaration types and mod.rs");
+        let status_items = again
+            .iter()
+            .filter(|(p, _)| p.starts_with(STATUS_ITEMS_DIR))
+            .count();
+        assert_eq!(status_items, 45, "44 status items and mod.rs");
     }
 
     /// rustfmt leaves code it cannot fit in 100 columns as it was written: a long line of code
@@ -264,8 +345,13 @@ mod tests {
             }
             for line in contents.lines() {
                 let unbreakable_link = line.trim_start().starts_with("///") && line.contains("://");
+                // A header's schema path (`// schema/…/account.subscribed-calendar.yaml.`).
+                // … and a re-export of one long path, which rustfmt cannot break either.
+                let unbreakable_path = ["// ", "pub use "]
+                    .iter()
+                    .any(|start| line.strip_prefix(start).is_some_and(|l| !l.contains(' ')));
                 assert!(
-                    line.len() <= 100 || unbreakable_link,
+                    line.len() <= 100 || unbreakable_link || unbreakable_path,
                     "{}: {line}",
                     path.display()
                 );
@@ -335,6 +421,70 @@ responsekeys:
                 .iter()
                 .any(|(p, _)| p.ends_with("FutureCommand.response.plist"))
         );
+        std::fs::remove_dir_all(&workspace).unwrap();
+    }
+
+    /// A newer release's declaration type and status item generate without a change to the
+    /// generator either.
+    #[test]
+    fn a_newer_declaration_and_status_item_generate_unchanged() {
+        let workspace =
+            std::env::temp_dir().join(format!("schema-gen-newer-ddm-{}", std::process::id()));
+        let schema = workspace.join(SCHEMA_DIR);
+        copy_dir(&workspace_root().join(SCHEMA_DIR), &schema);
+        std::fs::write(
+            schema.join("declarative/declarations/configurations/future.settings.yaml"),
+            r#"title: Future:Settings
+description: A declaration from a later release.
+payload:
+  declarationtype: com.apple.configuration.future.settings
+  supportedOS:
+    iOS:
+      introduced: '27.0'
+      allowed-enrollments: [supervised, device]
+      allowed-scopes: [system]
+    xrOS:
+      introduced: '1.0'
+payloadkeys:
+- key: Level
+  type: <string>
+  presence: required
+  rangelist: [Low, High]
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            schema.join("declarative/status/future.item.yaml"),
+            r#"title: Status Future Item
+description: A status item from a later release.
+payload:
+  statusitemtype: future.item
+  supportedOS:
+    iOS:
+      introduced: '27.0'
+payloadkeys:
+- key: future.item
+  type: <integer>
+  presence: required
+"#,
+        )
+        .unwrap();
+        let files = generate(&workspace).unwrap();
+        let find = |name: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p.ends_with(name))
+                .map(|(_, contents)| contents.as_str())
+                .unwrap()
+        };
+        let module = find("declarations/configuration_future_settings.rs");
+        assert!(module.contains("pub struct ConfigurationFutureSettings {"));
+        assert!(module.contains("pub level: Level,"));
+        let root = find("declarations/mod.rs");
+        assert!(root.contains("ConfigurationFutureSettings(ConfigurationFutureSettings)"));
+        let item = find("status_items/future_item.rs");
+        assert!(item.contains("pub struct FutureItem(pub i64);"));
+        assert!(find("status-items.json").contains("\"future\": {"));
         std::fs::remove_dir_all(&workspace).unwrap();
     }
 

@@ -97,7 +97,8 @@ pub struct SharedIpad {
     pub mode: Option<String>,
     pub device_channel: Option<bool>,
     pub user_channel: Option<bool>,
-    pub allowed_scopes: Vec<String>,
+    /// Declarative files' scopes; `Some(empty)` says not on a Shared iPad.
+    pub allowed_scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -429,7 +430,7 @@ impl Loader<'_, '_> {
                                         shared.user_channel = Some(self.boolean(value, name)?);
                                     }
                                     "allowed-scopes" => {
-                                        shared.allowed_scopes = self.strings(value, name)?;
+                                        shared.allowed_scopes = Some(self.strings(value, name)?);
                                     }
                                     _ => {}
                                 }

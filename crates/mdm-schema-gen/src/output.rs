@@ -6,7 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{COMMANDS_DIR, PROFILE_SAMPLES_DIR, PROFILES_DIR, SAMPLES_DIR};
+use crate::{
+    COMMANDS_DIR, DDM_DIR, DECLARATION_SAMPLES_DIR, DECLARATIONS_DIR, PROFILE_SAMPLES_DIR,
+    PROFILES_DIR, SAMPLES_DIR, STATUS_ITEMS_DIR,
+};
 
 /// `source` as `rustfmt` formats it, with the workspace's configuration.
 pub fn rustfmt(workspace: &Path, source: &str) -> Result<String, String> {
@@ -75,7 +78,16 @@ pub fn write(workspace: &Path, files: &[(PathBuf, String)]) -> Result<usize, Str
 fn stale(workspace: &Path, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>, String> {
     let expected: BTreeSet<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
     let mut stale = Vec::new();
-    for dir in [COMMANDS_DIR, SAMPLES_DIR, PROFILES_DIR, PROFILE_SAMPLES_DIR] {
+    for dir in [
+        COMMANDS_DIR,
+        SAMPLES_DIR,
+        PROFILES_DIR,
+        PROFILE_SAMPLES_DIR,
+        DDM_DIR,
+        DECLARATIONS_DIR,
+        STATUS_ITEMS_DIR,
+        DECLARATION_SAMPLES_DIR,
+    ] {
         let Ok(entries) = std::fs::read_dir(workspace.join(dir)) else {
             continue;
         };

@@ -191,6 +191,13 @@ impl Plan {
         id
     }
 
+    /// The type of one key's value (a status item's), a type it defines taking the first free
+    /// of `names`.
+    pub fn value_of(&mut self, schema: &Schema, key: KeyId, side: Side, names: Vec<String>) -> Ty {
+        let parent = names.first().cloned().unwrap_or_default();
+        self.key_ty(schema, key, side, &parent, Some(names))
+    }
+
     fn claim(&mut self, candidates: Vec<String>) -> String {
         self.names.claim(&candidates)
     }

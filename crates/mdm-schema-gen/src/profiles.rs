@@ -18,11 +18,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::Release;
-use crate::commands::{Uses, availability_const, header, write_enum, write_struct, write_union};
+use crate::commands::{
+    Uses, availability_const, availability_imports, codec_imports, header, write_types,
+};
 use crate::docs::comment;
 use crate::model::{KeyId, Schema, SchemaFile};
 use crate::naming::{Names, field_name, type_name};
-use crate::plan::{Plan, Side, Ty, TypeDef};
+use crate::plan::{Plan, Side, Ty};
 use crate::samples::{self, Fill, Sample};
 
 /// The files of `mdm/profiles` that are not payload types.
@@ -149,27 +151,13 @@ pub fn module(payload: &PayloadDef<'_>, release: &Release) -> String {
         &first.payload.supported_os,
     );
     install_const(&mut body, payload);
-    for (id, def) in plan.types.iter().enumerate() {
-        match def {
-            TypeDef::Struct(s) => {
-                write_struct(&mut body, plan, s, &mut uses);
-                if id == 0 {
-                    let _ = writeln!(
-                        body,
-                        "impl ProfilePayload for {} {{\n    const PAYLOAD_TYPE: &'static str = {:?};\n    \
-                         const AVAILABILITY: Availability = AVAILABILITY;\n    \
-                         const INSTALL: &'static [Install] = INSTALL;\n}}\n",
-                        payload.name, payload.payload_type
-                    );
-                }
-            }
-            TypeDef::Enum(e) => {
-                uses.string_enum = true;
-                write_enum(&mut body, e);
-            }
-            TypeDef::Union(u) => write_union(&mut body, plan, u),
-        }
-    }
+    let root_impl = format!(
+        "impl ProfilePayload for {} {{\n    const PAYLOAD_TYPE: &'static str = {:?};\n    \
+         const AVAILABILITY: Availability = AVAILABILITY;\n    \
+         const INSTALL: &'static [Install] = INSTALL;\n}}\n\n",
+        payload.name, payload.payload_type
+    );
+    write_types(&mut body, plan, &root_impl, &mut uses);
     let sources: Vec<String> = payload
         .files
         .iter()
@@ -182,34 +170,9 @@ pub fn module(payload: &PayloadDef<'_>, release: &Release) -> String {
         0,
     ));
     out.push('\n');
-    if uses.btree_map {
-        out.push_str("use std::collections::BTreeMap;\n\n");
-    }
-    let mut codec = vec!["self", "Decode", "Decoder", "Encode", "Fields"];
-    if uses.string_enum {
-        codec.push("StringEnum");
-    }
-    let _ = writeln!(out, "use mdm_commands::codec::{{{}}};", codec.join(", "));
-    let mut crate_uses = vec!["Availability"];
-    let known_os = first
-        .payload
-        .supported_os
-        .0
-        .iter()
-        .any(|(os, _)| crate::commands::os_variant(os).is_some());
-    if known_os {
-        crate_uses.extend(["Mode", "Os", "Platform"]);
-    }
-    if first
-        .payload
-        .supported_os
-        .0
-        .iter()
-        .any(|(_, s)| s.shared_ipad.is_some())
-    {
-        crate_uses.push("SharedIpad");
-    }
-    let _ = writeln!(out, "use mdm_commands::{{{}}};\n", crate_uses.join(", "));
+    out.push_str(&codec_imports(&uses, "mdm_commands::codec"));
+    let availability = availability_imports(&first.payload.supported_os);
+    let _ = writeln!(out, "use mdm_commands::{{{}}};\n", availability.join(", "));
     out.push_str("use crate::{Install, ProfilePayload};\n\n");
     out.push_str(&body);
     out
@@ -390,6 +353,7 @@ pub fn sample_files(payload: &PayloadDef<'_>) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::TypeDef;
 
     #[test]
     fn every_payload_type_is_planned_once() {

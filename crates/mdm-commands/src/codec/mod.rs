@@ -805,17 +805,115 @@ pub fn from_value<T: Decode>(
     value: &Value,
     unknown_keys: UnknownKeys,
 ) -> Result<T, crate::DecodeError> {
+    decode_tree(&mut tree::TreeSource::new(value), unknown_keys)
+}
+
+/// Decodes a `T` from a JSON value, with Apple's key names: the schema decides every value's
+/// property-list type, so a `<data>` value is a base64 string, a `<date>` value an RFC 3339
+/// string, and a `<real>` value takes a JSON integer too. [`to_json`] writes the same form.
+pub fn from_json<T: Decode>(
+    value: &serde_json::Value,
+    unknown_keys: UnknownKeys,
+) -> Result<T, crate::DecodeError> {
+    decode_tree(&mut tree::TreeSource::new(value), unknown_keys)
+}
+
+fn decode_tree<'a, T: Decode>(
+    source: &mut dyn Source<'a>,
+    unknown_keys: UnknownKeys,
+) -> Result<T, crate::DecodeError> {
     let limits = DecodeLimits::default();
     let settings = Settings::new(
         unknown_keys == UnknownKeys::Reject,
         &limits,
         limits.max_body_bytes,
     );
-    let mut source = tree::TreeSource::new(value);
-    let mut d = Decoder::new(&mut source, settings);
+    let mut d = Decoder::new(source, settings);
     let decoded = d.decode()?;
     d.finish()?;
     Ok(decoded)
+}
+
+/// A property-list value as JSON, the form [`from_json`] reads: `<data>` as a base64 string,
+/// `<date>` as an RFC 3339 string (`2024-10-21T00:00:00Z`), a UID as its number. Built without
+/// recursion, so a deep value cannot exhaust the stack. A real that JSON cannot hold (NaN,
+/// infinite) becomes `null`.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    /// A container being filled: its items so far and what is left of it.
+    enum Open<'v> {
+        Array(Vec<Json>, std::slice::Iter<'v, Value>),
+        Dictionary(
+            serde_json::Map<String, Json>,
+            plist::dictionary::Iter<'v>,
+            Option<&'v String>,
+        ),
+    }
+    fn scalar(value: &Value) -> Json {
+        match value {
+            Value::Boolean(b) => Json::Bool(*b),
+            Value::Data(bytes) => Json::String(STANDARD.encode(bytes)),
+            Value::Date(date) => Json::String(date.to_xml_format()),
+            Value::Real(r) => serde_json::Number::from_f64(*r).map_or(Json::Null, Json::Number),
+            Value::Integer(i) => match (i.as_signed(), i.as_unsigned()) {
+                (Some(n), _) => Json::from(n),
+                (None, Some(n)) => Json::from(n),
+                (None, None) => Json::Null,
+            },
+            Value::String(s) => Json::String(s.clone()),
+            Value::Uid(uid) => Json::from(uid.get()),
+            // Containers are opened by the caller; a kind a later `plist` adds has no JSON form.
+            _ => Json::Null,
+        }
+    }
+    fn open(value: &Value) -> Option<Open<'_>> {
+        match value {
+            Value::Array(items) => Some(Open::Array(Vec::with_capacity(items.len()), items.iter())),
+            Value::Dictionary(dict) => {
+                Some(Open::Dictionary(serde_json::Map::new(), dict.iter(), None))
+            }
+            _ => None,
+        }
+    }
+    let Some(first) = open(value) else {
+        return scalar(value);
+    };
+    let mut stack = vec![first];
+    loop {
+        // The next child of the innermost container, or that container finished.
+        let next = match stack.last_mut() {
+            None => return Json::Null,
+            Some(Open::Array(_, rest)) => rest.next(),
+            Some(Open::Dictionary(_, rest, key)) => rest.next().map(|(k, v)| {
+                *key = Some(k);
+                v
+            }),
+        };
+        let done = match next {
+            Some(child) => match open(child) {
+                Some(container) => {
+                    stack.push(container);
+                    continue;
+                }
+                None => scalar(child),
+            },
+            None => match stack.pop() {
+                Some(Open::Array(items, _)) => Json::Array(items),
+                Some(Open::Dictionary(map, _, _)) => Json::Object(map),
+                None => return Json::Null,
+            },
+        };
+        // Deliver a finished value to its parent, or return it when it is the top.
+        match stack.last_mut() {
+            Some(Open::Array(items, _)) => items.push(done),
+            Some(Open::Dictionary(map, _, key)) => {
+                if let Some(key) = key.take() {
+                    map.insert(key.clone(), done);
+                }
+            }
+            None => return done,
+        }
+    }
 }
 
 #[cfg(test)]

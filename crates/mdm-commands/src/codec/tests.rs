@@ -324,3 +324,48 @@ fn skipped_values_are_checked_as_strictly_as_kept_ones() {
     let fine = "<dict><key>x</key><dict><key>a</key><array><dict/></array><key>b</key><true/></dict></dict>";
     decode_xml::<()>(&plist(fine), false).unwrap();
 }
+
+#[test]
+fn json_values_round_trip_through_the_codec_form() {
+    let json = serde_json::json!({
+        "Name": "x",
+        "Count": 3,
+        "Ratio": 0.5,
+        "On": true,
+        "Nested": [{"Deep": [[1, 2], {"A": "b"}]}, "s"],
+        "Empty": {},
+    });
+    let value: plist::Value = super::from_json(&json, super::UnknownKeys::Skip).unwrap();
+    assert_eq!(super::to_json(&value), json);
+    let mut data = plist::Dictionary::new();
+    data.insert("Data".into(), plist::Value::Data(vec![1, 2, 3]));
+    data.insert(
+        "Date".into(),
+        plist::Value::Date(plist::Date::from_xml_format("2024-10-21T00:00:00Z").unwrap()),
+    );
+    assert_eq!(
+        super::to_json(&plist::Value::Dictionary(data)),
+        serde_json::json!({"Data": "AQID", "Date": "2024-10-21T00:00:00Z"})
+    );
+    assert_eq!(
+        super::to_json(&plist::Value::Real(f64::NAN)),
+        serde_json::Value::Null
+    );
+}
+
+#[test]
+fn deep_values_become_json_without_recursion() {
+    let mut value = plist::Value::String("leaf".into());
+    for _ in 0..100_000 {
+        value = plist::Value::Array(vec![value]);
+    }
+    let mut json = super::to_json(&value);
+    let mut depth = 0;
+    while let serde_json::Value::Array(mut items) = json {
+        json = items.pop().unwrap();
+        depth += 1;
+    }
+    assert_eq!((depth, json), (100_000, serde_json::json!("leaf")));
+    // Both are deep; drop them without recursion either.
+    std::mem::forget(value);
+}
