@@ -25,8 +25,8 @@ use sqlx::mysql::MySqlConnectOptions;
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{
-    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, ReportValues,
-    Step,
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Literals, Placeholder, ReportAndNext, Step,
+    Values,
 };
 use crate::flows::{self, Sql};
 use crate::pool::OnAbandon;
@@ -235,23 +235,34 @@ macro_rules! enrollment_columns {
     };
 }
 
-/// The longest command result a report batch carries inline (hex doubles it): far below the
-/// 16 MiB MariaDB and 64 MiB MySQL default for `max_allowed_packet`. Longer results are rare
-/// (a large InstalledApplicationList) and take the prepared statements.
-const INLINE_RESULT_MAX: usize = 1 << 20;
+/// The longest command or result a batch carries inline (hex doubles it): far below the 16 MiB
+/// MariaDB and 64 MiB MySQL default for `max_allowed_packet`.
+const INLINE_MAX: usize = 1 << 20;
 
-/// Writes a value into a batch's text as `_utf8mb4 X'…'`: hex digits cannot end the literal or
-/// start a statement, whatever the value's bytes, and the introducer makes it a string in the
-/// connection's character set with a literal's coercibility, as a bound string parameter is
-/// (so comparisons use the column's collation and its index).
-fn inline_text(out: &mut String, value: &str) {
+/// Appends `bytes` as hex digits.
+fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.reserve(value.len().saturating_mul(2).saturating_add(12));
-    out.push_str("_utf8mb4 X'");
-    for byte in value.bytes() {
+    out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
+    for byte in bytes {
         out.push(char::from(HEX[usize::from(byte >> 4)]));
         out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
+}
+
+/// A string as `_utf8mb4 X'…'`: hex digits cannot end the literal or start a statement,
+/// whatever the value's bytes, and the introducer makes it a string in the connection's
+/// character set with a literal's coercibility, as a bound string parameter is (so comparisons
+/// use the column's collation and its index).
+fn inline_text(out: &mut String, value: &str) {
+    out.push_str("_utf8mb4 X'");
+    push_hex(out, value.as_bytes());
+    out.push('\'');
+}
+
+/// Bytes as `X'…'`, a binary string.
+fn inline_bytes(out: &mut String, value: &[u8]) {
+    out.push_str("X'");
+    push_hex(out, value);
     out.push('\'');
 }
 
@@ -358,9 +369,26 @@ impl Dialect for MySqlStore {
     const INSERT_COMMAND: &'static str = "\
         INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
         VALUES (?, ?, ?, ?)";
-    // No INSERT … RETURNING on MySQL 8, no data-modifying CTE, no batches of prepared
-    // statements: a transaction.
-    const ENQUEUE_ONE_STEP: Option<&'static str> = None;
+    // Batches of prepared statements take a round trip each: the text protocol, values inline.
+    const VALUES: Values = Values::Inlined(Literals {
+        text: inline_text,
+        bytes: inline_bytes,
+        max_len: INLINE_MAX,
+    });
+    // One batch with its own transaction. No INSERT … RETURNING on MySQL 8: the queue says
+    // which ids got the command. The command is inserted when an id is known — or when its
+    // UUID is stored already, so that the insert fails as a duplicate just as it would alone.
+    const ENQUEUE_ONE_STEP: Option<&'static str> = Some(
+        "BEGIN; \
+         INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
+         SELECT {uuid}, {request_type}, {command}, {command_bytes} FROM DUAL \
+         WHERE EXISTS (SELECT 1 FROM enrollments WHERE id IN ({ids})) \
+            OR EXISTS (SELECT 1 FROM commands WHERE command_uuid = {uuid}); \
+         INSERT INTO enrollment_queue (id, command_uuid, priority) \
+         SELECT id, {uuid}, {priority} FROM enrollments WHERE id IN ({ids}); \
+         SELECT id FROM enrollment_queue WHERE command_uuid = {uuid} AND id IN ({ids}); \
+         COMMIT",
+    );
     // MySQL 8 has no INSERT … RETURNING: when some ids were unknown, the queue says which got
     // the command (in the same transaction, whose uncommitted command no one else can queue).
     const QUEUED_IDS: Option<&'static str> =
@@ -369,8 +397,7 @@ impl Dialect for MySqlStore {
         INSERT INTO enrollment_queue (id, command_uuid, priority) \
         SELECT id, ?, ? FROM enrollments WHERE id IN ({ids})";
     const NEXT_COMMAND: &'static str = NEXT_COMMAND;
-    // No statement does both (no data-modifying CTEs) and prepared statements go one per round
-    // trip: a batch through the text protocol, its values inlined (see `inline_text`). Its
+    // No statement does both (no data-modifying CTEs): a batch, its values inline. Its
     // statements are the ones `STORE_NOT_NOW` and `STORE_FINAL` run, with the values named.
     const REPORT_AND_NEXT: Option<ReportAndNext> = Some(ReportAndNext {
         idle: concat!(
@@ -403,10 +430,6 @@ impl Dialect for MySqlStore {
             )
         ),
         batch: true,
-        values: ReportValues::Inlined {
-            literal: inline_text,
-            max_result: INLINE_RESULT_MAX,
-        },
     });
     const STORE_NOT_NOW: &'static [Step] = &[
         Step::run(TOUCH_LAST_SEEN, &[Id]),
@@ -708,5 +731,8 @@ mod tests {
         let mut empty = String::new();
         inline_text(&mut empty, "");
         assert_eq!(empty, "_utf8mb4 X''");
+        let mut bytes = String::new();
+        inline_bytes(&mut bytes, &[0, 0x27, 0xff]);
+        assert_eq!(bytes, "X'0027FF'");
     }
 }

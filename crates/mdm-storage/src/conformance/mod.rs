@@ -32,9 +32,7 @@ use futures_util::{FutureExt, StreamExt};
 use mdm_enrollment::{EnrollId, EnrollmentId};
 use mdm_proto::{CertHash, Command, Enrollment, PushInfo, Raw, Secret, SetBootstrapToken, Status};
 
-use crate::{
-    CertBindMode, CertBinding, InspectionStore as _, ReportOutcome, Storage, StorageError,
-};
+use crate::{CertBindMode, CertBinding, ReportOutcome, Storage, StorageError};
 use fixtures::{Device, TOPIC, binary_command, command, padded_report, report};
 
 /// Where a backend is allowed to differ from the suite's defaults.
