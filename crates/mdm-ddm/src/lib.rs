@@ -4,6 +4,21 @@
 //! document, the list of its declarations (each with a server token), each declaration it has
 //! not seen at its current token, and it reports status. This crate is the protocol and the
 //! engine's model of it; storage and HTTP live in `mdm-storage` and `mdm-service`.
+//!
+//! The engine's model: a [`Declaration`] (type, identifier, payload) has a [`ServerToken`]
+//! derived from its content and a touch count alone, so it is the same on every server and
+//! after every restart, and a device never fetches an unchanged declaration again. Enrollments
+//! are assigned [`DeclarationSet`]s; the union of an enrollment's sets, as
+//! [`DeclarationItem`]s, is its [`EffectiveDeclarations`], which builds the `tokens` and
+//! `declaration-items` documents ([`TokensResponse`], [`DeclarationItemsResponse`]) around one
+//! order-independent `DeclarationsToken`; [`Declaration::document`] is what
+//! `declaration/<category>/<identifier>` answers.
+//!
+//! Devices report status; [`parse_status_report`] reads a report, bounded, into declaration
+//! statuses, errors and flattened values the way KMFDDM stores them. Before a declaration is
+//! stored, [`validate_declaration`] checks its payload against its type's schema (through a
+//! [`PayloadSchema`]), an activation's predicate ([`check_predicate`]) and the configurations
+//! and assets it refers to.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -18,3 +33,22 @@
         clippy::panic
     )
 )]
+
+mod category;
+mod declaration;
+mod effective;
+mod json;
+mod protocol;
+mod token;
+
+pub use category::DeclarationCategory;
+pub use declaration::{
+    Declaration, DeclarationError, DeclarationLimits, MAX_IDENTIFIER_BYTES, MAX_TYPE_BYTES,
+    RECOMMENDED_IDENTIFIER_BYTES,
+};
+pub use effective::{DeclarationItem, DeclarationSet, EffectiveDeclarations};
+pub use protocol::{
+    DeclarationItemsResponse, ManifestDeclaration, ManifestDeclarationItems, StatusErrorReason,
+    StatusItemError, StatusReport, SyncTokens, TokensResponse, rfc3339_utc,
+};
+pub use token::ServerToken;
