@@ -39,6 +39,7 @@ mod declaration;
 mod effective;
 mod json;
 mod protocol;
+mod status;
 mod token;
 
 pub use category::DeclarationCategory;
@@ -50,5 +51,10 @@ pub use effective::{DeclarationItem, DeclarationSet, EffectiveDeclarations};
 pub use protocol::{
     DeclarationItemsResponse, ManifestDeclaration, ManifestDeclarationItems, StatusErrorReason,
     StatusItemError, StatusReport, SyncTokens, TokensResponse, rfc3339_utc,
+};
+pub use status::{
+    DeclarationStatus, DeclarationValidity, ParsedStatusReport, StatusError, StatusReportError,
+    StatusReportLimits, StatusScalar, StatusValue, ValueContainer, parse_status_report,
+    parse_status_report_with,
 };
 pub use token::ServerToken;
