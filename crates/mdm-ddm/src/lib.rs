@@ -38,9 +38,11 @@ mod category;
 mod declaration;
 mod effective;
 mod json;
+mod predicate;
 mod protocol;
 mod status;
 mod token;
+mod validate;
 
 pub use category::DeclarationCategory;
 pub use declaration::{
@@ -48,6 +50,10 @@ pub use declaration::{
     RECOMMENDED_IDENTIFIER_BYTES,
 };
 pub use effective::{DeclarationItem, DeclarationSet, EffectiveDeclarations};
+pub use predicate::{
+    MAX_PREDICATE_BYTES, MAX_PREDICATE_DEPTH, PredicateError, PredicateErrorKind,
+    PredicateExpected, PredicateFound, check_predicate,
+};
 pub use protocol::{
     DeclarationItemsResponse, ManifestDeclaration, ManifestDeclarationItems, StatusErrorReason,
     StatusItemError, StatusReport, SyncTokens, TokensResponse, rfc3339_utc,
@@ -58,3 +64,7 @@ pub use status::{
     parse_status_report_with,
 };
 pub use token::ServerToken;
+pub use validate::{
+    AnyPayload, AssetReference, DeclarationLookup, PayloadError, PayloadProblem, PayloadSchema,
+    ValidationError, asset_references, validate_declaration,
+};

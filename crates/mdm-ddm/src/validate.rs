@@ -1,0 +1,383 @@
+//! Checking a declaration before it is stored: its payload against its type's schema, an
+//! activation's predicate, and the declarations it refers to.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use crate::category::DeclarationCategory;
+use crate::declaration::Declaration;
+use crate::predicate::{PredicateError, check_predicate};
+
+/// Checks a declaration's payload against the schema of its type.
+///
+/// This is where the typed declarations generated from Apple's `declarative/declarations`
+/// schema plug in: their implementation refuses an unknown type
+/// ([`PayloadProblem::UnknownDeclarationType`]) and a payload that does not match the type
+/// (missing required key, wrong value type, value outside the schema's range). Until a
+/// caller has one, [`AnyPayload`] accepts every payload, and [`validate_declaration`] still
+/// checks predicates and references.
+///
+/// Any `Fn(&Declaration) -> Result<(), PayloadError>` is a `PayloadSchema`.
+pub trait PayloadSchema {
+    /// `Ok` when the declaration's payload is valid for its type.
+    fn check_payload(&self, declaration: &Declaration) -> Result<(), PayloadError>;
+}
+
+impl<F> PayloadSchema for F
+where
+    F: Fn(&Declaration) -> Result<(), PayloadError>,
+{
+    fn check_payload(&self, declaration: &Declaration) -> Result<(), PayloadError> {
+        self(declaration)
+    }
+}
+
+/// A [`PayloadSchema`] that accepts every payload: type and payload are not checked against
+/// Apple's schema.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnyPayload;
+
+impl PayloadSchema for AnyPayload {
+    fn check_payload(&self, _declaration: &Declaration) -> Result<(), PayloadError> {
+        Ok(())
+    }
+}
+
+/// A payload that does not match its type's schema: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem} at Payload{}{key_path}", if key_path.is_empty() || key_path.starts_with('[') { "" } else { "." })]
+pub struct PayloadError {
+    /// The key path inside the payload (`IncomingServer.HostName`, `Items[2].Name`), empty
+    /// for the payload itself.
+    pub key_path: String,
+    /// What is wrong there.
+    pub problem: PayloadProblem,
+}
+
+/// What is wrong in a [`PayloadError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PayloadProblem {
+    /// The schema has no declaration of this type.
+    UnknownDeclarationType,
+    /// A required key is absent.
+    MissingKey,
+    /// A key the type does not define.
+    UnknownKey,
+    /// A value of the wrong JSON type.
+    WrongValueType {
+        /// What the schema asks for (`a string`, `an array`, …).
+        expected: &'static str,
+    },
+    /// A value outside the values or range the schema allows.
+    ValueNotAllowed,
+}
+
+impl std::fmt::Display for PayloadProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownDeclarationType => f.write_str("unknown declaration type"),
+            Self::MissingKey => f.write_str("missing required key"),
+            Self::UnknownKey => f.write_str("unknown key"),
+            Self::WrongValueType { expected } => write!(f, "value is not {expected}"),
+            Self::ValueNotAllowed => f.write_str("value not allowed"),
+        }
+    }
+}
+
+/// The declarations a declaration will be stored with, as far as references need them: the
+/// category of each identifier.
+pub trait DeclarationLookup {
+    /// The category of the declaration with this identifier, if there is one.
+    fn category_of(&self, identifier: &str) -> Option<DeclarationCategory>;
+}
+
+impl DeclarationLookup for [Declaration] {
+    fn category_of(&self, identifier: &str) -> Option<DeclarationCategory> {
+        self.iter()
+            .find(|d| d.identifier() == identifier)
+            .map(Declaration::category)
+    }
+}
+
+impl DeclarationLookup for BTreeMap<String, Declaration> {
+    fn category_of(&self, identifier: &str) -> Option<DeclarationCategory> {
+        self.get(identifier).map(Declaration::category)
+    }
+}
+
+impl<S: std::hash::BuildHasher> DeclarationLookup for HashMap<String, Declaration, S> {
+    fn category_of(&self, identifier: &str) -> Option<DeclarationCategory> {
+        self.get(identifier).map(Declaration::category)
+    }
+}
+
+impl DeclarationLookup for BTreeMap<String, DeclarationCategory> {
+    fn category_of(&self, identifier: &str) -> Option<DeclarationCategory> {
+        self.get(identifier).copied()
+    }
+}
+
+impl<S: std::hash::BuildHasher> DeclarationLookup for HashMap<String, DeclarationCategory, S> {
+    fn category_of(&self, identifier: &str) -> Option<DeclarationCategory> {
+        self.get(identifier).copied()
+    }
+}
+
+/// Why a declaration may not be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The payload does not match its type's schema (see [`PayloadSchema`]).
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// A key this crate reads (`Predicate`, `StandardConfigurations`, an asset reference)
+    /// holds the wrong kind of value.
+    #[error("Payload.{key_path} is not {expected}")]
+    WrongValueType {
+        /// The key path inside the payload.
+        key_path: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// An activation's `Predicate` does not parse.
+    #[error("Payload.Predicate: {0}")]
+    Predicate(#[source] PredicateError),
+    /// An activation names a configuration that does not exist.
+    #[error("Payload.{key_path} names {identifier:?}, which is not a declaration")]
+    UnknownConfiguration {
+        /// The key path (`StandardConfigurations[1]`).
+        key_path: String,
+        /// The identifier named.
+        identifier: String,
+    },
+    /// An activation names a declaration that is not a configuration.
+    #[error(
+        "Payload.{key_path} names {identifier:?}, which is an {category} declaration, not a configuration"
+    )]
+    NotAConfiguration {
+        /// The key path.
+        key_path: String,
+        /// The identifier named.
+        identifier: String,
+        /// What it is.
+        category: DeclarationCategory,
+    },
+    /// A configuration names an asset that does not exist.
+    #[error("Payload.{key_path} names {identifier:?}, which is not a declaration")]
+    UnknownAsset {
+        /// The key path (`IncomingServer.AuthenticationCredentialsAssetReference`).
+        key_path: String,
+        /// The identifier named.
+        identifier: String,
+    },
+    /// A configuration names a declaration that is not an asset.
+    #[error(
+        "Payload.{key_path} names {identifier:?}, which is a {category} declaration, not an asset"
+    )]
+    NotAnAsset {
+        /// The key path.
+        key_path: String,
+        /// The identifier named.
+        identifier: String,
+        /// What it is.
+        category: DeclarationCategory,
+    },
+}
+
+/// A reference from a configuration to an asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetReference<'a> {
+    /// Where in the payload (`CredentialAssetReference`,
+    /// `LaunchdConfigurations[0].FileAssetReference`, `AnchorCertificateAssetReferences[1]`).
+    pub key_path: String,
+    /// The asset's identifier.
+    pub identifier: &'a str,
+}
+
+/// The asset references of a configuration's payload.
+///
+/// The rule, read from Apple's `declarative/declarations/configurations` schema: the keys
+/// that carry `assettypes` are exactly the keys whose name ends in `AssetReference` (a string,
+/// e.g. `CredentialAssetReference`, `IncomingServer.AuthenticationCredentialsAssetReference`,
+/// `LaunchdConfigurations[].FileAssetReference`) or `AssetReferences` (an array of strings,
+/// `AnchorCertificateAssetReferences`), at any depth, inside objects and arrays. Only
+/// configurations refer to assets; other categories give none.
+///
+/// A key with such a name holding another kind of value is a
+/// [`ValidationError::WrongValueType`].
+pub fn asset_references(
+    declaration: &Declaration,
+) -> Result<Vec<AssetReference<'_>>, ValidationError> {
+    let mut references = Vec::new();
+    if declaration.category() != DeclarationCategory::Configuration {
+        return Ok(references);
+    }
+    // Depth-first without recursion; payload depth is bounded by the declaration's limits.
+    // Each entry: key path, the member's key (None for an array element), value.
+    let mut stack: Vec<(String, Option<&str>, &Value)> = declaration
+        .payload()
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), Some(k.as_str()), v))
+        .collect();
+    while let Some((path, key, value)) = stack.pop() {
+        if key.is_some_and(|k| k.ends_with("AssetReference")) {
+            let Value::String(identifier) = value else {
+                return Err(ValidationError::WrongValueType {
+                    key_path: path,
+                    expected: "a string",
+                });
+            };
+            references.push(AssetReference {
+                key_path: path,
+                identifier,
+            });
+            continue;
+        }
+        if key.is_some_and(|k| k.ends_with("AssetReferences")) {
+            let Value::Array(items) = value else {
+                return Err(ValidationError::WrongValueType {
+                    key_path: path,
+                    expected: "an array of strings",
+                });
+            };
+            for (i, item) in items.iter().enumerate() {
+                let key_path = format!("{path}[{i}]");
+                let Value::String(identifier) = item else {
+                    return Err(ValidationError::WrongValueType {
+                        key_path,
+                        expected: "a string",
+                    });
+                };
+                references.push(AssetReference {
+                    key_path,
+                    identifier,
+                });
+            }
+            continue;
+        }
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter().rev() {
+                    stack.push((format!("{path}.{k}"), Some(k.as_str()), v));
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate().rev() {
+                    stack.push((format!("{path}[{i}]"), None, v));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(references)
+}
+
+/// Checks a declaration before it is stored beside `existing` (the declarations already
+/// stored, or stored with it):
+///
+/// 1. its payload against its type's schema, by `schema` (pass [`AnyPayload`] to skip);
+/// 2. an activation's `Predicate`, when present: a string that parses
+///    ([`check_predicate`](crate::check_predicate));
+/// 3. an activation's `StandardConfigurations`, when present: an array of strings, each the
+///    identifier of a configuration in `existing`;
+/// 4. a configuration's asset references ([`asset_references`]): each the identifier of an
+///    asset in `existing`.
+///
+/// The first problem found is returned. The declaration's own type and identifier were
+/// checked when it was made ([`Declaration::new`]).
+pub fn validate_declaration<L, S>(
+    declaration: &Declaration,
+    existing: &L,
+    schema: &S,
+) -> Result<(), ValidationError>
+where
+    L: DeclarationLookup + ?Sized,
+    S: PayloadSchema + ?Sized,
+{
+    schema.check_payload(declaration)?;
+    match declaration.category() {
+        DeclarationCategory::Activation => validate_activation(declaration, existing),
+        DeclarationCategory::Configuration => {
+            for reference in asset_references(declaration)? {
+                match existing.category_of(reference.identifier) {
+                    Some(DeclarationCategory::Asset) => {}
+                    None => {
+                        return Err(ValidationError::UnknownAsset {
+                            key_path: reference.key_path,
+                            identifier: reference.identifier.to_owned(),
+                        });
+                    }
+                    Some(category) => {
+                        return Err(ValidationError::NotAnAsset {
+                            key_path: reference.key_path,
+                            identifier: reference.identifier.to_owned(),
+                            category,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        DeclarationCategory::Asset | DeclarationCategory::Management => Ok(()),
+    }
+}
+
+fn validate_activation<L: DeclarationLookup + ?Sized>(
+    declaration: &Declaration,
+    existing: &L,
+) -> Result<(), ValidationError> {
+    let payload = declaration.payload();
+    match payload.get("Predicate") {
+        None => {}
+        Some(Value::String(predicate)) => {
+            check_predicate(predicate).map_err(ValidationError::Predicate)?;
+        }
+        Some(_) => {
+            return Err(ValidationError::WrongValueType {
+                key_path: "Predicate".to_owned(),
+                expected: "a string",
+            });
+        }
+    }
+    let Some(configurations) = payload.get("StandardConfigurations") else {
+        return Ok(());
+    };
+    let Value::Array(configurations) = configurations else {
+        return Err(ValidationError::WrongValueType {
+            key_path: "StandardConfigurations".to_owned(),
+            expected: "an array of strings",
+        });
+    };
+    for (i, item) in configurations.iter().enumerate() {
+        let key_path = format!("StandardConfigurations[{i}]");
+        let Value::String(identifier) = item else {
+            return Err(ValidationError::WrongValueType {
+                key_path,
+                expected: "a string",
+            });
+        };
+        match existing.category_of(identifier) {
+            Some(DeclarationCategory::Configuration) => {}
+            None => {
+                return Err(ValidationError::UnknownConfiguration {
+                    key_path,
+                    identifier: identifier.clone(),
+                });
+            }
+            Some(category) => {
+                return Err(ValidationError::NotAConfiguration {
+                    key_path,
+                    identifier: identifier.clone(),
+                    category,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
