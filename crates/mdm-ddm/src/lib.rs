@@ -68,3 +68,8 @@ pub use validate::{
     AnyPayload, AssetReference, DeclarationLookup, PayloadError, PayloadProblem, PayloadSchema,
     ValidationError, asset_references, validate_declaration,
 };
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

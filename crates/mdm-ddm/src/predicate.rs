@@ -54,7 +54,7 @@ pub struct PredicateError {
 pub enum PredicateErrorKind {
     /// The text is empty or only whitespace.
     Empty,
-    /// The text is longer than [`MAX_PREDICATE_BYTES`].
+    /// The text is longer than [`MAX_PREDICATE_BYTES`] (reported at offset 0).
     TooLong {
         /// Its length in bytes.
         length: usize,
@@ -202,7 +202,7 @@ impl fmt::Display for PredicateFound {
 pub fn check_predicate(predicate: &str) -> Result<(), PredicateError> {
     if predicate.len() > MAX_PREDICATE_BYTES {
         return Err(PredicateError {
-            offset: MAX_PREDICATE_BYTES,
+            offset: 0,
             kind: PredicateErrorKind::TooLong {
                 length: predicate.len(),
             },
