@@ -256,6 +256,12 @@ impl Declaration {
         out
     }
 
+    /// The `Endpoint` a device asks for to fetch this declaration:
+    /// `declaration/<category>/<identifier>`.
+    pub fn endpoint(&self) -> String {
+        format!("declaration/{}/{}", self.category, self.identifier)
+    }
+
     /// The declaration as the manifest entry of the declaration-items document, at the token
     /// for `touch`.
     pub fn item(&self, touch: u64) -> crate::DeclarationItem {
@@ -265,6 +271,17 @@ impl Declaration {
             server_token: self.server_token(touch),
         }
     }
+}
+
+/// Reads the `Endpoint` of a declaration fetch, `declaration/<category>/<identifier>`, into the
+/// category and the identifier (everything after the second `/`, which may itself hold `/`).
+/// `None` when the endpoint has another form, an unknown category word or an empty
+/// identifier; a server answers 404 then, as KMFDDM does for a declaration it does not find.
+pub fn parse_declaration_endpoint(endpoint: &str) -> Option<(DeclarationCategory, &str)> {
+    let rest = endpoint.strip_prefix("declaration/")?;
+    let (word, identifier) = rest.split_once('/')?;
+    let category = DeclarationCategory::from_endpoint_word(word)?;
+    (!identifier.is_empty()).then_some((category, identifier))
 }
 
 fn take_string(
@@ -487,6 +504,32 @@ mod tests {
             Declaration::from_json(deep.as_bytes()),
             Err(DeclarationError::TooDeep { limit: 64, .. })
         ));
+    }
+
+    #[test]
+    fn endpoints() {
+        let d = passcode("{}");
+        assert_eq!(
+            d.endpoint(),
+            "declaration/configuration/com.example.passcode"
+        );
+        assert_eq!(
+            parse_declaration_endpoint(&d.endpoint()),
+            Some((DeclarationCategory::Configuration, "com.example.passcode"))
+        );
+        assert_eq!(
+            parse_declaration_endpoint("declaration/asset/a/b"),
+            Some((DeclarationCategory::Asset, "a/b"))
+        );
+        for bad in [
+            "declaration/asset/",
+            "declaration/asset",
+            "declaration/thing/x",
+            "tokens",
+            "declaration//x",
+        ] {
+            assert_eq!(parse_declaration_endpoint(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -47,7 +47,7 @@ mod validate;
 pub use category::DeclarationCategory;
 pub use declaration::{
     Declaration, DeclarationError, DeclarationLimits, MAX_IDENTIFIER_BYTES, MAX_TYPE_BYTES,
-    RECOMMENDED_IDENTIFIER_BYTES,
+    RECOMMENDED_IDENTIFIER_BYTES, parse_declaration_endpoint,
 };
 pub use effective::{DeclarationItem, DeclarationSet, EffectiveDeclarations};
 pub use predicate::{
