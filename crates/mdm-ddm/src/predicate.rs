@@ -751,68 +751,41 @@ impl Parser<'_> {
 
     /// An operand that must be an expression.
     fn expression(&mut self) -> Result<(), PredicateError> {
-        let offset = self.offset();
-        let found = self.peek();
-        match self.additive()? {
-            Kind::Expression => Ok(()),
-            Kind::Predicate => Err(PredicateError {
-                offset,
-                kind: PredicateErrorKind::Expected {
-                    expected: PredicateExpected::Expression,
-                    found: found.map_or(PredicateFound::EndOfInput, |t| {
-                        PredicateFound::Token(self.token_text(t).chars().take(24).collect())
-                    }),
-                },
-            }),
-        }
+        self.operand(Self::additive)
     }
 
+    /// Arithmetic: `+ -`, then `* /`, then `**`, each level's operands the next level's, the
+    /// last level's operands unary expressions.
     fn additive(&mut self) -> Result<Kind, PredicateError> {
-        let left = self.multiplicative()?;
+        self.arithmetic(0)
+    }
+
+    fn arithmetic(&mut self, level: usize) -> Result<Kind, PredicateError> {
+        const LEVELS: [&[Tok]; 3] = [
+            &[Tok::Plus, Tok::Minus],
+            &[Tok::Star, Tok::Slash],
+            &[Tok::Power],
+        ];
+        let Some(operators) = LEVELS.get(level) else {
+            return self.unary();
+        };
+        let next = level.saturating_add(1);
+        let left = self.arithmetic(next)?;
         if left == Kind::Predicate {
             return Ok(left);
         }
-        while self
-            .peek()
-            .is_some_and(|t| matches!(t.kind, Tok::Plus | Tok::Minus))
-        {
+        while self.peek().is_some_and(|t| operators.contains(&t.kind)) {
             self.bump();
-            self.operand(Self::multiplicative)?;
+            self.operand(|parser| parser.arithmetic(next))?;
         }
         Ok(Kind::Expression)
     }
 
-    fn multiplicative(&mut self) -> Result<Kind, PredicateError> {
-        let left = self.power()?;
-        if left == Kind::Predicate {
-            return Ok(left);
-        }
-        while self
-            .peek()
-            .is_some_and(|t| matches!(t.kind, Tok::Star | Tok::Slash))
-        {
-            self.bump();
-            self.operand(Self::power)?;
-        }
-        Ok(Kind::Expression)
-    }
-
-    fn power(&mut self) -> Result<Kind, PredicateError> {
-        let left = self.unary()?;
-        if left == Kind::Predicate {
-            return Ok(left);
-        }
-        while self.peek().is_some_and(|t| t.kind == Tok::Power) {
-            self.bump();
-            self.operand(Self::unary)?;
-        }
-        Ok(Kind::Expression)
-    }
-
-    /// The right operand of an arithmetic operator.
+    /// An operand that must be an expression, parsed by `next`; a parenthesized predicate there
+    /// is reported where it starts.
     fn operand(
         &mut self,
-        next: fn(&mut Self) -> Result<Kind, PredicateError>,
+        next: impl FnOnce(&mut Self) -> Result<Kind, PredicateError>,
     ) -> Result<(), PredicateError> {
         let offset = self.offset();
         let found = self.peek();

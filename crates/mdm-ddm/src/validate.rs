@@ -302,22 +302,23 @@ where
         DeclarationCategory::Activation => validate_activation(declaration, existing),
         DeclarationCategory::Configuration => {
             for reference in asset_references(declaration)? {
-                match existing.category_of(reference.identifier) {
-                    Some(DeclarationCategory::Asset) => {}
-                    None => {
-                        return Err(ValidationError::UnknownAsset {
-                            key_path: reference.key_path,
-                            identifier: reference.identifier.to_owned(),
-                        });
-                    }
-                    Some(category) => {
-                        return Err(ValidationError::NotAnAsset {
-                            key_path: reference.key_path,
-                            identifier: reference.identifier.to_owned(),
-                            category,
-                        });
-                    }
+                let found = existing.category_of(reference.identifier);
+                if found == Some(DeclarationCategory::Asset) {
+                    continue;
                 }
+                let key_path = reference.key_path;
+                let identifier = reference.identifier.to_owned();
+                return Err(match found {
+                    None => ValidationError::UnknownAsset {
+                        key_path,
+                        identifier,
+                    },
+                    Some(category) => ValidationError::NotAnAsset {
+                        key_path,
+                        identifier,
+                        category,
+                    },
+                });
             }
             Ok(())
         }
@@ -359,22 +360,22 @@ fn validate_activation<L: DeclarationLookup + ?Sized>(
                 expected: "a string",
             });
         };
-        match existing.category_of(identifier) {
-            Some(DeclarationCategory::Configuration) => {}
-            None => {
-                return Err(ValidationError::UnknownConfiguration {
-                    key_path,
-                    identifier: identifier.clone(),
-                });
-            }
-            Some(category) => {
-                return Err(ValidationError::NotAConfiguration {
-                    key_path,
-                    identifier: identifier.clone(),
-                    category,
-                });
-            }
+        let found = existing.category_of(identifier);
+        if found == Some(DeclarationCategory::Configuration) {
+            continue;
         }
+        let identifier = identifier.clone();
+        return Err(match found {
+            None => ValidationError::UnknownConfiguration {
+                key_path,
+                identifier,
+            },
+            Some(category) => ValidationError::NotAConfiguration {
+                key_path,
+                identifier,
+                category,
+            },
+        });
     }
     Ok(())
 }
