@@ -870,24 +870,7 @@ impl Parser<'_> {
                 Ok(kind)
             }
             Tok::LBrace => {
-                self.descend()?;
-                self.bump();
-                if self.peek().is_some_and(|t| t.kind == Tok::RBrace) {
-                    self.bump();
-                } else {
-                    loop {
-                        self.expression()?;
-                        match self.peek().map(|t| t.kind) {
-                            Some(Tok::Comma) => self.bump(),
-                            Some(Tok::RBrace) => {
-                                self.bump();
-                                break;
-                            }
-                            _ => return Err(self.expected(PredicateExpected::ClosingBrace)),
-                        }
-                    }
-                }
-                self.ascend();
+                self.expression_list(Tok::RBrace, PredicateExpected::ClosingBrace)?;
                 Ok(Kind::Expression)
             }
             Tok::Word => self.word(token),
@@ -925,27 +908,38 @@ impl Parser<'_> {
             return Err(self.expected(PredicateExpected::OpeningParenthesis));
         }
         if call {
-            self.descend()?;
-            self.bump();
-            if self.peek().is_some_and(|t| t.kind == Tok::RParen) {
-                self.bump();
-            } else {
-                loop {
-                    self.expression()?;
-                    match self.peek().map(|t| t.kind) {
-                        Some(Tok::Comma) => self.bump(),
-                        Some(Tok::RParen) => {
-                            self.bump();
-                            break;
-                        }
-                        _ => return Err(self.expected(PredicateExpected::ArgumentSeparator)),
-                    }
-                }
-            }
-            self.ascend();
+            self.expression_list(Tok::RParen, PredicateExpected::ArgumentSeparator)?;
         }
         // A key path continues in `postfix`.
         Ok(Kind::Expression)
+    }
+
+    /// `{a, b}` or `f(a, b)` from the opening token on: comma-separated expressions, possibly
+    /// none, up to `close`, one level deeper.
+    fn expression_list(
+        &mut self,
+        close: Tok,
+        expected: PredicateExpected,
+    ) -> Result<(), PredicateError> {
+        self.descend()?;
+        self.bump();
+        if self.peek().is_some_and(|t| t.kind == close) {
+            self.bump();
+        } else {
+            loop {
+                self.expression()?;
+                match self.peek().map(|t| t.kind) {
+                    Some(Tok::Comma) => self.bump(),
+                    Some(kind) if kind == close => {
+                        self.bump();
+                        break;
+                    }
+                    _ => return Err(self.expected(expected)),
+                }
+            }
+        }
+        self.ascend();
+        Ok(())
     }
 }
 
