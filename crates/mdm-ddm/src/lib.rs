@@ -82,6 +82,23 @@
 //! deserializing one checks it too). Among the schema's types, `<data>` is `Vec<u8>` (base64
 //! in JSON), `<date>` [`plist::Date`] (an RFC 3339 string), `<any>` [`plist::Value`], and a
 //! dictionary without keys [`plist::Dictionary`].
+//!
+//! # The engine's model
+//!
+//! A [`Declaration`] (type, identifier, payload) has a [`ServerToken`]
+//! derived from its content and a touch count alone, so it is the same on every server and
+//! after every restart, and a device never fetches an unchanged declaration again. Enrollments
+//! are assigned [`DeclarationSet`]s; the union of an enrollment's sets, as
+//! [`DeclarationItem`]s, is its [`EffectiveDeclarations`], which builds the `tokens` and
+//! `declaration-items` documents ([`TokensResponse`], [`DeclarationItemsResponse`]) around one
+//! order-independent `DeclarationsToken`; [`Declaration::document`] is what
+//! `declaration/<category>/<identifier>` answers.
+//!
+//! Devices report status; [`parse_status_report`] reads a report, bounded, into declaration
+//! statuses, errors and flattened values the way KMFDDM stores them. Before a declaration is
+//! stored, [`validate_declaration`] checks its payload against its type's schema (through a
+//! [`PayloadSchema`], [`AppleSchema`] for Apple's), an activation's predicate ([`check_predicate`]) and the configurations
+//! and assets it refers to.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -97,15 +114,53 @@
     )
 )]
 
+mod category;
+mod declaration;
+mod effective;
 mod generated;
+mod json;
+mod predicate;
+mod protocol;
+mod status;
+mod token;
 mod typed;
+mod validate;
 
+pub use category::DeclarationCategory;
+pub use declaration::{
+    Declaration, DeclarationError, DeclarationLimits, MAX_IDENTIFIER_BYTES, MAX_TYPE_BYTES,
+    RECOMMENDED_IDENTIFIER_BYTES, parse_declaration_endpoint,
+};
+pub use effective::{DeclarationItem, DeclarationSet, EffectiveDeclarations};
 pub use generated::declarations::AnyDeclaration;
 pub use generated::status_items::StatusItem;
 pub use generated::{declarations, status_items};
 pub use mdm_commands::codec::UnknownKeys;
 pub use mdm_commands::{Availability, DecodeError, KeyPath};
+pub use predicate::{
+    MAX_PREDICATE_BYTES, MAX_PREDICATE_DEPTH, PredicateError, PredicateErrorKind,
+    PredicateExpected, PredicateFound, check_predicate,
+};
+pub use protocol::{
+    DeclarationItemsResponse, ManifestDeclaration, ManifestDeclarationItems, ReportedError,
+    StatusErrorReason, StatusReport, SyncTokens, TokensResponse, rfc3339_utc,
+};
+pub use status::{
+    DeclarationStatus, DeclarationValidity, ParsedStatusReport, StatusError, StatusReportError,
+    StatusReportLimits, StatusScalar, StatusValue, ValueContainer, parse_status_report,
+    parse_status_report_with,
+};
+pub use token::ServerToken;
 pub use typed::{
     AssetReference, DeclarationPayload, MAX_STATUS_ITEM_DEPTH, PayloadError, StatusItemError,
     StatusItemType,
 };
+pub use validate::{
+    AnyPayload, AppleSchema, DeclarationLookup, NamedAsset, PayloadSchema, ValidationError,
+    named_assets, validate_declaration,
+};
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
