@@ -208,44 +208,16 @@ pub(crate) struct CertAuthSql {
 /// `NEXT_COMMAND` returns once the report is stored — or four NULLs when none waits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ReportAndNext {
-    /// Idle: marks the enrollment seen (binds: id; inlined: `{id}`).
+    /// Idle: marks the enrollment seen (binds: id).
     pub idle: &'static str,
     /// As [`Dialect::STORE_NOT_NOW`], then the next command passing over those put off with
-    /// NotNow (binds: id, uuid, status, result; inlined: `{id}`, `{uuid}`, `{status}`,
-    /// `{result}`).
+    /// NotNow (binds: id, uuid, status, result).
     pub not_now: &'static str,
-    /// As [`Dialect::STORE_FINAL`], then the next command (as `not_now`).
+    /// As [`Dialect::STORE_FINAL`], then the next command (binds: id, uuid, status, result).
     pub final_status: &'static str,
     /// Whether the statements open and commit their own transaction (a batch): abandoned
     /// midway, the connection is closed ([`OnAbandon::Close`](crate::pool::OnAbandon)).
     pub batch: bool,
-}
-
-/// How a dialect's batches ([`Dialect::ENQUEUE_ONE_STEP`], [`Dialect::REPORT_AND_NEXT`]) get
-/// their values.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Values {
-    /// Bound as parameters, in the order each statement's doc lists them.
-    Bound,
-    /// Written into the text as literals, for a driver that runs a batch of statements in one
-    /// round trip only through its text protocol (MySQL: prepared statements go one per round
-    /// trip). The text names each value (`{id}`, `{uuid}`, …, as each statement's doc lists
-    /// them, `{ids}` for a list).
-    Inlined(Literals),
-}
-
-/// How [`Values::Inlined`] writes values: as literals that cannot leave their quotes whatever
-/// their bytes, and that compare as the same value bound would.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Literals {
-    /// Appends a string.
-    pub text: fn(&mut String, &str),
-    /// Appends bytes (a binary string).
-    pub bytes: fn(&mut String, &[u8]),
-    /// The longest value written inline, in bytes: a call with a longer one (a large command or
-    /// result, which is rare) takes the prepared statements instead, to stay far below the
-    /// server's packet limit.
-    pub max_len: usize,
 }
 
 /// A store's connections and the one setting every flow reads. On PostgreSQL and MySQL the
@@ -325,9 +297,6 @@ pub(crate) trait RawColumn: Sized {
     /// `raw` as stored in `column`, and its exact bytes when the stored form differs (a binary
     /// plist kept as XML text).
     fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError>;
-
-    /// The stored form as text, where it is text ([`ReportValues::Inlined`] writes it).
-    fn as_text(&self) -> Option<&str>;
 }
 
 /// SQLite's BLOB columns: the bytes as they came, whatever they are.
@@ -338,10 +307,6 @@ impl RawColumn for Vec<u8> {
     ) -> Result<(Self, Option<Vec<u8>>), StorageError> {
         Ok((raw.to_vec(), None))
     }
-
-    fn as_text(&self) -> Option<&str> {
-        std::str::from_utf8(self).ok()
-    }
 }
 
 /// NanoMDM's TEXT columns on PostgreSQL and MySQL: XML, binary plists rendered as XML.
@@ -349,10 +314,6 @@ impl RawColumn for Vec<u8> {
 impl RawColumn for String {
     fn from_raw(column: &'static str, raw: &[u8]) -> Result<(Self, Option<Vec<u8>>), StorageError> {
         crate::common::plist_text(column, raw)
-    }
-
-    fn as_text(&self) -> Option<&str> {
-        Some(self)
     }
 }
 
@@ -431,12 +392,9 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     const INSERT_COMMAND: &'static str;
     /// The whole of `enqueue_command` as one atomic step, where the dialect can (binds: uuid,
     /// request type, the command as stored, its exact bytes, priority, then the ids as `{ids}`
-    /// from the sixth parameter on; inlined: `{uuid}`, `{request_type}`, `{command}`,
-    /// `{command_bytes}`, `{priority}`, `{ids}`; returns the ids queued). It must refuse a CommandUUID already
+    /// from the sixth parameter on; returns the ids queued). It must refuse a CommandUUID already
     /// stored with a unique violation and keep no command when no id is known.
     const ENQUEUE_ONE_STEP: Option<&'static str>;
-    /// How [`Self::ENQUEUE_ONE_STEP`] and [`Self::REPORT_AND_NEXT`] get their values.
-    const VALUES: Values;
     /// On a dialect without `INSERT … RETURNING`, the ids among `{ids}` that the command is
     /// queued for (binds: uuid, then the ids from the second parameter on); the flow asks only
     /// when [`Self::QUEUE_COMMAND`] queued fewer than it was given.

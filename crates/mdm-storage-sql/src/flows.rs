@@ -30,61 +30,8 @@ use sqlx::{
 };
 
 use crate::common::{self, db};
-use crate::dialect::{
-    Arg, Dialect, Effect, Literals, RawColumn as _, RowsAffected as _, Step, Values,
-};
+use crate::dialect::{Arg, Dialect, Effect, RawColumn as _, RowsAffected as _, Step};
 use crate::pool::{OnAbandon, PooledConn};
-
-/// A value [`inline_values`] writes.
-#[derive(Clone, Copy)]
-enum Inline<'a> {
-    Text(&'a str),
-    Bytes(Option<&'a [u8]>),
-    Int(i64),
-    /// A comma-separated list of strings.
-    Ids(&'a [EnrollmentId]),
-}
-
-/// [`Values::Inlined`]: `sql` with each `{name}` replaced by `value(name)` written by
-/// `literals`, or `None` when a value is longer than `literals.max_len` (the caller takes its
-/// prepared statements). A name without a value is a statement the dialect got wrong, not bad
-/// input.
-fn inline_values<'v>(
-    sql: &str,
-    literals: &Literals,
-    value: impl Fn(&str) -> Option<Inline<'v>>,
-) -> Result<Option<String>, StorageError> {
-    let mut text = String::with_capacity(sql.len().saturating_mul(2));
-    let mut rest = sql;
-    while let Some((before, after)) = rest.split_once('{') {
-        text.push_str(before);
-        let (name, after) = after
-            .split_once('}')
-            .ok_or_else(|| StorageError::Corrupt(format!("an unclosed value name in {sql:?}")))?;
-        let value = value(name)
-            .ok_or_else(|| StorageError::Corrupt(format!("no value for {{{name}}} in {sql:?}")))?;
-        let too_long = |len: usize| len > literals.max_len;
-        match value {
-            Inline::Text(text_value) if too_long(text_value.len()) => return Ok(None),
-            Inline::Bytes(Some(bytes)) if too_long(bytes.len()) => return Ok(None),
-            Inline::Text(text_value) => (literals.text)(&mut text, text_value),
-            Inline::Bytes(Some(bytes)) => (literals.bytes)(&mut text, bytes),
-            Inline::Bytes(None) => text.push_str("NULL"),
-            Inline::Int(n) => text.push_str(&n.to_string()),
-            Inline::Ids(ids) => {
-                for (i, id) in ids.iter().enumerate() {
-                    if i > 0 {
-                        text.push_str(", ");
-                    }
-                    (literals.text)(&mut text, id.as_str());
-                }
-            }
-        }
-        rest = after;
-    }
-    text.push_str(rest);
-    Ok(Some(text))
-}
 
 /// How often a transaction that lost a deadlock or a serialization conflict is run again.
 const CONFLICT_RETRIES: usize = 5;
@@ -688,58 +635,28 @@ where
         }
         let uuid = command.command_uuid.as_str();
         let (stored, exact) = S::Raw::from_raw("commands.command", command.bytes())?;
-        let priority_value = priority;
         let priority = S::Priority::from(priority);
         let mut queued: HashSet<String> = HashSet::new();
         if let (Some(sql), true) = (S::ENQUEUE_ONE_STEP, ids.len() <= common::IN_LIST_CHUNK) {
-            // The whole call in one atomic step (one round trip, or one hand-off on SQLite),
-            // unless a value is too long to inline.
-            let one_step = match S::VALUES {
-                Values::Bound => Some(None),
-                Values::Inlined(literals) => {
-                    let stored_text = stored.as_text();
-                    inline_values(sql, &literals, |name| match name {
-                        "uuid" => Some(Inline::Text(uuid)),
-                        "request_type" => Some(Inline::Text(command.request_type.as_str())),
-                        "command" => stored_text.map(Inline::Text),
-                        "command_bytes" => Some(Inline::Bytes(exact.as_deref())),
-                        "priority" => Some(Inline::Int(i64::from(priority_value))),
-                        "ids" => Some(Inline::Ids(ids)),
-                        _ => None,
-                    })?
-                    .map(Some)
-                }
-            };
-            if let Some(inlined) = one_step {
-                let mut conn = self.write_batch_conn().await?;
-                let rows = match inlined {
-                    // Safe to send as text: every value is in it as the dialect's literal.
-                    Some(text) => {
-                        sqlx::raw_sql(AssertSqlSafe(text))
-                            .fetch_all(conn.conn())
-                            .await
-                    }
-                    None => {
-                        let sql = sql.replace("{ids}", &S::PLACEHOLDER.list(6, ids.len()));
-                        let mut query = sqlx::query(AssertSqlSafe(sql))
-                            .bind(uuid)
-                            .bind(command.request_type.as_str())
-                            .bind(&stored)
-                            .bind(exact.as_deref())
-                            .bind(&priority);
-                        for id in ids {
-                            query = query.bind(id.as_str());
-                        }
-                        query.fetch_all(conn.conn()).await
-                    }
-                };
-                let rows = common::command_inserted(rows, uuid)?;
-                conn.release();
-                for row in rows {
-                    queued.insert(row.try_get(0).map_err(db)?);
-                }
-                return Ok(Self::unknown(ids, &queued));
+            // The whole call in one atomic step (one round trip, or one hand-off on SQLite).
+            let sql = sql.replace("{ids}", &S::PLACEHOLDER.list(6, ids.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(uuid)
+                .bind(command.request_type.as_str())
+                .bind(&stored)
+                .bind(exact.as_deref())
+                .bind(&priority);
+            for id in ids {
+                query = query.bind(id.as_str());
             }
+            let mut conn = self.write_batch_conn().await?;
+            let rows = query.fetch_all(conn.conn()).await;
+            let rows = common::command_inserted(rows, uuid)?;
+            conn.release();
+            for row in rows {
+                queued.insert(row.try_get(0).map_err(db)?);
+            }
+            return Ok(Self::unknown(ids, &queued));
         }
         let mut conn = self.write_conn().await?;
         let mut tx = Self::begin_write(&mut conn).await?;
@@ -898,19 +815,6 @@ where
         )))
     }
 
-    /// The report's flow, then the next command's: two calls.
-    async fn report_then_next_command(
-        &self,
-        id: &EnrollId,
-        report: &CommandReport,
-        raw: &[u8],
-    ) -> Result<(ReportOutcome, Option<Raw<Command>>), StorageError> {
-        let outcome = self.store_command_report(id, report, raw).await?;
-        let skip_not_now = report.status == Status::NotNow;
-        let next = self.retrieve_next_command(id, skip_not_now).await?;
-        Ok((outcome, next))
-    }
-
     /// `CommandQueue::report_and_next_command`: the dialect's one statement for the report and
     /// the next command where it has one ([`Dialect::REPORT_AND_NEXT`]; not for a final status
     /// in delete mode, whose steps are several), else the two flows in order.
@@ -923,39 +827,29 @@ where
         let delete = self.0.connections().delete_commands;
         let one = S::REPORT_AND_NEXT.and_then(|one| {
             match (&report.status, report.command_uuid.as_deref()) {
-                (Status::Idle, _) => Some((one.idle, None, ReportOutcome::Idle)),
+                (Status::Idle, _) => Some((one.idle, None, ReportOutcome::Idle, one.batch)),
                 (_, None) => None,
                 (Status::NotNow, Some(uuid)) => {
-                    Some((one.not_now, Some(uuid), ReportOutcome::NotNow))
+                    Some((one.not_now, Some(uuid), ReportOutcome::NotNow, one.batch))
                 }
                 (_, Some(_)) if delete => None,
-                (_, Some(uuid)) => Some((one.final_status, Some(uuid), ReportOutcome::Final)),
+                (_, Some(uuid)) => Some((
+                    one.final_status,
+                    Some(uuid),
+                    ReportOutcome::Final,
+                    one.batch,
+                )),
             }
-            .map(|(sql, uuid, outcome)| (sql, uuid, outcome, one.batch))
         });
         let Some((sql, uuid, stored_outcome, batch)) = one else {
-            return self.report_then_next_command(id, report, raw).await;
+            let outcome = self.store_command_report(id, report, raw).await?;
+            let skip_not_now = report.status == Status::NotNow;
+            let next = self.retrieve_next_command(id, skip_not_now).await?;
+            return Ok((outcome, next));
         };
         let result = match uuid {
             Some(_) => S::Raw::from_raw("command_results.result", raw)?.0,
             None => S::Raw::default(),
-        };
-        // Values written into the text (`None`: bound), unless one is too long for that.
-        let inlined = match S::VALUES {
-            Values::Bound => None,
-            Values::Inlined(literals) => {
-                let inlined = inline_values(sql, &literals, |name| match name {
-                    "id" => Some(Inline::Text(id.id().as_str())),
-                    "uuid" => uuid.map(Inline::Text),
-                    "status" => Some(Inline::Text(report.status.as_str())),
-                    "result" => uuid.and(result.as_text()).map(Inline::Text),
-                    _ => None,
-                })?;
-                match inlined {
-                    Some(text) => Some(text),
-                    None => return self.report_then_next_command(id, report, raw).await,
-                }
-            }
         };
         let on_abandon = if batch {
             OnAbandon::Close
@@ -963,24 +857,13 @@ where
             OnAbandon::Return
         };
         let row = Self::retry_conflicts(|| async {
+            let mut query = sqlx::query(sql).bind(id.id().as_str());
+            if let Some(uuid) = uuid {
+                query = query.bind(uuid).bind(report.status.as_str()).bind(&result);
+            }
             let mut conn = self.0.connections().writer.acquire(on_abandon).await?;
             // All rows, not the first: a batch must run on to its COMMIT.
-            let rows = match &inlined {
-                // Safe to send as text: every value is in it as the dialect's literal.
-                Some(text) => {
-                    sqlx::raw_sql(AssertSqlSafe(text.as_str()))
-                        .fetch_all(conn.conn())
-                        .await
-                }
-                None => {
-                    let mut query = sqlx::query(sql).bind(id.id().as_str());
-                    if let Some(uuid) = uuid {
-                        query = query.bind(uuid).bind(report.status.as_str()).bind(&result);
-                    }
-                    query.fetch_all(conn.conn()).await
-                }
-            }
-            .map_err(db)?;
+            let rows = query.fetch_all(conn.conn()).await.map_err(db)?;
             conn.release();
             rows.into_iter()
                 .next()
@@ -2297,55 +2180,3 @@ macro_rules! storage_traits {
 }
 
 pub(crate) use storage_traits;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn angled(out: &mut String, value: &str) {
-        out.push('<');
-        out.push_str(value);
-        out.push('>');
-    }
-
-    fn hexed(out: &mut String, value: &[u8]) {
-        for byte in value {
-            out.push_str(&format!("{byte:02x}"));
-        }
-    }
-
-    const LITERALS: Literals = Literals {
-        text: angled,
-        bytes: hexed,
-        max_len: 8,
-    };
-
-    #[test]
-    fn inlined_values_replace_their_names_and_nothing_else() {
-        let ids = [EnrollmentId::from("D1"), EnrollmentId::from("D2")];
-        let value = |name: &str| match name {
-            "id" => Some(Inline::Text("D1")),
-            "ids" => Some(Inline::Ids(&ids)),
-            "bytes" => Some(Inline::Bytes(Some(b"\x00'"))),
-            "none" => Some(Inline::Bytes(None)),
-            "n" => Some(Inline::Int(-3)),
-            "long" => Some(Inline::Text("123456789")),
-            _ => None,
-        };
-        let inline = |sql| inline_values(sql, &LITERALS, value);
-        assert_eq!(
-            inline("x = {id} AND y IN ({ids}); z = {bytes}, {none}, {n}").unwrap(),
-            Some("x = <D1> AND y IN (<D1>, <D2>); z = 0027, NULL, -3".to_owned())
-        );
-        assert_eq!(inline("no names").unwrap(), Some("no names".to_owned()));
-        assert_eq!(inline("x = {long}").unwrap(), None, "too long to inline");
-        assert!(matches!(
-            inline("x = {result}"),
-            Err(StorageError::Corrupt(message)) if message.contains("{result}")
-        ));
-        assert!(matches!(
-            inline("x = {id"),
-            Err(StorageError::Corrupt(message)) if message.contains("unclosed")
-        ));
-    }
-}

@@ -25,8 +25,7 @@ use sqlx::mysql::MySqlConnectOptions;
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{
-    CertAuthSql, Connections, Dialect, ImportBatchSql, Literals, Placeholder, ReportAndNext, Step,
-    Values,
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
 };
 use crate::flows::{self, Sql};
 use crate::pool::OnAbandon;
@@ -114,112 +113,20 @@ impl MySqlStore {
     }
 }
 
-/// The next command for an enrollment (`$id`: its placeholder or `{id}`), where its result's
-/// status meets `$status`. See the PostgreSQL backend's `NEXT_COMMAND`; here through
-/// `rootstock_queue_next` `(id, active, priority DESC, created_at, seq)`.
-macro_rules! next_command {
-    ($id:literal, $status:literal) => {
-        concat!(
-            "SELECT c.command_uuid, c.request_type, c.command, c.command_bytes \
-             FROM enrollment_queue AS q \
-                 INNER JOIN commands AS c ON c.command_uuid = q.command_uuid \
-                 LEFT JOIN command_results AS r \
-                     ON r.id = q.id AND r.command_uuid = q.command_uuid \
-             WHERE q.id = ",
-            $id,
-            " AND q.active = 1 AND ",
-            $status,
-            " ORDER BY q.priority DESC, q.created_at, q.seq LIMIT 1"
-        )
-    };
-}
+/// See the PostgreSQL backend's `NEXT_COMMAND`; here through `rootstock_queue_next`
+/// `(id, active, priority DESC, created_at, seq)`.
+const NEXT_COMMAND: &str = "\
+SELECT c.command_uuid, c.request_type, c.command, c.command_bytes
+FROM enrollment_queue AS q
+    INNER JOIN commands AS c ON c.command_uuid = q.command_uuid
+    LEFT JOIN command_results AS r ON r.id = q.id AND r.command_uuid = q.command_uuid
+WHERE q.id = ? AND q.active = 1 AND (r.status IS NULL OR (r.status = ? AND NOT ?))
+ORDER BY q.priority DESC, q.created_at, q.seq
+LIMIT 1";
 
-/// Binds: id, `NotNow`, whether to pass over commands put off with it.
-const NEXT_COMMAND: &str = next_command!("?", "(r.status IS NULL OR (r.status = ? AND NOT ?))");
-
-/// Marks an enrollment seen (`$id`: its placeholder or `{id}`).
-macro_rules! touch_last_seen {
-    ($id:literal) => {
-        concat!(
-            "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP WHERE id = ",
-            $id
-        )
-    };
-}
-
-/// Binds: id.
-const TOUCH_LAST_SEEN: &str = touch_last_seen!("?");
-
-/// A NotNow report's result, stored only while the command waits in the enrollment's queue: the
-/// INSERT then changes a row (not_now_tally always grows), otherwise none. The arguments are
-/// placeholders or the inlined values' names.
-macro_rules! store_not_now {
-    ($id:literal, $uuid:literal, $status:literal, $result:literal) => {
-        concat!(
-            "INSERT INTO command_results \
-                 (id, command_uuid, status, result, not_now_at, not_now_tally) \
-             SELECT ",
-            $id,
-            ", ",
-            $uuid,
-            ", ",
-            $status,
-            ", ",
-            $result,
-            ", CURRENT_TIMESTAMP, 1 FROM DUAL \
-             WHERE EXISTS (SELECT 1 FROM enrollment_queue \
-                           WHERE id = ",
-            $id,
-            " AND command_uuid = ",
-            $uuid,
-            " AND active = 1) \
-             ON DUPLICATE KEY UPDATE \
-                 status = VALUES(status), \
-                 result = VALUES(result), \
-                 not_now_tally = not_now_tally + 1"
-        )
-    };
-}
-
-/// A final report takes the command out of the queue; active 1 → 0 always changes the row, so
-/// the UPDATE says whether the command was queued.
-macro_rules! leave_queue {
-    ($id:literal, $uuid:literal) => {
-        concat!(
-            "UPDATE enrollment_queue SET active = 0 WHERE id = ",
-            $id,
-            " AND command_uuid = ",
-            $uuid,
-            " AND active = 1"
-        )
-    };
-}
-
-/// A final report's result, from `$rows` (a `VALUES` list or a `SELECT`).
-macro_rules! store_final {
-    ($rows:literal) => {
-        concat!(
-            "INSERT INTO command_results \
-                 (id, command_uuid, status, result, not_now_at, not_now_tally) ",
-            $rows,
-            " ON DUPLICATE KEY UPDATE status = VALUES(status), result = VALUES(result)"
-        )
-    };
-}
-
-/// A report batch's last statement, after its COMMIT: `$stored` (whether the result was
-/// stored), then the next command's four columns or NULLs.
-macro_rules! then_next_command {
-    ($stored:literal, $status:literal) => {
-        concat!(
-            "SELECT ",
-            $stored,
-            ", n.* FROM (SELECT 1) AS one LEFT JOIN (",
-            next_command!("{id}", $status),
-            ") AS n ON TRUE"
-        )
-    };
-}
+/// Marks the enrollment seen (binds: id).
+const TOUCH_LAST_SEEN: &str =
+    "UPDATE enrollments SET last_seen_at = CURRENT_TIMESTAMP WHERE id = ?";
 
 /// The columns of an enrollment as `InspectionStore` returns it (see
 /// `Dialect::LIST_ENROLLMENTS`): the device's serial number through `enrollments.device_id` (a
@@ -233,37 +140,6 @@ macro_rules! enrollment_columns {
              CAST(UNIX_TIMESTAMP(e.updated_at) AS SIGNED) \
          FROM enrollments AS e LEFT JOIN devices AS d ON d.id = e.device_id "
     };
-}
-
-/// The longest command or result a batch carries inline (hex doubles it): far below the 16 MiB
-/// MariaDB and 64 MiB MySQL default for `max_allowed_packet`.
-const INLINE_MAX: usize = 1 << 20;
-
-/// Appends `bytes` as hex digits.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.reserve(bytes.len().saturating_mul(2).saturating_add(16));
-    for byte in bytes {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-}
-
-/// A string as `_utf8mb4 X'…'`: hex digits cannot end the literal or start a statement,
-/// whatever the value's bytes, and the introducer makes it a string in the connection's
-/// character set with a literal's coercibility, as a bound string parameter is (so comparisons
-/// use the column's collation and its index).
-fn inline_text(out: &mut String, value: &str) {
-    out.push_str("_utf8mb4 X'");
-    push_hex(out, value.as_bytes());
-    out.push('\'');
-}
-
-/// Bytes as `X'…'`, a binary string.
-fn inline_bytes(out: &mut String, value: &[u8]) {
-    out.push_str("X'");
-    push_hex(out, value);
-    out.push('\'');
 }
 
 /// Delete mode: removes a command once nothing refers to it (binds: its uuid, three times).
@@ -369,26 +245,9 @@ impl Dialect for MySqlStore {
     const INSERT_COMMAND: &'static str = "\
         INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
         VALUES (?, ?, ?, ?)";
-    // Batches of prepared statements take a round trip each: the text protocol, values inline.
-    const VALUES: Values = Values::Inlined(Literals {
-        text: inline_text,
-        bytes: inline_bytes,
-        max_len: INLINE_MAX,
-    });
-    // One batch with its own transaction. No INSERT … RETURNING on MySQL 8: the queue says
-    // which ids got the command. The command is inserted when an id is known — or when its
-    // UUID is stored already, so that the insert fails as a duplicate just as it would alone.
-    const ENQUEUE_ONE_STEP: Option<&'static str> = Some(
-        "BEGIN; \
-         INSERT INTO commands (command_uuid, request_type, command, command_bytes) \
-         SELECT {uuid}, {request_type}, {command}, {command_bytes} FROM DUAL \
-         WHERE EXISTS (SELECT 1 FROM enrollments WHERE id IN ({ids})) \
-            OR EXISTS (SELECT 1 FROM commands WHERE command_uuid = {uuid}); \
-         INSERT INTO enrollment_queue (id, command_uuid, priority) \
-         SELECT id, {uuid}, {priority} FROM enrollments WHERE id IN ({ids}); \
-         SELECT id FROM enrollment_queue WHERE command_uuid = {uuid} AND id IN ({ids}); \
-         COMMIT",
-    );
+    // No INSERT … RETURNING on MySQL 8, no data-modifying CTE, no batches of prepared
+    // statements: a transaction.
+    const ENQUEUE_ONE_STEP: Option<&'static str> = None;
     // MySQL 8 has no INSERT … RETURNING: when some ids were unknown, the queue says which got
     // the command (in the same transaction, whose uncommitted command no one else can queue).
     const QUEUED_IDS: Option<&'static str> =
@@ -397,52 +256,39 @@ impl Dialect for MySqlStore {
         INSERT INTO enrollment_queue (id, command_uuid, priority) \
         SELECT id, ?, ? FROM enrollments WHERE id IN ({ids})";
     const NEXT_COMMAND: &'static str = NEXT_COMMAND;
-    // No statement does both (no data-modifying CTEs): a batch, its values inline. Its
-    // statements are the ones `STORE_NOT_NOW` and `STORE_FINAL` run, with the values named.
-    const REPORT_AND_NEXT: Option<ReportAndNext> = Some(ReportAndNext {
-        idle: concat!(
-            touch_last_seen!("{id}"),
-            "; ",
-            then_next_command!("NULL", "(r.status IS NULL OR r.status = 'NotNow')")
-        ),
-        not_now: concat!(
-            "BEGIN; ",
-            touch_last_seen!("{id}"),
-            "; ",
-            store_not_now!("{id}", "{uuid}", "{status}", "{result}"),
-            "; SET @rootstock_stored = ROW_COUNT(); COMMIT; ",
-            then_next_command!("@rootstock_stored > 0", "r.status IS NULL")
-        ),
-        final_status: concat!(
-            "BEGIN; ",
-            touch_last_seen!("{id}"),
-            "; ",
-            leave_queue!("{id}", "{uuid}"),
-            "; SET @rootstock_stored = ROW_COUNT(); ",
-            store_final!(
-                "SELECT {id}, {uuid}, {status}, {result}, NULL, 0 FROM DUAL \
-                 WHERE @rootstock_stored > 0"
-            ),
-            "; COMMIT; ",
-            then_next_command!(
-                "@rootstock_stored > 0",
-                "(r.status IS NULL OR r.status = 'NotNow')"
-            )
-        ),
-        batch: true,
-    });
+    // No statement does both (no data-modifying CTEs, no batches of prepared statements): the
+    // report's transaction, then the next command.
+    const REPORT_AND_NEXT: Option<ReportAndNext> = None;
+    // Stored only while the command waits in this enrollment's queue: the INSERT then changes a
+    // row (not_now_tally always grows), otherwise none.
     const STORE_NOT_NOW: &'static [Step] = &[
         Step::run(TOUCH_LAST_SEEN, &[Id]),
         Step::guard(
-            store_not_now!("?", "?", "?", "?"),
+            "INSERT INTO command_results \
+                 (id, command_uuid, status, result, not_now_at, not_now_tally) \
+             SELECT ?, ?, ?, ?, CURRENT_TIMESTAMP, 1 FROM DUAL \
+             WHERE EXISTS (SELECT 1 FROM enrollment_queue \
+                           WHERE id = ? AND command_uuid = ? AND active = 1) \
+             ON DUPLICATE KEY UPDATE \
+                 status = VALUES(status), \
+                 result = VALUES(result), \
+                 not_now_tally = not_now_tally + 1",
             &[Id, Uuid, St, Res, Id, Uuid],
         ),
     ];
+    // active 1 → 0 always changes the row, so the UPDATE says whether the command was queued.
     const STORE_FINAL: &'static [Step] = &[
         Step::run(TOUCH_LAST_SEEN, &[Id]),
-        Step::guard(leave_queue!("?", "?"), &[Id, Uuid]),
+        Step::guard(
+            "UPDATE enrollment_queue SET active = 0 \
+             WHERE id = ? AND command_uuid = ? AND active = 1",
+            &[Id, Uuid],
+        ),
         Step::run(
-            store_final!("VALUES (?, ?, ?, ?, NULL, 0)"),
+            "INSERT INTO command_results \
+                 (id, command_uuid, status, result, not_now_at, not_now_tally) \
+             VALUES (?, ?, ?, ?, NULL, 0) \
+             ON DUPLICATE KEY UPDATE status = VALUES(status), result = VALUES(result)",
             &[Id, Uuid, St, Res],
         ),
     ];
@@ -718,21 +564,3 @@ const CERT_UNLOCK: &str = "SELECT \
 /// How long a bind waits for another bind of the same channel or hash (each takes a few
 /// statements).
 const CERT_LOCK_TIMEOUT_SECS: i64 = 10;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inline_text_writes_only_hex_digits_between_its_quotes() {
-        let mut out = String::new();
-        inline_text(&mut out, "a'\\;\u{e9}");
-        assert_eq!(out, "_utf8mb4 X'61275C3BC3A9'");
-        let mut empty = String::new();
-        inline_text(&mut empty, "");
-        assert_eq!(empty, "_utf8mb4 X''");
-        let mut bytes = String::new();
-        inline_bytes(&mut bytes, &[0, 0x27, 0xff]);
-        assert_eq!(bytes, "X'0027FF'");
-    }
-}

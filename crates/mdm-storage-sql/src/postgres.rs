@@ -45,7 +45,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{
-    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step, Values,
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
 };
 use crate::flows::{self, Sql};
 use crate::pool::OnAbandon;
@@ -337,7 +337,6 @@ impl Dialect for PostgresStore {
         VALUES ($1, $2, $3, $4)";
     // One statement, one round trip. The command is inserted when an id is known — or when its
     // UUID is stored already, so that the insert fails as a duplicate just as it would alone.
-    const VALUES: Values = Values::Bound;
     const ENQUEUE_ONE_STEP: Option<&'static str> = Some(
         "WITH command AS ( \
              INSERT INTO commands (command_uuid, request_type, command, command_bytes) \

@@ -33,7 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::common::{self, db};
 use crate::dialect::Arg::{Id, Result as Res, Status as St, Uuid};
 use crate::dialect::{
-    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step, Values,
+    CertAuthSql, Connections, Dialect, ImportBatchSql, Placeholder, ReportAndNext, Step,
 };
 use crate::flows::{self, Sql};
 use crate::options::{self, OptionsError};
@@ -413,7 +413,6 @@ impl Dialect for SqliteStore {
     // One batch with its own write transaction (one hand-off). The command is inserted when an
     // id is known — or when its UUID is stored already, so that the insert fails as a duplicate
     // just as it would alone. `?4`, the exact bytes kept apart, is never set here.
-    const VALUES: Values = Values::Bound;
     const ENQUEUE_ONE_STEP: Option<&'static str> = Some(
         "BEGIN IMMEDIATE; \
          INSERT INTO commands (command_uuid, request_type, command) \
