@@ -33,9 +33,11 @@
 //! error names the file and the key.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::DirEntryExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use mdm_enrollment::{EnrollId, EnrollmentId, enroll_id};
@@ -229,7 +231,120 @@ pub struct Device {
 pub struct FileKv {
     root: PathBuf,
     commands: HashMap<String, Raw<Command>>,
+    /// What [`read_devices`](Self::read_devices) read ahead for the batch being read.
+    ahead: ReadAhead,
 }
+
+/// Files read ahead for a batch of devices, and the leaf directories listed to find them: a
+/// key in a listed directory that the listing does not name is absent without a lookup.
+#[derive(Debug, Default)]
+struct ReadAhead {
+    /// Each listed directory's entries: name and inode number.
+    listed: HashMap<PathBuf, HashMap<OsString, u64>>,
+    /// Contents of the files read ahead (those whose reading failed are not here: reading them
+    /// again gives the error, naming the file, where the reader needs them).
+    values: HashMap<PathBuf, Vec<u8>>,
+}
+
+impl ReadAhead {
+    /// `Some(false)` when `path`'s directory was listed without it; `None` when not listed.
+    fn listed(&self, path: &Path) -> Option<bool> {
+        let names = self.listed.get(path.parent()?)?;
+        Some(names.contains_key(path.file_name()?))
+    }
+
+    /// The inode number of `path` if its directory was listed with it.
+    fn ino(&self, path: &Path) -> Option<u64> {
+        let names = self.listed.get(path.parent()?)?;
+        names.get(path.file_name()?).copied()
+    }
+
+    /// The text read ahead at `path`, if any (for following links; the reader checks it).
+    fn text(&self, path: &Path) -> Option<&str> {
+        decode::decode_text(self.values.get(path)?).ok()
+    }
+
+    /// Lists the directories of `paths` not listed yet, on [`READ_AHEAD_THREADS`] threads. A
+    /// directory that does not exist lists as empty (its keys are absent, as a lookup finds);
+    /// one that cannot be listed is left out, for the reader to meet its error where it does.
+    fn list(&mut self, paths: &[PathBuf]) {
+        let mut dirs: Vec<&Path> = paths
+            .iter()
+            .filter_map(|p| p.parent())
+            .filter(|d| !self.listed.contains_key(*d))
+            .collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        let listed = on_threads(&dirs, |dir| {
+            let mut names = HashMap::new();
+            let entries = match std::fs::read_dir(dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Some((dir.to_path_buf(), names));
+                }
+                Err(_) => return None,
+            };
+            for entry in entries {
+                let entry = entry.ok()?;
+                names.insert(entry.file_name(), entry.ino());
+            }
+            Some((dir.to_path_buf(), names))
+        });
+        self.listed.extend(listed);
+    }
+
+    /// Reads the files among `paths` that the listings name, in inode order (on most file
+    /// systems, the order of their places on the disk) and on [`READ_AHEAD_THREADS`] threads.
+    fn read(&mut self, paths: Vec<PathBuf>) {
+        let mut files: Vec<(u64, PathBuf)> = paths
+            .into_iter()
+            .filter(|p| !self.values.contains_key(p))
+            .filter_map(|p| Some((self.ino(&p)?, p)))
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        let values = on_threads(&files, |(_, path)| {
+            read_file(path).ok().map(|value| (path.clone(), value))
+        });
+        self.values.extend(values);
+    }
+}
+
+/// `f` on every item, on up to [`READ_AHEAD_THREADS`] threads taking the items in order; the
+/// `Some` results, in no particular order.
+fn on_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Option<R> + Sync) -> Vec<R> {
+    let threads = READ_AHEAD_THREADS.min(items.len().div_ceil(4));
+    if threads <= 1 {
+        return items.iter().filter_map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (f, next) = (&f, &next);
+        let threads: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut results = Vec::new();
+                    while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        results.extend(f(item));
+                    }
+                    results
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for thread in threads {
+            match thread.join() {
+                Ok(part) => all.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    })
+}
+
+/// Threads a batch's files are read ahead on: from a cold cache each read waits for the disk,
+/// and the disk serves several at once.
+const READ_AHEAD_THREADS: usize = 8;
 
 /// The whole of the file at `path`: `std::fs::read` without its size lookup, which for the
 /// small files NanoMDM writes is one system call in four.
@@ -277,7 +392,7 @@ fn in_parallel<T: Sync, R: Send>(
     })
 }
 
-/// The directories in `dir` (by the entries' own type: no lookup per entry).
+/// The directories in `dir` (by the entries' own type: no lookup per entry), in inode order.
 fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let mut dirs = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
@@ -287,10 +402,11 @@ fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
             t => t.is_dir(),
         };
         if is_dir {
-            dirs.push(entry.path());
+            dirs.push((entry.ino(), entry.path()));
         }
     }
-    Ok(dirs)
+    dirs.sort_unstable();
+    Ok(dirs.into_iter().map(|(_, dir)| dir).collect())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReadError + '_ {
@@ -308,10 +424,7 @@ impl FileKv {
         if !meta.is_dir() || !BUCKETS.iter().any(|b| root.join(b).is_dir()) {
             return Err(ReadError::NotFileKv { path: root });
         }
-        Ok(Self {
-            root,
-            commands: HashMap::new(),
-        })
+        Ok(Self::unchecked(root))
     }
 
     /// `root` as a `filekv` directory without looking at it (for computing paths).
@@ -319,6 +432,7 @@ impl FileKv {
         Self {
             root,
             commands: HashMap::new(),
+            ahead: ReadAhead::default(),
         }
     }
 
@@ -348,6 +462,12 @@ impl FileKv {
     /// The value of `key` in `bucket`, or `None` if there is no such file.
     pub fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, ReadError> {
         let path = self.path(bucket, key);
+        if let Some(value) = self.ahead.values.get(&path) {
+            return Ok(Some(value.clone()));
+        }
+        if self.ahead.listed(&path) == Some(false) {
+            return Ok(None);
+        }
         match read_file(&path) {
             Ok(value) => Ok(Some(value)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -413,6 +533,19 @@ impl FileKv {
         keep: &impl Fn(&str) -> bool,
         keys: &mut Vec<String>,
     ) -> Result<(), ReadError> {
+        if let Some(names) = self.ahead.listed.get(dir) {
+            for name in names.keys() {
+                let Some(name) = name.to_str() else {
+                    return Err(ReadError::BadName {
+                        path: dir.join(name),
+                    });
+                };
+                if keep(name) {
+                    keys.push(name.to_owned());
+                }
+            }
+            return Ok(());
+        }
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -514,6 +647,96 @@ impl FileKv {
         })?;
         listing.cert_bindings.extend(bindings);
         Ok(listing)
+    }
+
+    /// Reads a batch of devices, each as [`read_device`](Self::read_device) does, after reading
+    /// ahead the files that will be needed: their leaf directories are listed once (so keys
+    /// that are not there cost no lookup), and the files there are read in inode order on
+    /// several threads, which from a cold cache lets the disk serve them in order and several
+    /// at a time. What could not be read ahead is read where it is needed, as without it.
+    pub fn read_devices(&mut self, entries: &[DeviceEntry]) -> Vec<Result<Device, ReadError>> {
+        self.read_ahead(entries);
+        let devices = entries.iter().map(|e| self.read_device(e)).collect();
+        self.ahead = ReadAhead::default();
+        devices
+    }
+
+    /// Lists and reads ahead what [`read_channel`](Self::read_channel) will read for the
+    /// channels of `entries`: their keys, queue items and reports, then the commands their
+    /// queues link to or have reports of.
+    fn read_ahead(&mut self, entries: &[DeviceEntry]) {
+        const KEYS: [(&str, &str); 12] = [
+            ("devices", "auth"),
+            ("devices", "tok_upd"),
+            ("devices", "cert"),
+            ("devices", "bstoken"),
+            ("users", "tok_upd"),
+            ("users", "user_auth"),
+            ("users", "user_auth_digest"),
+            ("enrollments", "disabled"),
+            ("enrollments", "tok_tal"),
+            ("enrollments", "last_seen_at"),
+            ("enrollments", "unl_tok"),
+            ("queue", "queuekey.queue.first"),
+        ];
+        const ITEMS: [&str; 3] = [".queueitem.next", ".queueitem.status", ".queueitem.report"];
+        self.ahead = ReadAhead::default();
+        let ids: Vec<&str> = entries
+            .iter()
+            .flat_map(|e| std::iter::once(&e.id).chain(&e.user_channels))
+            .map(String::as_str)
+            .collect();
+        let mut paths = Vec::with_capacity(ids.len() * (KEYS.len() + 20));
+        for id in &ids {
+            for (bucket, name) in KEYS {
+                paths.push(self.path(bucket, &format!("{id}.{name}")));
+            }
+        }
+        self.ahead.list(&paths);
+        // Every queue item of the channel in its queue directory (with dots in ids, maybe
+        // another channel's too: read for nothing, not wrongly).
+        let mut uuids = Vec::new();
+        for id in &ids {
+            let prefix = format!("{id}.");
+            let first = self.path("queue", &format!("{prefix}queuekey.queue.first"));
+            let Some(dir) = first.parent() else { continue };
+            let Some(names) = self.ahead.listed.get(dir) else {
+                continue;
+            };
+            for name in names.keys() {
+                let Some(name) = name.to_str() else { continue };
+                let Some(item) = name.strip_prefix(&prefix) else {
+                    continue;
+                };
+                if let Some(suffix) = ITEMS.iter().find(|s| item.ends_with(*s)) {
+                    paths.push(dir.join(name));
+                    if *suffix == ".queueitem.report" && item.len() > suffix.len() {
+                        uuids.push(item[..item.len() - suffix.len()].to_owned());
+                    }
+                }
+            }
+        }
+        self.ahead.read(paths);
+
+        // The commands: those each queue links to, and those with reports.
+        for id in &ids {
+            let mut linked = HashSet::new();
+            let mut at = self.path("queue", &format!("{id}.queuekey.queue.first"));
+            while let Some(uuid) = self.ahead.text(&at) {
+                if linked.len() >= MAX_QUEUE || !linked.insert(uuid.to_owned()) {
+                    break;
+                }
+                at = self.path("queue", &format!("{id}.{uuid}.queueitem.next"));
+            }
+            uuids.extend(linked);
+        }
+        let paths: Vec<PathBuf> = uuids
+            .iter()
+            .filter(|uuid| !self.commands.contains_key(*uuid))
+            .map(|uuid| self.path("queue", &format!("{uuid}.raw")))
+            .collect();
+        self.ahead.list(&paths);
+        self.ahead.read(paths);
     }
 
     /// Reads one device channel and its user channels.

@@ -146,6 +146,11 @@ pub trait DirectoryReader: Send + 'static {
     fn list(&self) -> Result<Listing, ReadError>;
     /// Reads one device channel and its user channels.
     fn read_device(&mut self, entry: &DeviceEntry) -> Result<Device, ReadError>;
+    /// Reads a batch of devices, each as [`read_device`](Self::read_device) does (which the
+    /// default calls one by one; a reader may read ahead for the whole batch).
+    fn read_devices(&mut self, entries: &[DeviceEntry]) -> Vec<Result<Device, ReadError>> {
+        entries.iter().map(|e| self.read_device(e)).collect()
+    }
 
     /// Another reader of the same directory, so that devices are read on several threads at
     /// once (each file read may wait for the disk); `None`, the default, reads on one.
@@ -164,6 +169,10 @@ impl DirectoryReader for FileKv {
 
     fn read_device(&mut self, entry: &DeviceEntry) -> Result<Device, ReadError> {
         FileKv::read_device(self, entry)
+    }
+
+    fn read_devices(&mut self, entries: &[DeviceEntry]) -> Vec<Result<Device, ReadError>> {
+        FileKv::read_devices(self, entries)
     }
 
     fn another(&self) -> Option<Self> {
@@ -254,10 +263,12 @@ where
         let entries = entries.clone();
         threads.push(tokio::task::spawn_blocking(move || {
             for chunk in entries.chunks(BATCH).skip(k).step_by(n) {
-                let items = chunk
-                    .iter()
-                    .map(|entry| {
-                        kv.read_device(entry).map_err(|e| Failure {
+                let items = kv
+                    .read_devices(chunk)
+                    .into_iter()
+                    .zip(chunk)
+                    .map(|(device, entry)| {
+                        device.map_err(|e| Failure {
                             id: entry.id.clone(),
                             error: e.into(),
                         })

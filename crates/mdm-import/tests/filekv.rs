@@ -179,6 +179,19 @@ fn reads_what_nanomdm_wrote() {
     assert_eq!(device.user_channels[0].queue.len(), 1);
     let other = kv.read_device(&listing.devices[0]).unwrap();
     assert_eq!(other.device.state.token_update_tally, 2);
+
+    // Read as the import reads them (a batch, read ahead): the same.
+    let batch = FileKv::open(dir.path())
+        .unwrap()
+        .read_devices(&listing.devices);
+    assert_eq!(
+        format!("{:?}", batch[1].as_ref().unwrap()),
+        format!("{device:?}")
+    );
+    assert_eq!(
+        format!("{:?}", batch[0].as_ref().unwrap()),
+        format!("{other:?}")
+    );
 }
 
 /// The last command answered leaves NanoMDM's previous item pointing at it: read as answered.
@@ -239,13 +252,31 @@ fn missing_and_foreign_directories_are_named() {
     );
 }
 
+/// Reads every device one by one and as the import does (a batch, read ahead), which must
+/// give the same devices and the same errors; the first error.
 fn read_all(dir: &Path) -> Result<(), ReadError> {
     let mut kv = FileKv::open(dir)?;
     let listing = kv.list()?;
+    let shown = |r: &Result<_, ReadError>| match r {
+        Ok(device) => format!("{device:?}"),
+        Err(e) => e.to_string(),
+    };
+    let batch: Vec<String> = kv
+        .read_devices(&listing.devices)
+        .iter()
+        .map(shown)
+        .collect();
+    let mut one_by_one = Vec::new();
+    let mut first = None;
     for entry in &listing.devices {
-        kv.read_device(entry)?;
+        let read = kv.read_device(entry);
+        one_by_one.push(shown(&read));
+        if let Err(e) = read {
+            first.get_or_insert(e);
+        }
     }
-    Ok(())
+    assert_eq!(batch, one_by_one);
+    first.map_or(Ok(()), Err)
 }
 
 #[test]
